@@ -1,0 +1,10 @@
+/* mpifit.h: the umbrella header. Includes the public API, nothing else.
+ * Every public name starts with mf_ (types, functions) or MF_ (macros, enum values). */
+#ifndef MPIFIT_H
+#define MPIFIT_H
+#include "mpifit/version.h"
+#include "mpifit/status.h"
+#include "mpifit/tensor.h"
+#include "mpifit/layers.h"
+#include "mpifit/model.h"
+#endif

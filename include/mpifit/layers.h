@@ -1,0 +1,72 @@
+/* mpifit/layers.h: layer constructors (Keras semantics and names) and the fused
+ * softmax + sparse categorical cross-entropy loss.
+ *
+ * A layer is an opaque handle. It is created here, then handed to a model with
+ * mf_model_add(), which owns it from then on. Shapes are NHWC. Weight layouts are
+ * Keras': Conv2D kernel (KH, KW, Cin, Cout), DepthwiseConv2D kernel (KH, KW, C, 1),
+ * Dense kernel (in, out), BatchNormalization gamma, beta, moving_mean,
+ * moving_variance (C each).
+ *
+ * Constructors return NULL on a bad argument and leave the reason in mf_last_error().
+ * A NULL name lets the model pick Keras' default ("conv2d", "conv2d_1", ...). */
+#ifndef MPIFIT_LAYERS_H
+#define MPIFIT_LAYERS_H
+#include <stdint.h>
+#include "mpifit/tensor.h"
+#include "mpifit/rng.h"
+
+typedef enum mf_padding { MF_PADDING_VALID = 0, MF_PADDING_SAME = 1 } mf_padding;
+
+/* Training mode: BatchNorm uses batch statistics and updates its moving
+ * averages, Dropout drops. Inference mode: moving statistics, no dropout. */
+typedef enum mf_mode { MF_MODE_INFER = 0, MF_MODE_TRAIN = 1 } mf_mode;
+
+typedef struct mf_layer mf_layer;
+
+/* Conv2D: `filters` outputs, square kernel 1 or 3 (any odd size works), stride 1 or 2.
+ * Padding "same" follows TensorFlow (extra pad at bottom/right when odd). */
+MF_API mf_layer *mf_conv2d(const char *name, int filters, int kernel, int stride,
+                           mf_padding padding, int use_bias);
+/* DepthwiseConv2D with depth multiplier 1: one kernel x kernel filter per channel. */
+MF_API mf_layer *mf_depthwise_conv2d(const char *name, int kernel, int stride,
+                                     mf_padding padding, int use_bias);
+/* BatchNormalization over the channel axis (Keras defaults: momentum 0.99, epsilon 1e-3). */
+MF_API mf_layer *mf_batchnorm(const char *name, float momentum, float epsilon);
+/* ReLU, clipped at max_value when max_value > 0 (ReLU6 is max_value = 6). */
+MF_API mf_layer *mf_relu(const char *name, float max_value);
+/* Add: element-wise sum of two inputs of the same shape (residual connections). */
+MF_API mf_layer *mf_add(const char *name);
+/* ZeroPadding2D with separate top, bottom, left, right pads (Keras ((t,b),(l,r))). */
+MF_API mf_layer *mf_zero_pad2d(const char *name, int top, int bottom, int left, int right);
+/* GlobalAveragePooling2D: (N,H,W,C) -> (N,C). */
+MF_API mf_layer *mf_global_avg_pool2d(const char *name);
+/* Dropout: inverted (kept values scaled by 1/(1-rate)), masks drawn from the
+ * rng handed to the forward pass; identity in inference mode. 0 <= rate < 1. */
+MF_API mf_layer *mf_dropout(const char *name, float rate);
+/* Dense: (N, in) -> (N, units), kernel (in, units). */
+MF_API mf_layer *mf_dense(const char *name, int units, int use_bias);
+
+/* Free a layer that was never added to a model. mf_layer_free(NULL) is a no-op. */
+MF_API void        mf_layer_free(mf_layer *l);
+MF_API const char *mf_layer_name(const mf_layer *l);
+/* Keras class name: "Conv2D", "DepthwiseConv2D", "BatchNormalization", ... */
+MF_API const char *mf_layer_kind(const mf_layer *l);
+MF_API mf_shape    mf_layer_output_shape(const mf_layer *l);
+/* Trainable flag (default 1). A frozen layer's parameters get no update, and a
+ * frozen BatchNorm runs in inference mode, as in Keras >= 2.1.3. */
+MF_API void        mf_layer_set_trainable(mf_layer *l, int trainable);
+MF_API int         mf_layer_trainable(const mf_layer *l);
+
+/* Softmax fused with sparse categorical cross-entropy from logits (Keras
+ * SparseCategoricalCrossentropy(from_logits=True), reduction "sum over batch
+ * size"): loss = (1/N) * sum_i w_i * (logsumexp(z_i) - z_i[y_i]), w_i = 1 when
+ * weights is NULL. Stable for any logit magnitude.
+ *   logits: (N, C)  labels: (N) in [0, C)  weights: (N) or NULL  probs: (N, C) out, or NULL
+ * Returns the loss in double. A label outside [0, C) is a bug (MF_ASSERT). */
+MF_API double mf_softmax_xent_forward(float *probs, const float *logits, const int32_t *labels,
+                                      const float *weights, int N, int C);
+/* dlogits = dloss * w_i * (softmax(z_i) - onehot(y_i)) / N, overwriting dlogits.
+ *   probs: (N, C) from the forward pass  dlogits: (N, C) out */
+MF_API void mf_softmax_xent_backward(float *dlogits, const float *probs, const int32_t *labels,
+                                     const float *weights, int N, int C, float dloss);
+#endif

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# install_deps.sh: install the Debian 12 packages mpifit builds and runs with,
+# only those missing (idempotent). Uses sudo when not root. Called by
+# launch/quickstart.sh and tests/run.sh; safe to run by hand.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  openmpi-bin libopenmpi-dev          # MPI (mpirun, mpicc, libmpi)
+  libopenblas-dev                     # BLAS
+  libhdf5-dev hdf5-tools              # HDF5 (+ h5dump, h5diff for tests)
+  libturbojpeg0-dev                   # libjpeg-turbo's TurboJPEG API
+  libinih-dev                         # INI config parser
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+else
+  echo "install_deps: missing packages (${missing[*]}) and not root, and no sudo to install them" >&2
+  exit 1
+fi
+
+echo "install_deps: installing ${missing[*]}"
+"${SUDO[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,5 @@
+/* cli.h: the mpifit command's subcommands. Each returns the process exit status. */
+#ifndef MF_CLI_H
+#define MF_CLI_H
+int mf_cmd_selfcheck(int argc, char **argv);
+#endif

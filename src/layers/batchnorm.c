@@ -1,0 +1,233 @@
+/* batchnorm.c: Keras BatchNormalization(axis=-1, momentum, epsilon) over the
+ * channel axis of (N,H,W,C) or (N,C) inputs.
+ *
+ * Training mode: y = gamma * (x - mean_B) / sqrt(var_B + eps) + beta with the
+ * batch's own mean and (biased) variance over the M = N*H*W values of each
+ * channel, and moving = momentum * moving + (1 - momentum) * batch. For 4-D
+ * inputs the moving variance takes the unbiased batch variance (M / (M - 1)),
+ * as TensorFlow's fused kernel that Keras uses for NHWC does; for 2-D inputs the
+ * biased one, as Keras' non-fused path does.
+ * Inference mode: the moving statistics; the layer is an affine map.
+ * Weights in Keras order: gamma, beta (trainable), moving_mean, moving_variance
+ * (state). Init: gamma 1, beta 0, moving_mean 0, moving_variance 1.
+ *
+ * Sums run in double, split over threads by rows with per-thread partials that
+ * are combined in thread order: deterministic for a fixed thread count. */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+#include "layer.h"
+
+typedef struct batchnorm {
+    mf_layer base;
+    float momentum, epsilon;
+    int C;
+    int gamma, beta, mmean, mvar;  /* slot indices */
+    float *mean, *invstd;          /* (C) each: statistics of the last forward */
+    double *acc;                   /* (2C): combined channel sums */
+    float *k;                      /* (3C): backward coefficients */
+    double *part;                  /* part_threads * 2C partial sums */
+    int part_threads;
+} batchnorm;
+
+static mf_status bn_build(mf_layer *l)
+{
+    batchnorm *b = (batchnorm *)l;
+    const mf_shape *s = &l->in_shape[0];
+    if (s->ndim != 4 && s->ndim != 2)
+        return mf_fail(MF_STATUS_SHAPE, "input must be (N,H,W,C) or (N,C), got %d axes", s->ndim);
+    b->C = s->d[s->ndim - 1];
+    l->out_shape = *s;
+    mf_shape c = mf_shape1(b->C);
+    b->gamma = mf_layer_reserve(l, "gamma", c, MF_PARAM_TRAINABLE);
+    b->beta = mf_layer_reserve(l, "beta", c, MF_PARAM_TRAINABLE);
+    b->mmean = mf_layer_reserve(l, "moving_mean", c, MF_PARAM_STATE);
+    b->mvar = mf_layer_reserve(l, "moving_variance", c, MF_PARAM_STATE);
+    mf_free(b->mean);
+    mf_free(b->invstd);
+    mf_free(b->acc);
+    mf_free(b->k);
+    b->mean = mf_alloc((size_t)b->C * sizeof(float));
+    b->invstd = mf_alloc((size_t)b->C * sizeof(float));
+    b->acc = mf_alloc((size_t)2 * b->C * sizeof(double));
+    b->k = mf_alloc((size_t)3 * b->C * sizeof(float));
+    return MF_STATUS_OK;
+}
+
+static void bn_init(mf_layer *l, mf_rng *rng)
+{
+    (void)rng;
+    batchnorm *b = (batchnorm *)l;
+    mf_init_const(l->slot[b->gamma].data, (size_t)b->C, 1.0f);
+    mf_init_const(l->slot[b->beta].data, (size_t)b->C, 0.0f);
+    mf_init_const(l->slot[b->mmean].data, (size_t)b->C, 0.0f);
+    mf_init_const(l->slot[b->mvar].data, (size_t)b->C, 1.0f);
+}
+
+static double *partials(batchnorm *b, int nt)
+{
+    if (nt > b->part_threads) {
+        mf_free(b->part);
+        b->part = mf_alloc((size_t)nt * 2 * b->C * sizeof(double));
+        b->part_threads = nt;
+    }
+    memset(b->part, 0, (size_t)nt * 2 * b->C * sizeof(double));
+    return b->part;
+}
+
+/* Two per-channel sums over the M rows of x (and dy):
+ *   mode 0: s1 = sum x, s2 = sum x^2
+ *   mode 1: s1 = sum dy, s2 = sum dy * (x - mean) */
+static void channel_sums(batchnorm *b, double *s1, double *s2, const float *x, const float *dy,
+                         const float *mean, size_t M, int mode)
+{
+    int C = b->C;
+    int nt = omp_get_max_threads();
+    double *part = partials(b, nt);
+    #pragma omp parallel num_threads(nt)
+    {
+        double *p1 = part + (size_t)omp_get_thread_num() * 2 * C, *p2 = p1 + C;
+        #pragma omp for schedule(static)
+        for (size_t r = 0; r < M; r++) {
+            const float *xr = x + r * C;
+            if (mode == 0) {
+                for (int c = 0; c < C; c++) {
+                    p1[c] += xr[c];
+                    p2[c] += (double)xr[c] * xr[c];
+                }
+            } else {
+                const float *gr = dy + r * C;
+                for (int c = 0; c < C; c++) {
+                    p1[c] += gr[c];
+                    p2[c] += (double)gr[c] * (xr[c] - mean[c]);
+                }
+            }
+        }
+    }
+    for (int c = 0; c < C; c++)
+        s1[c] = s2[c] = 0.0;
+    for (int t = 0; t < nt; t++)
+        for (int c = 0; c < C; c++) {
+            s1[c] += part[(size_t)t * 2 * C + c];
+            s2[c] += part[(size_t)t * 2 * C + C + c];
+        }
+}
+
+static size_t rows_of(const mf_tensor *t) { return mf_tensor_numel(t) / (size_t)t->shape.d[t->shape.ndim - 1]; }
+
+/* x, y: (M, C)  gamma, beta, mean, invstd: (C) */
+static void bn_apply(float *y, const float *x, const float *gamma, const float *beta,
+                     const float *mean, const float *invstd, size_t M, int C)
+{
+    #pragma omp parallel for schedule(static) if (M * C > 65536)
+    for (size_t r = 0; r < M; r++)
+        for (int c = 0; c < C; c++)
+            y[r * C + c] = gamma[c] * (x[r * C + c] - mean[c]) * invstd[c] + beta[c];
+}
+
+static void bn_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, mf_tensor *out)
+{
+    batchnorm *b = (batchnorm *)l;
+    int C = b->C;
+    size_t M = rows_of(in[0]);
+    const float *gamma = l->slot[b->gamma].data, *beta = l->slot[b->beta].data;
+    float *mm = l->slot[b->mmean].data, *mv = l->slot[b->mvar].data;
+    if (ex->mode == MF_MODE_TRAIN) {
+        double *acc = b->acc;
+        channel_sums(b, acc, acc + C, in[0]->data, NULL, NULL, M, 0);
+        float unbias = (in[0]->shape.ndim == 4 && M > 1) ? (float)M / (float)(M - 1) : 1.0f;
+        for (int c = 0; c < C; c++) {
+            double mean = acc[c] / (double)M;
+            double var = acc[C + c] / (double)M - mean * mean;
+            if (var < 0.0)
+                var = 0.0;
+            b->mean[c] = (float)mean;
+            b->invstd[c] = (float)(1.0 / sqrt(var + (double)b->epsilon));
+            mm[c] = b->momentum * mm[c] + (1.0f - b->momentum) * (float)mean;
+            mv[c] = b->momentum * mv[c] + (1.0f - b->momentum) * (float)var * unbias;
+        }
+    } else {
+        for (int c = 0; c < C; c++) {
+            b->mean[c] = mm[c];
+            b->invstd[c] = 1.0f / sqrtf(mv[c] + b->epsilon);
+        }
+    }
+    bn_apply(out->data, in[0]->data, gamma, beta, b->mean, b->invstd, M, C);
+}
+
+static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
+                        const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
+{
+    (void)out;
+    batchnorm *b = (batchnorm *)l;
+    int C = b->C;
+    size_t M = rows_of(in[0]);
+    const float *x = in[0]->data, *dy = dout->data;
+    const float *gamma = l->slot[b->gamma].data;
+    double *acc = b->acc;
+    /* sum_dy[c] and sum_dy_xc[c] = sum dy * (x - mean) */
+    channel_sums(b, acc, acc + C, x, dy, b->mean, M, 1);
+    const double *sum_dy = acc, *sum_dy_xc = acc + C;
+    if (ex->param_grads) {
+        float *dgamma = l->slot[b->gamma].grad, *dbeta = l->slot[b->beta].grad;
+        for (int c = 0; c < C; c++) {
+            dgamma[c] += (float)(sum_dy_xc[c] * b->invstd[c]);
+            dbeta[c] += (float)sum_dy[c];
+        }
+    }
+    if (din[0]) {
+        float *dx = din[0]->data;
+        if (ex->mode == MF_MODE_TRAIN) {
+            /* dx = gamma*invstd/M * (M*dy - sum(dy) - xhat * sum(dy*xhat)),
+             * xhat = (x - mean) * invstd, so sum(dy*xhat) = invstd * sum_dy_xc. */
+            float *k1 = b->k, *k2 = k1 + C, *k3 = k1 + 2 * C;
+            for (int c = 0; c < C; c++) {
+                double is = b->invstd[c];
+                k1[c] = (float)(gamma[c] * is);                            /* scale of dy  */
+                k2[c] = (float)(gamma[c] * is * sum_dy[c] / (double)M);    /* constant     */
+                k3[c] = (float)(gamma[c] * is * is * is * sum_dy_xc[c] / (double)M); /* of x-mean */
+            }
+            #pragma omp parallel for schedule(static) if (M * C > 65536)
+            for (size_t r = 0; r < M; r++)
+                for (int c = 0; c < C; c++)
+                    dx[r * C + c] += k1[c] * dy[r * C + c] - k2[c] - k3[c] * (x[r * C + c] - b->mean[c]);
+        } else {
+            #pragma omp parallel for schedule(static) if (M * C > 65536)
+            for (size_t r = 0; r < M; r++)
+                for (int c = 0; c < C; c++)
+                    dx[r * C + c] += gamma[c] * b->invstd[c] * dy[r * C + c];
+        }
+    }
+}
+
+static void bn_destroy(mf_layer *l)
+{
+    batchnorm *b = (batchnorm *)l;
+    mf_free(b->mean);
+    mf_free(b->invstd);
+    mf_free(b->part);
+    mf_free(b->acc);
+    mf_free(b->k);
+}
+
+static const mf_layer_ops bn_ops = {
+    .kind = "BatchNormalization", .default_name = "batch_normalization", .n_in = 1,
+    .infer_when_frozen = 1,
+    .build = bn_build, .init = bn_init, .forward = bn_forward, .backward = bn_backward,
+    .destroy = bn_destroy,
+};
+
+mf_layer *mf_batchnorm(const char *name, float momentum, float epsilon)
+{
+    if (!(momentum >= 0.0f && momentum <= 1.0f) || !(epsilon > 0.0f)) {
+        mf_fail(MF_STATUS_INVALID, "BatchNormalization: momentum must be in [0, 1] and epsilon > 0, got %g, %g",
+                (double)momentum, (double)epsilon);
+        return NULL;
+    }
+    batchnorm *b = (batchnorm *)mf_layer_alloc(&bn_ops, sizeof(batchnorm), name);
+    if (b) {
+        b->momentum = momentum;
+        b->epsilon = epsilon;
+    }
+    return (mf_layer *)b;
+}

@@ -1,0 +1,26 @@
+/* conv_geom.c: see conv_geom.h. */
+#include "conv_geom.h"
+
+static void same_1d(int n, int K, int S, int *out, int *pad_before)
+{
+    *out = (n + S - 1) / S;
+    int total = (*out - 1) * S + K - n;
+    if (total < 0)
+        total = 0;
+    *pad_before = total / 2;
+}
+
+mf_status mf_conv_geometry(mf_conv_geom *g, int H, int W, int K, int S, mf_padding padding)
+{
+    if (padding == MF_PADDING_SAME) {
+        same_1d(H, K, S, &g->Ho, &g->pad_top);
+        same_1d(W, K, S, &g->Wo, &g->pad_left);
+        return MF_STATUS_OK;
+    }
+    if (H < K || W < K)
+        return mf_fail(MF_STATUS_SHAPE, "a %dx%d 'valid' window does not fit a %dx%d input", K, K, H, W);
+    g->Ho = (H - K) / S + 1;
+    g->Wo = (W - K) / S + 1;
+    g->pad_top = g->pad_left = 0;
+    return MF_STATUS_OK;
+}

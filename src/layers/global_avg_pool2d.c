@@ -1,0 +1,56 @@
+/* global_avg_pool2d.c: Keras GlobalAveragePooling2D, (N,H,W,C) -> (N,C). */
+#include "layer.h"
+
+static mf_status gap_build(mf_layer *l)
+{
+    const mf_shape *s = &l->in_shape[0];
+    if (s->ndim != 4)
+        return mf_fail(MF_STATUS_SHAPE, "input must be (N,H,W,C), got %d axes", s->ndim);
+    l->out_shape = mf_shape2(0, s->d[3]);
+    return MF_STATUS_OK;
+}
+
+/* inp: (N,H,W,C)  out: (N,C) */
+static void gap_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, mf_tensor *out)
+{
+    (void)l; (void)ex;
+    int N = in[0]->shape.d[0], HW = in[0]->shape.d[1] * in[0]->shape.d[2], C = in[0]->shape.d[3];
+    float inv = 1.0f / (float)HW;
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *y = out->data + (size_t)n * C;
+        const float *x = in[0]->data + (size_t)n * HW * C;
+        for (int c = 0; c < C; c++)
+            y[c] = 0.0f;
+        for (int p = 0; p < HW; p++)
+            for (int c = 0; c < C; c++)
+                y[c] += x[(size_t)p * C + c];
+        for (int c = 0; c < C; c++)
+            y[c] *= inv;
+    }
+}
+
+static void gap_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
+                         const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
+{
+    (void)l; (void)ex; (void)out;
+    if (!din[0])
+        return;
+    int N = in[0]->shape.d[0], HW = in[0]->shape.d[1] * in[0]->shape.d[2], C = in[0]->shape.d[3];
+    float inv = 1.0f / (float)HW;
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *dy = dout->data + (size_t)n * C;
+        float *dx = din[0]->data + (size_t)n * HW * C;
+        for (int p = 0; p < HW; p++)
+            for (int c = 0; c < C; c++)
+                dx[(size_t)p * C + c] += dy[c] * inv;
+    }
+}
+
+static const mf_layer_ops gap_ops = {
+    .kind = "GlobalAveragePooling2D", .default_name = "global_average_pooling2d", .n_in = 1,
+    .build = gap_build, .forward = gap_forward, .backward = gap_backward,
+};
+
+mf_layer *mf_global_avg_pool2d(const char *name) { return mf_layer_alloc(&gap_ops, sizeof(mf_layer), name); }

@@ -1,0 +1,70 @@
+/* layer.c: what every layer kind shares: allocation, weight reservation,
+ * Keras' default initializers and the public accessors. */
+#include <math.h>
+#include <string.h>
+#include "layer.h"
+
+mf_layer *mf_layer_alloc(const mf_layer_ops *ops, size_t size, const char *name)
+{
+    MF_ASSERT(size >= sizeof(mf_layer));
+    if (name && strlen(name) >= MF_NAME_MAX) {
+        mf_fail(MF_STATUS_INVALID, "%s: layer name '%s' is longer than %d characters",
+                ops->kind, name, MF_NAME_MAX - 1);
+        return NULL;
+    }
+    if (name && !name[0]) {
+        mf_fail(MF_STATUS_INVALID, "%s: layer name must not be empty (pass NULL for the default)", ops->kind);
+        return NULL;
+    }
+    mf_layer *l = mf_alloc(size);
+    l->ops = ops;
+    l->trainable = 1;
+    l->n_in = ops->n_in;
+    if (name)
+        mf_strlcpy(l->name, name, sizeof l->name);
+    return l;
+}
+
+int mf_layer_reserve(mf_layer *l, const char *name, mf_shape shape, mf_param_kind kind)
+{
+    MF_ASSERT(l->n_slots < MF_LAYER_MAX_SLOTS);
+    mf_slot *s = &l->slot[l->n_slots];
+    memset(s, 0, sizeof *s);
+    MF_ASSERT(mf_strlcpy(s->name, name, sizeof s->name));
+    s->shape = shape;
+    s->kind = kind;
+    s->numel = 1;
+    for (int i = 0; i < shape.ndim; i++) {
+        MF_ASSERT(shape.d[i] > 0);
+        s->numel *= (size_t)shape.d[i];
+    }
+    return l->n_slots++;
+}
+
+void mf_init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, mf_rng *rng)
+{
+    float a = sqrtf(6.0f / (float)(fan_in + fan_out));
+    for (size_t i = 0; i < n; i++)
+        w[i] = (2.0f * mf_rng_uniform(rng) - 1.0f) * a;
+}
+
+void mf_init_const(float *w, size_t n, float v)
+{
+    for (size_t i = 0; i < n; i++)
+        w[i] = v;
+}
+
+void mf_layer_free(mf_layer *l)
+{
+    if (!l)
+        return;
+    if (l->ops->destroy)
+        l->ops->destroy(l);
+    mf_free(l);
+}
+
+const char *mf_layer_name(const mf_layer *l) { return l->name; }
+const char *mf_layer_kind(const mf_layer *l) { return l->ops->kind; }
+mf_shape    mf_layer_output_shape(const mf_layer *l) { return l->out_shape; }
+void        mf_layer_set_trainable(mf_layer *l, int trainable) { l->trainable = trainable != 0; }
+int         mf_layer_trainable(const mf_layer *l) { return l->trainable; }

@@ -1,0 +1,85 @@
+/* layer.h: the private layer interface. Each layer kind lives in its own file
+ * (conv2d.c, batchnorm.c, ...) and ends with its ops table and its public
+ * constructor. The common header `mf_layer` is the first member of every
+ * kind's struct (ggml's iface / Lua's CommonHeader pattern):
+ *
+ *     typedef struct { mf_layer base; int filters, k, stride; ... } conv2d;
+ *
+ * Conventions: NHWC; N batch, H/W input height/width, C input channels,
+ * Ho/Wo output extents, K kernel size, S stride.
+ *
+ * Backward contract: parameter gradients and input gradients are ACCUMULATED
+ * (+=). The model zeroes activation gradients before each backward pass and
+ * the user zeroes parameter gradients once per optimizer step, so residual
+ * branches and gradient accumulation over micro-batches need no special case. */
+#ifndef MF_LAYER_H
+#define MF_LAYER_H
+#include "mpifit/model.h"
+#include "../core/core.h"
+
+#define MF_LAYER_MAX_SLOTS  4
+#define MF_LAYER_MAX_INPUTS 2
+#define MF_NAME_MAX         64
+
+/* A named weight tensor, reserved by build() and bound by mf_model_build(). */
+typedef struct mf_slot {
+    char          name[32];  /* Keras weight name: "kernel", "bias", "gamma", "moving_mean" */
+    mf_shape      shape;     /* Keras layout; ndim counts every axis (no batch) */
+    mf_param_kind kind;
+    size_t        numel;
+    size_t        offset;    /* floats into model params (TRAINABLE) or state (STATE) */
+    float        *data;      /* bound view */
+    float        *grad;      /* bound view into grads; NULL for STATE */
+} mf_slot;
+
+/* What one forward/backward call of a layer may use besides its tensors. */
+typedef struct mf_exec {
+    mf_mode mode;        /* resolved per layer: a frozen BatchNorm sees MF_MODE_INFER */
+    mf_rng *rng;         /* Dropout's mask source; NULL in inference */
+    float  *ws;          /* scratch of at least ops->workspace(l, N) floats, shared */
+    size_t  ws_floats;   /* its actual size (may exceed what this layer asked for) */
+    int     param_grads; /* 0: the layer is frozen, skip parameter gradients */
+} mf_exec;
+
+typedef struct mf_layer_ops {
+    const char *kind;          /* Keras class name */
+    const char *default_name;  /* Keras' automatic name stem, e.g. "conv2d" */
+    int         n_in;          /* inputs taken: 1, or 2 for Add */
+    int         infer_when_frozen; /* BatchNorm: frozen => inference mode (Keras >= 2.1.3) */
+    /* in_shape[] is set (batch 0); compute out_shape, validate, reserve slots. */
+    mf_status (*build)(mf_layer *l);
+    /* Fill TRAINABLE and STATE slots with Keras' default initial values. Optional. */
+    void      (*init)(mf_layer *l, mf_rng *rng);
+    /* Scratch floats needed for a batch of N. Optional (0). */
+    size_t    (*workspace)(const mf_layer *l, int N);
+    void      (*forward)(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, mf_tensor *out);
+    /* din[i] == NULL: that input needs no gradient. Accumulates into din and grads. */
+    void      (*backward)(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
+                          const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din);
+    /* Free what the kind allocated itself (not the struct). Optional. */
+    void      (*destroy)(mf_layer *l);
+} mf_layer_ops;
+
+struct mf_layer {
+    const mf_layer_ops *ops;
+    char     name[MF_NAME_MAX];  /* "" until the model names it */
+    int      trainable;
+    int      n_in;
+    mf_shape in_shape[MF_LAYER_MAX_INPUTS];  /* batch 0 */
+    mf_shape out_shape;                      /* batch 0 */
+    int      n_slots;
+    mf_slot  slot[MF_LAYER_MAX_SLOTS];
+};
+
+/* Allocate a zeroed kind struct of `size` bytes with its common header set.
+ * `name` may be NULL (the model assigns Keras' default). Returns NULL with the
+ * error set if the name is too long. */
+mf_layer *mf_layer_alloc(const mf_layer_ops *ops, size_t size, const char *name);
+/* Reserve a named weight; returns its slot index. Called from build(). */
+int       mf_layer_reserve(mf_layer *l, const char *name, mf_shape shape, mf_param_kind kind);
+
+/* Keras glorot_uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)). */
+void mf_init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, mf_rng *rng);
+void mf_init_const(float *w, size_t n, float v);
+
+#endif

@@ -1,0 +1,67 @@
+/* relu.c: Keras ReLU(max_value): y = min(max(x, 0), max_value); ReLU6 is
+ * max_value = 6 (MobileNetV2). The gradient is 1 where 0 < x < max_value, as in
+ * TensorFlow's Relu6Grad, 0 elsewhere (the kinks take the 0 side). */
+#include "layer.h"
+
+typedef struct relu {
+    mf_layer base;
+    float max_value; /* <= 0: unbounded */
+} relu;
+
+/* inp, out: n floats */
+static void relu_forward_k(float *out, const float *inp, size_t n, float max_value)
+{
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float v = inp[i] > 0.0f ? inp[i] : 0.0f;
+        out[i] = (max_value > 0.0f && v > max_value) ? max_value : v;
+    }
+}
+
+/* dinp += dout where 0 < inp < max_value */
+static void relu_backward_k(float *dinp, const float *inp, const float *dout, size_t n, float max_value)
+{
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        int pass = inp[i] > 0.0f && (max_value <= 0.0f || inp[i] < max_value);
+        if (pass)
+            dinp[i] += dout[i];
+    }
+}
+
+static mf_status relu_build(mf_layer *l)
+{
+    l->out_shape = l->in_shape[0];
+    return MF_STATUS_OK;
+}
+
+static void relu_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, mf_tensor *out)
+{
+    (void)ex;
+    relu_forward_k(out->data, in[0]->data, mf_tensor_numel(out), ((relu *)l)->max_value);
+}
+
+static void relu_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
+                          const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
+{
+    (void)ex; (void)out;
+    if (din[0])
+        relu_backward_k(din[0]->data, in[0]->data, dout->data, mf_tensor_numel(dout), ((relu *)l)->max_value);
+}
+
+static const mf_layer_ops relu_ops = {
+    .kind = "ReLU", .default_name = "re_lu", .n_in = 1,
+    .build = relu_build, .forward = relu_forward, .backward = relu_backward,
+};
+
+mf_layer *mf_relu(const char *name, float max_value)
+{
+    if (!(max_value >= 0.0f)) {
+        mf_fail(MF_STATUS_INVALID, "ReLU: max_value must be >= 0 (0 = unbounded), got %g", (double)max_value);
+        return NULL;
+    }
+    relu *r = (relu *)mf_layer_alloc(&relu_ops, sizeof(relu), name);
+    if (r)
+        r->max_value = max_value;
+    return (mf_layer *)r;
+}

@@ -1,0 +1,413 @@
+/* model.c: the layer graph, its one parameter/gradient/state buffer each, and
+ * the forward and backward passes over it.
+ *
+ * Nodes are kept in insertion order, which is a topological order because a
+ * layer may only read nodes added before it. Node 0 is the input. Every node
+ * owns a view into one activation arena and one activation-gradient arena,
+ * both sized for the largest batch seen (llm.c's single acts buffer). */
+#include <stdio.h>
+#include <string.h>
+#include "../layers/layer.h"
+#include "model_internal.h"
+
+mf_model *mf_model_create(const char *name)
+{
+    if (!name)
+        return NULL;
+    mf_model *m = mf_alloc(sizeof *m);
+    mf_strlcpy(m->name, name, sizeof m->name);
+    return m;
+}
+
+void mf_model_free(mf_model *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->n_nodes; i++)
+        mf_layer_free(m->nodes[i].layer);
+    mf_free(m->nodes);
+    mf_free(m->params);
+    mf_free(m->grads);
+    mf_free(m->state);
+    mf_free(m->acts);
+    mf_free(m->dacts);
+    mf_free(m->ws);
+    mf_free(m->infos);
+    mf_free(m->need_grad);
+    mf_free(m);
+}
+
+static mf_model_node *push_node(mf_model *m)
+{
+    if (m->n_nodes == m->cap_nodes) {
+        int cap = m->cap_nodes ? 2 * m->cap_nodes : 64;
+        mf_model_node *n = mf_alloc((size_t)cap * sizeof *n);
+        if (m->nodes)
+            memcpy(n, m->nodes, (size_t)m->n_nodes * sizeof *n);
+        mf_free(m->nodes);
+        m->nodes = n;
+        m->cap_nodes = cap;
+    }
+    mf_model_node *nd = &m->nodes[m->n_nodes++];
+    memset(nd, 0, sizeof *nd);
+    return nd;
+}
+
+int mf_model_input(mf_model *m, mf_shape shape)
+{
+    if (m->built || m->n_nodes > 0) {
+        mf_fail(MF_STATUS_INVALID, "model '%s': the input is declared once, before any layer", m->name);
+        return -1;
+    }
+    if (shape.ndim < 2 || shape.d[0] != 0) {
+        mf_fail(MF_STATUS_SHAPE, "model '%s': input shape must have batch 0 (any) and at least one more axis", m->name);
+        return -1;
+    }
+    for (int i = 1; i < shape.ndim; i++)
+        if (shape.d[i] <= 0) {
+            mf_fail(MF_STATUS_SHAPE, "model '%s': input axis %d is %d, must be > 0", m->name, i, shape.d[i]);
+            return -1;
+        }
+    mf_model_node *nd = push_node(m);
+    nd->shape = shape;
+    return 0;
+}
+
+/* Keras' automatic names: the kind's stem, then stem_1, stem_2, ... skipping
+ * any name the user already took. */
+static void auto_name(mf_model *m, mf_layer *l)
+{
+    char cand[MF_NAME_MAX];
+    for (int k = 0;; k++) {
+        if (k == 0)
+            snprintf(cand, sizeof cand, "%s", l->ops->default_name);
+        else
+            snprintf(cand, sizeof cand, "%s_%d", l->ops->default_name, k);
+        if (!mf_model_find_layer(m, cand))
+            break;
+    }
+    mf_strlcpy(l->name, cand, sizeof l->name);
+}
+
+static int add_node(mf_model *m, mf_layer *l, const int *in, int n_in)
+{
+    if (!l)
+        return -1;  /* the constructor failed and already set the error */
+    if (m->built) {
+        mf_layer_free(l);
+        mf_fail(MF_STATUS_INVALID, "model '%s': cannot add a layer after mf_model_build", m->name);
+        return -1;
+    }
+    if (n_in != l->ops->n_in) {
+        mf_fail(MF_STATUS_INVALID, "model '%s': %s takes %d input(s), got %d",
+                m->name, l->ops->kind, l->ops->n_in, n_in);
+        mf_layer_free(l);
+        return -1;
+    }
+    for (int i = 0; i < n_in; i++)
+        if (in[i] < 0 || in[i] >= m->n_nodes) {
+            mf_fail(MF_STATUS_INVALID, "model '%s': %s reads node %d, which does not exist (have %d; declare the input first)",
+                    m->name, l->ops->kind, in[i], m->n_nodes);
+            mf_layer_free(l);
+            return -1;
+        }
+    if (!l->name[0])
+        auto_name(m, l);
+    else if (mf_model_find_layer(m, l->name)) {
+        mf_fail(MF_STATUS_INVALID, "model '%s': duplicate layer name '%s'", m->name, l->name);
+        mf_layer_free(l);
+        return -1;
+    }
+    mf_model_node *nd = push_node(m);
+    nd->layer = l;
+    nd->n_in = n_in;
+    for (int i = 0; i < n_in; i++)
+        nd->in[i] = in[i];
+    return m->n_nodes - 1;
+}
+
+int mf_model_add(mf_model *m, mf_layer *l, int in) { return add_node(m, l, &in, 1); }
+
+int mf_model_add2(mf_model *m, mf_layer *l, int a, int b)
+{
+    int in[2] = {a, b};
+    return add_node(m, l, in, 2);
+}
+
+mf_status mf_model_build(mf_model *m, uint64_t seed)
+{
+    if (m->built)
+        return mf_fail(MF_STATUS_INVALID, "model '%s': already built", m->name);
+    if (m->n_nodes < 2)
+        return mf_fail(MF_STATUS_INVALID, "model '%s': needs an input and at least one layer", m->name);
+
+    /* 1. shapes, layer by layer; each build() reserves its named weights. */
+    size_t n_params = 0, n_state = 0;
+    int n_infos = 0;
+    for (int i = 1; i < m->n_nodes; i++) {
+        mf_model_node *nd = &m->nodes[i];
+        mf_layer *l = nd->layer;
+        for (int k = 0; k < nd->n_in; k++)
+            l->in_shape[k] = m->nodes[nd->in[k]].shape;
+        mf_status s = l->ops->build(l);
+        if (s != MF_STATUS_OK) {
+            char buf[1024];
+            mf_strlcpy(buf, mf_last_error(), sizeof buf);
+            return mf_fail(s, "model '%s': layer '%s' (%s): %s", m->name, l->name, l->ops->kind, buf);
+        }
+        nd->shape = l->out_shape;
+        for (int k = 0; k < l->n_slots; k++) {
+            mf_slot *sl = &l->slot[k];
+            /* Keep every tensor MF_ALIGN-aligned inside the buffer: vector
+             * loads never straddle, and views can be handed to BLAS as is. */
+            size_t pad = MF_ALIGN / sizeof(float);
+            if (sl->kind == MF_PARAM_TRAINABLE) {
+                sl->offset = n_params;
+                n_params += (sl->numel + pad - 1) / pad * pad;
+            } else {
+                sl->offset = n_state;
+                n_state += (sl->numel + pad - 1) / pad * pad;
+            }
+            n_infos++;
+        }
+    }
+
+    /* 2. one buffer each, then bind every slot as a view (llm.c's
+     *    malloc_and_point_parameters). */
+    m->n_params = n_params;
+    m->n_state = n_state;
+    m->params = mf_alloc((n_params ? n_params : 1) * sizeof(float));
+    m->grads = mf_alloc((n_params ? n_params : 1) * sizeof(float));
+    m->state = mf_alloc((n_state ? n_state : 1) * sizeof(float));
+    m->infos = mf_alloc((size_t)(n_infos ? n_infos : 1) * sizeof *m->infos);
+    m->need_grad = mf_alloc((size_t)m->n_nodes * sizeof *m->need_grad);
+    m->n_infos = n_infos;
+    int j = 0;
+    for (int i = 1; i < m->n_nodes; i++) {
+        mf_layer *l = m->nodes[i].layer;
+        for (int k = 0; k < l->n_slots; k++) {
+            mf_slot *sl = &l->slot[k];
+            if (sl->kind == MF_PARAM_TRAINABLE) {
+                sl->data = m->params + sl->offset;
+                sl->grad = m->grads + sl->offset;
+            } else {
+                sl->data = m->state + sl->offset;
+                sl->grad = NULL;
+            }
+            m->infos[j++] = (mf_model_slot_ref){i, k};
+        }
+    }
+
+    /* 3. Keras' default initial values, in layer order from one stream. */
+    mf_rng rng;
+    mf_rng_seed(&rng, seed);
+    for (int i = 1; i < m->n_nodes; i++) {
+        mf_layer *l = m->nodes[i].layer;
+        if (l->ops->init)
+            l->ops->init(l, &rng);
+    }
+    m->built = 1;
+    return MF_STATUS_OK;
+}
+
+const char *mf_model_name(const mf_model *m) { return m->name; }
+int mf_model_num_layers(const mf_model *m) { return m->n_nodes > 0 ? m->n_nodes - 1 : 0; }
+
+mf_layer *mf_model_layer(const mf_model *m, int i)
+{
+    MF_ASSERT(i >= 0 && i + 1 < m->n_nodes);
+    return m->nodes[i + 1].layer;
+}
+
+mf_layer *mf_model_find_layer(const mf_model *m, const char *name)
+{
+    for (int i = 1; i < m->n_nodes; i++)
+        if (strcmp(m->nodes[i].layer->name, name) == 0)
+            return m->nodes[i].layer;
+    return NULL;
+}
+
+mf_shape mf_model_input_shape(const mf_model *m)
+{
+    MF_ASSERT(m->n_nodes > 0);
+    return m->nodes[0].shape;
+}
+
+mf_shape mf_model_output_shape(const mf_model *m)
+{
+    MF_ASSERT(m->n_nodes > 0);
+    return m->nodes[m->n_nodes - 1].shape;
+}
+
+float *mf_model_params(mf_model *m) { MF_ASSERT(m->built); return m->params; }
+float *mf_model_grads(mf_model *m)  { MF_ASSERT(m->built); return m->grads; }
+float *mf_model_state(mf_model *m)  { MF_ASSERT(m->built); return m->state; }
+size_t mf_model_num_params(const mf_model *m) { return m->n_params; }
+size_t mf_model_num_state(const mf_model *m)  { return m->n_state; }
+int    mf_model_num_param_tensors(const mf_model *m) { return m->n_infos; }
+
+mf_param_info mf_model_param(const mf_model *m, int i)
+{
+    MF_ASSERT(m->built && i >= 0 && i < m->n_infos);
+    const mf_layer *l = m->nodes[m->infos[i].node].layer;
+    const mf_slot *sl = &l->slot[m->infos[i].slot];
+    mf_param_info info;
+    info.layer = l->name;
+    info.name = sl->name;
+    info.shape = sl->shape;
+    info.kind = sl->kind;
+    info.offset = sl->offset;
+    info.numel = sl->numel;
+    info.trainable = sl->kind == MF_PARAM_TRAINABLE && l->trainable;
+    return info;
+}
+
+size_t mf_model_count_trainable(const mf_model *m)
+{
+    size_t n = 0;
+    for (int i = 0; i < m->n_infos; i++) {
+        mf_param_info p = mf_model_param(m, i);
+        if (p.trainable)
+            n += p.numel;
+    }
+    return n;
+}
+
+size_t mf_model_count_non_trainable(const mf_model *m)
+{
+    size_t n = 0;
+    for (int i = 0; i < m->n_infos; i++) {
+        mf_param_info p = mf_model_param(m, i);
+        if (!p.trainable)
+            n += p.numel;
+    }
+    return n;
+}
+
+/* Size the activation arenas and the shared workspace for a batch of N. */
+static void reserve_batch(mf_model *m, int N)
+{
+    if (N <= m->arena_N)
+        return;
+    size_t total = 0, ws = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        total += mf_shape_sample_numel(&m->nodes[i].shape) * (size_t)N;
+        total = (total + 15) / 16 * 16;  /* keep every node 64-byte aligned */
+        mf_layer *l = m->nodes[i].layer;
+        if (l && l->ops->workspace) {
+            size_t w = l->ops->workspace(l, N);
+            if (w > ws)
+                ws = w;
+        }
+    }
+    mf_free(m->acts);
+    mf_free(m->dacts);
+    mf_free(m->ws);
+    m->acts = mf_alloc(total * sizeof(float));
+    m->dacts = mf_alloc(total * sizeof(float));
+    m->ws = mf_alloc((ws ? ws : 1) * sizeof(float));
+    m->arena_floats = total;
+    m->ws_floats = ws;
+    m->arena_N = N;
+}
+
+/* Point every node's tensors at the arenas for a batch of N. */
+static void bind_batch(mf_model *m, int N)
+{
+    size_t off = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        mf_model_node *nd = &m->nodes[i];
+        mf_shape s = nd->shape;
+        s.d[0] = N;
+        nd->act = mf_tensor_view(m->acts + off, s);
+        nd->dact = mf_tensor_view(m->dacts + off, s);
+        off += mf_shape_sample_numel(&nd->shape) * (size_t)N;
+        off = (off + 15) / 16 * 16;
+    }
+    MF_ASSERT(off <= m->arena_floats);
+}
+
+static mf_exec exec_for(const mf_model *m, const mf_layer *l, mf_mode mode, mf_rng *rng)
+{
+    mf_exec ex;
+    ex.mode = (mode == MF_MODE_TRAIN && !(l->ops->infer_when_frozen && !l->trainable))
+                  ? MF_MODE_TRAIN : MF_MODE_INFER;
+    ex.rng = rng;
+    ex.ws = m->ws;
+    ex.ws_floats = m->ws_floats;
+    ex.param_grads = l->trainable;
+    return ex;
+}
+
+mf_tensor mf_model_forward(mf_model *m, const float *x, int N, mf_mode mode, mf_rng *rng)
+{
+    MF_ASSERT(m->built);
+    MF_ASSERT(N > 0);
+    reserve_batch(m, N);
+    bind_batch(m, N);
+    memcpy(m->nodes[0].act.data, x, mf_tensor_numel(&m->nodes[0].act) * sizeof(float));
+    for (int i = 1; i < m->n_nodes; i++) {
+        mf_model_node *nd = &m->nodes[i];
+        const mf_tensor *in[MF_LAYER_MAX_INPUTS] = {NULL, NULL};
+        for (int k = 0; k < nd->n_in; k++)
+            in[k] = &m->nodes[nd->in[k]].act;
+        mf_exec ex = exec_for(m, nd->layer, mode, rng);
+        nd->layer->ops->forward(nd->layer, &ex, in, &nd->act);
+    }
+    m->last_N = N;
+    m->last_mode = mode;
+    m->last_rng = rng;
+    return m->nodes[m->n_nodes - 1].act;
+}
+
+void mf_model_zero_grad(mf_model *m)
+{
+    MF_ASSERT(m->built);
+    memset(m->grads, 0, m->n_params * sizeof(float));
+}
+
+static int layer_has_trainable(const mf_layer *l)
+{
+    if (!l->trainable)
+        return 0;
+    for (int k = 0; k < l->n_slots; k++)
+        if (l->slot[k].kind == MF_PARAM_TRAINABLE)
+            return 1;
+    return 0;
+}
+
+void mf_model_backward(mf_model *m, const float *dout, float *dx)
+{
+    MF_ASSERT(m->built);
+    MF_ASSERT(m->last_N > 0);
+    int N = m->last_N;
+    /* A node needs its gradient if anything at or upstream of it trains. Frozen
+     * prefixes (a pretrained base under a new head) are skipped entirely. */
+    m->need_grad[0] = dx != NULL;
+    for (int i = 1; i < m->n_nodes; i++) {
+        mf_model_node *nd = &m->nodes[i];
+        int need = layer_has_trainable(nd->layer);
+        for (int k = 0; k < nd->n_in; k++)
+            need |= m->need_grad[nd->in[k]];
+        m->need_grad[i] = (unsigned char)need;
+    }
+    memset(m->dacts, 0, m->arena_floats * sizeof(float));
+    mf_model_node *last = &m->nodes[m->n_nodes - 1];
+    memcpy(last->dact.data, dout, mf_tensor_numel(&last->dact) * sizeof(float));
+    for (int i = m->n_nodes - 1; i >= 1; i--) {
+        if (!m->need_grad[i])
+            continue;
+        mf_model_node *nd = &m->nodes[i];
+        const mf_tensor *in[MF_LAYER_MAX_INPUTS] = {NULL, NULL};
+        mf_tensor *din[MF_LAYER_MAX_INPUTS] = {NULL, NULL};
+        for (int k = 0; k < nd->n_in; k++) {
+            in[k] = &m->nodes[nd->in[k]].act;
+            if (m->need_grad[nd->in[k]])
+                din[k] = &m->nodes[nd->in[k]].dact;
+        }
+        mf_exec ex = exec_for(m, nd->layer, (mf_mode)m->last_mode, m->last_rng);
+        nd->layer->ops->backward(nd->layer, &ex, in, &nd->act, &nd->dact, din);
+    }
+    if (dx)
+        memcpy(dx, m->nodes[0].dact.data, (size_t)N * mf_shape_sample_numel(&m->nodes[0].shape) * sizeof(float));
+}

@@ -1,0 +1,36 @@
+/* model_internal.h: the model struct, shared by model.c and summary.c. */
+#ifndef MF_MODEL_INTERNAL_H
+#define MF_MODEL_INTERNAL_H
+#include "../layers/layer.h"
+
+typedef struct mf_model_node {
+    mf_layer *layer;        /* NULL for the input node 0 */
+    int       in[MF_LAYER_MAX_INPUTS];
+    int       n_in;
+    mf_shape  shape;        /* output shape, batch 0 */
+    mf_tensor act;          /* view into acts for the current batch */
+    mf_tensor dact;         /* view into dacts, same shape */
+} mf_model_node;
+
+typedef struct mf_model_slot_ref { int node, slot; } mf_model_slot_ref;
+
+struct mf_model {
+    char   name[MF_NAME_MAX];
+    int    built;
+    mf_model_node *nodes;   /* n_nodes, node 0 = input */
+    int    n_nodes, cap_nodes;
+    float *params, *grads;  /* n_params each, same layout */
+    float *state;           /* n_state */
+    size_t n_params, n_state;
+    mf_model_slot_ref *infos; /* every slot in layer order */
+    int    n_infos;
+    float *acts, *dacts;    /* arena_floats each, sized for arena_N */
+    size_t arena_floats;
+    int    arena_N;
+    float *ws;              /* ws_floats shared scratch */
+    size_t ws_floats;
+    unsigned char *need_grad; /* n_nodes, scratch of backward */
+    int    last_N, last_mode;
+    mf_rng *last_rng;
+};
+#endif

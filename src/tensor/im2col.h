@@ -1,0 +1,14 @@
+/* im2col.h: unfold image patches into rows so a KxK convolution becomes one GEMM.
+ * Row (ho*Wo + wo) of cols holds the patch under output pixel (ho, wo) with
+ * columns in (kh, kw, c) order, which is exactly a Keras HWIO kernel read as a
+ * (K*K*C, F) matrix. Out-of-image taps are zero. */
+#ifndef MF_IM2COL_H
+#define MF_IM2COL_H
+
+/* x: (H,W,C) one image  cols: (Ho*Wo, K*K*C) */
+void mf_im2col(float *cols, const float *x, int H, int W, int C, int K, int S,
+               int pad_top, int pad_left, int Ho, int Wo);
+/* The adjoint: dx (H,W,C) += fold(dcols (Ho*Wo, K*K*C)). */
+void mf_col2im_add(float *dx, const float *dcols, int H, int W, int C, int K, int S,
+                   int pad_top, int pad_left, int Ho, int Wo);
+#endif

@@ -1,0 +1,448 @@
+/* grad_check.c: finite-difference gradient checks of every layer (ggml's
+ * test-grad0 idea, one CTest per named case: `grad_check conv2d.k3_s2_same_odd`).
+ *
+ * For a case, a model is built around one layer (or a small block), its
+ * trainable weights are perturbed away from their init (so zero biases and unit
+ * gammas cannot hide a mix-up), and the scalar loss is
+ *     L = sum(out * R),  R fixed and random,
+ * which, unlike sum(out), catches gradients that are right up to a permutation.
+ * The analytic gradient (mf_model_backward with dout = R) of the input and of
+ * every trainable weight tensor is compared with central differences
+ *     (L(v + h) - L(v - h)) / 2h,  L accumulated in double,
+ * on every element of small tensors and on MAX_PROBES random elements of large
+ * ones. Error = ||a - n|| / max(||a|| + ||n||, 1e-3) over the probed elements of
+ * each tensor (see probe()); each case documents its tolerance. The forward pass is float32, so the tolerances are float ones:
+ * rounding in L is ~1e-7 * |L|, divided by 2h = 2e-2.
+ * Inputs of ReLU cases are kept 3h away from the kinks at 0 and 6, and dropout
+ * draws the same mask for every probe (the rng is reseeded before each forward).
+ *
+ * Cases tagged `sabotage` wrap a real layer with a deliberately wrong backward;
+ * they pass only if this harness detects the error (run with --expect-fail):
+ * the proof that the harness can fail. */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "mpifit.h"
+#include "layers/layer.h"
+
+#define MAX_PROBES 48
+#define H_STEP     1e-2  /* default; a case may set its own */
+
+typedef int (*build_fn)(mf_model *m, int x);
+
+typedef struct grad_case {
+    const char *name;
+    int         N;          /* batch */
+    mf_shape    in;         /* input, batch 0 */
+    build_fn    build;
+    mf_mode     mode;
+    double      tol;        /* max relative error */
+    int         relu_input; /* keep inputs away from ReLU/ReLU6 kinks, spread over [-8, 8] */
+    int         sabotage;   /* wrapped with a wrong backward: must be detected */
+    void      (*prepare)(mf_model *m, mf_rng *r); /* optional: freeze, random moving stats */
+    double      h;          /* finite-difference step, 0 = H_STEP */
+} grad_case;
+
+/* ---- builders ---------------------------------------------------------- */
+#define ONE(fn, expr) static int fn(mf_model *m, int x) { return mf_model_add(m, (expr), x); }
+ONE(conv_k1_s1_valid_bias, mf_conv2d(NULL, 5, 1, 1, MF_PADDING_VALID, 1))
+ONE(conv_k1_s2_same_odd,   mf_conv2d(NULL, 4, 1, 2, MF_PADDING_SAME, 0))
+ONE(conv_k3_s1_same_bias,  mf_conv2d(NULL, 4, 3, 1, MF_PADDING_SAME, 1))
+ONE(conv_k3_s2_same_odd,   mf_conv2d(NULL, 4, 3, 2, MF_PADDING_SAME, 0))
+ONE(conv_k3_s2_same_even,  mf_conv2d(NULL, 3, 3, 2, MF_PADDING_SAME, 1))
+ONE(conv_k3_s2_valid_even, mf_conv2d(NULL, 4, 3, 2, MF_PADDING_VALID, 0))
+ONE(conv_k3_s1_valid_odd,  mf_conv2d(NULL, 3, 3, 1, MF_PADDING_VALID, 1))
+ONE(dw_k3_s1_same,         mf_depthwise_conv2d(NULL, 3, 1, MF_PADDING_SAME, 0))
+ONE(dw_k3_s2_same_odd,     mf_depthwise_conv2d(NULL, 3, 2, MF_PADDING_SAME, 0))
+ONE(dw_k3_s2_valid_even,   mf_depthwise_conv2d(NULL, 3, 2, MF_PADDING_VALID, 0))
+ONE(dw_k3_s1_valid_bias,   mf_depthwise_conv2d(NULL, 3, 1, MF_PADDING_VALID, 1))
+ONE(bn,                    mf_batchnorm(NULL, 0.99f, 1e-3f))
+ONE(relu_plain,            mf_relu(NULL, 0.0f))
+ONE(relu6,                 mf_relu(NULL, 6.0f))
+ONE(zp_0101,               mf_zero_pad2d(NULL, 0, 1, 0, 1))
+ONE(zp_2312,               mf_zero_pad2d(NULL, 2, 3, 1, 2))
+ONE(gap,                   mf_global_avg_pool2d(NULL))
+ONE(dropout,               mf_dropout(NULL, 0.3f))
+ONE(dense_bias,            mf_dense(NULL, 4, 1))
+ONE(dense_nobias,          mf_dense(NULL, 3, 0))
+
+static int add_residual(mf_model *m, int x)
+{
+    int a = mf_model_add(m, mf_conv2d(NULL, 3, 1, 1, MF_PADDING_VALID, 0), x);
+    return mf_model_add2(m, mf_add(NULL), a, x);
+}
+
+/* MobileNetV2's inverted-residual block: expand, BN, ReLU6, depthwise, BN,
+ * ReLU6, project, BN (+ input when stride 1): checks the graph's gradient
+ * plumbing (accumulation at the fork of the residual) end to end. */
+static int block(mf_model *m, int x, int stride, int residual)
+{
+    int C = mf_model_input_shape(m).d[3];
+    int y = mf_model_add(m, mf_conv2d(NULL, 2 * C, 1, 1, MF_PADDING_SAME, 0), x);
+    y = mf_model_add(m, mf_batchnorm(NULL, 0.999f, 1e-3f), y);
+    y = mf_model_add(m, mf_relu(NULL, 6.0f), y);
+    if (stride == 2) {
+        y = mf_model_add(m, mf_zero_pad2d(NULL, 0, 1, 0, 1), y);
+        y = mf_model_add(m, mf_depthwise_conv2d(NULL, 3, 2, MF_PADDING_VALID, 0), y);
+    } else {
+        y = mf_model_add(m, mf_depthwise_conv2d(NULL, 3, 1, MF_PADDING_SAME, 0), y);
+    }
+    y = mf_model_add(m, mf_batchnorm(NULL, 0.999f, 1e-3f), y);
+    y = mf_model_add(m, mf_relu(NULL, 6.0f), y);
+    y = mf_model_add(m, mf_conv2d(NULL, C, 1, 1, MF_PADDING_SAME, 0), y);
+    y = mf_model_add(m, mf_batchnorm(NULL, 0.999f, 1e-3f), y);
+    return residual ? mf_model_add2(m, mf_add(NULL), y, x) : y;
+}
+static int block_s1(mf_model *m, int x) { return block(m, x, 1, 1); }
+static int block_s2(mf_model *m, int x) { return block(m, x, 2, 0); }
+
+static int head(mf_model *m, int x)
+{
+    x = mf_model_add(m, mf_global_avg_pool2d(NULL), x);
+    x = mf_model_add(m, mf_dropout(NULL, 0.2f), x);
+    return mf_model_add(m, mf_dense(NULL, 3, 1), x);
+}
+
+/* ---- sabotaged backward passes (test-only layer kinds) --------------------- */
+static mf_layer_ops broken_dense_ops, broken_relu_ops;
+static const mf_layer_ops *real_dense_ops;
+
+/* Dense whose weight gradient comes out 5% too large. */
+static void broken_dense_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
+                                  const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
+{
+    real_dense_ops->backward(l, ex, in, out, dout, din);
+    for (size_t i = 0; i < l->slot[0].numel; i++)
+        l->slot[0].grad[i] *= 1.05f;
+}
+
+/* ReLU that lets the gradient through where the input is negative. */
+static void broken_relu_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
+                                 const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
+{
+    (void)l; (void)ex; (void)in; (void)out;
+    for (size_t i = 0; i < mf_tensor_numel(dout); i++)
+        din[0]->data[i] += dout->data[i];
+}
+
+static int sabotaged_dense(mf_model *m, int x)
+{
+    mf_layer *l = mf_dense(NULL, 4, 1);
+    real_dense_ops = l->ops;
+    broken_dense_ops = *l->ops;
+    broken_dense_ops.backward = broken_dense_backward;
+    l->ops = &broken_dense_ops;
+    return mf_model_add(m, l, x);
+}
+
+static int sabotaged_relu(mf_model *m, int x)
+{
+    mf_layer *l = mf_relu(NULL, 0.0f);
+    broken_relu_ops = *l->ops;
+    broken_relu_ops.backward = broken_relu_backward;
+    l->ops = &broken_relu_ops;
+    return mf_model_add(m, l, x);
+}
+
+/* ---- preparations ------------------------------------------------------ */
+static void random_moving_stats(mf_model *m, mf_rng *r)
+{
+    for (int i = 0; i < mf_model_num_param_tensors(m); i++) {
+        mf_param_info p = mf_model_param(m, i);
+        if (p.kind != MF_PARAM_STATE)
+            continue;
+        float *v = mf_model_state(m) + p.offset;
+        int is_var = strcmp(p.name, "moving_variance") == 0;
+        for (size_t k = 0; k < p.numel; k++)
+            v[k] = is_var ? 0.5f + 1.5f * mf_rng_uniform(r) : 0.5f * mf_rng_normal(r);
+    }
+}
+
+/* Centre every BatchNorm output at 3 with a spread of ~0.5, so the ReLU6 after
+ * it works in its linear region and no finite-difference probe of a block
+ * crosses a kink (ReLU6 itself is checked at its kinks by relu.relu6). */
+static void relu6_linear_region(mf_model *m, mf_rng *r)
+{
+    float *p = mf_model_params(m);
+    for (int i = 0; i < mf_model_num_param_tensors(m); i++) {
+        mf_param_info pi = mf_model_param(m, i);
+        int gamma = strcmp(pi.name, "gamma") == 0, beta = strcmp(pi.name, "beta") == 0;
+        for (size_t k = 0; gamma || beta ? k < pi.numel : 0; k++)
+            p[pi.offset + k] = gamma ? 0.5f + 0.1f * mf_rng_normal(r) : 3.0f + 0.2f * mf_rng_normal(r);
+    }
+}
+
+static void freeze_all(mf_model *m, mf_rng *r)
+{
+    random_moving_stats(m, r);
+    for (int i = 0; i < mf_model_num_layers(m); i++)
+        mf_layer_set_trainable(mf_model_layer(m, i), 0);
+}
+
+#define S4(h, w, c) {4, {0, h, w, c}}
+#define S2(c) {2, {0, c, 0, 0}}
+static const grad_case cases[] = {
+    /* name                            N  input        build                  mode           tol   relu sab prepare h */
+    {"conv2d.k1_s1_valid_bias",        2, S4(4, 5, 3), conv_k1_s1_valid_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"conv2d.k1_s2_same_odd",          2, S4(7, 7, 3), conv_k1_s2_same_odd,   MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"conv2d.k3_s1_same_bias",         2, S4(5, 6, 3), conv_k3_s1_same_bias,  MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"conv2d.k3_s2_same_odd",          2, S4(7, 7, 3), conv_k3_s2_same_odd,   MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"conv2d.k3_s2_same_even",         3, S4(8, 6, 2), conv_k3_s2_same_even,  MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"conv2d.k3_s2_valid_even",        2, S4(8, 8, 3), conv_k3_s2_valid_even, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"conv2d.k3_s1_valid_odd",         3, S4(5, 5, 2), conv_k3_s1_valid_odd,  MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"depthwise_conv2d.k3_s1_same",    2, S4(5, 6, 4), dw_k3_s1_same,         MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"depthwise_conv2d.k3_s2_same_odd",2, S4(7, 7, 3), dw_k3_s2_same_odd,     MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"depthwise_conv2d.k3_s2_valid_even",3, S4(8, 8, 2), dw_k3_s2_valid_even, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"depthwise_conv2d.k3_s1_valid_bias",2, S4(5, 5, 3), dw_k3_s1_valid_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"batchnorm.train_4d",             3, S4(3, 4, 5), bn,                    MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"batchnorm.train_2d",             6, S2(4),       bn,                    MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"batchnorm.infer_4d",             2, S4(3, 3, 4), bn,                    MF_MODE_INFER, 1e-3, 0, 0, random_moving_stats, 0},
+    {"batchnorm.frozen_runs_inference",2, S4(3, 3, 4), bn,                    MF_MODE_TRAIN, 1e-3, 0, 0, freeze_all, 0},
+    {"relu.plain",                     2, S4(3, 4, 3), relu_plain,            MF_MODE_TRAIN, 1e-3, 1, 0, NULL, 0},
+    {"relu.relu6",                     2, S4(3, 4, 3), relu6,                 MF_MODE_TRAIN, 1e-3, 1, 0, NULL, 0},
+    {"add.residual",                   2, S4(3, 3, 3), add_residual,          MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"zero_pad2d.asym_0101",           2, S4(4, 4, 3), zp_0101,               MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"zero_pad2d.asym_2312",           2, S4(3, 5, 2), zp_2312,               MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"global_avg_pool2d.odd",          3, S4(5, 3, 4), gap,                   MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"dropout.train",                  3, S2(8),       dropout,               MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"dropout.infer",                  3, S2(8),       dropout,               MF_MODE_INFER, 1e-3, 0, 0, NULL, 0},
+    {"dense.bias",                     3, S2(5),       dense_bias,            MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"dense.nobias",                   2, S2(6),       dense_nobias,          MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"block.inverted_residual_s1",     2, S4(5, 5, 4), block_s1,              MF_MODE_TRAIN, 2e-3, 0, 0, relu6_linear_region, 0},
+    {"block.inverted_residual_s2",     2, S4(6, 6, 3), block_s2,              MF_MODE_TRAIN, 2e-3, 0, 0, relu6_linear_region, 0},
+    {"block.head_gap_dropout_dense",   2, S4(3, 3, 5), head,                  MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"sabotage.dense_weight_grad_5pct",3, S2(5),       sabotaged_dense,       MF_MODE_TRAIN, 1e-3, 0, 1, NULL, 0},
+    {"sabotage.relu_passes_negative",  2, S4(3, 3, 2), sabotaged_relu,        MF_MODE_TRAIN, 1e-3, 1, 1, NULL, 0},
+};
+#define N_CASES ((int)(sizeof cases / sizeof cases[0]))
+
+/* ---- the check --------------------------------------------------------- */
+typedef struct run {
+    const grad_case *c;
+    mf_model *m;
+    float *x;      /* input, N * sample */
+    float *R;      /* loss weights, output size */
+    size_t nx, ny;
+    double sum_abs_yr;  /* sum |y * R| of the last forward: the scale of L's rounding */
+    mf_rng drop;   /* reseeded before every forward */
+} run;
+
+static double loss(run *r)
+{
+    mf_rng_seed(&r->drop, 99);
+    mf_tensor y = mf_model_forward(r->m, r->x, r->c->N, r->c->mode, &r->drop);
+    double L = 0.0, a = 0.0;
+    for (size_t i = 0; i < r->ny; i++) {
+        L += (double)y.data[i] * r->R[i];
+        a += fabs((double)y.data[i] * r->R[i]);
+    }
+    r->sum_abs_yr = a;
+    return L;
+}
+
+/* Compare the analytic gradient g of v with central differences on the probed
+ * elements. The error of the tensor is ||a - n|| / max(||a|| + ||n||, 1e-3) over
+ * those elements: a relative error of the whole gradient, so a true gradient of
+ * ~0 (a BatchNorm beta whose shift the next training-mode BatchNorm removes)
+ * measured as float noise does not dominate, while an error confined to a few
+ * elements (a padding border) still shows. Elements off by more than 10x the
+ * tolerance are listed to help find the bug. */
+static double probe(run *r, float *v, const float *g, size_t n, mf_rng *pick, const char *what)
+{
+    double noise = 2.0 * FLT_EPSILON * r->sum_abs_yr / (2.0 * (r->c->h > 0 ? r->c->h : H_STEP));
+    double d2 = 0.0, a2 = 0.0, n2 = 0.0;
+    size_t count = n <= MAX_PROBES ? n : MAX_PROBES;
+    for (size_t k = 0; k < count; k++) {
+        size_t i = n <= MAX_PROBES ? k : mf_rng_below(pick, (uint32_t)n);
+        float keep = v[i];
+        float h = (float)(r->c->h > 0 ? r->c->h : H_STEP);
+        v[i] = keep + h;
+        double lp = loss(r);
+        v[i] = keep - h;
+        double lm = loss(r);
+        v[i] = keep;
+        /* the step actually taken, after float rounding of keep +- h */
+        double h2 = (double)(keep + h) - (double)(keep - h);
+        double num = (lp - lm) / h2, ana = g[i];
+        d2 += (ana - num) * (ana - num);
+        a2 += ana * ana;
+        n2 += num * num;
+        double elem = fabs(ana - num) / fmax(fabs(ana) + fabs(num), 1e-3);
+        if (elem > 10.0 * r->c->tol)
+            fprintf(stderr, "  %s[%zu]: analytic %.6g numeric %.6g relative error %.3g\n", what, i, ana, num, elem);
+    }
+    /* An analytic gradient of exactly ~0 (a BatchNorm beta whose shift the next
+     * training-mode BatchNorm removes when the ReLU6 between them is linear) is
+     * right if the measured one is float noise: L is only known to about
+     * FLT_EPSILON * sum|y R|, a difference quotient to that over 2h. */
+    double rms_a = sqrt(a2 / (double)count), rms_n = sqrt(n2 / (double)count);
+    if (rms_a < 1e-5) {
+        printf("  %s: zero gradient; measured rms %.1e vs float noise %.1e\n", what, rms_n, noise);
+        return rms_n <= noise ? 0.0 : 1.0;
+    }
+    return sqrt(d2) / fmax(sqrt(a2) + sqrt(n2), 1e-3);
+}
+
+static int run_case(const grad_case *c)
+{
+    int failed = 0;
+    run r = {0};
+    r.c = c;
+    mf_rng rng;
+    mf_rng_seed(&rng, 1234);
+    r.m = mf_model_create(c->name);
+    int in = mf_model_input(r.m, c->in);
+    int out = c->build(r.m, in);
+    if (out < 0 || mf_model_build(r.m, 42) != MF_STATUS_OK) {
+        fprintf(stderr, "%s: build failed: %s\n", c->name, mf_last_error());
+        mf_model_free(r.m);
+        return 1;
+    }
+    /* move trainable weights off their init so zero biases and unit gammas are tested too */
+    float *p = mf_model_params(r.m);
+    for (size_t i = 0; i < mf_model_num_params(r.m); i++)
+        p[i] += 0.2f * mf_rng_normal(&rng);
+    if (c->prepare)
+        c->prepare(r.m, &rng);
+
+    mf_shape ys = mf_model_output_shape(r.m);
+    r.nx = (size_t)c->N * mf_shape_sample_numel(&c->in);
+    r.ny = (size_t)c->N * mf_shape_sample_numel(&ys);
+    r.x = malloc(r.nx * sizeof(float));
+    r.R = malloc(r.ny * sizeof(float));
+    float *dx = malloc(r.nx * sizeof(float));
+    for (size_t i = 0; i < r.nx; i++) {
+        float v = mf_rng_normal(&rng);
+        if (c->relu_input) {
+            v *= 4.0f;  /* reach past 6 for ReLU6 */
+            float gap = 3.0f * (float)H_STEP;
+            if (fabsf(v) < gap) v = v < 0 ? -gap - 0.1f : gap + 0.1f;
+            if (fabsf(v - 6.0f) < gap) v = v < 6.0f ? 6.0f - gap - 0.1f : 6.0f + gap + 0.1f;
+        }
+        r.x[i] = v;
+    }
+    for (size_t i = 0; i < r.ny; i++)
+        r.R[i] = mf_rng_normal(&rng);
+
+    /* analytic: one forward + backward; a second backward must exactly double
+     * the parameter gradients (they accumulate) and leave dx unchanged */
+    size_t np = mf_model_num_params(r.m);
+    float *g = malloc((np ? np : 1) * sizeof(float));
+    loss(&r);
+    mf_model_zero_grad(r.m);
+    mf_model_backward(r.m, r.R, dx);
+    memcpy(g, mf_model_grads(r.m), np * sizeof(float));
+    float *dx2 = malloc(r.nx * sizeof(float));
+    mf_model_backward(r.m, r.R, dx2);
+    for (size_t i = 0; i < np; i++)
+        if (fabsf(mf_model_grads(r.m)[i] - 2.0f * g[i]) > 1e-6f * (1.0f + fabsf(g[i]))) {
+            fprintf(stderr, "%s: parameter gradient %zu does not accumulate: %g then %g\n",
+                    c->name, i, g[i], mf_model_grads(r.m)[i]);
+            failed = 1;
+            break;
+        }
+    if (memcmp(dx, dx2, r.nx * sizeof(float)) != 0) {
+        fprintf(stderr, "%s: input gradient differs between two identical backward passes\n", c->name);
+        failed = 1;
+    }
+    free(dx2);
+
+    mf_rng pick;
+    mf_rng_seed(&pick, 5);
+    double worst = probe(&r, r.x, dx, r.nx, &pick, "input");
+    printf("%-36s input      %6zu values  worst error %.2e\n", c->name, r.nx, worst);
+    if (worst > c->tol)
+        failed = 1;
+    for (int t = 0; t < mf_model_num_param_tensors(r.m); t++) {
+        mf_param_info pi = mf_model_param(r.m, t);
+        if (pi.kind != MF_PARAM_TRAINABLE)
+            continue;
+        char what[160];
+        snprintf(what, sizeof what, "%s/%s", pi.layer, pi.name);
+        if (!pi.trainable) {
+            /* a frozen layer must not accumulate any gradient */
+            for (size_t i = 0; i < pi.numel; i++)
+                if (g[pi.offset + i] != 0.0f) {
+                    fprintf(stderr, "%s: frozen %s got gradient %g\n", c->name, what, g[pi.offset + i]);
+                    failed = 1;
+                    break;
+                }
+            printf("%-36s %-28s frozen, gradient all zero\n", c->name, what);
+            continue;
+        }
+        double w = probe(&r, p + pi.offset, g + pi.offset, pi.numel, &pick, what);
+        printf("%-36s %-28s %6zu values  worst error %.2e\n", c->name, what, pi.numel, w);
+        if (w > c->tol)
+            failed = 1;
+    }
+    printf("%s: %s (tolerance %.0e)\n", c->name, failed ? "GRADIENT MISMATCH" : "ok", c->tol);
+    free(g);
+    free(dx);
+    free(r.x);
+    free(r.R);
+    mf_model_free(r.m);
+    if (mf_alloc_live_count() != 0) {
+        fprintf(stderr, "%s: %zu allocations leaked\n", c->name, mf_alloc_live_count());
+        failed = 1;
+    }
+    return failed;
+}
+
+static const grad_case *find(const char *name)
+{
+    for (int i = 0; i < N_CASES; i++)
+        if (strcmp(cases[i].name, name) == 0)
+            return &cases[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+        for (int i = 0; i < N_CASES; i++)
+            printf("%s\n", cases[i].name);
+        return 0;
+    }
+    /* --registered A B ...: the CTest list must name every case exactly once */
+    if (argc >= 2 && strcmp(argv[1], "--registered") == 0) {
+        int bad = 0;
+        for (int i = 0; i < N_CASES; i++) {
+            int seen = 0;
+            for (int a = 2; a < argc; a++)
+                seen += strcmp(argv[a], cases[i].name) == 0;
+            if (seen != 1) {
+                fprintf(stderr, "case %s is registered %d times in tests/CMakeLists.txt\n", cases[i].name, seen);
+                bad = 1;
+            }
+        }
+        for (int a = 2; a < argc; a++)
+            if (!find(argv[a])) {
+                fprintf(stderr, "tests/CMakeLists.txt registers %s, which grad_check does not have\n", argv[a]);
+                bad = 1;
+            }
+        printf("%d cases, %d registered: %s\n", N_CASES, argc - 2, bad ? "MISMATCH" : "ok");
+        return bad;
+    }
+    int expect_fail = argc == 3 && strcmp(argv[2], "--expect-fail") == 0;
+    if (argc < 2 || (argc == 3 && !expect_fail) || argc > 3) {
+        fprintf(stderr, "usage: grad_check CASE [--expect-fail] | --list | --registered CASE...\n");
+        return 2;
+    }
+    const grad_case *c = find(argv[1]);
+    if (!c) {
+        fprintf(stderr, "grad_check: no case '%s' (see --list)\n", argv[1]);
+        return 2;
+    }
+    if (c->sabotage != expect_fail) {
+        fprintf(stderr, "grad_check: %s must be run %s --expect-fail\n", c->name, c->sabotage ? "with" : "without");
+        return 2;
+    }
+    int failed = run_case(c);
+    if (expect_fail) {
+        printf("%s: the sabotaged backward was %s\n", c->name, failed ? "detected, as it must be" : "NOT detected");
+        return failed ? 0 : 1;
+    }
+    return failed;
+}

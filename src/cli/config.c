@@ -1,0 +1,344 @@
+/* config.c: INI configuration, one table of keys (name, type, range or choices,
+ * default, help) drives parsing, --set overrides, defaults and the key listing. */
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "config.h"
+#include "core/core.h"
+
+typedef enum { K_INT, K_LONG, K_FLOAT, K_BOOL, K_STR, K_ENUM, K_FLOAT_CHOICE } ktype;
+
+typedef struct key_def {
+    const char *section, *name;
+    ktype       type;
+    size_t      offset, size;  /* into mf_config; size for strings */
+    double      lo, hi;        /* numeric range, inclusive */
+    const char *choices;       /* K_ENUM: "a|b|c" */
+    const char *def;           /* default, parsed like any value */
+    const char *help;
+} key_def;
+
+#define OFF(f) offsetof(mf_config, f), sizeof(((mf_config *)0)->f)
+static const key_def keys[] = {
+    {"model", "arch", K_ENUM, OFF(model.arch), 0, 0, "mobilenet_v2|small_cnn", "mobilenet_v2", "network architecture"},
+    {"model", "alpha", K_FLOAT_CHOICE, OFF(model.alpha), 0, 0, "0.35|0.5|0.75|1.0|1.3|1.4", "1.0", "MobileNetV2 width multiplier"},
+    {"model", "input_size", K_INT, OFF(model.input_size), 32, 4096, NULL, "224", "square input side in pixels"},
+    {"model", "classes", K_INT, OFF(model.classes), 0, 100000, NULL, "0", "output classes; 0 = the number of class folders"},
+    {"model", "dropout", K_FLOAT, OFF(model.dropout), 0, 0.99, NULL, "0.2", "dropout rate before the classifier"},
+    {"model", "weights", K_STR, OFF(model.weights), 0, 0, NULL, "none", "Keras-layout .h5 weights to start from, or none"},
+    {"model", "freeze_base", K_BOOL, OFF(model.freeze_base), 0, 0, NULL, "false", "train only the classifier head (transfer learning)"},
+    {"data", "train", K_STR, OFF(data.train), 0, 0, NULL, "none", "training images: a class-folder dir or a packed .h5 (file.h5, or file.h5:split)"},
+    {"data", "validation", K_STR, OFF(data.validation), 0, 0, NULL, "none", "validation images (same forms), or none"},
+    {"data", "batch_size", K_INT, OFF(data.batch_size), 1, 65536, NULL, "32", "batch size per rank"},
+    {"data", "augment", K_BOOL, OFF(data.augment), 0, 0, NULL, "true", "random resized crop + horizontal flip on training images"},
+    {"data", "crop_scale_min", K_FLOAT, OFF(data.crop_scale_min), 0.05, 1.0, NULL, "0.5", "smallest crop area fraction when augmenting"},
+    {"data", "flip", K_BOOL, OFF(data.flip), 0, 0, NULL, "true", "random horizontal flip when augmenting"},
+    {"data", "threads", K_INT, OFF(data.threads), 0, 256, NULL, "0", "decoding threads per rank; 0 = auto (half the rank's cores, at least 1)"},
+    {"data", "prefetch", K_INT, OFF(data.prefetch), 0, 1024, NULL, "0", "batches decoded ahead; 0 = threads + 2"},
+    {"data", "validation_split", K_FLOAT, OFF(data.validation_split), 0, 0.95, NULL, "0", "carve this fraction of train out as validation (seeded)"},
+    {"data", "drop_remainder", K_BOOL, OFF(data.drop_remainder), 0, 0, NULL, "false", "drop the last partial global batch instead of wrapping around"},
+    {"data", "on_bad_image", K_ENUM, OFF(data.on_bad_image), 0, 0, "skip|fail", "skip", "a corrupt or unreadable image is skipped (reported once) or stops the run"},
+    {"optimizer", "name", K_ENUM, OFF(optimizer.name), 0, 0, "adam|sgd", "adam", "optimizer"},
+    {"optimizer", "learning_rate", K_FLOAT, OFF(optimizer.learning_rate), 0, 100, NULL, "0.001", "peak learning rate"},
+    {"optimizer", "momentum", K_FLOAT, OFF(optimizer.momentum), 0, 0.9999, NULL, "0.9", "SGD momentum"},
+    {"optimizer", "nesterov", K_BOOL, OFF(optimizer.nesterov), 0, 0, NULL, "false", "SGD Nesterov momentum"},
+    {"optimizer", "weight_decay", K_FLOAT, OFF(optimizer.weight_decay), 0, 1, NULL, "0", "decoupled weight decay"},
+    {"optimizer", "schedule", K_ENUM, OFF(optimizer.schedule), 0, 0, "constant|step|cosine", "constant", "learning-rate schedule after warm-up"},
+    {"optimizer", "warmup_epochs", K_FLOAT, OFF(optimizer.warmup_epochs), 0, 1000, NULL, "0", "linear warm-up length in epochs"},
+    {"optimizer", "decay_rate", K_FLOAT, OFF(optimizer.decay_rate), 0, 1, NULL, "0.1", "step schedule: multiply the rate by this ..."},
+    {"optimizer", "decay_epochs", K_FLOAT, OFF(optimizer.decay_epochs), 0.001, 1e6, NULL, "30", "step schedule: ... every this many epochs"},
+    {"train", "epochs", K_INT, OFF(train.epochs), 1, 1000000, NULL, "10", "epochs to train"},
+    {"train", "seed", K_LONG, OFF(train.seed), 0, 9.0e15, NULL, "1", "seed of weights, data order, augmentation and dropout"},
+    {"train", "steps_per_epoch", K_INT, OFF(train.steps_per_epoch), 0, 100000000, NULL, "0", "steps per epoch; 0 = the whole training set"},
+    {"train", "verbose", K_INT, OFF(train.verbose), 0, 2, NULL, "1", "0 silent, 1 progress bar, 2 one line per epoch"},
+    {"output", "dir", K_STR, OFF(output.dir), 0, 0, NULL, "runs/default", "where metrics and checkpoints go"},
+};
+#define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
+
+static const key_def *find_key(const char *section, const char *name)
+{
+    for (int i = 0; i < N_KEYS; i++)
+        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+static int section_known(const char *section)
+{
+    for (int i = 0; i < N_KEYS; i++)
+        if (strcmp(keys[i].section, section) == 0)
+            return 1;
+    return 0;
+}
+
+/* "train, validation, batch_size, ..." for messages */
+static void list_keys(char *buf, size_t n, const char *section)
+{
+    buf[0] = '\0';
+    for (int i = 0; i < N_KEYS; i++) {
+        size_t len = strlen(buf);
+        if (section && strcmp(keys[i].section, section) != 0)
+            continue;
+        if (!section) {
+            int dup = 0;
+            for (int j = 0; j < i; j++)
+                dup |= strcmp(keys[j].section, keys[i].section) == 0;
+            if (dup)
+                continue;
+            snprintf(buf + len, n - len, "%s[%s]", len ? ", " : "", keys[i].section);
+        } else {
+            snprintf(buf + len, n - len, "%s%s", len ? ", " : "", keys[i].name);
+        }
+    }
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    const char *t[] = {"true", "yes", "on", "1"}, *f[] = {"false", "no", "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(v, t[i]) == 0) { *out = 1; return 1; }
+        if (strcasecmp(v, f[i]) == 0) { *out = 0; return 1; }
+    }
+    return 0;
+}
+
+static int enum_ok(const char *choices, const char *v)
+{
+    size_t n = strlen(v);
+    for (const char *p = choices; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, v, n) == 0)
+            return 1;
+        if (!bar)
+            break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
+/* Store value v into c for key k; on error writes why into err. */
+static int store(mf_config *c, const key_def *k, const char *v, char *err, size_t errn)
+{
+    char *dst = (char *)c + k->offset;
+    char *end = NULL;
+    errno = 0;
+    switch (k->type) {
+    case K_INT:
+    case K_LONG: {
+        long long x = strtoll(v, &end, 10);
+        if (!*v || *end || errno || (double)x < k->lo || (double)x > k->hi) {
+            snprintf(err, errn, "must be an integer in [%.0f, %.0f], got '%s'", k->lo, k->hi, v);
+            return 0;
+        }
+        if (k->type == K_INT) *(int *)dst = (int)x;
+        else *(long *)dst = (long)x;
+        return 1;
+    }
+    case K_FLOAT: {
+        double x = strtod(v, &end);
+        if (!*v || *end || errno || !isfinite(x) || x < k->lo || x > k->hi) {
+            snprintf(err, errn, "must be a number in [%g, %g], got '%s'", k->lo, k->hi, v);
+            return 0;
+        }
+        *(float *)dst = (float)x;
+        return 1;
+    }
+    case K_BOOL:
+        if (!parse_bool(v, (int *)dst)) {
+            snprintf(err, errn, "must be true or false, got '%s'", v);
+            return 0;
+        }
+        return 1;
+    case K_FLOAT_CHOICE:  /* a number restricted to a list (Keras' MobileNetV2 alphas) */
+        if (!enum_ok(k->choices, v)) {
+            snprintf(err, errn, "must be one of %s, got '%s'", k->choices, v);
+            return 0;
+        }
+        *(float *)dst = strtof(v, NULL);
+        return 1;
+    case K_ENUM:
+        if (!enum_ok(k->choices, v)) {
+            snprintf(err, errn, "must be one of %s, got '%s'", k->choices, v);
+            return 0;
+        }
+        /* fall through - stored as text */
+    case K_STR:
+        if (!*v) {
+            snprintf(err, errn, "must not be empty");
+            return 0;
+        }
+        if (!mf_strlcpy(dst, v, k->size)) {
+            snprintf(err, errn, "is longer than %zu characters", k->size - 1);
+            return 0;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+void mf_config_defaults(mf_config *c)
+{
+    memset(c, 0, sizeof *c);
+    char err[256];
+    for (int i = 0; i < N_KEYS; i++)
+        MF_ASSERT(store(c, &keys[i], keys[i].def, err, sizeof err));
+}
+
+typedef struct parse_ctx {
+    mf_config  *c;
+    FILE       *f;
+    const char *path;
+    int         line;        /* of the line the reader handed out last */
+    int         too_long;
+    mf_status   status;
+    char        section[64];
+} parse_ctx;
+
+/* fgets that counts lines, so the handler can name path:line (Debian's inih is
+ * built without INI_HANDLER_LINENO). */
+static char *reader(char *str, int num, void *stream)
+{
+    parse_ctx *p = stream;
+    char *r = fgets(str, num, p->f);
+    if (r) {
+        p->line++;
+        size_t len = strlen(r);
+        if (len == (size_t)num - 1 && r[len - 1] != '\n' && !feof(p->f) && !p->too_long)
+            p->too_long = p->line;
+    }
+    return r;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    parse_ctx *p = user;
+    if (p->status != MF_STATUS_OK)
+        return 1;
+    char err[512];
+    if (!section_known(section)) {
+        list_keys(err, sizeof err, NULL);
+        p->status = mf_fail(MF_STATUS_CONFIG, "%s:%d: unknown section [%s]; valid sections: %s", p->path, p->line,
+                            section, err);
+        return 1;
+    }
+    const key_def *k = find_key(section, name);
+    if (!k) {
+        list_keys(err, sizeof err, section);
+        p->status = mf_fail(MF_STATUS_CONFIG, "%s:%d: unknown key '%s' in [%s]; valid keys: %s", p->path, p->line,
+                            name, section, err);
+        return 1;
+    }
+    if (!store(p->c, k, value, err, sizeof err))
+        p->status = mf_fail(MF_STATUS_CONFIG, "%s:%d: [%s] %s %s", p->path, p->line, section, name, err);
+    return 1;
+}
+
+static void append_text(mf_config *c, const char *s, size_t n)
+{
+    size_t old = c->text ? strlen(c->text) : 0;
+    char *t = mf_alloc(old + n + 1);
+    if (c->text)
+        memcpy(t, c->text, old);
+    memcpy(t + old, s, n);
+    t[old + n] = '\0';
+    mf_free(c->text);
+    c->text = t;
+}
+
+mf_status mf_config_load(mf_config *c, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return mf_fail(MF_STATUS_IO, "cannot open config %s: %s", path, strerror(errno));
+    mf_strlcpy(c->path, path, sizeof c->path);
+    parse_ctx p;
+    memset(&p, 0, sizeof p);
+    p.c = c;
+    p.f = f;
+    p.path = path;
+    int r = ini_parse_stream(reader, &p, handler, &p);
+    if (p.status == MF_STATUS_OK && p.too_long)
+        p.status = mf_fail(MF_STATUS_CONFIG, "%s:%d: line longer than %d characters", path, p.too_long, INI_MAX_LINE - 2);
+    if (p.status == MF_STATUS_OK && r > 0)
+        p.status = mf_fail(MF_STATUS_CONFIG, "%s:%d: not 'key = value', '[section]' or a comment", path, r);
+    if (p.status == MF_STATUS_OK && r < 0)
+        p.status = mf_fail(MF_STATUS_IO, "cannot read config %s", path);
+    if (p.status == MF_STATUS_OK) {
+        /* keep the exact text for checkpoints and metrics files */
+        rewind(f);
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+            append_text(c, buf, n);
+    }
+    fclose(f);
+    return p.status;
+}
+
+mf_status mf_config_set(mf_config *c, const char *a)
+{
+    const char *dot = strchr(a, '.'), *eq = strchr(a, '=');
+    if (!dot || !eq || dot > eq)
+        return mf_fail(MF_STATUS_CONFIG, "--set %s: expected section.key=value, e.g. --set data.batch_size=16", a);
+    char section[64], name[64];
+    size_t ls = (size_t)(dot - a), ln = (size_t)(eq - dot - 1);
+    if (ls == 0 || ls >= sizeof section || ln == 0 || ln >= sizeof name)
+        return mf_fail(MF_STATUS_CONFIG, "--set %s: expected section.key=value", a);
+    memcpy(section, a, ls);
+    section[ls] = '\0';
+    memcpy(name, dot + 1, ln);
+    name[ln] = '\0';
+    char err[512];
+    if (!section_known(section)) {
+        list_keys(err, sizeof err, NULL);
+        return mf_fail(MF_STATUS_CONFIG, "--set %s: unknown section [%s]; valid sections: %s", a, section, err);
+    }
+    const key_def *k = find_key(section, name);
+    if (!k) {
+        list_keys(err, sizeof err, section);
+        return mf_fail(MF_STATUS_CONFIG, "--set %s: unknown key '%s' in [%s]; valid keys: %s", a, name, section, err);
+    }
+    if (!store(c, k, eq + 1, err, sizeof err))
+        return mf_fail(MF_STATUS_CONFIG, "--set %s: [%s] %s %s", a, section, name, err);
+    char line[1200];
+    int n = snprintf(line, sizeof line, "\n# --set\n[%s]\n%s = %s\n", section, name, eq + 1);
+    append_text(c, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
+    return MF_STATUS_OK;
+}
+
+mf_status mf_config_validate(const mf_config *c)
+{
+    const char *where = c->path[0] ? c->path : "config";
+    if (strcmp(c->data.train, "none") == 0)
+        return mf_fail(MF_STATUS_CONFIG, "%s: [data] train is not set: give a class-folder directory or a packed .h5 "
+                       "(e.g. make one with `mpifit make-dataset synthetic-beans data/synth`)", where);
+    if (c->data.validation_split > 0.0f && strcmp(c->data.validation, "none") != 0)
+        return mf_fail(MF_STATUS_CONFIG, "%s: [data] validation_split = %g carves validation out of train, so "
+                       "[data] validation must be none (it is '%s')", where, (double)c->data.validation_split,
+                       c->data.validation);
+    if (strcmp(c->optimizer.name, "adam") == 0 && c->optimizer.nesterov)
+        return mf_fail(MF_STATUS_CONFIG, "%s: [optimizer] nesterov applies to sgd, not adam", where);
+    return MF_STATUS_OK;
+}
+
+void mf_config_free(mf_config *c)
+{
+    mf_free(c->text);
+    c->text = NULL;
+}
+
+void mf_config_print_keys(FILE *f)
+{
+    for (int i = 0; i < N_KEYS; i++) {
+        const key_def *k = &keys[i];
+        fprintf(f, "[%s] %s = %s", k->section, k->name, k->def);
+        if (k->choices)
+            fprintf(f, "  (%s)", k->choices);
+        fprintf(f, "  - %s\n", k->help);
+    }
+}

@@ -1,0 +1,74 @@
+/* config.h: INI job configuration (parsed with libinih). Rank 0 parses; later
+ * issues broadcast the text so every rank builds the identical config.
+ * Every key is documented in configs/README.md (a test checks that each key
+ * of the table in config.c appears there). */
+#ifndef MF_CONFIG_H
+#define MF_CONFIG_H
+#include <stdio.h>
+#include "mpifit/status.h"
+
+#define MF_CFG_PATH 1024
+
+typedef struct mf_config {
+    struct {
+        char  arch[32];              /* mobilenet_v2 | small_cnn */
+        float alpha;                 /* MobileNetV2 width multiplier */
+        int   input_size;            /* square input side, >= 32 */
+        int   classes;               /* 0 = number of class folders */
+        float dropout;               /* rate before the classifier */
+        char  weights[MF_CFG_PATH];  /* Keras .h5 weights, or "none" */
+        int   freeze_base;           /* transfer learning: train only the head */
+    } model;
+    struct {
+        char  train[MF_CFG_PATH];       /* class-folder dir, packed .h5, or "synthetic" */
+        char  validation[MF_CFG_PATH];  /* same, or "none" */
+        int   batch_size;               /* per rank */
+        int   augment;
+        float crop_scale_min;
+        int   flip;
+        int   threads;                  /* decoding threads per rank, 0 = auto */
+        int   prefetch;                 /* batch buffers, 0 = threads + 2 */
+        float validation_split;         /* carve validation out of train (0 = off) */
+        int   drop_remainder;
+        char  on_bad_image[8];          /* skip | fail */
+    } data;
+    struct {
+        char  name[16];                 /* adam | sgd */
+        float learning_rate;
+        float momentum;
+        int   nesterov;
+        float weight_decay;             /* decoupled (AdamW / SGDW style) */
+        char  schedule[16];             /* constant | step | cosine */
+        float warmup_epochs;
+        float decay_rate;               /* step schedule: factor per decay_epochs */
+        float decay_epochs;
+    } optimizer;
+    struct {
+        int  epochs;
+        long seed;
+        int  steps_per_epoch;           /* 0 = the whole training set */
+        int  verbose;                   /* 0 silent, 1 progress bar, 2 one line per epoch */
+    } train;
+    struct {
+        char dir[MF_CFG_PATH];
+    } output;
+
+    char  path[MF_CFG_PATH];  /* the file it came from */
+    char *text;               /* the file's text followed by the --set lines (for checkpoints) */
+} mf_config;
+
+/* Defaults of every key (the values configs/README.md lists). */
+void      mf_config_defaults(mf_config *c);
+/* Parse path over the defaults. Errors (MF_STATUS_CONFIG / _IO) name
+ * path:line, the section and key, the bad value and the valid choices. */
+mf_status mf_config_load(mf_config *c, const char *path);
+/* Apply one "section.key=value" override (from --set), checked the same way;
+ * errors name the --set argument. */
+mf_status mf_config_set(mf_config *c, const char *assignment);
+/* Cross-key checks after loading and overrides (e.g. validation_split with a
+ * validation dir). */
+mf_status mf_config_validate(const mf_config *c);
+void      mf_config_free(mf_config *c);
+/* One line per key: "[section] key = default  - help" (for docs and tests). */
+void      mf_config_print_keys(FILE *f);
+#endif

@@ -1,0 +1,418 @@
+/* packed_h5.c: many small JPEG files as one HDF5 file (`mpifit pack`).
+ *
+ * Parallel file systems serve one large file far better than thousands of small
+ * ones (one open and one metadata lookup instead of one per image). Layout,
+ * readable from h5py without mpifit:
+ *
+ *   /                 attrs: format = "mpifit-packed-jpeg", format_version = 1,
+ *                            class_names (strings, label order), mpifit_version
+ *   /<split>/jpeg     uint8 (total_bytes,)  every image's JPEG bytes, concatenated
+ *   /<split>/offsets  uint64 (n + 1,)       image i is jpeg[offsets[i]:offsets[i+1]]
+ *   /<split>/labels   int32 (n,)            class index of image i
+ *   /<split>/names    strings (n,)          "class/file.jpg", for messages
+ *
+ * e.g. h5py: f["train/jpeg"][o[i]:o[i+1]].tobytes() is image i's file. The blob is
+ * stored contiguously (one read per image, no chunk index to walk). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include "dataset.h"
+#include "../io/h5util.h"
+
+#define PACK_FORMAT "mpifit-packed-jpeg"
+
+int mf_is_hdf5_file(const char *path)
+{
+    mf_h5_lock();
+    htri_t r = H5Fis_hdf5(path);
+    mf_h5_unlock();
+    return r > 0;
+}
+
+/* ---- reading ------------------------------------------------------------- */
+
+static char *read_str_attr(hid_t obj, const char *name)
+{
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0)
+        return NULL;
+    hid_t t = H5Aget_type(a);
+    char *out = NULL;
+    if (H5Tget_class(t) == H5T_STRING) {
+        if (H5Tis_variable_str(t) > 0) {
+            char *v = NULL;
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mt, H5T_VARIABLE);
+            if (H5Aread(a, mt, &v) >= 0 && v) {
+                out = mf_strdup(v);
+                H5free_memory(v);
+            }
+            H5Tclose(mt);
+        } else {
+            size_t n = H5Tget_size(t);
+            char *v = mf_alloc(n + 1);
+            if (H5Aread(a, t, v) >= 0)
+                out = mf_strdup(v);
+            mf_free(v);
+        }
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    return out;
+}
+
+/* A 1-D array of variable-length strings (dataset or attribute), mf_alloc'ed copies. */
+static mf_status read_strings(hid_t obj, int is_attr, int expect, char ***out, int *n_out, const char *what)
+{
+    hid_t sp = is_attr ? H5Aget_space(obj) : H5Dget_space(obj);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    H5Sclose(sp);
+    if (n < 0 || (expect >= 0 && n != expect))
+        return mf_fail(MF_STATUS_DATA, "%s has %lld entries, expected %d", what, (long long)n, expect);
+    char **raw = mf_alloc((size_t)(n ? n : 1) * sizeof *raw);
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, H5T_VARIABLE);
+    herr_t e = is_attr ? H5Aread(obj, mt, raw) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
+    mf_status s = MF_STATUS_OK;
+    if (e < 0) {
+        s = mf_fail(MF_STATUS_DATA, "cannot read %s as strings", what);
+    } else {
+        char **v = mf_alloc((size_t)(n ? n : 1) * sizeof *v);
+        for (hssize_t i = 0; i < n; i++) {
+            v[i] = mf_strdup(raw[i] ? raw[i] : "");
+            if (raw[i])
+                H5free_memory(raw[i]);
+        }
+        *out = v;
+        *n_out = (int)n;
+    }
+    H5Tclose(mt);
+    mf_free(raw);
+    return s;
+}
+
+static mf_status list_splits(hid_t f, char *buf, size_t n)
+{
+    H5G_info_t info;
+    buf[0] = '\0';
+    if (H5Gget_info(f, &info) < 0)
+        return MF_STATUS_HDF5;
+    for (hsize_t i = 0; i < info.nlinks; i++) {
+        char name[256];
+        if (H5Lget_name_by_idx(f, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) < 0)
+            continue;
+        size_t len = strlen(buf);
+        snprintf(buf + len, n - len, "%s%s", len ? ", " : "", name);
+    }
+    return MF_STATUS_OK;
+}
+
+static mf_status packed_open_locked(mf_dataset *ds, const char *file, const char *split)
+{
+    char err[256];
+    ds->h5_file = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (ds->h5_file < 0)
+        return mf_fail(MF_STATUS_HDF5, "cannot open packed dataset %s: %s", file, mf_h5_error(err, sizeof err));
+    char *fmt = read_str_attr(ds->h5_file, "format");
+    int ok = fmt && strcmp(fmt, PACK_FORMAT) == 0;
+    mf_free(fmt);
+    if (!ok)
+        return mf_fail(MF_STATUS_DATA, "%s is an HDF5 file but not a packed dataset (no format = \"%s\" attribute; "
+                       "make one with `mpifit pack DIR %s`)", file, PACK_FORMAT, file);
+    char splits[512];
+    list_splits(ds->h5_file, splits, sizeof splits);
+    if (!split) {
+        if (strchr(splits, ','))
+            return mf_fail(MF_STATUS_INVALID, "%s holds several splits (%s): name one, e.g. %s:%s", file, splits,
+                           file, "train");
+        split = splits;
+    }
+    if (H5Lexists(ds->h5_file, split, H5P_DEFAULT) <= 0)
+        return mf_fail(MF_STATUS_DATA, "%s has no split '%s' (it has: %s)", file, split, splits);
+
+    hid_t attr = H5Aopen(ds->h5_file, "class_names", H5P_DEFAULT);
+    if (attr < 0)
+        return mf_fail(MF_STATUS_DATA, "%s: missing the class_names attribute", file);
+    mf_status s = read_strings(attr, 1, -1, &ds->class_names, &ds->n_classes, "class_names");
+    H5Aclose(attr);
+    MF_TRY(s);
+
+    char p[512];
+    snprintf(p, sizeof p, "%s/offsets", split);
+    hid_t d_off = H5Dopen2(ds->h5_file, p, H5P_DEFAULT);
+    snprintf(p, sizeof p, "%s/labels", split);
+    hid_t d_lab = H5Dopen2(ds->h5_file, p, H5P_DEFAULT);
+    snprintf(p, sizeof p, "%s/names", split);
+    hid_t d_nam = H5Dopen2(ds->h5_file, p, H5P_DEFAULT);
+    snprintf(p, sizeof p, "%s/jpeg", split);
+    ds->h5_blob = H5Dopen2(ds->h5_file, p, H5P_DEFAULT);
+    uint64_t *off = NULL;
+    int32_t *lab = NULL;
+    char **names = NULL;
+    int n_names = 0;
+    if (d_off < 0 || d_lab < 0 || d_nam < 0 || ds->h5_blob < 0) {
+        s = mf_fail(MF_STATUS_DATA, "%s: split '%s' lacks one of jpeg, offsets, labels, names", file, split);
+        goto done;
+    }
+    hid_t sp = H5Dget_space(d_lab);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    H5Sclose(sp);
+    sp = H5Dget_space(ds->h5_blob);
+    hssize_t total = H5Sget_simple_extent_npoints(sp);
+    H5Sclose(sp);
+    sp = H5Dget_space(d_off);
+    hssize_t n_off = H5Sget_simple_extent_npoints(sp);
+    H5Sclose(sp);
+    if (n <= 0 || n_off != n + 1) {
+        s = mf_fail(MF_STATUS_DATA, "%s:%s: %lld labels but %lld offsets (want labels + 1)", file, split,
+                    (long long)n, (long long)n_off);
+        goto done;
+    }
+    off = mf_alloc((size_t)(n + 1) * sizeof *off);
+    lab = mf_alloc((size_t)n * sizeof *lab);
+    if (H5Dread(d_off, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, off) < 0 ||
+        H5Dread(d_lab, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) < 0) {
+        s = mf_fail(MF_STATUS_HDF5, "%s:%s: cannot read offsets/labels: %s", file, split, mf_h5_error(err, sizeof err));
+        goto done;
+    }
+    s = read_strings(d_nam, 0, (int)n, &names, &n_names, "names");
+    if (s != MF_STATUS_OK)
+        goto done;
+    for (hssize_t i = 0; i < n; i++) {
+        if (off[i + 1] < off[i] || off[i + 1] > (uint64_t)total || lab[i] < 0 || lab[i] >= ds->n_classes) {
+            s = mf_fail(MF_STATUS_DATA, "%s:%s: record %lld (%s) is corrupt: bytes [%llu, %llu) of %lld, label %d of %d",
+                        file, split, (long long)i, names[i], (unsigned long long)off[i],
+                        (unsigned long long)off[i + 1], (long long)total, lab[i], ds->n_classes);
+            goto done;
+        }
+        char src[4096];
+        snprintf(src, sizeof src, "%s:%s/%s", file, split, names[i]);
+        mf_ds_push(ds, lab[i], src, off[i], off[i + 1] - off[i]);
+    }
+done:
+    if (names) {
+        for (int i = 0; i < n_names; i++)
+            mf_free(names[i]);
+        mf_free(names);
+    }
+    mf_free(off);
+    mf_free(lab);
+    if (d_off >= 0) H5Dclose(d_off);
+    if (d_lab >= 0) H5Dclose(d_lab);
+    if (d_nam >= 0) H5Dclose(d_nam);
+    return s;
+}
+
+mf_status mf_packed_open(mf_dataset *ds, const char *file, const char *split)
+{
+    mf_h5_lock();
+    mf_status s = packed_open_locked(ds, file, split);
+    mf_h5_unlock();
+    return s;
+}
+
+mf_status mf_packed_read(const mf_dataset *ds, int i, uint8_t *buf, size_t len)
+{
+    const mf_ds_item *it = &ds->items[i];
+    if (len == 0)
+        return MF_STATUS_OK;
+    mf_h5_lock();
+    hsize_t start = it->offset, count = len;
+    hid_t fs = H5Dget_space(ds->h5_blob);
+    hid_t ms = H5Screate_simple(1, &count, NULL);
+    herr_t e = H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
+    if (e >= 0)
+        e = H5Dread(ds->h5_blob, H5T_NATIVE_UINT8, ms, fs, H5P_DEFAULT, buf);
+    char err[256] = "";
+    if (e < 0)
+        mf_h5_error(err, sizeof err);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    mf_h5_unlock();
+    if (e < 0)
+        return mf_fail(MF_STATUS_IO, "cannot read %zu bytes at %llu: %s", len, (unsigned long long)it->offset, err);
+    return MF_STATUS_OK;
+}
+
+void mf_packed_close(mf_dataset *ds)
+{
+    mf_h5_lock();
+    if (ds->h5_blob >= 0)
+        H5Dclose(ds->h5_blob);
+    if (ds->h5_file >= 0)
+        H5Fclose(ds->h5_file);
+    ds->h5_blob = ds->h5_file = H5I_INVALID_HID;
+    mf_h5_unlock();
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+static herr_t write_str_attr(hid_t obj, const char *name, const char *value)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t e = a < 0 ? -1 : H5Awrite(a, t, &value);
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return e;
+}
+
+static herr_t write_strings(hid_t loc, const char *name, int is_attr, const char *const *v, int n)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    hsize_t dims = (hsize_t)n;
+    hid_t sp = H5Screate_simple(1, &dims, NULL);
+    herr_t e;
+    if (is_attr) {
+        hid_t a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        e = a < 0 ? -1 : H5Awrite(a, t, v);
+        if (a >= 0) H5Aclose(a);
+    } else {
+        hid_t d = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        e = d < 0 ? -1 : H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+        if (d >= 0) H5Dclose(d);
+    }
+    H5Sclose(sp);
+    H5Tclose(t);
+    return e;
+}
+
+static herr_t write_array(hid_t loc, const char *name, hid_t type, const void *v, hsize_t n)
+{
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t e = d < 0 ? -1 : H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(sp);
+    return e;
+}
+
+/* One split: read every file once to size the blob, then write it in order. */
+static mf_status write_split(hid_t f, const char *out_path, const mf_pack_split *sp)
+{
+    const mf_dataset *ds = sp->ds;
+    int n = ds->n;
+    uint64_t *off = mf_alloc((size_t)(n + 1) * sizeof *off);
+    int32_t *lab = mf_alloc((size_t)n * sizeof *lab);
+    const char **names = mf_alloc((size_t)n * sizeof *names);
+    size_t root_len = strlen(ds->path);
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        const char *src = ds->items[i].source;
+        if (stat(src, &st) != 0) {
+            mf_status s = mf_fail(MF_STATUS_IO, "pack: cannot stat %s: %s", src, strerror(errno));
+            mf_free(off); mf_free(lab); mf_free(names);
+            return s;
+        }
+        off[i + 1] = off[i] + (uint64_t)st.st_size;
+        lab[i] = ds->items[i].label;
+        names[i] = strncmp(src, ds->path, root_len) == 0 && src[root_len] == '/' ? src + root_len + 1 : src;
+    }
+    mf_status s = MF_STATUS_OK;
+    char err[256];
+    hid_t g = H5Gcreate2(f, sp->name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t total = off[n] ? off[n] : 1;
+    hid_t fsp = H5Screate_simple(1, &total, NULL);
+    hid_t blob = g < 0 ? -1 : H5Dcreate2(g, "jpeg", H5T_NATIVE_UINT8, fsp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (blob < 0) {
+        s = mf_fail(MF_STATUS_HDF5, "pack: cannot create %s/jpeg in %s: %s", sp->name, out_path,
+                    mf_h5_error(err, sizeof err));
+        goto done;
+    }
+    uint8_t *buf = NULL;
+    size_t cap = 0, len = 0;
+    for (int i = 0; i < n && s == MF_STATUS_OK; i++) {
+        mf_h5_unlock();  /* file reading needs no lock; let loader threads elsewhere run */
+        s = mf_dataset_read(ds, i, &buf, &cap, &len);
+        mf_h5_lock();
+        if (s != MF_STATUS_OK) {
+            char why[512];
+            mf_strlcpy(why, mf_last_error(), sizeof why);
+            s = mf_fail(MF_STATUS_IO, "pack: %s: %s", ds->items[i].source, why);
+            break;
+        }
+        if (len != off[i + 1] - off[i]) {
+            s = mf_fail(MF_STATUS_IO, "pack: %s changed size while packing", ds->items[i].source);
+            break;
+        }
+        if (len == 0)
+            continue;
+        hsize_t start = off[i], count = len;
+        hid_t ms = H5Screate_simple(1, &count, NULL);
+        H5Sselect_hyperslab(fsp, H5S_SELECT_SET, &start, NULL, &count, NULL);
+        if (H5Dwrite(blob, H5T_NATIVE_UINT8, ms, fsp, H5P_DEFAULT, buf) < 0)
+            s = mf_fail(MF_STATUS_HDF5, "pack: writing %s into %s: %s", ds->items[i].source, out_path,
+                        mf_h5_error(err, sizeof err));
+        H5Sclose(ms);
+    }
+    mf_free(buf);
+    if (s == MF_STATUS_OK &&
+        (write_array(g, "offsets", H5T_NATIVE_UINT64, off, (hsize_t)n + 1) < 0 ||
+         write_array(g, "labels", H5T_NATIVE_INT32, lab, (hsize_t)n) < 0 ||
+         write_strings(g, "names", 0, names, n) < 0))
+        s = mf_fail(MF_STATUS_HDF5, "pack: writing the index of %s into %s: %s", sp->name, out_path,
+                    mf_h5_error(err, sizeof err));
+done:
+    if (blob >= 0) H5Dclose(blob);
+    H5Sclose(fsp);
+    if (g >= 0) H5Gclose(g);
+    mf_free(off);
+    mf_free(lab);
+    mf_free(names);
+    return s;
+}
+
+mf_status mf_packed_write(const char *out_path, const mf_pack_split *splits, int n_splits)
+{
+    MF_ASSERT(n_splits > 0);
+    for (int k = 1; k < n_splits; k++)
+        MF_TRY(mf_dataset_same_classes(splits[0].ds, splits[k].ds));
+    /* Write beside the target, then rename: a failed or interrupted pack never
+     * leaves a half-written file under the real name. */
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", out_path) >= (int)sizeof tmp)
+        return mf_fail(MF_STATUS_INVALID, "pack: output path too long");
+    char err[256];
+    mf_h5_lock();
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) {
+        mf_h5_unlock();
+        return mf_fail(MF_STATUS_IO, "pack: cannot create %s: %s", tmp, mf_h5_error(err, sizeof err));
+    }
+    const mf_dataset *ds0 = splits[0].ds;
+    mf_status s = MF_STATUS_OK;
+    int one = 1;
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, "format_version", H5T_NATIVE_INT, sp, H5P_DEFAULT, H5P_DEFAULT);
+    if (write_str_attr(f, "format", PACK_FORMAT) < 0 || a < 0 || H5Awrite(a, H5T_NATIVE_INT, &one) < 0 ||
+        write_str_attr(f, "mpifit_version", mf_version()) < 0 ||
+        write_strings(f, "class_names", 1, (const char *const *)ds0->class_names, ds0->n_classes) < 0)
+        s = mf_fail(MF_STATUS_HDF5, "pack: writing attributes of %s: %s", tmp, mf_h5_error(err, sizeof err));
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    for (int k = 0; k < n_splits && s == MF_STATUS_OK; k++)
+        s = write_split(f, tmp, &splits[k]);
+    if (H5Fclose(f) < 0 && s == MF_STATUS_OK)
+        s = mf_fail(MF_STATUS_IO, "pack: closing %s: %s", tmp, mf_h5_error(err, sizeof err));
+    mf_h5_unlock();
+    if (s == MF_STATUS_OK) {
+        int fd = open(tmp, O_RDONLY);
+        if (fd < 0 || fsync(fd) != 0)
+            s = mf_fail(MF_STATUS_IO, "pack: fsync %s: %s", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    if (s == MF_STATUS_OK && rename(tmp, out_path) != 0)
+        s = mf_fail(MF_STATUS_IO, "pack: rename %s -> %s: %s", tmp, out_path, strerror(errno));
+    if (s != MF_STATUS_OK)
+        unlink(tmp);
+    return s;
+}

@@ -99,6 +99,10 @@ typedef struct mf_loader_options {
 } mf_loader_options;
 
 MF_API mf_loader_options mf_loader_options_default(void);
+/* Decoding threads when the user does not say: half of the cores this process
+ * may run on (its affinity mask, which mpirun --bind-to and srun
+ * --cpus-per-task set per rank), at least 1; the other half train. */
+MF_API int mf_loader_default_threads(void);
 
 /* One batch: x (batch, size, size, 3) in [-1, 1] (MobileNetV2's
  * preprocess_input), labels y, weights w (1, or 0 for padding and skipped

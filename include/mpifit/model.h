@@ -13,6 +13,7 @@
 #ifndef MPIFIT_MODEL_H
 #define MPIFIT_MODEL_H
 #include <stdint.h>
+#include <stdio.h>
 #include "mpifit/status.h"
 #include "mpifit/tensor.h"
 #include "mpifit/layers.h"
@@ -43,14 +44,17 @@ MF_API void      mf_model_free(mf_model *m);
  * node id 0, or -1 (error set) if called twice or after build. */
 MF_API int       mf_model_input(mf_model *m, mf_shape shape);
 /* Append a layer reading node `in`; the model takes ownership of l, also on
- * failure. Returns the new node id, or -1 with mf_last_error() set (unknown node,
- * duplicate layer name, model already built). */
+ * failure. The layer's output shape is inferred now. Returns the new node id,
+ * or -1 with mf_last_error() set (unknown node, duplicate layer name, shapes
+ * that do not fit, naming the layer, model already built). After a failed add
+ * mf_model_build refuses the model, so an unchecked -1 is never silent.
+ * l may be NULL (a failed constructor): then this fails with its message. */
 MF_API int       mf_model_add(mf_model *m, mf_layer *l, int in);
 /* Append a two-input layer (Add) reading nodes a and b. */
 MF_API int       mf_model_add2(mf_model *m, mf_layer *l, int a, int b);
-/* Compute shapes, allocate params/grads/state and initialise every weight with
- * Keras' default initializers drawn from `seed`. Errors: MF_STATUS_SHAPE naming
- * the layer and the shapes that do not fit. */
+/* Allocate params/grads/state, bind every layer's weights as views into them,
+ * and initialise every weight with Keras' default initializers drawn from
+ * `seed`. Fails if any earlier add failed. */
 MF_API mf_status mf_model_build(mf_model *m, uint64_t seed);
 
 MF_API const char *mf_model_name(const mf_model *m);
@@ -79,6 +83,42 @@ MF_API mf_param_info mf_model_param(const mf_model *m, int i);
 MF_API mf_tensor mf_model_forward(mf_model *m, const float *x, int N, mf_mode mode, mf_rng *rng);
 /* Set every parameter gradient to 0 (call once per optimizer step). */
 MF_API void      mf_model_zero_grad(mf_model *m);
+/* Set the trainable flag of every layer from the first one up to and including
+ * the layer named `last` (e.g. "out_relu": freeze a pretrained MobileNetV2 base
+ * under a new head). Before or after build. MF_STATUS_INVALID if no such layer. */
+MF_API mf_status mf_model_set_trainable_upto(mf_model *m, const char *last, int trainable);
+
+/* Keras' model.summary(): one row per layer (name, type, output shape,
+ * parameters, inputs), then total / trainable / non-trainable counts. */
+MF_API void      mf_model_summary(const mf_model *m, FILE *f);
+
+/* ---- model zoo (Keras' layer structure, names and parameter counts) ------- */
+
+/* Append MobileNetV2's convolutional base (Conv1 ... out_relu) after node x,
+ * exactly as keras.applications.MobileNetV2(alpha, include_top=False) builds it:
+ * the same layers, names (Conv1, bn_Conv1, expanded_conv_depthwise,
+ * block_1_expand, ..., Conv_1, Conv_1_bn, out_relu), channel rounding,
+ * BatchNorm momentum 0.999 and epsilon 1e-3, and correct_pad before every
+ * stride-2 depthwise conv. alpha in {0.35, 0.5, 0.75, 1.0, 1.3, 1.4}. Returns
+ * the output node, or -1 with mf_last_error() set. */
+MF_API int mf_mobilenet_v2_base(mf_model *m, int x, float alpha);
+/* A whole model: input (input_size, input_size, 3), input_size >= 32; with
+ * include_top, GlobalAveragePooling2D + Dense(classes) named "predictions"
+ * (logits: the softmax is fused into the loss). Built, weights initialised
+ * from seed. Model name as Keras': "mobilenetv2_1.00_224". */
+MF_API mf_status mf_mobilenet_v2(mf_model **out, float alpha, int input_size, int include_top, int classes,
+                                 uint64_t seed);
+/* The transfer-learning classifier: MobileNetV2 base -> GlobalAveragePooling2D
+ * -> Dropout(dropout) -> Dense(classes), the head named as Keras names it by
+ * default ("global_average_pooling2d", "dropout", "dense"). Built. */
+MF_API mf_status mf_mobilenet_v2_classifier(mf_model **out, float alpha, int input_size, int classes,
+                                            float dropout, uint64_t seed);
+/* A small CNN for fast tests and experiments: three Conv2D(3x3) + BatchNorm +
+ * ReLU stages (width, 2*width, 4*width filters, the last two stride 2), then
+ * GlobalAveragePooling2D -> Dropout(dropout) -> Dense(classes). Built. */
+MF_API mf_status mf_small_cnn(mf_model **out, int input_size, int classes, int width, float dropout,
+                              uint64_t seed);
+
 /* Back-propagate dout (the output's shape, from the last forward, which must
  * have been in training mode) through the graph, ACCUMULATING (+=) into the
  * parameter gradients. If dx is not NULL, the input gradient is written there. */

@@ -33,7 +33,7 @@ mf_dataset *mf_ds_alloc(mf_ds_kind kind, const char *path)
     ds->path = mf_strdup(path);
     ds->h5_file = H5I_INVALID_HID;
     ds->h5_blob = H5I_INVALID_HID;
-    pthread_mutex_init(&ds->h5_lock, NULL);
+    ds->blob_fd = -1;
     return ds;
 }
 
@@ -148,7 +148,6 @@ void mf_dataset_free(mf_dataset *ds)
     mf_free(ds->class_names);
     mf_free(ds->items);
     mf_free(ds->path);
-    pthread_mutex_destroy(&ds->h5_lock);
     mf_free(ds);
 }
 

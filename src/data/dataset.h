@@ -27,7 +27,8 @@ struct mf_dataset {
     int         n_ignored;     /* non-image files seen while scanning */
     /* packed */
     hid_t       h5_file, h5_blob;
-    pthread_mutex_t h5_lock;   /* serial HDF5 is not thread-safe */
+    int         blob_fd;       /* plain read-only descriptor of the packed file, or -1 */
+    uint64_t    blob_base;     /* file address of the contiguous blob (pread path) */
 };
 
 /* Allocate an empty dataset of `kind` for `path`. */

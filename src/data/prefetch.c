@@ -14,6 +14,7 @@
  * previous epoch drops its result. free() sets `stop`, wakes everyone and joins,
  * at any point (mid-epoch, after an error). */
 #include <math.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -72,6 +73,12 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+int mf_loader_default_threads(void)
+{
+    int cores = omp_get_num_procs();  /* libgomp counts the affinity mask */
+    return cores >= 2 ? cores / 2 : 1;
+}
+
 mf_loader_options mf_loader_options_default(void)
 {
     mf_loader_options o;
@@ -84,8 +91,8 @@ mf_loader_options mf_loader_options_default(void)
     o.crop_ratio_max = 4.0f / 3.0f;
     o.flip = 1;
     o.drop_remainder = 0;
-    o.threads = 2;
-    o.prefetch = 4;
+    o.threads = mf_loader_default_threads();
+    o.prefetch = o.threads + 2;
     o.rank = 0;
     o.world = 1;
     o.seed = 1;

@@ -89,10 +89,19 @@ static void auto_name(mf_model *m, mf_layer *l)
     mf_strlcpy(l->name, cand, sizeof l->name);
 }
 
+/* Remember the first failed add: building such a model is refused, so a
+ * caller that ignores a -1 never trains a silently shortened network. */
+static int add_failed(mf_model *m)
+{
+    if (!m->broken[0])
+        mf_strlcpy(m->broken, mf_last_error(), sizeof m->broken);
+    return -1;
+}
+
 static int add_node(mf_model *m, mf_layer *l, const int *in, int n_in)
 {
     if (!l)
-        return -1;  /* the constructor failed and already set the error */
+        return add_failed(m);  /* the constructor failed and already set the error */
     if (m->built) {
         mf_layer_free(l);
         mf_fail(MF_STATUS_INVALID, "model '%s': cannot add a layer after mf_model_build", m->name);
@@ -102,25 +111,40 @@ static int add_node(mf_model *m, mf_layer *l, const int *in, int n_in)
         mf_fail(MF_STATUS_INVALID, "model '%s': %s takes %d input(s), got %d",
                 m->name, l->ops->kind, l->ops->n_in, n_in);
         mf_layer_free(l);
-        return -1;
+        return add_failed(m);
     }
     for (int i = 0; i < n_in; i++)
         if (in[i] < 0 || in[i] >= m->n_nodes) {
             mf_fail(MF_STATUS_INVALID, "model '%s': %s reads node %d, which does not exist (have %d; declare the input first)",
                     m->name, l->ops->kind, in[i], m->n_nodes);
             mf_layer_free(l);
-            return -1;
+            return add_failed(m);
         }
     if (!l->name[0])
         auto_name(m, l);
     else if (mf_model_find_layer(m, l->name)) {
         mf_fail(MF_STATUS_INVALID, "model '%s': duplicate layer name '%s'", m->name, l->name);
         mf_layer_free(l);
+        return add_failed(m);
+    }
+    /* Shapes are inferred as layers are added (as Keras' functional API does),
+     * so a builder can read a node's shape, and a misfit is reported at the
+     * layer that causes it. */
+    for (int k = 0; k < n_in; k++)
+        l->in_shape[k] = m->nodes[in[k]].shape;
+    mf_status s = l->ops->build(l);
+    if (s != MF_STATUS_OK) {
+        char buf[1024];
+        mf_strlcpy(buf, mf_last_error(), sizeof buf);
+        mf_fail(s, "model '%s': layer '%s' (%s): %s", m->name, l->name, l->ops->kind, buf);
+        mf_strlcpy(m->broken, mf_last_error(), sizeof m->broken);
+        mf_layer_free(l);
         return -1;
     }
     mf_model_node *nd = push_node(m);
     nd->layer = l;
     nd->n_in = n_in;
+    nd->shape = l->out_shape;
     for (int i = 0; i < n_in; i++)
         nd->in[i] = in[i];
     return m->n_nodes - 1;
@@ -138,24 +162,17 @@ mf_status mf_model_build(mf_model *m, uint64_t seed)
 {
     if (m->built)
         return mf_fail(MF_STATUS_INVALID, "model '%s': already built", m->name);
+    if (m->broken[0])
+        return mf_fail(MF_STATUS_INVALID, "model '%s' cannot be built: an earlier mf_model_add failed: %s", m->name,
+                       m->broken);
     if (m->n_nodes < 2)
         return mf_fail(MF_STATUS_INVALID, "model '%s': needs an input and at least one layer", m->name);
 
-    /* 1. shapes, layer by layer; each build() reserves its named weights. */
+    /* 1. offsets: every layer reserved its named weights when it was added. */
     size_t n_params = 0, n_state = 0;
     int n_infos = 0;
     for (int i = 1; i < m->n_nodes; i++) {
-        mf_model_node *nd = &m->nodes[i];
-        mf_layer *l = nd->layer;
-        for (int k = 0; k < nd->n_in; k++)
-            l->in_shape[k] = m->nodes[nd->in[k]].shape;
-        mf_status s = l->ops->build(l);
-        if (s != MF_STATUS_OK) {
-            char buf[1024];
-            mf_strlcpy(buf, mf_last_error(), sizeof buf);
-            return mf_fail(s, "model '%s': layer '%s' (%s): %s", m->name, l->name, l->ops->kind, buf);
-        }
-        nd->shape = l->out_shape;
+        mf_layer *l = m->nodes[i].layer;
         for (int k = 0; k < l->n_slots; k++) {
             mf_slot *sl = &l->slot[k];
             /* Keep every tensor MF_ALIGN-aligned inside the buffer: vector

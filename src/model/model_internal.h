@@ -17,6 +17,7 @@ typedef struct mf_model_slot_ref { int node, slot; } mf_model_slot_ref;
 struct mf_model {
     char   name[MF_NAME_MAX];
     int    built;
+    char   broken[512];     /* first failed add's message, "" if none */
     mf_model_node *nodes;   /* n_nodes, node 0 = input */
     int    n_nodes, cap_nodes;
     float *params, *grads;  /* n_params each, same layout */

@@ -3,9 +3,11 @@
  * One decoder per thread (a TurboJPEG handle is not thread-safe). The decoder
  * uses TurboJPEG's DCT-domain scaling (tjGetScalingFactors): a 500x500 photo
  * wanted at 224x224 is decoded at 1/2 scale (250x250) for a quarter of the
- * work, then resized. Output is always interleaved RGB8: grayscale and CMYK/YCCK
- * JPEGs are converted by TurboJPEG. EXIF orientation is ignored (as Keras'
- * image_dataset_from_directory does). */
+ * work, then resized. Output is always interleaved RGB8: TurboJPEG converts
+ * grayscale and YCbCr; CMYK/YCCK JPEGs (which TurboJPEG 2.1 only decodes to
+ * CMYK) are converted in jpeg.c with the naive formula, inverted (Adobe)
+ * storage assumed when an APP14 "Adobe" marker is present. EXIF orientation is
+ * ignored (as Keras' image_dataset_from_directory does). */
 #ifndef MF_JPEG_H
 #define MF_JPEG_H
 #include <stddef.h>
@@ -38,10 +40,14 @@ void             mf_jpeg_decoder_free(mf_jpeg_decoder *d);  /* NULL is a no-op *
 mf_status mf_jpeg_decode(mf_jpeg_decoder *d, const uint8_t *buf, size_t len, int min_w, int min_h,
                          mf_image_rgb8 *out);
 
-/* Read just the header: image size and whether it is a JPEG at all. */
+/* Read just the header: image size and whether it is a JPEG at all. Reports
+ * the stored size as is (no MF_JPEG_MAX_* check: only decoding refuses large
+ * images); same MF_STATUS_DATA messages as mf_jpeg_decode for bad input. */
 mf_status mf_jpeg_header(mf_jpeg_decoder *d, const uint8_t *buf, size_t len, int *w, int *h);
 
 /* Encode RGB8 (h, w, 3) as a baseline JPEG of the given quality (1..100) with
- * 4:2:0 subsampling. *out is mf_alloc'ed; the caller mf_free's it. */
+ * 4:2:0 subsampling. *out is mf_alloc'ed; the caller mf_free's it (on failure
+ * *out is NULL). Bad size or quality: MF_STATUS_INVALID; TurboJPEG failure:
+ * MF_STATUS_DATA. */
 mf_status mf_jpeg_encode(const uint8_t *rgb, int w, int h, int quality, uint8_t **out, size_t *out_len);
 #endif

@@ -5,7 +5,8 @@
  * Sampling uses pixel centres (TensorFlow's half_pixel_centers / PIL): output
  * pixel i samples source coordinate x0 + (i + 0.5) * cw / dw - 0.5. When the
  * box is at most 2x the output along an axis the filter is bilinear (2 taps,
- * edges clamped); when it shrinks by more than 2x it is area averaging (every
+ * edges clamped to the crop's pixels, so the result equals cropping and then
+ * resizing); when it shrinks by more than 2x it is area averaging (every
  * source pixel the output pixel covers, weighted by the covered fraction), so a
  * 500 px photo shrunk to 96 px does not alias. The two axes are separable and
  * each chooses its own filter. */

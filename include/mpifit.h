@@ -7,4 +7,9 @@
 #include "mpifit/tensor.h"
 #include "mpifit/layers.h"
 #include "mpifit/model.h"
+#include "mpifit/optim.h"
+#include "mpifit/rng.h"
+#include "mpifit/data.h"
+#include "mpifit/fit.h"
+#include "mpifit/checkpoint.h"
 #endif

@@ -1,0 +1,197 @@
+/* mpifit/fit.h: Keras' compile / fit / evaluate / predict, with overridable
+ * train and test steps (TensorFlow 2.2's Model.train_step), metrics, callbacks
+ * and the progress bar.
+ *
+ * An mf_fit_ctx is what Keras calls the compiled model: the model (not owned),
+ * an optimizer and learning-rate schedule, the loss, the tracked metrics, the
+ * dropout rng, the step counters and the training history. fit() runs epochs of
+ * steps over a loader; a step is either mf_train_step_default or the user's
+ * function, which may use the building blocks below (forward, compiled loss,
+ * backward, apply gradients, update metrics) or do something else entirely and
+ * return its own name -> value logs. fit still does everything around the step:
+ * metric resets, progress, callbacks, validation, history.
+ *
+ * Display rule (as Keras): fit shows the logs the step returns, exactly as
+ * returned. The built-in step returns the results of the tracked metrics, which
+ * are running means over the epoch (reset by fit at every epoch begin), so
+ * "loss" is the epoch's mean so far; a custom step that returns a raw batch
+ * value gets that value shown as is. */
+#ifndef MPIFIT_FIT_H
+#define MPIFIT_FIT_H
+#include <stdio.h>
+#include "mpifit/data.h"
+#include "mpifit/model.h"
+#include "mpifit/optim.h"
+
+/* ---- logs: Keras' logs dict ------------------------------------------------ */
+#define MF_LOGS_MAX 32
+typedef struct mf_logs {
+    int    n;
+    char   name[MF_LOGS_MAX][48];
+    double value[MF_LOGS_MAX];
+} mf_logs;
+MF_API void mf_logs_clear(mf_logs *l);
+/* Set (or overwrite) name = v. Names beyond MF_LOGS_MAX are dropped (MF_ASSERT in debug). */
+MF_API void mf_logs_set(mf_logs *l, const char *name, double v);
+/* 1 and *v if present, else 0. */
+MF_API int  mf_logs_get(const mf_logs *l, const char *name, double *v);
+
+/* ---- metrics: Keras Metric objects as a small vector of sums --------------- */
+typedef enum mf_metric_kind {
+    MF_METRIC_MEAN = 0,             /* weighted mean of values */
+    MF_METRIC_SPARSE_ACCURACY = 1,  /* argmax(logits) == label, weighted */
+    MF_METRIC_SPARSE_TOP_K = 2      /* label among the k largest logits, weighted */
+} mf_metric_kind;
+
+/* State is (total, count): update adds to both, result = total / count, and
+ * summing the states of all ranks gives the exact global value. */
+typedef struct mf_metric {
+    char           name[40];
+    mf_metric_kind kind;
+    int            k;
+    double         total, count;
+} mf_metric;
+MF_API mf_metric mf_metric_mean(const char *name);
+MF_API mf_metric mf_metric_accuracy(const char *name);
+MF_API mf_metric mf_metric_top_k(const char *name, int k);
+MF_API void      mf_metric_reset(mf_metric *m);
+MF_API void      mf_metric_update(mf_metric *m, double value, double weight);  /* MEAN */
+/* ACCURACY / TOP_K from logits (N, C), labels (N), weights (N) or NULL. */
+MF_API void      mf_metric_update_logits(mf_metric *m, const float *logits, const int32_t *labels,
+                                         const float *weights, int N, int C);
+MF_API double    mf_metric_result(const mf_metric *m);  /* 0 when count == 0 */
+
+/* ---- loss ----------------------------------------------------------------- */
+/* Sparse categorical cross-entropy from logits with Keras semantics: per-sample
+ * weight = batch weight (0 for padding and skipped images) x class_weight[label];
+ * the batch loss is sum(w_i * l_i) / N over the batch's N rows. */
+typedef struct mf_loss {
+    const float *class_weight;  /* n_classes values, or NULL (all 1) */
+    int          n_classes;
+} mf_loss;
+
+/* ---- the context ----------------------------------------------------------- */
+typedef struct mf_fit_ctx mf_fit_ctx;
+
+/* A context for model m (built; not owned). seed and rank seed the dropout rng
+ * (mf_rng_seed2(seed, rank)), so a run is reproducible for a given world size. */
+MF_API mf_fit_ctx *mf_fit_ctx_create(mf_model *m, uint64_t seed, int rank);
+MF_API void        mf_fit_ctx_free(mf_fit_ctx *ctx);  /* frees the optimizer and callbacks it owns */
+/* Keras' compile: the optimizer (ownership passes to ctx), the learning-rate
+ * schedule (copied), the loss (class weights copied; NULL = plain), and the
+ * metrics as a comma list: "accuracy", "top_k" or "top_k=K" (Keras names:
+ * "accuracy", "sparse_top_k_categorical_accuracy"). A "loss" Mean is always
+ * tracked. MF_STATUS_INVALID names an unknown metric and the valid ones. */
+MF_API mf_status   mf_compile(mf_fit_ctx *ctx, mf_optimizer *opt, const mf_schedule *schedule,
+                              const mf_loss *loss, const char *metrics);
+MF_API mf_model   *mf_fit_model(mf_fit_ctx *ctx);
+MF_API mf_optimizer *mf_fit_optimizer(mf_fit_ctx *ctx);  /* NULL before compile */
+
+/* Building blocks of a step. */
+/* Forward pass of the batch (training: BatchNorm batch statistics, dropout
+ * from the context's rng). The view is valid until the next forward. */
+MF_API mf_tensor mf_fit_forward(mf_fit_ctx *ctx, const mf_batch *b, mf_mode mode);
+/* The compiled loss of logits for the batch; if dlogits is not NULL, *dlogits
+ * points to its gradient (context scratch, valid until the next call). */
+MF_API double    mf_fit_compiled_loss(mf_fit_ctx *ctx, const mf_batch *b, const mf_tensor *logits,
+                                      const float **dlogits);
+/* Zero the gradient buffer / back-propagate dlogits, accumulating into it. */
+MF_API void      mf_fit_zero_grad(mf_fit_ctx *ctx);
+MF_API void      mf_fit_backward(mf_fit_ctx *ctx, const float *dlogits);
+/* Finish the step: make the gradient buffer the global average (across ranks,
+ * once MPI is wired) and run the optimizer at the current learning rate.
+ * Whatever filled the gradient buffer gets the same treatment. Fails with
+ * MF_STATUS_INVALID without an optimizer (no compile) and MF_STATUS_NUMERIC if
+ * a gradient is NaN/Inf (TerminateOnNaN's job is the loss). */
+MF_API mf_status mf_apply_gradients(mf_fit_ctx *ctx);
+/* Update the compiled metrics (loss Mean weighted by the batch's valid rows,
+ * and the accuracy metrics) and read every tracked metric's result. */
+MF_API void      mf_fit_update_metrics(mf_fit_ctx *ctx, const mf_batch *b, const mf_tensor *logits, double loss);
+MF_API void      mf_fit_metrics_logs(mf_fit_ctx *ctx, mf_logs *logs);
+/* Track a metric the user's step owns: fit resets it at each epoch begin (and
+ * reduces it across ranks). The pointer must stay valid while ctx is used. */
+MF_API void      mf_fit_track_metric(mf_fit_ctx *ctx, mf_metric *m);
+MF_API void      mf_fit_reset_metrics(mf_fit_ctx *ctx);
+
+/* The default steps (Keras' Model.train_step / test_step). */
+MF_API mf_status mf_train_step_default(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs, void *user);
+MF_API mf_status mf_test_step_default(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs, void *user);
+
+/* State that steps and callbacks may read or steer. */
+MF_API float mf_fit_learning_rate(const mf_fit_ctx *ctx);       /* the rate the next step uses */
+MF_API void  mf_fit_set_learning_rate(mf_fit_ctx *ctx, float lr); /* override the schedule (LearningRateScheduler) */
+MF_API long  mf_fit_global_step(const mf_fit_ctx *ctx);         /* optimizer steps taken */
+MF_API int   mf_fit_epoch(const mf_fit_ctx *ctx);
+MF_API void  mf_fit_stop_training(mf_fit_ctx *ctx);             /* Keras' model.stop_training = True */
+MF_API int   mf_fit_history_len(const mf_fit_ctx *ctx);         /* epochs recorded */
+MF_API const mf_logs *mf_fit_history(const mf_fit_ctx *ctx, int i);
+
+/* ---- callbacks ------------------------------------------------------------- */
+typedef struct mf_callback mf_callback;
+/* Keras' hook points. Any hook may be NULL. A hook returning non-OK stops
+ * fit, which returns that status. */
+struct mf_callback {
+    const char *name;
+    mf_status (*on_train_begin)(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs);
+    mf_status (*on_train_end)(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs);
+    mf_status (*on_epoch_begin)(mf_callback *cb, mf_fit_ctx *ctx, int epoch, mf_logs *logs);
+    mf_status (*on_epoch_end)(mf_callback *cb, mf_fit_ctx *ctx, int epoch, mf_logs *logs);
+    mf_status (*on_train_batch_begin)(mf_callback *cb, mf_fit_ctx *ctx, int step, mf_logs *logs);
+    mf_status (*on_train_batch_end)(mf_callback *cb, mf_fit_ctx *ctx, int step, mf_logs *logs);
+    mf_status (*on_test_begin)(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs);
+    mf_status (*on_test_end)(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs);
+    void      (*destroy)(mf_callback *cb);  /* frees cb itself; NULL for user-owned callbacks */
+    void       *user;
+};
+
+/* EarlyStopping: stop when `monitor` (e.g. "val_loss") has not improved by
+ * min_delta for `patience` epochs; mode "min", "max" or "auto" (max for names
+ * containing "acc", else min); optionally restore the best epoch's weights. */
+MF_API mf_callback *mf_early_stopping(const char *monitor, float min_delta, int patience, const char *mode,
+                                      int restore_best_weights);
+/* LearningRateScheduler: lr = fn(epoch, current lr, user) at each epoch begin. */
+MF_API mf_callback *mf_lr_scheduler(float (*fn)(int epoch, float lr, void *user), void *user);
+/* TerminateOnNaN: stop as soon as a batch's "loss" is NaN or infinite. */
+MF_API mf_callback *mf_terminate_on_nan(void);
+/* CSVLogger: one row per epoch (epoch, then every log in order) to path. */
+MF_API mf_callback *mf_csv_logger(const char *path, int append);
+/* ModelCheckpoint: at each epoch end call save(ctx, path, user) with path from
+ * the pattern ("{epoch}" -> the 1-based epoch number, zero-padded to 4); with
+ * save_best_only only when `monitor` improved (mode as EarlyStopping). The save
+ * hook is where the HDF5 writer plugs in. */
+MF_API mf_callback *mf_model_checkpoint(const char *pattern, const char *monitor, const char *mode,
+                                        int save_best_only,
+                                        mf_status (*save)(mf_fit_ctx *ctx, const char *path, void *user),
+                                        void *user);
+MF_API void         mf_callback_free(mf_callback *cb);  /* calls destroy; NULL is a no-op */
+
+/* ---- fit / evaluate / predict ----------------------------------------------- */
+typedef mf_status (*mf_step_fn)(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs, void *user);
+
+typedef struct mf_fit_options {
+    int          epochs;           /* train until this epoch (exclusive, 0-based) */
+    int          initial_epoch;    /* start here (resume) */
+    int          steps_per_epoch;  /* 0 = one pass over the training loader */
+    int          validation_steps; /* 0 = the whole validation loader */
+    int          verbose;          /* 0 silent, 1 progress bar (plain lines off a TTY), 2 one line per epoch */
+    int          progress_every;   /* off a TTY with verbose 1: a line every this many steps (0 = 10 lines/epoch) */
+    mf_step_fn   train_step;       /* NULL = mf_train_step_default */
+    mf_step_fn   test_step;        /* NULL = mf_test_step_default */
+    void        *step_user;        /* handed to both steps */
+    mf_callback **callbacks;       /* not owned */
+    int          n_callbacks;
+    FILE        *out;              /* progress stream, NULL = stdout */
+} mf_fit_options;
+MF_API mf_fit_options mf_fit_options_default(void);
+
+/* Train. The loaders must be created for this rank (training loader with
+ * training = 1, validation with training = 0). Returns the first failure of a
+ * step, a callback or the data (naming it); the history keeps the epochs done. */
+MF_API mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const mf_fit_options *o);
+/* Keras' evaluate: one pass (or `steps`) of the test step over data; logs gets
+ * the metric results ("loss", "accuracy", ...). */
+MF_API mf_status mf_evaluate(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_logs *logs);
+/* Class probabilities (softmax of the logits) of N samples x (N, H, W, 3):
+ * probs (N, C). Inference mode, in chunks of up to `batch` samples. */
+MF_API void      mf_predict(mf_fit_ctx *ctx, const float *x, int N, int batch, float *probs);
+#endif

@@ -1,0 +1,331 @@
+/* callbacks.c: Keras' built-in callbacks: EarlyStopping, LearningRateScheduler,
+ * TerminateOnNaN, CSVLogger and ModelCheckpoint (whose save hook is where the
+ * HDF5 checkpoint writer plugs in). */
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include "fit_internal.h"
+
+void mf_callback_free(mf_callback *cb)
+{
+    if (cb && cb->destroy)
+        cb->destroy(cb);
+}
+
+static void destroy_plain(mf_callback *cb)
+{
+    mf_free(cb->user);
+    mf_free(cb);
+}
+
+static mf_callback *new_callback(const char *name, size_t state_bytes)
+{
+    mf_callback *cb = mf_alloc(sizeof *cb);
+    cb->name = name;
+    cb->destroy = destroy_plain;
+    cb->user = state_bytes ? mf_alloc(state_bytes) : NULL;
+    return cb;
+}
+
+/* "min", "max" or "auto" (max for accuracies, min otherwise, as Keras) -> +1 max / -1 min */
+static int direction(const char *mode, const char *monitor)
+{
+    if (mode && strcmp(mode, "max") == 0)
+        return 1;
+    if (mode && strcmp(mode, "min") == 0)
+        return -1;
+    return strstr(monitor, "acc") ? 1 : -1;
+}
+
+/* ---- EarlyStopping --------------------------------------------------------- */
+typedef struct early {
+    char   monitor[48];
+    float  min_delta;
+    int    patience, dir, restore;
+    double best;
+    int    wait, best_epoch, stopped_epoch;
+    float *best_params, *best_state;  /* copies of the buffers at the best epoch */
+} early;
+
+static mf_status es_train_begin(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs)
+{
+    (void)ctx; (void)logs;
+    early *e = cb->user;
+    e->best = e->dir > 0 ? -INFINITY : INFINITY;
+    e->wait = 0;
+    e->best_epoch = -1;
+    e->stopped_epoch = -1;
+    return MF_STATUS_OK;
+}
+
+static mf_status es_epoch_end(mf_callback *cb, mf_fit_ctx *ctx, int epoch, mf_logs *logs)
+{
+    early *e = cb->user;
+    double v;
+    if (!mf_logs_get(logs, e->monitor, &v)) {
+        mf_log_warn("EarlyStopping: '%s' is not in the epoch's logs; nothing to monitor", e->monitor);
+        return MF_STATUS_OK;
+    }
+    /* improvement beyond min_delta in the monitored direction */
+    if (e->dir * (v - e->best) > e->min_delta || e->best_epoch < 0) {
+        e->best = v;
+        e->best_epoch = epoch;
+        e->wait = 0;
+        if (e->restore) {
+            mf_model *m = ctx->model;
+            size_t np = mf_model_num_params(m), ns = mf_model_num_state(m);
+            if (!e->best_params) {
+                e->best_params = mf_alloc((np ? np : 1) * sizeof(float));
+                e->best_state = mf_alloc((ns ? ns : 1) * sizeof(float));
+            }
+            memcpy(e->best_params, mf_model_params(m), np * sizeof(float));
+            memcpy(e->best_state, mf_model_state(m), ns * sizeof(float));
+        }
+        return MF_STATUS_OK;
+    }
+    if (++e->wait >= e->patience) {
+        e->stopped_epoch = epoch;
+        mf_fit_stop_training(ctx);
+    }
+    return MF_STATUS_OK;
+}
+
+static mf_status es_train_end(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs)
+{
+    (void)logs;
+    early *e = cb->user;
+    if (e->stopped_epoch >= 0 && ctx->rank == 0)
+        mf_log_info("Epoch %d: early stopping (%s did not improve for %d epochs; best %.4f at epoch %d)",
+                    e->stopped_epoch + 1, e->monitor, e->patience, e->best, e->best_epoch + 1);
+    if (e->restore && e->best_params) {
+        mf_model *m = ctx->model;
+        memcpy(mf_model_params(m), e->best_params, mf_model_num_params(m) * sizeof(float));
+        memcpy(mf_model_state(m), e->best_state, mf_model_num_state(m) * sizeof(float));
+        if (ctx->rank == 0)
+            mf_log_info("Restoring model weights from the end of the best epoch: %d", e->best_epoch + 1);
+    }
+    return MF_STATUS_OK;
+}
+
+static void es_destroy(mf_callback *cb)
+{
+    early *e = cb->user;
+    mf_free(e->best_params);
+    mf_free(e->best_state);
+    destroy_plain(cb);
+}
+
+mf_callback *mf_early_stopping(const char *monitor, float min_delta, int patience, const char *mode,
+                               int restore_best_weights)
+{
+    mf_callback *cb = new_callback("EarlyStopping", sizeof(early));
+    early *e = cb->user;
+    mf_strlcpy(e->monitor, monitor ? monitor : "val_loss", sizeof e->monitor);
+    e->min_delta = fabsf(min_delta);
+    e->patience = patience > 0 ? patience : 1;
+    e->dir = direction(mode, e->monitor);
+    e->restore = restore_best_weights;
+    cb->on_train_begin = es_train_begin;
+    cb->on_epoch_end = es_epoch_end;
+    cb->on_train_end = es_train_end;
+    cb->destroy = es_destroy;
+    return cb;
+}
+
+/* ---- LearningRateScheduler ------------------------------------------------- */
+typedef struct lrs {
+    float (*fn)(int epoch, float lr, void *user);
+    void  *user;
+} lrs;
+
+static mf_status lrs_epoch_begin(mf_callback *cb, mf_fit_ctx *ctx, int epoch, mf_logs *logs)
+{
+    (void)logs;
+    lrs *s = cb->user;
+    float lr = s->fn(epoch, mf_fit_learning_rate(ctx), s->user);
+    if (!(lr >= 0.0f) || isinf(lr))
+        return mf_fail(MF_STATUS_NUMERIC, "LearningRateScheduler: epoch %d gave learning rate %g", epoch + 1, (double)lr);
+    mf_fit_set_learning_rate(ctx, lr);
+    return MF_STATUS_OK;
+}
+
+static mf_status lrs_epoch_end(mf_callback *cb, mf_fit_ctx *ctx, int epoch, mf_logs *logs)
+{
+    (void)cb; (void)epoch;
+    mf_logs_set(logs, "lr", mf_fit_learning_rate(ctx));
+    return MF_STATUS_OK;
+}
+
+mf_callback *mf_lr_scheduler(float (*fn)(int epoch, float lr, void *user), void *user)
+{
+    mf_callback *cb = new_callback("LearningRateScheduler", sizeof(lrs));
+    lrs *s = cb->user;
+    s->fn = fn;
+    s->user = user;
+    cb->on_epoch_begin = lrs_epoch_begin;
+    cb->on_epoch_end = lrs_epoch_end;
+    return cb;
+}
+
+/* ---- TerminateOnNaN -------------------------------------------------------- */
+static mf_status nan_batch_end(mf_callback *cb, mf_fit_ctx *ctx, int step, mf_logs *logs)
+{
+    (void)cb;
+    double loss;
+    if (mf_logs_get(logs, "loss", &loss) && !isfinite(loss)) {
+        if (ctx->rank == 0)
+            mf_log_info("Batch %d: invalid loss, terminating training", step);
+        mf_fit_stop_training(ctx);
+    }
+    return MF_STATUS_OK;
+}
+
+mf_callback *mf_terminate_on_nan(void)
+{
+    mf_callback *cb = new_callback("TerminateOnNaN", 0);
+    cb->on_train_batch_end = nan_batch_end;
+    return cb;
+}
+
+/* ---- CSVLogger ------------------------------------------------------------- */
+typedef struct csv {
+    char path[1024];
+    int  append, header_done;
+    FILE *f;
+} csv;
+
+static mf_status csv_train_begin(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs)
+{
+    (void)logs;
+    csv *c = cb->user;
+    if (ctx->rank != 0)
+        return MF_STATUS_OK;
+    FILE *probe = c->append ? fopen(c->path, "r") : NULL;
+    int had = 0;
+    if (probe) {
+        had = fgetc(probe) != EOF;
+        fclose(probe);
+    }
+    c->f = fopen(c->path, c->append ? "a" : "w");
+    if (!c->f)
+        return mf_fail(MF_STATUS_IO, "CSVLogger: cannot open %s: %s", c->path, strerror(errno));
+    c->header_done = had;
+    return MF_STATUS_OK;
+}
+
+static mf_status csv_epoch_end(mf_callback *cb, mf_fit_ctx *ctx, int epoch, mf_logs *logs)
+{
+    (void)ctx;
+    csv *c = cb->user;
+    if (!c->f)
+        return MF_STATUS_OK;
+    if (!c->header_done) {
+        fprintf(c->f, "epoch");
+        for (int i = 0; i < logs->n; i++)
+            fprintf(c->f, ",%s", logs->name[i]);
+        fputc('\n', c->f);
+        c->header_done = 1;
+    }
+    fprintf(c->f, "%d", epoch);
+    for (int i = 0; i < logs->n; i++)
+        fprintf(c->f, ",%.17g", logs->value[i]);
+    fputc('\n', c->f);
+    if (fflush(c->f) != 0)
+        return mf_fail(MF_STATUS_IO, "CSVLogger: writing %s: %s", c->path, strerror(errno));
+    return MF_STATUS_OK;
+}
+
+static mf_status csv_train_end(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs)
+{
+    (void)ctx; (void)logs;
+    csv *c = cb->user;
+    if (c->f && fclose(c->f) != 0) {
+        c->f = NULL;
+        return mf_fail(MF_STATUS_IO, "CSVLogger: closing %s: %s", c->path, strerror(errno));
+    }
+    c->f = NULL;
+    return MF_STATUS_OK;
+}
+
+static void csv_destroy(mf_callback *cb)
+{
+    csv *c = cb->user;
+    if (c->f)
+        fclose(c->f);
+    destroy_plain(cb);
+}
+
+mf_callback *mf_csv_logger(const char *path, int append)
+{
+    mf_callback *cb = new_callback("CSVLogger", sizeof(csv));
+    csv *c = cb->user;
+    mf_strlcpy(c->path, path, sizeof c->path);
+    c->append = append;
+    cb->on_train_begin = csv_train_begin;
+    cb->on_epoch_end = csv_epoch_end;
+    cb->on_train_end = csv_train_end;
+    cb->destroy = csv_destroy;
+    return cb;
+}
+
+/* ---- ModelCheckpoint ------------------------------------------------------- */
+typedef struct ckpt {
+    char   pattern[1024], monitor[48];
+    int    dir, best_only;
+    double best;
+    mf_status (*save)(mf_fit_ctx *ctx, const char *path, void *user);
+    void  *user;
+} ckpt;
+
+/* pattern with "{epoch}" replaced by the 1-based epoch, zero-padded to 4 */
+static void expand(char *out, size_t n, const char *pattern, int epoch)
+{
+    const char *at = strstr(pattern, "{epoch}");
+    if (!at) {
+        mf_strlcpy(out, pattern, n);
+        return;
+    }
+    snprintf(out, n, "%.*s%04d%s", (int)(at - pattern), pattern, epoch + 1, at + 7);
+}
+
+static mf_status ck_train_begin(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs)
+{
+    (void)ctx; (void)logs;
+    ckpt *k = cb->user;
+    k->best = k->dir > 0 ? -INFINITY : INFINITY;
+    return MF_STATUS_OK;
+}
+
+static mf_status ck_epoch_end(mf_callback *cb, mf_fit_ctx *ctx, int epoch, mf_logs *logs)
+{
+    ckpt *k = cb->user;
+    if (k->best_only) {
+        double v;
+        if (!mf_logs_get(logs, k->monitor, &v)) {
+            mf_log_warn("ModelCheckpoint: '%s' is not in the epoch's logs; saving skipped", k->monitor);
+            return MF_STATUS_OK;
+        }
+        if (!(k->dir * (v - k->best) > 0.0))
+            return MF_STATUS_OK;
+        k->best = v;
+    }
+    char path[1100];
+    expand(path, sizeof path, k->pattern, epoch);
+    return k->save(ctx, path, k->user);
+}
+
+mf_callback *mf_model_checkpoint(const char *pattern, const char *monitor, const char *mode, int save_best_only,
+                                 mf_status (*save)(mf_fit_ctx *ctx, const char *path, void *user), void *user)
+{
+    mf_callback *cb = new_callback("ModelCheckpoint", sizeof(ckpt));
+    ckpt *k = cb->user;
+    mf_strlcpy(k->pattern, pattern, sizeof k->pattern);
+    mf_strlcpy(k->monitor, monitor ? monitor : "val_loss", sizeof k->monitor);
+    k->dir = direction(mode, k->monitor);
+    k->best_only = save_best_only;
+    k->save = save;
+    k->user = user;
+    cb->on_train_begin = ck_train_begin;
+    cb->on_epoch_end = ck_epoch_end;
+    return cb;
+}

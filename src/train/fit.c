@@ -1,0 +1,183 @@
+/* fit.c: Keras' Model.fit / evaluate / predict around a (default or user)
+ * train step: epochs, metric resets, progress, callbacks, validation and the
+ * history. Everything here is the same whatever the step does. */
+#include <math.h>
+#include <string.h>
+#include "fit_internal.h"
+
+mf_fit_options mf_fit_options_default(void)
+{
+    mf_fit_options o;
+    memset(&o, 0, sizeof o);
+    o.epochs = 1;
+    o.verbose = 1;
+    return o;
+}
+
+int mf_fit_history_len(const mf_fit_ctx *ctx) { return ctx->n_history; }
+
+const mf_logs *mf_fit_history(const mf_fit_ctx *ctx, int i)
+{
+    MF_ASSERT(i >= 0 && i < ctx->n_history);
+    return &ctx->history[i];
+}
+
+static void history_push(mf_fit_ctx *ctx, const mf_logs *logs)
+{
+    if (ctx->n_history == ctx->cap_history) {
+        int cap = ctx->cap_history ? 2 * ctx->cap_history : 16;
+        mf_logs *h = mf_alloc((size_t)cap * sizeof *h);
+        if (ctx->history)
+            memcpy(h, ctx->history, (size_t)ctx->n_history * sizeof *h);
+        mf_free(ctx->history);
+        ctx->history = h;
+        ctx->cap_history = cap;
+    }
+    ctx->history[ctx->n_history++] = *logs;
+}
+
+/* Run hook `h` of every callback; the first failure stops fit. */
+#define CALLBACKS(o, h, ...)                                                            \
+    do {                                                                                \
+        for (int cb_i_ = 0; cb_i_ < (o)->n_callbacks; cb_i_++) {                        \
+            mf_callback *cb_ = (o)->callbacks[cb_i_];                                   \
+            if (cb_->h) {                                                               \
+                mf_status cb_s_ = cb_->h(cb_, __VA_ARGS__);                             \
+                if (cb_s_ != MF_STATUS_OK)                                              \
+                    return cb_s_;                                                       \
+            }                                                                           \
+        }                                                                               \
+    } while (0)
+
+/* One pass of the test step over `data` (Keras' evaluate without the reset of
+ * callbacks). */
+static mf_status run_test(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_step_fn step, void *user, mf_logs *logs)
+{
+    mf_fit_reset_metrics(ctx);
+    MF_TRY(mf_loader_begin_epoch(data, 0));
+    int n = mf_loader_steps(data);
+    if (steps > 0 && steps < n)
+        n = steps;
+    mf_logs_clear(logs);
+    for (int s = 0; s < n; s++) {
+        const mf_batch *b;
+        MF_TRY(mf_loader_next(data, &b));
+        mf_logs_clear(logs);
+        MF_TRY(step(ctx, b, logs, user));
+    }
+    return MF_STATUS_OK;
+}
+
+mf_status mf_evaluate(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_logs *logs)
+{
+    return run_test(ctx, data, steps, mf_test_step_default, NULL, logs);
+}
+
+/* The next training batch; the loader's epochs follow the training epochs in
+ * full-pass mode and simply continue with steps_per_epoch. */
+static mf_status next_train_batch(mf_fit_ctx *ctx, mf_loader *train, const mf_batch **b)
+{
+    if (!ctx->data_started || ctx->data_step >= mf_loader_steps(train)) {
+        if (ctx->data_started)
+            ctx->data_epoch++;
+        MF_TRY(mf_loader_begin_epoch(train, ctx->data_epoch));
+        ctx->data_started = 1;
+        ctx->data_step = 0;
+    }
+    MF_TRY(mf_loader_next(train, b));
+    ctx->data_step++;
+    return MF_STATUS_OK;
+}
+
+mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const mf_fit_options *o)
+{
+    mf_step_fn train_step = o->train_step ? o->train_step : mf_train_step_default;
+    mf_step_fn test_step = o->test_step ? o->test_step : mf_test_step_default;
+    FILE *out = o->out ? o->out : stdout;
+    int verbose = ctx->rank == 0 ? o->verbose : 0;  /* rank 0 speaks for the job */
+    if (o->epochs <= o->initial_epoch)
+        return mf_fail(MF_STATUS_INVALID, "fit: epochs (%d) must be greater than initial_epoch (%d)", o->epochs,
+                       o->initial_epoch);
+    ctx->stop = 0;
+    mf_logs logs;
+    mf_logs_clear(&logs);
+    CALLBACKS(o, on_train_begin, ctx, &logs);
+    for (int epoch = o->initial_epoch; epoch < o->epochs && !ctx->stop; epoch++) {
+        ctx->epoch = epoch;
+        /* a full pass per epoch: the loader's epoch is the training epoch, so a
+         * resumed run sees the same order */
+        if (o->steps_per_epoch == 0 && (ctx->data_epoch != epoch || ctx->data_step != 0 || !ctx->data_started)) {
+            ctx->data_epoch = epoch;
+            MF_TRY(mf_loader_begin_epoch(train, epoch));
+            ctx->data_started = 1;
+            ctx->data_step = 0;
+        }
+        int steps = o->steps_per_epoch > 0 ? o->steps_per_epoch : mf_loader_steps(train);
+        mf_fit_reset_metrics(ctx);
+        mf_logs_clear(&logs);
+        CALLBACKS(o, on_epoch_begin, ctx, epoch, &logs);
+        mf_progress prog;
+        mf_progress_begin(&prog, out, verbose, o->progress_every, steps, epoch, o->epochs);
+        double t0 = mf_now(), images = 0.0;
+        int done = 0;
+        for (int s = 0; s < steps && !ctx->stop; s++) {
+            const mf_batch *b;
+            MF_TRY(next_train_batch(ctx, train, &b));
+            mf_logs_clear(&logs);
+            CALLBACKS(o, on_train_batch_begin, ctx, s, &logs);
+            mf_logs_clear(&logs);
+            mf_status st = train_step(ctx, b, &logs, o->step_user);
+            if (st != MF_STATUS_OK) {
+                if (prog.drawn)
+                    fputc('\n', out);
+                return st;
+            }
+            images += b->n_valid;
+            done = s + 1;
+            CALLBACKS(o, on_train_batch_end, ctx, s, &logs);
+            mf_progress_step(&prog, done, &logs);
+        }
+        double dt = mf_now() - t0;
+        if (validation && !ctx->stop) {
+            mf_logs vlogs;
+            mf_logs_clear(&vlogs);
+            CALLBACKS(o, on_test_begin, ctx, &vlogs);
+            MF_TRY(run_test(ctx, validation, o->validation_steps, test_step, o->step_user, &vlogs));
+            CALLBACKS(o, on_test_end, ctx, &vlogs);
+            for (int i = 0; i < vlogs.n; i++) {
+                char name[64];
+                snprintf(name, sizeof name, "val_%s", vlogs.name[i]);
+                mf_logs_set(&logs, name, vlogs.value[i]);
+            }
+        }
+        mf_progress_end(&prog, done, &logs, dt > 0 ? images / dt : 0.0);
+        history_push(ctx, &logs);
+        CALLBACKS(o, on_epoch_end, ctx, epoch, &logs);
+    }
+    CALLBACKS(o, on_train_end, ctx, &logs);
+    return MF_STATUS_OK;
+}
+
+void mf_predict(mf_fit_ctx *ctx, const float *x, int N, int batch, float *probs)
+{
+    mf_shape in = mf_model_input_shape(ctx->model), out = mf_model_output_shape(ctx->model);
+    size_t sample = mf_shape_sample_numel(&in);
+    int C = out.d[1];
+    MF_ASSERT(out.ndim == 2 && batch > 0);
+    for (int s = 0; s < N; s += batch) {
+        int n = N - s < batch ? N - s : batch;
+        mf_tensor y = mf_model_forward(ctx->model, x + (size_t)s * sample, n, MF_MODE_INFER, NULL);
+        for (int i = 0; i < n; i++) {
+            const float *z = y.data + (size_t)i * C;
+            float *p = probs + (size_t)(s + i) * C;
+            float mx = z[0];
+            for (int c = 1; c < C; c++)
+                mx = z[c] > mx ? z[c] : mx;
+            double sum = 0.0;
+            for (int c = 0; c < C; c++)
+                sum += exp((double)z[c] - mx);
+            for (int c = 0; c < C; c++)
+                p[c] = (float)(exp((double)z[c] - mx) / sum);
+        }
+    }
+}

@@ -1,0 +1,51 @@
+/* fit_internal.h: the training context shared by step.c, fit.c and callbacks.c. */
+#ifndef MF_FIT_INTERNAL_H
+#define MF_FIT_INTERNAL_H
+#include "mpifit/fit.h"
+#include "../core/core.h"
+
+#define MF_MAX_TRACKED 32
+
+struct mf_fit_ctx {
+    mf_model     *model;          /* not owned */
+    uint64_t      seed;
+    int           rank;
+    mf_rng        rng;            /* dropout masks, per rank */
+    /* compile */
+    mf_optimizer *opt;            /* owned */
+    mf_schedule   schedule;
+    int           compiled;
+    float        *class_weight;   /* n_classes or NULL */
+    int           n_class_weight;
+    mf_metric     compiled_metrics[8];  /* [0] = "loss" Mean, then accuracy metrics */
+    int           n_compiled;
+    mf_metric    *tracked[MF_MAX_TRACKED]; /* compiled ones first, then the user's */
+    int           n_tracked;
+    /* scratch for the loss: (rows, C) probabilities and gradient, rows weights */
+    float        *probs, *dlogits, *weights;
+    size_t        scratch_rows, scratch_c;
+    /* progress of training */
+    long          global_step;    /* optimizer steps taken */
+    int           epoch;
+    int           stop;
+    float         lr_override;    /* NaN: follow the schedule */
+    int           data_epoch;     /* the training loader's epoch and position */
+    int           data_step;
+    int           data_started;
+    /* history: logs of every finished epoch */
+    mf_logs      *history;
+    int           n_history, cap_history;
+};
+
+/* Keras' epoch progress output (progress.c). */
+typedef struct mf_progress {
+    FILE  *f;
+    int    tty, verbose, every, total;
+    double t0, last_draw;
+    int    drawn;   /* characters of the in-place line drawn so far */
+} mf_progress;
+void mf_progress_begin(mf_progress *p, FILE *f, int verbose, int every, int total, int epoch, int epochs);
+void mf_progress_step(mf_progress *p, int done, const mf_logs *logs);
+void mf_progress_end(mf_progress *p, int done, const mf_logs *logs, double images_per_s);
+double mf_now(void);
+#endif

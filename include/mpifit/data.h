@@ -57,6 +57,11 @@ MF_API mf_status   mf_dataset_same_classes(const mf_dataset *a, const mf_dataset
  * size). Thread-safe. MF_STATUS_IO with the path and reason on failure. */
 MF_API mf_status   mf_dataset_read(const mf_dataset *ds, int i, uint8_t **buf, size_t *cap, size_t *len);
 
+/* Decode one JPEG file, resize the whole image to input_size x input_size and
+ * preprocess it to [-1, 1], as the loader does for evaluation: x gets
+ * input_size^2 * 3 floats. Errors name the path and the reason. */
+MF_API mf_status   mf_image_load(const char *path, int input_size, float *x);
+
 /* ---- sharding (pure functions; the same on every rank) -------------------- */
 
 /* Training: each step takes a global batch of batch*world consecutive entries of

@@ -11,8 +11,16 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"train", "train a model as a config file says (mpirun/srun for several ranks)", mf_cmd_train},
+    {"summary", "print the configured model layer by layer, with parameter counts", mf_cmd_summary},
+    {"evaluate", "evaluate weights on a dataset; ends with a machine-readable line", mf_cmd_evaluate},
+    {"predict", "classify JPEG images with trained weights", mf_cmd_predict},
     {"selfcheck", "check the build: BLAS, MPI, HDF5, TurboJPEG and a gradient check of a small model",
      mf_cmd_selfcheck},
+    {"pack", "store a class-folder tree of JPEGs in one HDF5 file", mf_cmd_pack},
+    {"bench-data", "measure the input pipeline's images/s (folder and packed, 1 and N threads)", mf_cmd_bench_data},
+    {"make-dataset", "write the synthetic beans-like leaf dataset as a class-folder tree of JPEGs",
+     mf_cmd_make_dataset},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

@@ -1,0 +1,170 @@
+/* job.c: see job.h. */
+#include <string.h>
+#include "job.h"
+#include "core/core.h"
+
+mf_status mf_job_parse(mf_job *j, int argc, char **argv, int need_train_data)
+{
+    memset(j, 0, sizeof *j);
+    j->world = 1;
+    mf_config_defaults(&j->cfg);
+    if (argc < 2 || argv[1][0] == '-')
+        return mf_fail(MF_STATUS_INVALID, "%s: the first argument must be a config file (try --help)", argv[0]);
+    MF_TRY(mf_config_load(&j->cfg, argv[1]));
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--set") == 0 || strcmp(a, "--weights") == 0 || strcmp(a, "--resume") == 0) {
+            if (i + 1 >= argc)
+                return mf_fail(MF_STATUS_INVALID, "%s: %s needs a value", argv[0], a);
+            const char *v = argv[++i];
+            if (strcmp(a, "--set") == 0)
+                MF_TRY(mf_config_set(&j->cfg, v));
+            else if (strcmp(a, "--weights") == 0)
+                j->weights = v;
+            else
+                j->resume = v;
+        } else if (strcmp(a, "--verbose") == 0) {
+            j->verbose_ranks = 1;
+        } else if (a[0] == '-' && a[1]) {
+            return mf_fail(MF_STATUS_INVALID, "%s: unknown option '%s' (try --help)", argv[0], a);
+        } else if (j->n_positional < MF_JOB_MAX_ARGS) {
+            j->positional[j->n_positional++] = a;
+        } else {
+            return mf_fail(MF_STATUS_INVALID, "%s: more than %d arguments", argv[0], MF_JOB_MAX_ARGS);
+        }
+    }
+    if (need_train_data)
+        MF_TRY(mf_config_validate(&j->cfg));
+    return MF_STATUS_OK;
+}
+
+mf_status mf_job_open_data(mf_job *j, int need_validation)
+{
+    const mf_config *c = &j->cfg;
+    mf_dataset_options o = mf_dataset_options_default();
+    o.seed = (uint64_t)c->train.seed;
+    o.quiet = j->rank != 0;
+    int split = c->data.validation_split > 0.0f;
+    if (split) {
+        o.validation_split = c->data.validation_split;
+        o.subset = MF_SUBSET_TRAINING;
+    }
+    MF_TRY(mf_dataset_open(&j->train, c->data.train, &o));
+    if (split) {
+        o.subset = MF_SUBSET_VALIDATION;
+        MF_TRY(mf_dataset_open(&j->validation, c->data.train, &o));
+    } else if (strcmp(c->data.validation, "none") != 0) {
+        o.validation_split = 0.0f;
+        o.subset = MF_SUBSET_ALL;
+        MF_TRY(mf_dataset_open(&j->validation, c->data.validation, &o));
+        MF_TRY(mf_dataset_same_classes(j->train, j->validation));
+    } else if (need_validation) {
+        return mf_fail(MF_STATUS_CONFIG, "%s: [data] validation is none and there is no validation_split: nothing to "
+                       "evaluate on", c->path);
+    }
+    if (j->rank == 0) {
+        printf("classes (%d):", mf_dataset_num_classes(j->train));
+        for (int k = 0; k < mf_dataset_num_classes(j->train); k++)
+            printf(" %d=%s", k, mf_dataset_class_name(j->train, k));
+        printf("\ntrain: %s, %d images", c->data.train, mf_dataset_size(j->train));
+        if (j->validation)
+            printf("; validation: %s, %d images", split ? "validation_split of train" : c->data.validation,
+                   mf_dataset_size(j->validation));
+        printf("\n");
+    }
+    return MF_STATUS_OK;
+}
+
+mf_status mf_job_classes(mf_job *j)
+{
+    int from_data = j->train ? mf_dataset_num_classes(j->train) : 0;
+    if (j->cfg.model.classes > 0) {
+        if (from_data && from_data != j->cfg.model.classes)
+            return mf_fail(MF_STATUS_CONFIG, "%s: [model] classes = %d but %s has %d class folders", j->cfg.path,
+                           j->cfg.model.classes, j->cfg.data.train, from_data);
+        j->classes = j->cfg.model.classes;
+        return MF_STATUS_OK;
+    }
+    if (!from_data) {
+        mf_dataset_options o = mf_dataset_options_default();
+        o.quiet = 1;
+        mf_dataset *ds;
+        if (mf_dataset_open(&ds, j->cfg.data.train, &o) != MF_STATUS_OK)
+            return mf_fail(MF_STATUS_CONFIG, "%s: [model] classes = 0 means 'as many as class folders in [data] train', "
+                           "but %s cannot be read: %s", j->cfg.path, j->cfg.data.train, mf_last_error());
+        from_data = mf_dataset_num_classes(ds);
+        mf_dataset_free(ds);
+    }
+    j->classes = from_data;
+    return MF_STATUS_OK;
+}
+
+static mf_status load_weights(mf_job *j, const char *path)
+{
+    mf_weights_report r;
+    mf_status s = mf_weights_load_keras(j->model, path, &r);
+    if (s != MF_STATUS_OK)
+        return s;
+    if (j->rank == 0) {
+        printf("weights: %d layers loaded from %s", r.loaded_layers, path);
+        if (r.missing_layers)
+            printf("; %d not in the file, kept as initialised: %s", r.missing_layers, r.missing);
+        printf("\n");
+    }
+    if (r.loaded_layers == 0)
+        return mf_fail(MF_STATUS_DATA, "%s: no layer of the model is in this file (another architecture?)", path);
+    return MF_STATUS_OK;
+}
+
+mf_status mf_job_build_model(mf_job *j)
+{
+    const mf_config *c = &j->cfg;
+    if (!j->classes)
+        MF_TRY(mf_job_classes(j));
+    uint64_t seed = (uint64_t)c->train.seed;
+    if (strcmp(c->model.arch, "mobilenet_v2") == 0)
+        MF_TRY(mf_mobilenet_v2_classifier(&j->model, c->model.alpha, c->model.input_size, j->classes,
+                                          c->model.dropout, seed));
+    else
+        MF_TRY(mf_small_cnn(&j->model, c->model.input_size, j->classes, 16, c->model.dropout, seed));
+    if (strcmp(c->model.weights, "none") != 0)
+        MF_TRY(load_weights(j, c->model.weights));
+    if (j->weights)
+        MF_TRY(load_weights(j, j->weights));
+    if (c->model.freeze_base) {
+        /* everything before the classifier head */
+        const char *last = strcmp(c->model.arch, "mobilenet_v2") == 0 ? "out_relu" : "re_lu_2";
+        MF_TRY(mf_model_set_trainable_upto(j->model, last, 0));
+    }
+    return MF_STATUS_OK;
+}
+
+mf_loader_options mf_job_loader_options(const mf_job *j, int training)
+{
+    const mf_config *c = &j->cfg;
+    mf_loader_options o = mf_loader_options_default();
+    o.batch_size = c->data.batch_size;
+    o.input_size = c->model.input_size;
+    o.training = training;
+    o.augment = training && c->data.augment;
+    o.crop_scale_min = c->data.crop_scale_min;
+    o.flip = c->data.flip;
+    o.drop_remainder = c->data.drop_remainder;
+    if (c->data.threads > 0)
+        o.threads = c->data.threads;
+    o.prefetch = c->data.prefetch > 0 ? c->data.prefetch : o.threads + 2;
+    o.rank = j->rank;
+    o.world = j->world;
+    o.seed = (uint64_t)c->train.seed;
+    o.on_bad_image = strcmp(c->data.on_bad_image, "fail") == 0 ? MF_BAD_IMAGE_FAIL : MF_BAD_IMAGE_SKIP;
+    return o;
+}
+
+void mf_job_free(mf_job *j)
+{
+    mf_model_free(j->model);
+    mf_dataset_free(j->train);
+    mf_dataset_free(j->validation);
+    mf_config_free(&j->cfg);
+    memset(j, 0, sizeof *j);
+}

@@ -1,0 +1,38 @@
+/* job.h: what the train, summary, evaluate and predict commands share: the
+ * command line (CONFIG, --set, --weights), the datasets of [data], and the
+ * model of [model]. */
+#ifndef MF_JOB_H
+#define MF_JOB_H
+#include "mpifit.h"
+#include "config.h"
+
+#define MF_JOB_MAX_ARGS 256
+
+typedef struct mf_job {
+    mf_config   cfg;
+    const char *weights;              /* --weights FILE, or NULL */
+    const char *positional[MF_JOB_MAX_ARGS];  /* arguments after CONFIG that are not options */
+    int         n_positional;
+    int         verbose_ranks;        /* --verbose: every rank logs */
+    const char *resume;               /* --resume auto|PATH (train) */
+    mf_dataset *train, *validation;   /* NULL until mf_job_open_data */
+    mf_model   *model;
+    int         classes;
+    int         rank, world;
+} mf_job;
+
+/* Parse `mpifit CMD CONFIG [--set s.k=v]... [--weights F] [args...]` (argv[0]
+ * is CMD), load and validate the config. Errors name the argument. */
+mf_status mf_job_parse(mf_job *j, int argc, char **argv, int need_train_data);
+/* Open [data] train (and validation, or the validation_split subsets) and
+ * check their class lists; prints the classes on rank 0. */
+mf_status mf_job_open_data(mf_job *j, int need_validation);
+/* Number of classes: [model] classes, else the class folders of [data] train. */
+mf_status mf_job_classes(mf_job *j);
+/* Build [model] (arch, alpha, input size, dropout), load [model] weights and
+ * then --weights, freeze the base if asked. */
+mf_status mf_job_build_model(mf_job *j);
+/* Loader options from [data] for this rank. */
+mf_loader_options mf_job_loader_options(const mf_job *j, int training);
+void      mf_job_free(mf_job *j);
+#endif

@@ -240,6 +240,7 @@ int mf_cmd_predict(int argc, char **argv)
     mf_job j;
     if (mf_job_parse(&j, argc, argv, 0) != MF_STATUS_OK)
         return fail("predict", &j);
+    j.info = stderr;  /* stdout carries only the result lines */
     if (!j.weights || j.n_positional == 0) {
         mf_fail(MF_STATUS_INVALID, "--weights FILE.h5 and at least one IMAGE are required");
         return fail("predict", &j);

@@ -7,6 +7,7 @@ mf_status mf_job_parse(mf_job *j, int argc, char **argv, int need_train_data)
 {
     memset(j, 0, sizeof *j);
     j->world = 1;
+    j->info = stdout;
     mf_config_defaults(&j->cfg);
     if (argc < 2 || argv[1][0] == '-')
         return mf_fail(MF_STATUS_INVALID, "%s: the first argument must be a config file (try --help)", argv[0]);
@@ -63,14 +64,14 @@ mf_status mf_job_open_data(mf_job *j, int need_validation)
                        "evaluate on", c->path);
     }
     if (j->rank == 0) {
-        printf("classes (%d):", mf_dataset_num_classes(j->train));
+        fprintf(j->info, "classes (%d):", mf_dataset_num_classes(j->train));
         for (int k = 0; k < mf_dataset_num_classes(j->train); k++)
-            printf(" %d=%s", k, mf_dataset_class_name(j->train, k));
-        printf("\ntrain: %s, %d images", c->data.train, mf_dataset_size(j->train));
+            fprintf(j->info, " %d=%s", k, mf_dataset_class_name(j->train, k));
+        fprintf(j->info, "\ntrain: %s, %d images", c->data.train, mf_dataset_size(j->train));
         if (j->validation)
-            printf("; validation: %s, %d images", split ? "validation_split of train" : c->data.validation,
-                   mf_dataset_size(j->validation));
-        printf("\n");
+            fprintf(j->info, "; validation: %s, %d images", split ? "validation_split of train" : c->data.validation,
+                    mf_dataset_size(j->validation));
+        fprintf(j->info, "\n");
     }
     return MF_STATUS_OK;
 }
@@ -106,10 +107,10 @@ static mf_status load_weights(mf_job *j, const char *path)
     if (s != MF_STATUS_OK)
         return s;
     if (j->rank == 0) {
-        printf("weights: %d layers loaded from %s", r.loaded_layers, path);
+        fprintf(j->info, "weights: %d layers loaded from %s", r.loaded_layers, path);
         if (r.missing_layers)
-            printf("; %d not in the file, kept as initialised: %s", r.missing_layers, r.missing);
-        printf("\n");
+            fprintf(j->info, "; %d not in the file, kept as initialised: %s", r.missing_layers, r.missing);
+        fprintf(j->info, "\n");
     }
     if (r.loaded_layers == 0)
         return mf_fail(MF_STATUS_DATA, "%s: no layer of the model is in this file (another architecture?)", path);

@@ -19,6 +19,7 @@ typedef struct mf_job {
     mf_model   *model;
     int         classes;
     int         rank, world;
+    FILE       *info;                 /* where progress notes go: stdout, or stderr when stdout is data (predict) */
 } mf_job;
 
 /* Parse `mpifit CMD CONFIG [--set s.k=v]... [--weights F] [args...]` (argv[0]

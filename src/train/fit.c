@@ -151,8 +151,8 @@ mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const
             }
         }
         mf_progress_end(&prog, done, &logs, dt > 0 ? images / dt : 0.0);
-        history_push(ctx, &logs);
         CALLBACKS(o, on_epoch_end, ctx, epoch, &logs);
+        history_push(ctx, &logs);  /* last, as Keras' History: it sees what callbacks added (lr) */
     }
     CALLBACKS(o, on_train_end, ctx, &logs);
     return MF_STATUS_OK;

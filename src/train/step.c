@@ -155,8 +155,11 @@ void mf_fit_reset_metrics(mf_fit_ctx *ctx)
 
 void mf_fit_metrics_logs(mf_fit_ctx *ctx, mf_logs *logs)
 {
+    /* a metric nothing updated this epoch (e.g. one only the train step feeds,
+     * during validation) has no value; it is left out rather than shown as 0 */
     for (int i = 0; i < ctx->n_tracked; i++)
-        mf_logs_set(logs, ctx->tracked[i]->name, mf_metric_result(ctx->tracked[i]));
+        if (ctx->tracked[i]->count > 0.0)
+            mf_logs_set(logs, ctx->tracked[i]->name, mf_metric_result(ctx->tracked[i]));
 }
 
 /* Keras' Model.train_step: forward, loss, backward, apply gradients, update

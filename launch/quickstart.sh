@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# quickstart.sh: from a fresh Debian 12 machine to a running mpifit.
-# Installs missing packages, builds Release into build/, then runs the main job.
-# Until the trainer lands (issue #4) the "main job" is the CLI's self-check on
-# every rank: BLAS, MPI, HDF5, TurboJPEG and a finite-difference gradient check.
-#   ./launch/quickstart.sh         1 rank
-#   NP=2 ./launch/quickstart.sh    2 ranks under mpirun
+# quickstart.sh: from a fresh Debian 12 machine to a trained model, with nothing
+# to download: installs missing packages, builds Release into build/, writes the
+# synthetic beans-like dataset (data/synthetic-beans, once) and trains
+# MobileNetV2 (alpha 0.35, 96 px) on it with configs/quickstart.ini.
+#   ./launch/quickstart.sh             1 rank
+#   NP=2 ./launch/quickstart.sh        2 ranks under mpirun
+#   ./launch/quickstart.sh --set train.epochs=2    extra arguments go to `mpifit train`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,12 +15,18 @@ cd "$(dirname "$0")/.."
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc 2>/dev/null || echo 2)"
+./build/bin/mpifit selfcheck
+
+if [ ! -f data/synthetic-beans/.complete ]; then
+  ./build/bin/mpifit make-dataset synthetic-beans data/synthetic-beans --train 300 --validation 60
+  touch data/synthetic-beans/.complete
+fi
 
 np=${NP:-1}
 if [ "$np" -gt 1 ]; then
   over=()
   [ "$np" -gt "$(nproc)" ] && over=(--oversubscribe)
-  mpirun -np "$np" "${over[@]}" ./build/bin/mpifit selfcheck
+  mpirun -np "$np" "${over[@]}" ./build/bin/mpifit train configs/quickstart.ini "$@"
 else
-  ./build/bin/mpifit selfcheck
+  ./build/bin/mpifit train configs/quickstart.ini "$@"
 fi

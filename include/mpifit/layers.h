@@ -32,6 +32,11 @@ MF_API mf_layer *mf_depthwise_conv2d(const char *name, int kernel, int stride,
                                      mf_padding padding, int use_bias);
 /* BatchNormalization over the channel axis (Keras defaults: momentum 0.99, epsilon 1e-3). */
 MF_API mf_layer *mf_batchnorm(const char *name, float momentum, float epsilon);
+/* Change a BatchNormalization layer's momentum (e.g. 0.9 to let moving
+ * statistics settle within tens of steps when training from scratch; Keras'
+ * MobileNetV2 uses 0.999). MF_STATUS_INVALID if l is not a BatchNormalization
+ * or momentum is outside [0, 1]. */
+MF_API mf_status mf_batchnorm_set_momentum(mf_layer *l, float momentum);
 /* ReLU, clipped at max_value when max_value > 0 (ReLU6 is max_value = 6). */
 MF_API mf_layer *mf_relu(const char *name, float max_value);
 /* Add: element-wise sum of two inputs of the same shape (residual connections). */

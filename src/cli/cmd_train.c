@@ -130,6 +130,7 @@ int mf_cmd_train(int argc, char **argv)
         fo.epochs = c->train.epochs;
         fo.steps_per_epoch = c->train.steps_per_epoch;
         fo.verbose = c->train.verbose;
+        fo.progress_every = c->train.progress_every;
         fo.callbacks = cbs;
         fo.n_callbacks = 2;
         s = mf_fit(ctx, train, val, &fo);

@@ -29,6 +29,7 @@ static const key_def keys[] = {
     {"model", "input_size", K_INT, OFF(model.input_size), 32, 4096, NULL, "224", "square input side in pixels"},
     {"model", "classes", K_INT, OFF(model.classes), 0, 100000, NULL, "0", "output classes; 0 = the number of class folders"},
     {"model", "dropout", K_FLOAT, OFF(model.dropout), 0, 0.99, NULL, "0.2", "dropout rate before the classifier"},
+    {"model", "bn_momentum", K_FLOAT, OFF(model.bn_momentum), 0, 1, NULL, "0", "BatchNormalization momentum; 0 = the architecture's own (MobileNetV2 0.999, small_cnn 0.99)"},
     {"model", "weights", K_STR, OFF(model.weights), 0, 0, NULL, "none", "Keras-layout .h5 weights to start from, or none"},
     {"model", "freeze_base", K_BOOL, OFF(model.freeze_base), 0, 0, NULL, "false", "train only the classifier head (transfer learning)"},
     {"data", "train", K_STR, OFF(data.train), 0, 0, NULL, "none", "training images: a class-folder dir or a packed .h5 (file.h5, or file.h5:split)"},
@@ -55,6 +56,7 @@ static const key_def keys[] = {
     {"train", "seed", K_LONG, OFF(train.seed), 0, 9.0e15, NULL, "1", "seed of weights, data order, augmentation and dropout"},
     {"train", "steps_per_epoch", K_INT, OFF(train.steps_per_epoch), 0, 100000000, NULL, "0", "steps per epoch; 0 = the whole training set"},
     {"train", "verbose", K_INT, OFF(train.verbose), 0, 2, NULL, "1", "0 silent, 1 progress bar, 2 one line per epoch"},
+    {"train", "progress_every", K_INT, OFF(train.progress_every), 0, 1000000, NULL, "0", "off a terminal: a progress line every N steps (0 = ten per epoch)"},
     {"output", "dir", K_STR, OFF(output.dir), 0, 0, NULL, "runs/default", "where metrics and checkpoints go"},
 };
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))

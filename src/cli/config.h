@@ -16,6 +16,7 @@ typedef struct mf_config {
         int   input_size;            /* square input side, >= 32 */
         int   classes;               /* 0 = number of class folders */
         float dropout;               /* rate before the classifier */
+        float bn_momentum;           /* 0 = the architecture's own */
         char  weights[MF_CFG_PATH];  /* Keras .h5 weights, or "none" */
         int   freeze_base;           /* transfer learning: train only the head */
     } model;
@@ -48,6 +49,7 @@ typedef struct mf_config {
         long seed;
         int  steps_per_epoch;           /* 0 = the whole training set */
         int  verbose;                   /* 0 silent, 1 progress bar, 2 one line per epoch */
+        int  progress_every;            /* plain progress lines every N steps, 0 = 10 per epoch */
     } train;
     struct {
         char dir[MF_CFG_PATH];

@@ -128,6 +128,12 @@ mf_status mf_job_build_model(mf_job *j)
                                           c->model.dropout, seed));
     else
         MF_TRY(mf_small_cnn(&j->model, c->model.input_size, j->classes, 16, c->model.dropout, seed));
+    if (c->model.bn_momentum > 0.0f)
+        for (int i = 0; i < mf_model_num_layers(j->model); i++) {
+            mf_layer *l = mf_model_layer(j->model, i);
+            if (strcmp(mf_layer_kind(l), "BatchNormalization") == 0)
+                MF_TRY(mf_batchnorm_set_momentum(l, c->model.bn_momentum));
+        }
     if (strcmp(c->model.weights, "none") != 0)
         MF_TRY(load_weights(j, c->model.weights));
     if (j->weights)

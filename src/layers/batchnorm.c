@@ -231,3 +231,14 @@ mf_layer *mf_batchnorm(const char *name, float momentum, float epsilon)
     }
     return (mf_layer *)b;
 }
+
+mf_status mf_batchnorm_set_momentum(mf_layer *l, float momentum)
+{
+    if (l->ops != &bn_ops)
+        return mf_fail(MF_STATUS_INVALID, "layer '%s' is a %s, not a BatchNormalization", l->name, l->ops->kind);
+    if (!(momentum >= 0.0f && momentum <= 1.0f))
+        return mf_fail(MF_STATUS_INVALID, "BatchNormalization '%s': momentum must be in [0, 1], got %g", l->name,
+                       (double)momentum);
+    ((batchnorm *)l)->momentum = momentum;
+    return MF_STATUS_OK;
+}

@@ -12,4 +12,5 @@
 #include "mpifit/data.h"
 #include "mpifit/fit.h"
 #include "mpifit/checkpoint.h"
+#include "mpifit/comm.h"
 #endif

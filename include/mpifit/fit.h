@@ -22,6 +22,7 @@
 #include "mpifit/data.h"
 #include "mpifit/model.h"
 #include "mpifit/optim.h"
+#include "mpifit/comm.h"
 
 /* ---- logs: Keras' logs dict ------------------------------------------------ */
 #define MF_LOGS_MAX 32
@@ -86,6 +87,34 @@ MF_API mf_status   mf_compile(mf_fit_ctx *ctx, mf_optimizer *opt, const mf_sched
                               const mf_loss *loss, const char *metrics);
 MF_API mf_model   *mf_fit_model(mf_fit_ctx *ctx);
 MF_API mf_optimizer *mf_fit_optimizer(mf_fit_ctx *ctx);  /* NULL before compile */
+
+/* ---- data parallelism -------------------------------------------------------- */
+typedef struct mf_dist_options {
+    size_t bucket_bytes;     /* gradient allreduce bucket size (default 4 MiB) */
+    int    overlap;          /* 1: start each bucket's allreduce as soon as backward produced it */
+    int    sync_batchnorm;   /* 1: BatchNorm statistics over the global batch */
+    int    check_identical;  /* debug: after every step, compare a hash of the parameters across ranks */
+} mf_dist_options;
+MF_API mf_dist_options mf_dist_options_default(void);
+/* Make ctx data-parallel over comm: gradients are averaged over the ranks by
+ * mf_apply_gradients (bucketed, overlapped with backward), metrics are summed
+ * over the ranks before every report, BatchNorm moving statistics are averaged
+ * before validation, and fit starts from rank 0's weights and optimizer state.
+ * Call after mf_compile and after freezing layers (the buckets cover what is
+ * trainable then). The context's rank must be comm's. Collective. */
+MF_API mf_status mf_fit_distribute(mf_fit_ctx *ctx, mf_comm *comm, const mf_dist_options *o);
+MF_API mf_comm  *mf_fit_comm(mf_fit_ctx *ctx);  /* NULL when not distributed */
+/* Rank 0's parameters, BatchNorm statistics and optimizer state (and step
+ * count) to every rank; fit does it when it starts. Collective. */
+MF_API mf_status mf_fit_broadcast_state(mf_fit_ctx *ctx);
+/* Gradient accumulation: the default train step splits each batch into k
+ * micro-batches (batch_size must be a multiple of k), runs forward/backward on
+ * each with the loss scaled by 1/k, and reduces across ranks only once, after
+ * the last (as DDP's no_sync). 1 = off. */
+MF_API mf_status mf_fit_set_accumulation(mf_fit_ctx *ctx, int k);
+/* 0: backward passes do not start the gradient allreduce (the first k-1
+ * micro-batches of accumulation); mf_apply_gradients still reduces everything. */
+MF_API void      mf_fit_set_grad_sync(mf_fit_ctx *ctx, int on);
 
 /* Building blocks of a step. */
 /* Forward pass of the batch (training: BatchNorm batch statistics, dropout

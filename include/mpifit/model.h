@@ -19,6 +19,7 @@
 #include "mpifit/layers.h"
 
 typedef struct mf_model mf_model;
+typedef struct mf_comm mf_comm;  /* mpifit/comm.h */
 
 typedef enum mf_param_kind {
     MF_PARAM_TRAINABLE = 0,  /* in params/grads; updated unless the layer is frozen */
@@ -83,6 +84,16 @@ MF_API mf_param_info mf_model_param(const mf_model *m, int i);
 MF_API mf_tensor mf_model_forward(mf_model *m, const float *x, int N, mf_mode mode, mf_rng *rng);
 /* Set every parameter gradient to 0 (call once per optimizer step). */
 MF_API void      mf_model_zero_grad(mf_model *m);
+/* Call hook(user, i) right after layer i's backward during mf_model_backward:
+ * its parameter gradients are final then (data parallelism starts reducing
+ * them while backward goes on). NULL removes the hook. */
+MF_API void      mf_model_set_backward_hook(mf_model *m, void (*hook)(void *user, int layer), void *user);
+/* Synchronized BatchNorm: in training mode every BatchNormalization layer sums
+ * its batch statistics (and the two gradient terms of its backward) over the
+ * ranks of comm, so the ranks normalise with the global batch's statistics.
+ * NULL (the default) keeps per-rank statistics, as PyTorch DDP does. */
+MF_API void      mf_model_set_sync_batchnorm(mf_model *m, mf_comm *comm);
+
 /* Set the trainable flag of every layer from the first one up to and including
  * the layer named `last` (e.g. "out_relu": freeze a pretrained MobileNetV2 base
  * under a new head). Before or after build. MF_STATUS_INVALID if no such layer. */

@@ -193,7 +193,7 @@ void mf_config_defaults(mf_config *c)
 
 typedef struct parse_ctx {
     mf_config  *c;
-    FILE       *f;
+    const char *text;      /* what is left to read */
     const char *path;
     int         line;        /* of the line the reader handed out last */
     int         too_long;
@@ -201,19 +201,28 @@ typedef struct parse_ctx {
     char        section[64];
 } parse_ctx;
 
-/* fgets that counts lines, so the handler can name path:line (Debian's inih is
- * built without INI_HANDLER_LINENO). */
+/* fgets over the config text that counts lines, so the handler can name
+ * path:line (Debian's inih is built without INI_HANDLER_LINENO). */
 static char *reader(char *str, int num, void *stream)
 {
     parse_ctx *p = stream;
-    char *r = fgets(str, num, p->f);
-    if (r) {
-        p->line++;
-        size_t len = strlen(r);
-        if (len == (size_t)num - 1 && r[len - 1] != '\n' && !feof(p->f) && !p->too_long)
-            p->too_long = p->line;
+    if (!*p->text)
+        return NULL;
+    const char *nl = strchr(p->text, '\n');
+    size_t len = nl ? (size_t)(nl - p->text) + 1 : strlen(p->text);
+    if (len > (size_t)num - 1) {
+        if (!p->too_long)
+            p->too_long = p->line + 1;
+        len = (size_t)num - 1;
     }
-    return r;
+    memcpy(str, p->text, len);
+    str[len] = '\0';
+    p->text += len;
+    if (len && str[len - 1] == '\n')
+        p->line++;
+    else if (!*p->text)
+        p->line++;
+    return str;
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
@@ -252,34 +261,64 @@ static void append_text(mf_config *c, const char *s, size_t n)
     c->text = t;
 }
 
-mf_status mf_config_load(mf_config *c, const char *path)
+mf_status mf_config_parse(mf_config *c, const char *path, const char *text)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return mf_fail(MF_STATUS_IO, "cannot open config %s: %s", path, strerror(errno));
     mf_strlcpy(c->path, path, sizeof c->path);
     parse_ctx p;
     memset(&p, 0, sizeof p);
     p.c = c;
-    p.f = f;
+    p.text = text;
     p.path = path;
     int r = ini_parse_stream(reader, &p, handler, &p);
     if (p.status == MF_STATUS_OK && p.too_long)
         p.status = mf_fail(MF_STATUS_CONFIG, "%s:%d: line longer than %d characters", path, p.too_long, INI_MAX_LINE - 2);
     if (p.status == MF_STATUS_OK && r > 0)
         p.status = mf_fail(MF_STATUS_CONFIG, "%s:%d: not 'key = value', '[section]' or a comment", path, r);
-    if (p.status == MF_STATUS_OK && r < 0)
-        p.status = mf_fail(MF_STATUS_IO, "cannot read config %s", path);
     if (p.status == MF_STATUS_OK) {
         /* keep the exact text for checkpoints and metrics files */
-        rewind(f);
-        char buf[4096];
-        size_t n;
-        while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-            append_text(c, buf, n);
+        mf_free(c->text);
+        c->text = NULL;
+        append_text(c, text, strlen(text));
     }
-    fclose(f);
     return p.status;
+}
+
+mf_status mf_config_read_file(const char *path, char **text)
+{
+    *text = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return mf_fail(MF_STATUS_IO, "cannot open config %s: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0, got;
+    char *t = mf_alloc(cap);
+    while ((got = fread(t + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (n + 1 == cap) {
+            char *bigger = mf_alloc(cap * 2);
+            memcpy(bigger, t, n);
+            mf_free(t);
+            t = bigger;
+            cap *= 2;
+        }
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        mf_free(t);
+        return mf_fail(MF_STATUS_IO, "cannot read config %s", path);
+    }
+    t[n] = '\0';
+    *text = t;
+    return MF_STATUS_OK;
+}
+
+mf_status mf_config_load(mf_config *c, const char *path)
+{
+    char *text;
+    MF_TRY(mf_config_read_file(path, &text));
+    mf_status s = mf_config_parse(c, path, text);
+    mf_free(text);
+    return s;
 }
 
 mf_status mf_config_set(mf_config *c, const char *a)

@@ -64,6 +64,11 @@ void      mf_config_defaults(mf_config *c);
 /* Parse path over the defaults. Errors (MF_STATUS_CONFIG / _IO) name
  * path:line, the section and key, the bad value and the valid choices. */
 mf_status mf_config_load(mf_config *c, const char *path);
+/* The same from text already read (rank 0 reads the file and broadcasts the
+ * text, so every rank parses the identical bytes); path is for messages. */
+mf_status mf_config_parse(mf_config *c, const char *path, const char *text);
+/* The whole file as a NUL-terminated mf_alloc'ed string. */
+mf_status mf_config_read_file(const char *path, char **text);
 /* Apply one "section.key=value" override (from --set), checked the same way;
  * errors name the --set argument. */
 mf_status mf_config_set(mf_config *c, const char *assignment);

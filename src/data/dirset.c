@@ -89,9 +89,9 @@ static mf_status list_dir(const char *dir, name_list *dirs, name_list *files)
         }
     }
     closedir(d);
-    if (dirs)
+    if (dirs && dirs->n > 1)
         qsort(dirs->v, (size_t)dirs->n, sizeof *dirs->v, cmp_str);
-    if (files)
+    if (files && files->n > 1)
         qsort(files->v, (size_t)files->n, sizeof *files->v, cmp_str);
     return MF_STATUS_OK;
 }

@@ -1,19 +1,38 @@
-/* comm.c: everything that talks to MPI. */
+/* comm.c: everything that talks to MPI (see mpifit/comm.h). The communicator
+ * is a duplicate of MPI_COMM_WORLD with MPI_ERRORS_RETURN, so a failing call
+ * becomes an mf_status carrying MPI_Error_string's text instead of killing the
+ * job without a word. */
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include "mpifit/comm.h"
 #include "comm.h"
 #include "../core/core.h"
 
-static int started_here;
+struct mf_comm {
+    MPI_Comm comm, local;
+    int      rank, size, local_rank, local_size;
+    int      started_mpi;
+};
+
+/* MF_MPI(call): on failure, return an mf_status naming the call and MPI's reason. */
+#define MF_MPI(call) do { int mf_rc_ = (call); if (mf_rc_ != MPI_SUCCESS) return mpi_fail(mf_rc_, #call); } while (0)
+
+static mf_status mpi_fail(int rc, const char *what)
+{
+    char text[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(rc, text, &len);
+    return mf_fail(MF_STATUS_MPI, "rank %d: %s failed: %s", mf_log_rank(), what, text);
+}
 
 const char *mf_comm_library_version(void)
 {
     static char buf[MPI_MAX_LIBRARY_VERSION_STRING];
     int len = 0;
     MPI_Get_library_version(buf, &len);
-    /* Open MPI's string runs on with a package description and a newline;
-     * the first line is the part worth printing. */
+    /* Open MPI's string runs on with a package description and a newline */
     char *nl = strchr(buf, '\n');
     if (nl)
         *nl = '\0';
@@ -32,44 +51,320 @@ static void abort_world(int code)
         MPI_Abort(MPI_COMM_WORLD, code);
 }
 
-int mf_comm_startup(int *argc, char ***argv)
+mf_status mf_comm_create(int *argc, char ***argv, mf_comm **out)
 {
-    int up = 0, provided = 0;
+    *out = NULL;
+    int up = 0, provided = 0, started = 0;
     MPI_Initialized(&up);
     if (!up) {
         int rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
         if (rc != MPI_SUCCESS)
-            return rc;
-        started_here = 1;
+            return mf_fail(MF_STATUS_MPI, "MPI_Init_thread failed (error %d)", rc);
+        started = 1;
     }
-    int rank = 0, size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    mf_log_set_rank(rank, size);
+    mf_comm *c = mf_alloc(sizeof *c);
+    c->started_mpi = started;
+    MF_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &c->comm));
+    MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(c->comm, &c->rank);
+    MPI_Comm_size(c->comm, &c->size);
+    MF_MPI(MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &c->local));
+    MPI_Comm_rank(c->local, &c->local_rank);
+    MPI_Comm_size(c->local, &c->local_size);
+    mf_log_set_rank(c->rank, c->size);
     mf_set_abort_handler(abort_world);
-    return 0;
+    *out = c;
+    return MF_STATUS_OK;
 }
 
-void mf_comm_shutdown(void)
+void mf_comm_free(mf_comm *c)
 {
+    if (!c)
+        return;
+    MPI_Comm_free(&c->local);
+    MPI_Comm_free(&c->comm);
     int down = 0;
     MPI_Finalized(&down);
-    if (started_here && !down)
+    if (c->started_mpi && !down)
         MPI_Finalize();
     mf_set_abort_handler(NULL);
-    started_here = 0;
+    mf_free(c);
 }
 
-int mf_comm_world_rank(void)
+int mf_comm_rank(const mf_comm *c) { return c ? c->rank : 0; }
+int mf_comm_size(const mf_comm *c) { return c ? c->size : 1; }
+int mf_comm_local_size(const mf_comm *c) { return c ? c->local_size : 1; }
+int mf_comm_local_rank(const mf_comm *c) { return c ? c->local_rank : 0; }
+
+/* MPI counts are int: move large buffers in pieces. */
+#define CHUNK ((size_t)1 << 28)
+
+mf_status mf_comm_bcast_floats(mf_comm *c, float *buf, size_t n, int root)
 {
-    int rank = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    return rank;
+    for (size_t off = 0; off < n; off += CHUNK) {
+        int k = (int)(n - off < CHUNK ? n - off : CHUNK);
+        MF_MPI(MPI_Bcast(buf + off, k, MPI_FLOAT, root, c->comm));
+    }
+    return MF_STATUS_OK;
 }
 
-int mf_comm_world_size(void)
+mf_status mf_comm_bcast_bytes(mf_comm *c, void *buf, size_t n, int root)
 {
-    int size = 1;
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    return size;
+    for (size_t off = 0; off < n; off += CHUNK) {
+        int k = (int)(n - off < CHUNK ? n - off : CHUNK);
+        MF_MPI(MPI_Bcast((char *)buf + off, k, MPI_BYTE, root, c->comm));
+    }
+    return MF_STATUS_OK;
+}
+
+mf_status mf_comm_allreduce_sum(mf_comm *c, double *buf, int n)
+{
+    MF_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, c->comm));
+    return MF_STATUS_OK;
+}
+
+mf_status mf_comm_allreduce_min_max(mf_comm *c, int64_t *min_buf, int64_t *max_buf, int n)
+{
+    MF_MPI(MPI_Allreduce(MPI_IN_PLACE, min_buf, n, MPI_INT64_T, MPI_MIN, c->comm));
+    MF_MPI(MPI_Allreduce(MPI_IN_PLACE, max_buf, n, MPI_INT64_T, MPI_MAX, c->comm));
+    return MF_STATUS_OK;
+}
+
+mf_status mf_comm_average_floats(mf_comm *c, float *buf, size_t n)
+{
+    if (c->size == 1)
+        return MF_STATUS_OK;
+    for (size_t off = 0; off < n; off += CHUNK) {
+        int k = (int)(n - off < CHUNK ? n - off : CHUNK);
+        MF_MPI(MPI_Allreduce(MPI_IN_PLACE, buf + off, k, MPI_FLOAT, MPI_SUM, c->comm));
+    }
+    float inv = 1.0f / (float)c->size;
+    for (size_t i = 0; i < n; i++)
+        buf[i] *= inv;
+    return MF_STATUS_OK;
+}
+
+mf_status mf_comm_agree(mf_comm *c, mf_status local)
+{
+    /* the lowest failing rank, or size if none: one MIN allreduce on the
+     * success path, which is the only one that runs every step */
+    int mine = local == MF_STATUS_OK ? c->size : c->rank, first = c->size;
+    MF_MPI(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, c->comm));
+    if (first == c->size)
+        return MF_STATUS_OK;
+    /* that rank's status and message, to everyone */
+    struct { int status; char msg[1000]; } m;
+    memset(&m, 0, sizeof m);
+    if (c->rank == first) {
+        m.status = (int)local;
+        mf_strlcpy(m.msg, mf_last_error(), sizeof m.msg);
+    }
+    MF_MPI(MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, first, c->comm));
+    return mf_fail((mf_status)m.status, "rank %d: %s", first, m.msg);
+}
+
+/* FNV-1a over the bytes: equal buffers, equal hashes; a single flipped bit
+ * changes it. */
+static uint64_t fnv1a(const void *buf, size_t n)
+{
+    const unsigned char *p = buf;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+mf_status mf_comm_identical(mf_comm *c, const void *buf, size_t bytes, int *identical)
+{
+    int64_t h = (int64_t)fnv1a(buf, bytes), lo = h, hi = h;
+    MF_TRY(mf_comm_allreduce_min_max(c, &lo, &hi, 1));
+    *identical = lo == hi;
+    return MF_STATUS_OK;
+}
+
+void mf_comm_abort(mf_comm *c, int code, const char *msg)
+{
+    fprintf(stderr, "[mpifit rank %d/%d] %s; stopping every rank\n", c->rank, c->size, msg);
+    fflush(stderr);
+    MPI_Abort(c->comm, code);
+}
+
+/* ---- bucketed gradient allreduce -------------------------------------------- */
+
+typedef struct bucket {
+    size_t      lo, hi;       /* float range of the gradient buffer */
+    int         pending;      /* parameter tensors not yet produced by backward */
+    int         started;
+    MPI_Request req;
+} bucket;
+
+struct mf_grad_sync {
+    mf_comm *c;
+    mf_model *m;
+    int      overlap;
+    bucket  *b;
+    int      n;
+    int      next;            /* buckets start in index order: the same on every rank */
+    int     *layer_first, *layer_count; /* per layer: its tensors' bucket indices */
+    int     *tensor_bucket;   /* per layer tensor slot in layer order */
+    int      n_layers;
+    double   wait;
+    int      active;          /* begun, not finished */
+    int      error;           /* MPI error of a non-blocking start, reported by finish */
+};
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+mf_grad_sync *mf_grad_sync_create(mf_comm *c, mf_model *m, size_t bucket_bytes, int overlap)
+{
+    mf_grad_sync *g = mf_alloc(sizeof *g);
+    g->c = c;
+    g->m = m;
+    g->overlap = overlap;
+    int nt = mf_model_num_param_tensors(m);
+    g->n_layers = mf_model_num_layers(m);
+    g->b = mf_alloc((size_t)(nt ? nt : 1) * sizeof *g->b);
+    g->tensor_bucket = mf_alloc((size_t)(nt ? nt : 1) * sizeof *g->tensor_bucket);
+    g->layer_first = mf_alloc((size_t)(g->n_layers ? g->n_layers : 1) * sizeof(int));
+    g->layer_count = mf_alloc((size_t)(g->n_layers ? g->n_layers : 1) * sizeof(int));
+    /* tensor t belongs to layer layer_of[t]; tensors are in layer order */
+    int *layer_of = mf_alloc((size_t)(nt ? nt : 1) * sizeof(int));
+    for (int t = 0, l = 0; t < nt; t++) {
+        mf_param_info p = mf_model_param(m, t);
+        while (strcmp(mf_layer_name(mf_model_layer(m, l)), p.layer) != 0)
+            l++;
+        layer_of[t] = l;
+        if (g->layer_count[l]++ == 0)
+            g->layer_first[l] = t;
+    }
+    /* walk the trainable tensors from the last: close a bucket when it is big
+     * enough or the next tensor is not adjacent (a frozen or state tensor lies
+     * between), so every bucket is one contiguous range */
+    size_t cap = bucket_bytes / sizeof(float);
+    if (cap == 0)
+        cap = 1;
+    for (int t = nt - 1; t >= 0; t--) {
+        mf_param_info p = mf_model_param(m, t);
+        g->tensor_bucket[t] = -1;
+        if (!p.trainable)
+            continue;
+        size_t pad = MF_ALIGN / sizeof(float), end = p.offset + (p.numel + pad - 1) / pad * pad;
+        bucket *cur = g->n ? &g->b[g->n - 1] : NULL;
+        if (!cur || cur->lo != end || cur->hi - cur->lo >= cap) {
+            cur = &g->b[g->n++];
+            memset(cur, 0, sizeof *cur);
+            cur->hi = end;
+        }
+        cur->lo = p.offset;
+        g->tensor_bucket[t] = g->n - 1;
+    }
+    mf_free(layer_of);
+    return g;
+}
+
+void mf_grad_sync_free(mf_grad_sync *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; i < g->n; i++)
+        if (g->b[i].started && g->b[i].req != MPI_REQUEST_NULL)
+            MPI_Wait(&g->b[i].req, MPI_STATUS_IGNORE);
+    mf_free(g->b);
+    mf_free(g->tensor_bucket);
+    mf_free(g->layer_first);
+    mf_free(g->layer_count);
+    mf_free(g);
+}
+
+int    mf_grad_sync_num_buckets(const mf_grad_sync *g) { return g->n; }
+double mf_grad_sync_wait_seconds(const mf_grad_sync *g) { return g->wait; }
+
+void mf_grad_sync_begin(mf_grad_sync *g)
+{
+    for (int i = 0; i < g->n; i++) {
+        g->b[i].pending = 0;
+        g->b[i].started = 0;
+        g->b[i].req = MPI_REQUEST_NULL;
+    }
+    int nt = mf_model_num_param_tensors(g->m);
+    for (int t = 0; t < nt; t++)
+        if (g->tensor_bucket[t] >= 0)
+            g->b[g->tensor_bucket[t]].pending++;
+    g->next = 0;
+    g->active = 1;
+}
+
+/* Start the buckets that are complete, strictly in index order. */
+static void launch_ready(mf_grad_sync *g)
+{
+    float *grads = mf_model_grads(g->m);
+    while (g->next < g->n && g->b[g->next].pending == 0) {
+        bucket *b = &g->b[g->next++];
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, grads + b->lo, (int)(b->hi - b->lo), MPI_FLOAT, MPI_SUM, g->c->comm,
+                                &b->req);
+        if (rc != MPI_SUCCESS && !g->error)
+            g->error = rc;
+        b->started = 1;
+    }
+}
+
+void mf_grad_sync_layer_done(mf_grad_sync *g, int layer)
+{
+    if (!g->active || layer < 0 || layer >= g->n_layers)
+        return;
+    for (int k = 0; k < g->layer_count[layer]; k++) {
+        int t = g->layer_first[layer] + k;
+        if (g->tensor_bucket[t] >= 0)
+            g->b[g->tensor_bucket[t]].pending--;
+    }
+    if (!g->overlap || g->c->size == 1)
+        return;
+    launch_ready(g);
+    /* Open MPI advances non-blocking collectives only inside MPI calls: a test
+     * per layer keeps the in-flight buckets moving while backward computes */
+    for (int i = 0; i < g->next; i++)
+        if (g->b[i].req != MPI_REQUEST_NULL) {
+            int done = 0;
+            MPI_Test(&g->b[i].req, &done, MPI_STATUS_IGNORE);
+        }
+}
+
+mf_status mf_grad_sync_finish(mf_grad_sync *g)
+{
+    if (g->c->size == 1)
+        return MF_STATUS_OK;
+    if (!g->active)
+        mf_grad_sync_begin(g);  /* gradients filled by other means: reduce them all */
+    g->active = 0;
+    float *grads = mf_model_grads(g->m);
+    double t0 = now();
+    if (g->error) {
+        int rc = g->error;
+        g->error = 0;
+        return mpi_fail(rc, "MPI_Iallreduce of a gradient bucket");
+    }
+    if (g->overlap) {
+        for (int i = 0; i < g->n; i++)
+            g->b[i].pending = 0;  /* whatever backward did not report is final now */
+        launch_ready(g);
+        for (int i = 0; i < g->n; i++)
+            MF_MPI(MPI_Wait(&g->b[i].req, MPI_STATUS_IGNORE));
+    } else {
+        for (int i = 0; i < g->n; i++)
+            MF_MPI(MPI_Allreduce(MPI_IN_PLACE, grads + g->b[i].lo, (int)(g->b[i].hi - g->b[i].lo), MPI_FLOAT,
+                                 MPI_SUM, g->c->comm));
+    }
+    g->wait += now() - t0;
+    float inv = 1.0f / (float)g->c->size;
+    for (int i = 0; i < g->n; i++)
+        for (size_t k = g->b[i].lo; k < g->b[i].hi; k++)
+            grads[k] *= inv;
+    return MF_STATUS_OK;
 }

@@ -17,6 +17,7 @@
 #include <omp.h>
 #include <string.h>
 #include "layer.h"
+#include "mpifit/comm.h"
 
 typedef struct batchnorm {
     mf_layer base;
@@ -24,8 +25,9 @@ typedef struct batchnorm {
     int C;
     int gamma, beta, mmean, mvar;  /* slot indices */
     float *mean, *invstd;          /* (C) each: statistics of the last forward */
-    double *acc;                   /* (2C): combined channel sums */
+    double *acc;                   /* (2C + 1): combined channel sums (+ rows, for sync BN) */
     float *k;                      /* (3C): backward coefficients */
+    double rows;                   /* rows the last training statistics covered (all ranks') */
     double *part;                  /* part_threads * 2C partial sums */
     int part_threads;
 } batchnorm;
@@ -49,7 +51,7 @@ static mf_status bn_build(mf_layer *l)
     mf_free(b->k);
     b->mean = mf_alloc((size_t)b->C * sizeof(float));
     b->invstd = mf_alloc((size_t)b->C * sizeof(float));
-    b->acc = mf_alloc((size_t)2 * b->C * sizeof(double));
+    b->acc = mf_alloc((size_t)(2 * b->C + 1) * sizeof(double));
     b->k = mf_alloc((size_t)3 * b->C * sizeof(float));
     return MF_STATUS_OK;
 }
@@ -135,10 +137,17 @@ static void bn_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
     if (ex->mode == MF_MODE_TRAIN) {
         double *acc = b->acc;
         channel_sums(b, acc, acc + C, in[0]->data, NULL, NULL, M, 0);
-        float unbias = (in[0]->shape.ndim == 4 && M > 1) ? (float)M / (float)(M - 1) : 1.0f;
+        double Mg = (double)M;  /* rows the statistics cover: all ranks' with sync BN */
+        if (ex->comm) {
+            acc[2 * C] = (double)M;
+            MF_ASSERT(mf_comm_allreduce_sum(ex->comm, acc, 2 * C + 1) == MF_STATUS_OK);
+            Mg = acc[2 * C];
+        }
+        b->rows = Mg;
+        float unbias = (in[0]->shape.ndim == 4 && Mg > 1) ? (float)(Mg / (Mg - 1)) : 1.0f;
         for (int c = 0; c < C; c++) {
-            double mean = acc[c] / (double)M;
-            double var = acc[C + c] / (double)M - mean * mean;
+            double mean = acc[c] / Mg;
+            double var = acc[C + c] / Mg - mean * mean;
             if (var < 0.0)
                 var = 0.0;
             b->mean[c] = (float)mean;
@@ -168,6 +177,7 @@ static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
     /* sum_dy[c] and sum_dy_xc[c] = sum dy * (x - mean) */
     channel_sums(b, acc, acc + C, x, dy, b->mean, M, 1);
     const double *sum_dy = acc, *sum_dy_xc = acc + C;
+    /* gamma and beta take this rank's sums: the gradient allreduce averages them */
     if (ex->param_grads) {
         float *dgamma = l->slot[b->gamma].grad, *dbeta = l->slot[b->beta].grad;
         for (int c = 0; c < C; c++) {
@@ -178,14 +188,21 @@ static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
     if (din[0]) {
         float *dx = din[0]->data;
         if (ex->mode == MF_MODE_TRAIN) {
+            /* with sync BN, the input gradient sees every rank's samples (as
+             * PyTorch's SyncBatchNorm): the two sums over the global batch */
+            double Mg = (double)M;
+            if (ex->comm) {
+                MF_ASSERT(mf_comm_allreduce_sum(ex->comm, acc, 2 * C) == MF_STATUS_OK);
+                Mg = b->rows;
+            }
             /* dx = gamma*invstd/M * (M*dy - sum(dy) - xhat * sum(dy*xhat)),
              * xhat = (x - mean) * invstd, so sum(dy*xhat) = invstd * sum_dy_xc. */
             float *k1 = b->k, *k2 = k1 + C, *k3 = k1 + 2 * C;
             for (int c = 0; c < C; c++) {
                 double is = b->invstd[c];
                 k1[c] = (float)(gamma[c] * is);                            /* scale of dy  */
-                k2[c] = (float)(gamma[c] * is * sum_dy[c] / (double)M);    /* constant     */
-                k3[c] = (float)(gamma[c] * is * is * is * sum_dy_xc[c] / (double)M); /* of x-mean */
+                k2[c] = (float)(gamma[c] * is * sum_dy[c] / Mg);    /* constant     */
+                k3[c] = (float)(gamma[c] * is * is * is * sum_dy_xc[c] / Mg); /* of x-mean */
             }
             #pragma omp parallel for schedule(static) if (M * C > 65536)
             for (size_t r = 0; r < M; r++)

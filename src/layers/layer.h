@@ -39,6 +39,7 @@ typedef struct mf_exec {
     float  *ws;          /* scratch of at least ops->workspace(l, N) floats, shared */
     size_t  ws_floats;   /* its actual size (may exceed what this layer asked for) */
     int     param_grads; /* 0: the layer is frozen, skip parameter gradients */
+    mf_comm *comm;       /* synchronized BatchNorm across these ranks, or NULL */
 } mf_exec;
 
 typedef struct mf_layer_ops {

@@ -353,6 +353,7 @@ static mf_exec exec_for(const mf_model *m, const mf_layer *l, mf_mode mode, mf_r
     ex.ws = m->ws;
     ex.ws_floats = m->ws_floats;
     ex.param_grads = l->trainable;
+    ex.comm = m->bn_comm;
     return ex;
 }
 
@@ -424,7 +425,17 @@ void mf_model_backward(mf_model *m, const float *dout, float *dx)
         }
         mf_exec ex = exec_for(m, nd->layer, (mf_mode)m->last_mode, m->last_rng);
         nd->layer->ops->backward(nd->layer, &ex, in, &nd->act, &nd->dact, din);
+        if (m->bwd_hook)
+            m->bwd_hook(m->bwd_hook_user, i - 1);
     }
     if (dx)
         memcpy(dx, m->nodes[0].dact.data, (size_t)N * mf_shape_sample_numel(&m->nodes[0].shape) * sizeof(float));
 }
+
+void mf_model_set_backward_hook(mf_model *m, void (*hook)(void *user, int layer), void *user)
+{
+    m->bwd_hook = hook;
+    m->bwd_hook_user = user;
+}
+
+void mf_model_set_sync_batchnorm(mf_model *m, mf_comm *comm) { m->bn_comm = comm; }

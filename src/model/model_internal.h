@@ -32,6 +32,9 @@ struct mf_model {
     size_t ws_floats;
     unsigned char *need_grad; /* n_nodes, scratch of backward */
     int    last_N, last_mode;
+    void  (*bwd_hook)(void *user, int layer);
+    void  *bwd_hook_user;
+    mf_comm *bn_comm;       /* synchronized BatchNorm, or NULL */
     mf_rng *last_rng;
 };
 #endif

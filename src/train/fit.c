@@ -49,23 +49,84 @@ static void history_push(mf_fit_ctx *ctx, const mf_logs *logs)
         }                                                                               \
     } while (0)
 
+mf_status mf_fit_reduce_logs(mf_fit_ctx *ctx, mf_logs *logs, double *images)
+{
+    if (!ctx->comm || mf_comm_size(ctx->comm) == 1)
+        return MF_STATUS_OK;
+    /* one allreduce per report: (total, count) of every tracked metric, and
+     * the images, so rank 0 shows the true global values */
+    double v[2 * MF_MAX_TRACKED + 1];
+    int n = 0;
+    for (int i = 0; i < ctx->n_tracked; i++) {
+        v[n++] = ctx->tracked[i]->total;
+        v[n++] = ctx->tracked[i]->count;
+    }
+    v[n++] = images ? *images : 0.0;
+    MF_TRY(mf_comm_allreduce_sum(ctx->comm, v, n));
+    for (int i = 0; i < ctx->n_tracked; i++) {
+        mf_metric global = *ctx->tracked[i];
+        global.total = v[2 * i];
+        global.count = v[2 * i + 1];
+        if (mf_logs_get(logs, global.name, NULL) && global.count > 0.0)
+            mf_logs_set(logs, global.name, mf_metric_result(&global));
+    }
+    if (images)
+        *images = v[n - 1];
+    return MF_STATUS_OK;
+}
+
+/* A failure that some ranks may not share: agree at the step boundary, so
+ * either every rank goes on or every rank stops with the failing rank's
+ * message. */
+static mf_status agree(mf_fit_ctx *ctx, mf_status s)
+{
+    if (!ctx->comm || mf_comm_size(ctx->comm) == 1)
+        return s;
+    return mf_comm_agree(ctx->comm, s);
+}
+
+/* A step failed somewhere inside (possibly before the gradient allreduce that
+ * the other ranks are waiting in): no collective can be trusted to complete
+ * any more, so with several ranks the job ends here, loudly. */
+static mf_status step_failed(mf_fit_ctx *ctx, mf_status s)
+{
+    if (ctx->comm && mf_comm_size(ctx->comm) > 1) {
+        char msg[1100];
+        snprintf(msg, sizeof msg, "error: step %ld failed: %s", ctx->global_step, mf_last_error());
+        mf_comm_abort(ctx->comm, 1, msg);
+    }
+    return s;
+}
+
+/* BatchNorm moving statistics drift apart with per-rank batch statistics:
+ * average them so evaluation and checkpoints see one model. */
+static mf_status average_state(mf_fit_ctx *ctx)
+{
+    if (!ctx->comm || mf_comm_size(ctx->comm) == 1 || mf_model_num_state(ctx->model) == 0)
+        return MF_STATUS_OK;
+    return mf_comm_average_floats(ctx->comm, mf_model_state(ctx->model), mf_model_num_state(ctx->model));
+}
+
 /* One pass of the test step over `data` (Keras' evaluate without the reset of
- * callbacks). */
+ * callbacks); logs get the global values. */
 static mf_status run_test(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_step_fn step, void *user, mf_logs *logs)
 {
     mf_fit_reset_metrics(ctx);
-    MF_TRY(mf_loader_begin_epoch(data, 0));
+    MF_TRY(average_state(ctx));
+    MF_TRY(agree(ctx, mf_loader_begin_epoch(data, 0)));
     int n = mf_loader_steps(data);
     if (steps > 0 && steps < n)
         n = steps;
     mf_logs_clear(logs);
     for (int s = 0; s < n; s++) {
         const mf_batch *b;
-        MF_TRY(mf_loader_next(data, &b));
+        MF_TRY(agree(ctx, mf_loader_next(data, &b)));
         mf_logs_clear(logs);
-        MF_TRY(step(ctx, b, logs, user));
+        mf_status st = step(ctx, b, logs, user);
+        if (st != MF_STATUS_OK)
+            return step_failed(ctx, st);
     }
-    return MF_STATUS_OK;
+    return mf_fit_reduce_logs(ctx, logs, NULL);
 }
 
 mf_status mf_evaluate(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_logs *logs)
@@ -99,6 +160,8 @@ mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const
         return mf_fail(MF_STATUS_INVALID, "fit: epochs (%d) must be greater than initial_epoch (%d)", o->epochs,
                        o->initial_epoch);
     ctx->stop = 0;
+    /* every rank starts from rank 0's weights, statistics and optimizer state */
+    MF_TRY(mf_fit_broadcast_state(ctx));
     mf_logs logs;
     mf_logs_clear(&logs);
     CALLBACKS(o, on_train_begin, ctx, &logs);
@@ -108,7 +171,7 @@ mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const
          * resumed run sees the same order */
         if (o->steps_per_epoch == 0 && (ctx->data_epoch != epoch || ctx->data_step != 0 || !ctx->data_started)) {
             ctx->data_epoch = epoch;
-            MF_TRY(mf_loader_begin_epoch(train, epoch));
+            MF_TRY(agree(ctx, mf_loader_begin_epoch(train, epoch)));
             ctx->data_started = 1;
             ctx->data_step = 0;
         }
@@ -122,22 +185,30 @@ mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const
         int done = 0;
         for (int s = 0; s < steps && !ctx->stop; s++) {
             const mf_batch *b;
-            MF_TRY(next_train_batch(ctx, train, &b));
-            mf_logs_clear(&logs);
-            CALLBACKS(o, on_train_batch_begin, ctx, s, &logs);
-            mf_logs_clear(&logs);
-            mf_status st = train_step(ctx, b, &logs, o->step_user);
+            mf_status st = agree(ctx, next_train_batch(ctx, train, &b));
             if (st != MF_STATUS_OK) {
                 if (prog.drawn)
                     fputc('\n', out);
                 return st;
             }
-            images += b->n_valid;
+            mf_logs_clear(&logs);
+            CALLBACKS(o, on_train_batch_begin, ctx, s, &logs);
+            mf_logs_clear(&logs);
+            st = train_step(ctx, b, &logs, o->step_user);
+            if (st != MF_STATUS_OK) {
+                if (prog.drawn)
+                    fputc('\n', out);
+                return step_failed(ctx, st);
+            }
+            double batch_images = b->n_valid;
+            MF_TRY(mf_fit_reduce_logs(ctx, &logs, &batch_images));
+            images += batch_images;
             done = s + 1;
             CALLBACKS(o, on_train_batch_end, ctx, s, &logs);
             mf_progress_step(&prog, done, &logs);
         }
         double dt = mf_now() - t0;
+        MF_TRY(average_state(ctx));
         if (validation && !ctx->stop) {
             mf_logs vlogs;
             mf_logs_clear(&vlogs);

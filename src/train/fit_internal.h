@@ -32,10 +32,21 @@ struct mf_fit_ctx {
     int           data_epoch;     /* the training loader's epoch and position */
     int           data_step;
     int           data_started;
+    /* data parallelism */
+    mf_comm      *comm;           /* NULL: one process */
+    mf_grad_sync *gsync;
+    mf_dist_options dist;
+    int           grad_sync_on;   /* backward starts bucket allreduces */
+    int           accumulate;     /* micro-batches per step in the default train step */
     /* history: logs of every finished epoch */
     mf_logs      *history;
     int           n_history, cap_history;
 };
+
+/* Sum the tracked metrics over the ranks and put the global results into logs
+ * (for every tracked metric whose name logs has); images is summed too.
+ * Collective when distributed; a no-op otherwise. */
+mf_status mf_fit_reduce_logs(mf_fit_ctx *ctx, mf_logs *logs, double *images);
 
 /* Keras' epoch progress output (progress.c). */
 typedef struct mf_progress {

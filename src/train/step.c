@@ -13,6 +13,9 @@ mf_fit_ctx *mf_fit_ctx_create(mf_model *m, uint64_t seed, int rank)
     ctx->rank = rank;
     mf_rng_seed2(&ctx->rng, seed, (uint64_t)rank);
     ctx->lr_override = NAN;
+    ctx->grad_sync_on = 1;
+    ctx->accumulate = 1;
+    ctx->dist = mf_dist_options_default();
     ctx->schedule.kind = MF_SCHEDULE_CONSTANT;
     ctx->schedule.base_lr = 0.001f;
     return ctx;
@@ -22,6 +25,9 @@ void mf_fit_ctx_free(mf_fit_ctx *ctx)
 {
     if (!ctx)
         return;
+    if (ctx->gsync)
+        mf_model_set_backward_hook(ctx->model, NULL, NULL);
+    mf_grad_sync_free(ctx->gsync);
     mf_optimizer_free(ctx->opt);
     mf_free(ctx->class_weight);
     mf_free(ctx->probs);
@@ -107,7 +113,75 @@ mf_tensor mf_fit_forward(mf_fit_ctx *ctx, const mf_batch *b, mf_mode mode)
     return mf_model_forward(ctx->model, b->x, b->n, mode, mode == MF_MODE_TRAIN ? &ctx->rng : NULL);
 }
 
-void mf_fit_zero_grad(mf_fit_ctx *ctx) { mf_model_zero_grad(ctx->model); }
+mf_dist_options mf_dist_options_default(void)
+{
+    mf_dist_options o;
+    memset(&o, 0, sizeof o);
+    o.bucket_bytes = (size_t)4 << 20;
+    o.overlap = 1;
+    return o;
+}
+
+static void layer_done(void *user, int layer)
+{
+    mf_fit_ctx *ctx = user;
+    if (ctx->grad_sync_on)
+        mf_grad_sync_layer_done(ctx->gsync, layer);
+}
+
+mf_status mf_fit_distribute(mf_fit_ctx *ctx, mf_comm *comm, const mf_dist_options *o)
+{
+    if (mf_comm_rank(comm) != ctx->rank)
+        return mf_fail(MF_STATUS_INVALID, "fit: the context was created for rank %d but this is rank %d", ctx->rank,
+                       mf_comm_rank(comm));
+    ctx->comm = comm;
+    ctx->dist = o ? *o : mf_dist_options_default();
+    mf_grad_sync_free(ctx->gsync);
+    ctx->gsync = mf_grad_sync_create(comm, ctx->model, ctx->dist.bucket_bytes, ctx->dist.overlap);
+    mf_model_set_backward_hook(ctx->model, layer_done, ctx);
+    mf_model_set_sync_batchnorm(ctx->model, ctx->dist.sync_batchnorm ? comm : NULL);
+    return mf_fit_broadcast_state(ctx);
+}
+
+mf_comm *mf_fit_comm(mf_fit_ctx *ctx) { return ctx->comm; }
+
+mf_status mf_fit_broadcast_state(mf_fit_ctx *ctx)
+{
+    if (!ctx->comm || mf_comm_size(ctx->comm) == 1)
+        return MF_STATUS_OK;
+    mf_model *m = ctx->model;
+    MF_TRY(mf_comm_bcast_floats(ctx->comm, mf_model_params(m), mf_model_num_params(m), 0));
+    MF_TRY(mf_comm_bcast_floats(ctx->comm, mf_model_state(m), mf_model_num_state(m), 0));
+    if (ctx->opt) {
+        float *bufs[2];
+        int n = mf_optimizer_state(ctx->opt, bufs, NULL);
+        for (int i = 0; i < n; i++)
+            MF_TRY(mf_comm_bcast_floats(ctx->comm, bufs[i], mf_model_num_params(m), 0));
+        long it = mf_optimizer_iterations(ctx->opt);
+        MF_TRY(mf_comm_bcast_bytes(ctx->comm, &it, sizeof it, 0));
+        mf_optimizer_set_iterations(ctx->opt, it);
+    }
+    MF_TRY(mf_comm_bcast_bytes(ctx->comm, &ctx->global_step, sizeof ctx->global_step, 0));
+    return MF_STATUS_OK;
+}
+
+mf_status mf_fit_set_accumulation(mf_fit_ctx *ctx, int k)
+{
+    if (k < 1)
+        return mf_fail(MF_STATUS_INVALID, "gradient accumulation: k must be >= 1, got %d", k);
+    ctx->accumulate = k;
+    return MF_STATUS_OK;
+}
+
+void mf_fit_set_grad_sync(mf_fit_ctx *ctx, int on) { ctx->grad_sync_on = on != 0; }
+
+void mf_fit_zero_grad(mf_fit_ctx *ctx)
+{
+    mf_model_zero_grad(ctx->model);
+    if (ctx->gsync)
+        mf_grad_sync_begin(ctx->gsync);
+}
+
 void mf_fit_backward(mf_fit_ctx *ctx, const float *dlogits) { mf_model_backward(ctx->model, dlogits, NULL); }
 
 float mf_fit_learning_rate(const mf_fit_ctx *ctx)
@@ -127,6 +201,9 @@ mf_status mf_apply_gradients(mf_fit_ctx *ctx)
     if (!ctx->opt)
         return mf_fail(MF_STATUS_INVALID, "apply_gradients: no optimizer (call mf_compile, or update the weights "
                        "in your own step)");
+    /* the global average first: every rank then takes the same decisions */
+    if (ctx->gsync)
+        MF_TRY(mf_grad_sync_finish(ctx->gsync));
     size_t n = mf_model_num_params(ctx->model);
     const float *g = mf_model_grads(ctx->model);
     /* one pass; a NaN or Inf anywhere makes the sum non-finite */
@@ -138,6 +215,13 @@ mf_status mf_apply_gradients(mf_fit_ctx *ctx)
                        ctx->global_step, (double)mf_fit_learning_rate(ctx));
     mf_optimizer_apply(ctx->opt, ctx->model, mf_fit_learning_rate(ctx));
     ctx->global_step++;
+    if (ctx->comm && ctx->dist.check_identical) {
+        int same = 0;
+        MF_TRY(mf_comm_identical(ctx->comm, mf_model_params(ctx->model),
+                                 mf_model_num_params(ctx->model) * sizeof(float), &same));
+        if (!same)
+            return mf_fail(MF_STATUS_MPI, "step %ld: the ranks' parameters differ after the update", ctx->global_step);
+    }
     return MF_STATUS_OK;
 }
 
@@ -169,13 +253,49 @@ mf_status mf_train_step_default(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *log
     (void)user;
     if (!ctx->compiled)
         return mf_fail(MF_STATUS_INVALID, "fit: the default train step needs mf_compile (or pass your own train_step)");
-    mf_tensor logits = mf_fit_forward(ctx, b, MF_MODE_TRAIN);
-    const float *dlogits;
-    double loss = mf_fit_compiled_loss(ctx, b, &logits, &dlogits);
+    int k = ctx->accumulate;
+    if (k == 1) {
+        mf_tensor logits = mf_fit_forward(ctx, b, MF_MODE_TRAIN);
+        const float *dlogits;
+        double loss = mf_fit_compiled_loss(ctx, b, &logits, &dlogits);
+        mf_fit_zero_grad(ctx);
+        mf_fit_backward(ctx, dlogits);
+        MF_TRY(mf_apply_gradients(ctx));
+        mf_fit_update_metrics(ctx, b, &logits, loss);
+        mf_fit_metrics_logs(ctx, logs);
+        return MF_STATUS_OK;
+    }
+    /* k micro-batches: gradients accumulate, the loss of each is scaled by 1/k
+     * so the sum is the batch's mean, and only the last backward starts the
+     * allreduce (DDP's no_sync) */
+    if (b->n % k != 0)
+        return mf_fail(MF_STATUS_INVALID, "gradient accumulation: batch of %d rows is not a multiple of %d", b->n, k);
+    int rows = b->n / k;
+    mf_shape in = mf_model_input_shape(ctx->model);
+    size_t xs = mf_shape_sample_numel(&in);
     mf_fit_zero_grad(ctx);
-    mf_fit_backward(ctx, dlogits);
+    for (int j = 0; j < k; j++) {
+        mf_batch mb = *b;
+        mb.x = b->x + (size_t)j * rows * xs;
+        mb.y = b->y + (size_t)j * rows;
+        mb.w = b->w ? b->w + (size_t)j * rows : NULL;
+        mb.index = b->index ? b->index + (size_t)j * rows : NULL;
+        mb.n = rows;
+        mb.n_valid = 0;
+        for (int i = 0; i < rows; i++)
+            mb.n_valid += mb.w ? mb.w[i] > 0.0f : 1;
+        mf_tensor logits = mf_fit_forward(ctx, &mb, MF_MODE_TRAIN);
+        const float *dlogits;
+        double loss = mf_fit_compiled_loss(ctx, &mb, &logits, &dlogits);
+        int C = logits.shape.d[1];
+        for (int i = 0; i < rows * C; i++)
+            ctx->dlogits[i] /= (float)k;
+        mf_fit_set_grad_sync(ctx, j == k - 1);
+        mf_fit_backward(ctx, dlogits);
+        mf_fit_update_metrics(ctx, &mb, &logits, loss);
+    }
+    mf_fit_set_grad_sync(ctx, 1);
     MF_TRY(mf_apply_gradients(ctx));
-    mf_fit_update_metrics(ctx, b, &logits, loss);
     mf_fit_metrics_logs(ctx, logs);
     return MF_STATUS_OK;
 }

@@ -1,0 +1,75 @@
+/* mpifit/comm.h: the MPI layer. Everything that crosses ranks goes through an
+ * mf_comm, which wraps a duplicate of MPI_COMM_WORLD with MPI_ERRORS_RETURN so
+ * that a failing call becomes an mf_status with MPI's own error text. The
+ * implementation (src/dist/comm.c) is the only file that calls MPI.
+ *
+ * "Collective:" below means every rank of the communicator must make the call,
+ * in the same order. */
+#ifndef MPIFIT_COMM_H
+#define MPIFIT_COMM_H
+#include <stddef.h>
+#include <stdint.h>
+#include "mpifit/status.h"
+#include "mpifit/model.h"
+
+typedef struct mf_comm mf_comm;
+
+/* Start MPI if nobody did (MPI_Init_thread, FUNNELED), duplicate
+ * MPI_COMM_WORLD, make MF_ASSERT/panics end the whole job with MPI_Abort, and
+ * prefix log lines with the rank. Works without mpirun (one rank).
+ * Collective. */
+MF_API mf_status mf_comm_create(int *argc, char ***argv, mf_comm **out);
+/* Free the communicator; MPI_Finalize if mf_comm_create started MPI.
+ * Collective. NULL is a no-op. */
+MF_API void      mf_comm_free(mf_comm *c);
+MF_API int       mf_comm_rank(const mf_comm *c);
+MF_API int       mf_comm_size(const mf_comm *c);
+/* Ranks on this node (MPI_COMM_TYPE_SHARED), and this rank's index among them. */
+MF_API int       mf_comm_local_size(const mf_comm *c);
+MF_API int       mf_comm_local_rank(const mf_comm *c);
+
+/* Collective. Broadcast n floats / bytes from root. */
+MF_API mf_status mf_comm_bcast_floats(mf_comm *c, float *buf, size_t n, int root);
+MF_API mf_status mf_comm_bcast_bytes(mf_comm *c, void *buf, size_t n, int root);
+/* Collective. buf[i] = sum over ranks of buf[i] (doubles: metric states, BN sums). */
+MF_API mf_status mf_comm_allreduce_sum(mf_comm *c, double *buf, int n);
+/* Collective. buf[i] = min / max over ranks. */
+MF_API mf_status mf_comm_allreduce_min_max(mf_comm *c, int64_t *min_buf, int64_t *max_buf, int n);
+/* Collective. buf = average over ranks (BatchNorm moving statistics before
+ * evaluation and checkpoints, so every rank and file agree). */
+MF_API mf_status mf_comm_average_floats(mf_comm *c, float *buf, size_t n);
+/* Collective: the cheap error flag at step boundaries. Every rank passes its
+ * local status; returns MF_STATUS_OK if all are OK. Otherwise every rank gets
+ * the status and the message of the lowest failing rank, prefixed with its rank
+ * ("rank 1: bad image ..."), in mf_last_error(). */
+MF_API mf_status mf_comm_agree(mf_comm *c, mf_status local);
+/* Collective: 1 if `bytes` of buf hash to the same value on every rank. */
+MF_API mf_status mf_comm_identical(mf_comm *c, const void *buf, size_t bytes, int *identical);
+/* End every rank now (MPI_Abort) after printing msg with this rank's prefix:
+ * for failures after which the ranks can no longer meet in a collective. */
+MF_API void      mf_comm_abort(mf_comm *c, int code, const char *msg);
+
+/* ---- gradient averaging, bucketed and overlapped with backward ------------- */
+
+/* A gradient synchroniser for model m: the trainable part of the gradient
+ * buffer is cut into buckets of about bucket_bytes, last layers first (the
+ * order backward produces them). With overlap, a bucket's MPI_Iallreduce starts
+ * as soon as backward has finished every layer in it (as PyTorch DDP's buckets
+ * and Horovod's tensor fusion), so communication runs under the rest of
+ * backward; without, mf_grad_sync_finish does blocking allreduces. Frozen
+ * layers are not in any bucket. Call after freezing/unfreezing changes:
+ * the buckets are planned at creation. */
+typedef struct mf_grad_sync mf_grad_sync;
+MF_API mf_grad_sync *mf_grad_sync_create(mf_comm *c, mf_model *m, size_t bucket_bytes, int overlap);
+MF_API void          mf_grad_sync_free(mf_grad_sync *g);
+/* Before a backward pass whose gradients are to be reduced. */
+MF_API void          mf_grad_sync_begin(mf_grad_sync *g);
+/* Called by the model after layer i's backward (see mf_model_set_backward_hook). */
+MF_API void          mf_grad_sync_layer_done(mf_grad_sync *g, int layer);
+/* Collective. Start what has not started, wait for everything, divide by the
+ * number of ranks: the gradient buffer is the global average. */
+MF_API mf_status     mf_grad_sync_finish(mf_grad_sync *g);
+MF_API int           mf_grad_sync_num_buckets(const mf_grad_sync *g);
+/* Seconds finish() spent waiting, summed since creation (overlap diagnostics). */
+MF_API double        mf_grad_sync_wait_seconds(const mf_grad_sync *g);
+#endif

@@ -203,6 +203,7 @@ typedef struct mf_fit_options {
     int          steps_per_epoch;  /* 0 = one pass over the training loader */
     int          validation_steps; /* 0 = the whole validation loader */
     int          verbose;          /* 0 silent, 1 progress bar (plain lines off a TTY), 2 one line per epoch */
+    int          verbose_all_ranks;/* progress from every rank, not only rank 0 (debugging) */
     int          progress_every;   /* off a TTY with verbose 1: a line every this many steps (0 = 10 lines/epoch) */
     mf_step_fn   train_step;       /* NULL = mf_train_step_default */
     mf_step_fn   test_step;        /* NULL = mf_test_step_default */

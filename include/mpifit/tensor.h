@@ -38,6 +38,11 @@ MF_API const char *mf_shape_str(const mf_shape *s, char *buf, size_t n);
 MF_API mf_tensor mf_tensor_view(float *data, mf_shape shape);
 MF_API size_t    mf_tensor_numel(const mf_tensor *t);
 
+/* Compute threads of this process (OpenBLAS and mpifit's OpenMP kernels):
+ * per rank, so ranks sharing a node do not oversubscribe its cores. */
+MF_API void mf_set_num_threads(int n);
+MF_API int  mf_get_num_threads(void);
+
 /* The allocator every mpifit buffer comes from: MF_ALIGN-aligned, zero-filled,
  * counted. Failure panics naming the size and the call site (llm.c's
  * mallocCheck): training cannot continue without its buffers.

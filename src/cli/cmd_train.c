@@ -73,85 +73,132 @@ static mf_status make_optimizer(const mf_job *j, int steps_per_epoch, mf_optimiz
 static mf_status save_weights_hook(mf_fit_ctx *ctx, const char *path, void *user)
 {
     (void)user;
+    if (mf_comm_rank(mf_fit_comm(ctx)) != 0)  /* the rank-0 rule: one writer */
+        return MF_STATUS_OK;
     return mf_weights_save_keras(mf_fit_model(ctx), path);
+}
+
+/* Everything of a training run that needs freeing. */
+typedef struct run {
+    mf_job       j;
+    mf_comm     *comm;
+    mf_loader   *train, *val;
+    mf_optimizer *opt;
+    mf_fit_ctx  *ctx;
+    mf_callback *cbs[2];
+} run;
+
+static void run_free(run *r)
+{
+    mf_callback_free(r->cbs[0]);
+    mf_callback_free(r->cbs[1]);
+    if (r->ctx)
+        mf_fit_ctx_free(r->ctx);  /* frees the optimizer */
+    else
+        mf_optimizer_free(r->opt);
+    mf_loader_free(r->train);
+    mf_loader_free(r->val);
+    mf_job_free(&r->j);
+    mf_comm_free(r->comm);
+}
+
+/* Set up, collectively: any rank's failure stops all with that rank's message. */
+static mf_status setup(run *r, int argc, char **argv, int *spe)
+{
+    mf_job *j = &r->j;
+    MF_TRY(mf_job_parse(j, argc, argv, 1, r->comm));
+    mf_set_num_threads(mf_job_threads(j));
+    const mf_config *c = &j->cfg;
+    MF_TRY(mf_job_agree(j, mf_job_open_data(j, 0)));
+    MF_TRY(mf_job_agree(j, mf_job_build_model(j)));
+    MF_TRY(mf_job_agree(j, j->rank == 0 ? make_dirs(c->output.dir) : MF_STATUS_OK));
+    mf_loader_options lo = mf_job_loader_options(j, 1);
+    MF_TRY(mf_job_agree(j, mf_loader_create(&r->train, j->train, &lo)));
+    if (j->validation) {
+        mf_loader_options vo = mf_job_loader_options(j, 0);
+        MF_TRY(mf_job_agree(j, mf_loader_create(&r->val, j->validation, &vo)));
+    }
+    *spe = c->train.steps_per_epoch > 0
+               ? c->train.steps_per_epoch
+               : mf_shard_train_steps(mf_dataset_size(j->train), j->world, c->data.batch_size, c->data.drop_remainder);
+    mf_schedule sch;
+    MF_TRY(make_optimizer(j, *spe, &r->opt, &sch));
+    if (c->dist.scale_lr)
+        mf_schedule_scale_for_world(&sch, j->world);
+    r->ctx = mf_fit_ctx_create(j->model, (uint64_t)c->train.seed, j->rank);
+    MF_TRY(mf_compile(r->ctx, r->opt, &sch, NULL, "accuracy"));
+    MF_TRY(mf_fit_set_accumulation(r->ctx, c->train.accumulate_steps));
+    if (c->data.batch_size % c->train.accumulate_steps != 0)
+        return mf_fail(MF_STATUS_CONFIG, "%s: [data] batch_size %d is not a multiple of [train] accumulate_steps %d",
+                       c->path, c->data.batch_size, c->train.accumulate_steps);
+    mf_dist_options d = mf_dist_options_default();
+    d.overlap = c->dist.overlap;
+    d.bucket_bytes = (size_t)(c->dist.bucket_mb * 1048576.0f);
+    d.sync_batchnorm = c->dist.sync_batchnorm;
+    d.check_identical = c->dist.check_identical;
+    return mf_fit_distribute(r->ctx, r->comm, &d);
 }
 
 int mf_cmd_train(int argc, char **argv)
 {
     if (help_wanted(argc, argv) || argc < 2) {
-        printf("usage: mpifit train CONFIG [--set section.key=value ...] [--weights FILE.h5]\n\n"
+        printf("usage: [mpirun -np N] mpifit train CONFIG [--set section.key=value ...] [--weights FILE.h5] [--verbose]\n\n"
                "Train [model] on [data] train as configured (configs/README.md lists every key),\n"
-               "validating on [data] validation after every epoch. Writes to [output] dir:\n"
+               "validating on [data] validation after every epoch. Under mpirun/srun every rank\n"
+               "trains on its own shard of each global batch and gradients are averaged; rank 0\n"
+               "prints and writes, other ranks print only errors unless --verbose.\n"
+               "Writes to [output] dir:\n"
                "  weights.h5    the weights after the last epoch, in Keras' HDF5 layout\n"
                "  history.csv   one row of metrics per epoch\n"
                "--weights starts from a Keras-layout weights file (after [model] weights).\n");
         return argc < 2 ? 2 : 0;
     }
-    mf_job j;
-    if (mf_job_parse(&j, argc, argv, 1) != MF_STATUS_OK || mf_job_open_data(&j, 0) != MF_STATUS_OK ||
-        mf_job_build_model(&j) != MF_STATUS_OK || make_dirs(j.cfg.output.dir) != MF_STATUS_OK)
-        return fail("train", &j);
-    const mf_config *c = &j.cfg;
-    mf_loader *train = NULL, *val = NULL;
-    mf_fit_ctx *ctx = NULL;
-    mf_callback *cbs[2] = {NULL, NULL};
-    mf_loader_options lo = mf_job_loader_options(&j, 1);
-    mf_status s = mf_loader_create(&train, j.train, &lo);
-    if (s == MF_STATUS_OK && j.validation) {
-        mf_loader_options vo = mf_job_loader_options(&j, 0);
-        s = mf_loader_create(&val, j.validation, &vo);
+    run r;
+    memset(&r, 0, sizeof r);
+    if (mf_comm_create(&argc, &argv, &r.comm) != MF_STATUS_OK) {
+        fprintf(stderr, "mpifit train: %s\n", mf_last_error());
+        return 1;
     }
-    int spe = c->train.steps_per_epoch > 0
-                  ? c->train.steps_per_epoch
-                  : mf_shard_train_steps(mf_dataset_size(j.train), j.world, c->data.batch_size, c->data.drop_remainder);
-    mf_optimizer *opt = NULL;
-    mf_schedule sch;
-    if (s == MF_STATUS_OK)
-        s = make_optimizer(&j, spe, &opt, &sch);
-    if (s == MF_STATUS_OK) {
-        ctx = mf_fit_ctx_create(j.model, (uint64_t)c->train.seed, j.rank);
-        s = mf_compile(ctx, opt, &sch, NULL, "accuracy");
-    }
+    int rank = mf_comm_rank(r.comm), spe = 0;
+    mf_status s = setup(&r, argc, argv, &spe);
+    const mf_config *c = &r.j.cfg;
     char csv[MF_CFG_PATH + 32], wpath[MF_CFG_PATH + 32];
     snprintf(csv, sizeof csv, "%s/history.csv", c->output.dir);
     snprintf(wpath, sizeof wpath, "%s/weights.h5", c->output.dir);
     if (s == MF_STATUS_OK) {
-        if (j.rank == 0) {
+        mf_model *m = r.j.model;
+        if (rank == 0) {
             printf("model: %s, %zu parameters (%zu trainable); optimizer %s, learning rate %g; %d steps/epoch of "
-                   "%d x %d images\n", mf_model_name(j.model),
-                   mf_model_count_trainable(j.model) + mf_model_count_non_trainable(j.model),
-                   mf_model_count_trainable(j.model), c->optimizer.name, (double)c->optimizer.learning_rate, spe,
-                   c->data.batch_size, j.world);
+                   "%d x %d images; %d compute thread%s per rank\n",
+                   mf_model_name(m), mf_model_count_trainable(m) + mf_model_count_non_trainable(m),
+                   mf_model_count_trainable(m), c->optimizer.name,
+                   (double)c->optimizer.learning_rate * (c->dist.scale_lr ? r.j.world : 1), spe, c->data.batch_size,
+                   r.j.world, mf_job_threads(&r.j), mf_job_threads(&r.j) == 1 ? "" : "s");
             fflush(stdout);
         }
-        cbs[0] = mf_csv_logger(csv, 0);
-        cbs[1] = mf_model_checkpoint(wpath, "loss", "min", 0, save_weights_hook, NULL);
+        r.cbs[0] = mf_csv_logger(csv, 0);
+        r.cbs[1] = mf_model_checkpoint(wpath, "loss", "min", 0, save_weights_hook, NULL);
         mf_fit_options fo = mf_fit_options_default();
         fo.epochs = c->train.epochs;
         fo.steps_per_epoch = c->train.steps_per_epoch;
         fo.verbose = c->train.verbose;
+        fo.verbose_all_ranks = r.j.verbose_ranks;
         fo.progress_every = c->train.progress_every;
-        fo.callbacks = cbs;
+        fo.callbacks = r.cbs;
         fo.n_callbacks = 2;
-        s = mf_fit(ctx, train, val, &fo);
+        s = mf_fit(r.ctx, r.train, r.val, &fo);
     }
-    if (s == MF_STATUS_OK && j.rank == 0 && mf_fit_history_len(ctx) > 0) {
-        const mf_logs *h = mf_fit_history(ctx, mf_fit_history_len(ctx) - 1);
-        printf("trained %d epochs:", mf_fit_history_len(ctx));
+    if (s == MF_STATUS_OK && rank == 0 && mf_fit_history_len(r.ctx) > 0) {
+        const mf_logs *h = mf_fit_history(r.ctx, mf_fit_history_len(r.ctx) - 1);
+        printf("trained %d epochs on %d rank%s:", mf_fit_history_len(r.ctx), r.j.world, r.j.world == 1 ? "" : "s");
         for (int i = 0; i < h->n; i++)
             printf(" %s=%.4f", h->name[i], h->value[i]);
         printf("\nweights: %s\nhistory: %s\n", wpath, csv);
     }
-    if (s != MF_STATUS_OK)
+    /* collective failures carry the same message everywhere: rank 0 says it */
+    if (s != MF_STATUS_OK && rank == 0)
         fprintf(stderr, "mpifit train: %s\n", mf_last_error());
-    mf_callback_free(cbs[0]);
-    mf_callback_free(cbs[1]);
-    mf_fit_ctx_free(ctx);  /* frees opt */
-    if (!ctx)
-        mf_optimizer_free(opt);
-    mf_loader_free(train);
-    mf_loader_free(val);
-    mf_job_free(&j);
+    run_free(&r);
     return s == MF_STATUS_OK ? 0 : 1;
 }
 
@@ -165,7 +212,7 @@ int mf_cmd_summary(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     mf_job j;
-    if (mf_job_parse(&j, argc, argv, 0) != MF_STATUS_OK || mf_job_build_model(&j) != MF_STATUS_OK)
+    if (mf_job_parse(&j, argc, argv, 0, NULL) != MF_STATUS_OK || mf_job_build_model(&j) != MF_STATUS_OK)
         return fail("summary", &j);
     mf_model_summary(j.model, stdout);
     mf_job_free(&j);
@@ -183,7 +230,7 @@ int mf_cmd_evaluate(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     mf_job j;
-    if (mf_job_parse(&j, argc, argv, 0) != MF_STATUS_OK)
+    if (mf_job_parse(&j, argc, argv, 0, NULL) != MF_STATUS_OK)
         return fail("evaluate", &j);
     if (!j.weights) {
         mf_fail(MF_STATUS_INVALID, "--weights FILE.h5 is required");
@@ -239,7 +286,7 @@ int mf_cmd_predict(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     mf_job j;
-    if (mf_job_parse(&j, argc, argv, 0) != MF_STATUS_OK)
+    if (mf_job_parse(&j, argc, argv, 0, NULL) != MF_STATUS_OK)
         return fail("predict", &j);
     j.info = stderr;  /* stdout carries only the result lines */
     if (!j.weights || j.n_positional == 0) {

@@ -57,6 +57,13 @@ static const key_def keys[] = {
     {"train", "steps_per_epoch", K_INT, OFF(train.steps_per_epoch), 0, 100000000, NULL, "0", "steps per epoch; 0 = the whole training set"},
     {"train", "verbose", K_INT, OFF(train.verbose), 0, 2, NULL, "1", "0 silent, 1 progress bar, 2 one line per epoch"},
     {"train", "progress_every", K_INT, OFF(train.progress_every), 0, 1000000, NULL, "0", "off a terminal: a progress line every N steps (0 = ten per epoch)"},
+    {"train", "accumulate_steps", K_INT, OFF(train.accumulate_steps), 1, 1024, NULL, "1", "split each batch into this many micro-batches, one optimizer step (batch_size must be a multiple)"},
+    {"dist", "threads", K_INT, OFF(dist.threads), 0, 1024, NULL, "0", "compute threads (OpenBLAS and kernels) per rank; 0 = this rank's share of the node's cores"},
+    {"dist", "overlap", K_BOOL, OFF(dist.overlap), 0, 0, NULL, "true", "start each gradient bucket's allreduce during backward"},
+    {"dist", "bucket_mb", K_FLOAT, OFF(dist.bucket_mb), 0.01, 4096, NULL, "4", "gradient allreduce bucket size in MiB"},
+    {"dist", "sync_batchnorm", K_BOOL, OFF(dist.sync_batchnorm), 0, 0, NULL, "false", "BatchNorm statistics over the global batch instead of per rank"},
+    {"dist", "scale_lr", K_BOOL, OFF(dist.scale_lr), 0, 0, NULL, "false", "multiply the learning rate by the number of ranks (use with warmup_epochs)"},
+    {"dist", "check_identical", K_BOOL, OFF(dist.check_identical), 0, 0, NULL, "false", "debug: after every step check that all ranks hold identical parameters"},
     {"output", "dir", K_STR, OFF(output.dir), 0, 0, NULL, "runs/default", "where metrics and checkpoints go"},
 };
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))

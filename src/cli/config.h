@@ -50,10 +50,19 @@ typedef struct mf_config {
         int  steps_per_epoch;           /* 0 = the whole training set */
         int  verbose;                   /* 0 silent, 1 progress bar, 2 one line per epoch */
         int  progress_every;            /* plain progress lines every N steps, 0 = 10 per epoch */
+        int  accumulate_steps;          /* micro-batches per optimizer step */
     } train;
     struct {
         char dir[MF_CFG_PATH];
     } output;
+    struct {
+        int   threads;                  /* compute threads per rank, 0 = auto */
+        int   overlap;                  /* allreduce buckets during backward */
+        float bucket_mb;
+        int   sync_batchnorm;
+        int   scale_lr;                 /* Goyal et al.: learning rate x ranks */
+        int   check_identical;          /* debug: hash parameters across ranks every step */
+    } dist;
 
     char  path[MF_CFG_PATH];  /* the file it came from */
     char *text;               /* the file's text followed by the --set lines (for checkpoints) */

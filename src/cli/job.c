@@ -1,17 +1,63 @@
 /* job.c: see job.h. */
+#include <omp.h>
 #include <string.h>
+#include <unistd.h>
 #include "job.h"
 #include "core/core.h"
 
-mf_status mf_job_parse(mf_job *j, int argc, char **argv, int need_train_data)
+mf_status mf_job_agree(mf_job *j, mf_status s)
+{
+    if (!j->comm || mf_comm_size(j->comm) == 1)
+        return s;
+    return mf_comm_agree(j->comm, s);
+}
+
+/* Rank 0 reads the config; its text (or its failure) goes to every rank. */
+static mf_status load_config(mf_job *j, const char *path)
+{
+    char *text = NULL;
+    mf_status s = MF_STATUS_OK;
+    if (j->rank == 0)
+        s = mf_config_read_file(path, &text);
+    MF_TRY(mf_job_agree(j, s));
+    if (j->comm && j->world > 1) {
+        uint64_t len = text ? strlen(text) : 0;
+        MF_TRY(mf_comm_bcast_bytes(j->comm, &len, sizeof len, 0));
+        if (j->rank != 0)
+            text = mf_alloc(len + 1);
+        s = mf_comm_bcast_bytes(j->comm, text, len + 1, 0);
+    }
+    if (s == MF_STATUS_OK)
+        s = mf_config_parse(&j->cfg, path, text);
+    mf_free(text);
+    return s;
+}
+
+int mf_job_threads(const mf_job *j)
+{
+    if (j->cfg.dist.threads > 0)
+        return j->cfg.dist.threads;
+    /* the cores this rank may run on (mpirun --bind-to, srun --cpus-per-task),
+     * but no more than its share of the node when ranks are not bound */
+    int visible = omp_get_num_procs();
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int local = j->comm ? mf_comm_local_size(j->comm) : 1;
+    int share = online > 0 ? (int)(online / local) : 1;
+    int t = visible < share ? visible : share;
+    return t > 0 ? t : 1;
+}
+
+mf_status mf_job_parse(mf_job *j, int argc, char **argv, int need_train_data, mf_comm *comm)
 {
     memset(j, 0, sizeof *j);
-    j->world = 1;
+    j->comm = comm;
+    j->rank = mf_comm_rank(comm);
+    j->world = mf_comm_size(comm);
     j->info = stdout;
     mf_config_defaults(&j->cfg);
     if (argc < 2 || argv[1][0] == '-')
         return mf_fail(MF_STATUS_INVALID, "%s: the first argument must be a config file (try --help)", argv[0]);
-    MF_TRY(mf_config_load(&j->cfg, argv[1]));
+    MF_TRY(load_config(j, argv[1]));
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--set") == 0 || strcmp(a, "--weights") == 0 || strcmp(a, "--resume") == 0) {
@@ -62,6 +108,18 @@ mf_status mf_job_open_data(mf_job *j, int need_validation)
     } else if (need_validation) {
         return mf_fail(MF_STATUS_CONFIG, "%s: [data] validation is none and there is no validation_split: nothing to "
                        "evaluate on", c->path);
+    }
+    if (j->comm && j->world > 1) {
+        /* every rank scanned the folders itself: they must have seen the same */
+        int64_t lo[3] = {mf_dataset_size(j->train), j->validation ? mf_dataset_size(j->validation) : 0,
+                         mf_dataset_num_classes(j->train)};
+        int64_t hi[3] = {lo[0], lo[1], lo[2]};
+        MF_TRY(mf_comm_allreduce_min_max(j->comm, lo, hi, 3));
+        if (lo[0] != hi[0] || lo[1] != hi[1] || lo[2] != hi[2])
+            return mf_fail(MF_STATUS_DATA, "the ranks see different datasets (train %lld..%lld images, validation "
+                           "%lld..%lld, classes %lld..%lld): is %s on a file system every node shares?",
+                           (long long)lo[0], (long long)hi[0], (long long)lo[1], (long long)hi[1], (long long)lo[2],
+                           (long long)hi[2], c->data.train);
     }
     if (j->rank == 0) {
         fprintf(j->info, "classes (%d):", mf_dataset_num_classes(j->train));

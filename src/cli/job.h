@@ -20,11 +20,19 @@ typedef struct mf_job {
     int         classes;
     int         rank, world;
     FILE       *info;                 /* where progress notes go: stdout, or stderr when stdout is data (predict) */
+    mf_comm    *comm;                 /* NULL: a single process */
 } mf_job;
 
 /* Parse `mpifit CMD CONFIG [--set s.k=v]... [--weights F] [args...]` (argv[0]
- * is CMD), load and validate the config. Errors name the argument. */
-mf_status mf_job_parse(mf_job *j, int argc, char **argv, int need_train_data);
+ * is CMD), load and validate the config. Errors name the argument. With a
+ * communicator, rank 0 reads the file and broadcasts its text, so every rank
+ * parses the same bytes (collective). */
+mf_status mf_job_parse(mf_job *j, int argc, char **argv, int need_train_data, mf_comm *comm);
+/* Collective: every rank's status of a phase; on failure all ranks get the
+ * failing rank's message. A no-op without a communicator. */
+mf_status mf_job_agree(mf_job *j, mf_status s);
+/* Compute threads per rank: [dist] threads, or this rank's share of the node. */
+int       mf_job_threads(const mf_job *j);
 /* Open [data] train (and validation, or the validation_split subsets) and
  * check their class lists; prints the classes on rank 0. */
 mf_status mf_job_open_data(mf_job *j, int need_validation);

@@ -5,6 +5,7 @@
  * NHWC is already a matrix (N*H*W, Cin), so it is one cblas_sgemm with no copy:
  * the expand and project layers of MobileNetV2 are all of that kind.
  * Init: kernel glorot_uniform (fan_in K*K*Cin, fan_out K*K*F), bias zeros. */
+#include <omp.h>
 #include "layer.h"
 #include "conv_geom.h"
 #include "../tensor/gemm.h"
@@ -43,14 +44,33 @@ static void conv2d_init(mf_layer *l, mf_rng *rng)
         mf_init_const(l->slot[c->bias].data, l->slot[c->bias].numel, 0.0f);
 }
 
+/* cols and dcols of one image */
+static size_t per_image(const conv2d *c, const mf_layer *l)
+{
+    return 2 * (size_t)c->g.Ho * c->g.Wo * c->K * c->K * l->in_shape[0].d[3];
+}
+
 static size_t conv2d_workspace(const mf_layer *l, int N)
 {
     (void)N;
     const conv2d *c = (const conv2d *)l;
     if (is_pointwise(c))
         return 0;
-    /* cols and dcols of one image */
-    return 2 * (size_t)c->g.Ho * c->g.Wo * c->K * c->K * l->in_shape[0].d[3];
+    /* one image's buffers per thread: images are split over the threads */
+    return per_image(c, l) * (size_t)omp_get_max_threads();
+}
+
+/* Threads the workspace has room for (the thread count may have grown since). */
+static int ws_threads(const conv2d *c, const mf_layer *l, const mf_exec *ex, int N)
+{
+    int nt = omp_get_max_threads();
+    size_t per = per_image(c, l);
+    if ((size_t)nt * per > ex->ws_floats)
+        nt = (int)(ex->ws_floats / per);
+    if (nt > N)
+        nt = N;
+    MF_ASSERT(nt >= 1);
+    return nt;
 }
 
 /* inp: (N,H,W,Cin)  W: (K*K*Cin, F)  b: (F)  out: (N,Ho,Wo,F) */
@@ -76,8 +96,12 @@ static void conv2d_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *cons
         mf_sgemm(0, 0, (int)((size_t)N * P), F, Cin, 1.0f, in[0]->data, Cin, w, F, beta, y, F);
         return;
     }
-    float *cols = ex->ws;
+    /* images over threads, each with its own cols buffer and a single-threaded
+     * product (mf_sgemm does not split inside a parallel region) */
+    int nt = ws_threads(c, l, ex, N);
+    #pragma omp parallel for num_threads(nt) schedule(static)
     for (int n = 0; n < N; n++) {
+        float *cols = ex->ws + (size_t)omp_get_thread_num() * per_image(c, l);
         mf_im2col(cols, in[0]->data + (size_t)n * H * W * Cin, H, W, Cin, c->K, c->S,
                   c->g.pad_top, c->g.pad_left, Ho, Wo);
         mf_sgemm(0, 0, (int)P, F, KKC, 1.0f, cols, KKC, w, F, beta, y + (size_t)n * P * F, F);
@@ -110,20 +134,27 @@ static void conv2d_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *con
             mf_sgemm(0, 1, M, Cin, F, 1.0f, dy, F, w, F, 1.0f, din[0]->data, Cin);
         return;
     }
-    float *cols = ex->ws, *dcols = ex->ws + P * KKC;
-    for (int n = 0; n < N; n++) {
-        const float *dyn = dy + (size_t)n * P * F;
-        if (ex->param_grads) {
+    /* The input gradient is per image: images over threads. The kernel
+     * gradient sums over images: one image at a time, each product split over
+     * the threads by mf_sgemm, so the sum's order (and result) is fixed. */
+    if (din[0]) {
+        int nt = ws_threads(c, l, ex, N);
+        #pragma omp parallel for num_threads(nt) schedule(static)
+        for (int n = 0; n < N; n++) {
+            float *dcols = ex->ws + (size_t)omp_get_thread_num() * per_image(c, l) + P * KKC;
+            /* dcols (P,KKC) = dy_n (P,F) . W^T (F,KKC), folded back onto dx */
+            mf_sgemm(0, 1, (int)P, KKC, F, 1.0f, dy + (size_t)n * P * F, F, w, F, 0.0f, dcols, KKC);
+            mf_col2im_add(din[0]->data + (size_t)n * H * W * Cin, dcols, H, W, Cin, c->K, c->S,
+                          c->g.pad_top, c->g.pad_left, Ho, Wo);
+        }
+    }
+    if (ex->param_grads) {
+        float *cols = ex->ws;
+        for (int n = 0; n < N; n++) {
             mf_im2col(cols, in[0]->data + (size_t)n * H * W * Cin, H, W, Cin, c->K, c->S,
                       c->g.pad_top, c->g.pad_left, Ho, Wo);
             /* dW (KKC,F) += cols^T (KKC,P) . dy_n (P,F) */
-            mf_sgemm(1, 0, KKC, F, (int)P, 1.0f, cols, KKC, dyn, F, 1.0f, dw, F);
-        }
-        if (din[0]) {
-            /* dcols (P,KKC) = dy_n (P,F) . W^T (F,KKC), folded back onto dx */
-            mf_sgemm(0, 1, (int)P, KKC, F, 1.0f, dyn, F, w, F, 0.0f, dcols, KKC);
-            mf_col2im_add(din[0]->data + (size_t)n * H * W * Cin, dcols, H, W, Cin, c->K, c->S,
-                          c->g.pad_top, c->g.pad_left, Ho, Wo);
+            mf_sgemm(1, 0, KKC, F, (int)P, 1.0f, cols, KKC, dy + (size_t)n * P * F, F, 1.0f, dw, F);
         }
     }
 }

@@ -2,6 +2,7 @@
  * row-major, so a different BLAS or our own kernel is a one-file change. */
 #ifndef MF_GEMM_H
 #define MF_GEMM_H
+#include "mpifit/tensor.h"  /* mf_set_num_threads lives in gemm.c */
 
 /* C(M,N) = alpha * op(A) * op(B) + beta * C, row-major.
  *   op(A): (M,K), A stored (M,K) with lda, or (K,M) when ta
@@ -9,9 +10,6 @@
 void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 
-/* Threads for OpenBLAS and for our OpenMP kernels (per rank). */
-void mf_set_num_threads(int n);
-int  mf_get_num_threads(void);
 /* "OpenBLAS 0.3.21 ..." */
 const char *mf_blas_info(void);
 #endif

@@ -155,7 +155,7 @@ mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const
     mf_step_fn train_step = o->train_step ? o->train_step : mf_train_step_default;
     mf_step_fn test_step = o->test_step ? o->test_step : mf_test_step_default;
     FILE *out = o->out ? o->out : stdout;
-    int verbose = ctx->rank == 0 ? o->verbose : 0;  /* rank 0 speaks for the job */
+    int verbose = ctx->rank == 0 || o->verbose_all_ranks ? o->verbose : 0;  /* rank 0 speaks for the job */
     if (o->epochs <= o->initial_epoch)
         return mf_fail(MF_STATUS_INVALID, "fit: epochs (%d) must be greater than initial_epoch (%d)", o->epochs,
                        o->initial_epoch);

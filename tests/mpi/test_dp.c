@@ -1,0 +1,267 @@
+/* test_dp.c: data-parallel training is the same math as one process.
+ *
+ *   test_dp train MODEL MODE DATA OUT     train K steps, rank 0 writes the parameters to OUT
+ *       MODEL  bn (small CNN with BatchNorm) | nobn (convolutions without BatchNorm)
+ *       MODE   dp       every rank batch B (run under mpiexec -n 2), parameters
+ *                       hashed and compared across ranks after every step
+ *              syncbn   dp with synchronized BatchNorm
+ *              accum    one rank, batch 2B as 2 accumulated micro-batches of B
+ *              big      one rank, batch 2B
+ *   test_dp compare A B TOL               max relative difference of two parameter files < TOL
+ *   test_dp differ A B TOL                ... > TOL (the comparison is not vacuous)
+ *   test_dp fail_loader DATA              rank 1 meets an unreadable image (on_bad_image = fail)
+ *   test_dp fail_step DATA                rank 1's train step fails before the allreduce
+ *   test_dp buckets                       bucket planning of MobileNetV2, frozen or not
+ *
+ * Relative difference: |a - b| / max(|a|, |b|, 1e-2) per parameter, the largest (the floor keeps
+ * parameters that are ~0 from turning float rounding into huge ratios). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "mpifit.h"
+#include "data/dataset.h"
+#include "test.h"
+
+enum { B = 4, K = 3, SIZE = 32 };
+
+static mf_model *make_model(const char *kind)
+{
+    mf_model *m;
+    if (strcmp(kind, "bn") == 0) {
+        if (mf_small_cnn(&m, SIZE, 3, 8, 0.0f, 11) != MF_STATUS_OK)
+            return NULL;
+        return m;
+    }
+    m = mf_model_create("nobn");
+    int x = mf_model_input(m, mf_shape4(0, SIZE, SIZE, 3));
+    x = mf_model_add(m, mf_conv2d(NULL, 8, 3, 2, MF_PADDING_SAME, 1), x);
+    x = mf_model_add(m, mf_relu(NULL, 0), x);
+    x = mf_model_add(m, mf_depthwise_conv2d(NULL, 3, 2, MF_PADDING_SAME, 1), x);
+    x = mf_model_add(m, mf_conv2d(NULL, 16, 1, 1, MF_PADDING_SAME, 0), x);
+    x = mf_model_add(m, mf_relu(NULL, 6), x);
+    x = mf_model_add(m, mf_global_avg_pool2d(NULL), x);
+    x = mf_model_add(m, mf_dense(NULL, 3, 1), x);
+    if (mf_model_build(m, 11) != MF_STATUS_OK)
+        return NULL;
+    return m;
+}
+
+static int train(mf_comm *comm, const char *kind, const char *mode, const char *data, const char *out)
+{
+    int rank = mf_comm_rank(comm), world = mf_comm_size(comm);
+    int dp = strcmp(mode, "dp") == 0 || strcmp(mode, "syncbn") == 0;
+    if (dp != (world > 1)) {
+        fprintf(stderr, "mode %s is for %s\n", mode, dp ? "mpiexec -n 2" : "one rank");
+        return 2;
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/train", data);
+    mf_dataset_options dopt = mf_dataset_options_default();
+    mf_dataset *ds;
+    MF_CHECK(mf_dataset_open(&ds, path, &dopt) == MF_STATUS_OK);
+    mf_loader_options lo = mf_loader_options_default();
+    lo.batch_size = dp ? B : 2 * B;
+    lo.input_size = SIZE;
+    lo.threads = 1;
+    lo.seed = 21;
+    lo.rank = rank;
+    lo.world = world;
+    mf_loader *l;
+    MF_CHECK(mf_loader_create(&l, ds, &lo) == MF_STATUS_OK);
+    mf_model *m = make_model(kind);
+    MF_CHECK(m != NULL);
+    mf_fit_ctx *ctx = mf_fit_ctx_create(m, 5, rank);
+    mf_optimizer_options oo = mf_optimizer_defaults(MF_OPT_SGD);
+    oo.momentum = 0.9f;
+    mf_schedule sch = {.kind = MF_SCHEDULE_CONSTANT, .base_lr = 0.05f};
+    MF_CHECK(mf_compile(ctx, mf_optimizer_create(m, &oo), &sch, NULL, "accuracy") == MF_STATUS_OK);
+    if (strcmp(mode, "accum") == 0)
+        MF_CHECK(mf_fit_set_accumulation(ctx, 2) == MF_STATUS_OK);
+    mf_dist_options d = mf_dist_options_default();
+    d.check_identical = 1;
+    d.sync_batchnorm = strcmp(mode, "syncbn") == 0;
+    d.bucket_bytes = 4096;  /* several buckets even for a small model */
+    MF_CHECK(mf_fit_distribute(ctx, comm, &d) == MF_STATUS_OK);
+    mf_fit_options fo = mf_fit_options_default();
+    fo.epochs = 1;
+    fo.steps_per_epoch = K;
+    fo.verbose = 0;
+    mf_status s = mf_fit(ctx, l, NULL, &fo);
+    MF_CHECK_MSG(s == MF_STATUS_OK, "fit: %s", mf_last_error());
+    if (rank == 0) {
+        FILE *f = fopen(out, "wb");
+        MF_CHECK(f && fwrite(mf_model_params(m), sizeof(float), mf_model_num_params(m), f) == mf_model_num_params(m));
+        if (f)
+            fclose(f);
+        printf("%s %s: %d steps of %d x %d images, loss %.6f\n", kind, mode, K, lo.batch_size, world,
+               mf_fit_history(ctx, 0)->value[0]);
+    }
+    mf_fit_ctx_free(ctx);
+    mf_model_free(m);
+    mf_loader_free(l);
+    mf_dataset_free(ds);
+    return 0;
+}
+
+static float *read_floats(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long bytes = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    float *v = malloc((size_t)bytes);
+    *n = fread(v, sizeof(float), (size_t)bytes / sizeof(float), f);
+    fclose(f);
+    return v;
+}
+
+static int compare(const char *a, const char *b, double tol, int expect_differ)
+{
+    size_t na = 0, nb = 0;
+    float *x = read_floats(a, &na), *y = read_floats(b, &nb);
+    MF_CHECK_MSG(x && y && na == nb && na > 0, "cannot compare %s and %s", a, b);
+    double worst = 0.0;
+    size_t at = 0;
+    for (size_t i = 0; x && y && i < na && na == nb; i++) {
+        double d = fabs((double)x[i] - y[i]) / fmax(fmax(fabs(x[i]), fabs(y[i])), 1e-2);
+        if (d > worst) { worst = d; at = i; }
+    }
+    printf("%s vs %s: %zu parameters, max relative difference %.3g (at %zu), %s %.1g\n", a, b, na, worst, at,
+           expect_differ ? "must exceed" : "tolerance", tol);
+    MF_CHECK(expect_differ ? worst > tol : worst < tol);
+    free(x);
+    free(y);
+    return 0;
+}
+
+static int fail_loader(mf_comm *comm, const char *data)
+{
+    int rank = mf_comm_rank(comm);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/train", data);
+    mf_dataset_options dopt = mf_dataset_options_default();
+    mf_dataset *ds;
+    MF_CHECK(mf_dataset_open(&ds, path, &dopt) == MF_STATUS_OK);
+    if (rank == 1)  /* rank 1 alone sees an unreadable file */
+        for (int i = 0; i < ds->n; i++) {
+            mf_free(ds->items[i].source);
+            ds->items[i].source = mf_strdup("/nonexistent/leaf.jpg");
+        }
+    mf_loader_options lo = mf_loader_options_default();
+    lo.batch_size = B;
+    lo.input_size = SIZE;
+    lo.threads = 1;
+    lo.rank = rank;
+    lo.world = mf_comm_size(comm);
+    lo.on_bad_image = MF_BAD_IMAGE_FAIL;
+    mf_loader *l;
+    MF_CHECK(mf_loader_create(&l, ds, &lo) == MF_STATUS_OK);
+    mf_model *m = make_model("nobn");
+    mf_fit_ctx *ctx = mf_fit_ctx_create(m, 5, rank);
+    mf_optimizer_options oo = mf_optimizer_defaults(MF_OPT_SGD);
+    MF_CHECK(mf_compile(ctx, mf_optimizer_create(m, &oo), NULL, NULL, "") == MF_STATUS_OK);
+    MF_CHECK(mf_fit_distribute(ctx, comm, NULL) == MF_STATUS_OK);
+    mf_fit_options fo = mf_fit_options_default();
+    fo.verbose = 0;
+    mf_status s = mf_fit(ctx, l, NULL, &fo);
+    /* every rank stops, with rank 1's message */
+    MF_CHECK(s != MF_STATUS_OK);
+    MF_CHECK_MSG(strstr(mf_last_error(), "rank 1: bad image /nonexistent/leaf.jpg") != NULL, "got: %s", mf_last_error());
+    if (rank == 0)
+        fprintf(stderr, "fit stopped on every rank: %s\n", mf_last_error());
+    mf_fit_ctx_free(ctx);
+    mf_model_free(m);
+    mf_loader_free(l);
+    mf_dataset_free(ds);
+    return 0;
+}
+
+static mf_status failing_step(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs, void *user)
+{
+    (void)user;
+    if (mf_comm_rank(mf_fit_comm(ctx)) == 1 && mf_fit_global_step(ctx) == 2)
+        return mf_fail(MF_STATUS_NUMERIC, "rank 1's custom step found a NaN in its own bookkeeping");
+    return mf_train_step_default(ctx, b, logs, NULL);
+}
+
+static int fail_step(mf_comm *comm, const char *data)
+{
+    int rank = mf_comm_rank(comm);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/train", data);
+    mf_dataset_options dopt = mf_dataset_options_default();
+    mf_dataset *ds;
+    MF_CHECK(mf_dataset_open(&ds, path, &dopt) == MF_STATUS_OK);
+    mf_loader_options lo = mf_loader_options_default();
+    lo.batch_size = B;
+    lo.input_size = SIZE;
+    lo.threads = 1;
+    lo.rank = rank;
+    lo.world = mf_comm_size(comm);
+    mf_loader *l;
+    MF_CHECK(mf_loader_create(&l, ds, &lo) == MF_STATUS_OK);
+    mf_model *m = make_model("nobn");
+    mf_fit_ctx *ctx = mf_fit_ctx_create(m, 5, rank);
+    mf_optimizer_options oo = mf_optimizer_defaults(MF_OPT_SGD);
+    MF_CHECK(mf_compile(ctx, mf_optimizer_create(m, &oo), NULL, NULL, "") == MF_STATUS_OK);
+    MF_CHECK(mf_fit_distribute(ctx, comm, NULL) == MF_STATUS_OK);
+    mf_fit_options fo = mf_fit_options_default();
+    fo.verbose = 0;
+    fo.epochs = 3;
+    fo.train_step = failing_step;
+    mf_fit(ctx, l, NULL, &fo);  /* rank 1 ends the job inside: nothing returns here */
+    fprintf(stderr, "rank %d: fit returned although rank 1 failed mid-step\n", rank);
+    return 1;
+}
+
+static int buckets(mf_comm *comm)
+{
+    mf_model *m;
+    MF_CHECK(mf_mobilenet_v2_classifier(&m, 1.0f, 96, 3, 0.2f, 1) == MF_STATUS_OK);
+    /* 2,227,715 trainable floats (8.5 MiB) in 4 MiB buckets: 3 */
+    mf_grad_sync *g = mf_grad_sync_create(comm, m, (size_t)4 << 20, 1);
+    MF_CHECK_MSG(mf_grad_sync_num_buckets(g) == 3, "%d buckets", mf_grad_sync_num_buckets(g));
+    mf_grad_sync_free(g);
+    /* a frozen base: only the head's kernel and bias, adjacent, one bucket */
+    mf_model_set_trainable_upto(m, "out_relu", 0);
+    g = mf_grad_sync_create(comm, m, (size_t)4 << 20, 1);
+    MF_CHECK_MSG(mf_grad_sync_num_buckets(g) == 1, "%d buckets with a frozen base", mf_grad_sync_num_buckets(g));
+    mf_grad_sync_free(g);
+    /* frozen layers between trainable ones split buckets: a BN in the middle */
+    mf_model_set_trainable_upto(m, "out_relu", 1);
+    mf_layer_set_trainable(mf_model_find_layer(m, "block_8_expand"), 0);
+    g = mf_grad_sync_create(comm, m, (size_t)64 << 20, 1);
+    MF_CHECK_MSG(mf_grad_sync_num_buckets(g) == 2, "%d buckets around a frozen layer", mf_grad_sync_num_buckets(g));
+    mf_grad_sync_free(g);
+    mf_model_free(m);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    mf_comm *comm;
+    if (mf_comm_create(&argc, &argv, &comm) != MF_STATUS_OK) {
+        fprintf(stderr, "%s\n", mf_last_error());
+        return 1;
+    }
+    size_t live = mf_alloc_live_count();
+    int rc = 2;
+    if (argc == 6 && strcmp(argv[1], "train") == 0)
+        rc = train(comm, argv[2], argv[3], argv[4], argv[5]);
+    else if (argc == 5 && strcmp(argv[1], "compare") == 0)
+        rc = compare(argv[2], argv[3], atof(argv[4]), 0);
+    else if (argc == 5 && strcmp(argv[1], "differ") == 0)
+        rc = compare(argv[2], argv[3], atof(argv[4]), 1);
+    else if (argc == 3 && strcmp(argv[1], "fail_loader") == 0)
+        rc = fail_loader(comm, argv[2]);
+    else if (argc == 3 && strcmp(argv[1], "fail_step") == 0)
+        rc = fail_step(comm, argv[2]);
+    else if (argc == 2 && strcmp(argv[1], "buckets") == 0)
+        rc = buckets(comm);
+    else
+        fprintf(stderr, "usage: see the comment at the top of tests/mpi/test_dp.c\n");
+    MF_CHECK_MSG(mf_alloc_live_count() == live, "%zu allocations leaked", mf_alloc_live_count() - live);
+    mf_comm_free(comm);
+    return rc ? rc : mf_test_report();
+}

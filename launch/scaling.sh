@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# scaling.sh: the same short training job at 1, 2, ... N ranks, weak and strong
+# scaling, gradient allreduce overlapped with backward and not; prints a table of
+# global images/s and parallel efficiency and writes it as CSV.
+#   launch/scaling.sh [MAX_RANKS] [CSV]        defaults: nproc, runs/scaling.csv
+# Environment: CONFIG (default configs/quickstart.ini), BATCH (per rank, weak; 16),
+# STEPS (steps per epoch; 12), THREADS (per rank; 1), EXTRA (more --set arguments).
+# Weak scaling keeps the per-rank batch; strong scaling keeps the global batch
+# (BATCH x MAX_RANKS) and divides it over the ranks. Efficiency is
+# img/s(N) / (N x img/s(1)) for the same mode. The first epoch warms up; the
+# second is measured.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+max=${1:-$(nproc)}
+csv=${2:-runs/scaling.csv}
+config=${CONFIG:-configs/quickstart.ini}
+batch=${BATCH:-16}
+steps=${STEPS:-12}
+threads=${THREADS:-1}
+# shellcheck source=mpi_env.sh
+. ./launch/mpi_env.sh
+mpifit=./build/bin/mpifit
+[ -x "$mpifit" ] || { echo "scaling.sh: build first (./launch/quickstart.sh or cmake --build build)" >&2; exit 1; }
+data=${DATA:-data/synthetic-beans}
+if [ ! -f "$data/.complete" ]; then
+  "$mpifit" make-dataset synthetic-beans "$data" --train 300 --validation 60 >/dev/null
+  touch "$data/.complete"
+fi
+mkdir -p "$(dirname "$csv")"
+echo "mode,overlap,ranks,batch_per_rank,global_batch,img_per_s,efficiency" > "$csv"
+
+run() {  # run NP BATCH OVERLAP -> img/s of the second epoch
+  local np=$1 b=$2 ov=$3 over=()
+  [ "$np" -gt "$(nproc)" ] && over=(--oversubscribe)
+  mpirun -np "$np" "${over[@]}" --bind-to none -x OMP_NUM_THREADS="$threads" "$mpifit" train "$config" \
+    --set data.train="$data/train" --set data.validation=none --set data.batch_size="$b" \
+    --set train.epochs=2 --set train.steps_per_epoch="$steps" --set train.verbose=2 \
+    --set dist.threads="$threads" --set data.threads=1 --set dist.overlap="$ov" \
+    --set output.dir="runs/scaling-tmp" ${EXTRA:-} 2>&1 \
+  | awk '{ for (i = 1; i <= NF; i++) if ($i == "img/s") r = $(i - 1) } END { print r }'
+}
+
+printf '%-7s %-7s %5s %10s %12s %10s %10s\n' mode overlap ranks batch/rank global_batch img/s efficiency
+for mode in weak strong; do
+  for ov in true false; do
+    base=""
+    for ((np = 1; np <= max; np++)); do
+      if [ "$mode" = weak ]; then b=$batch; else b=$(( batch * max / np )); fi
+      [ "$b" -ge 1 ] || continue
+      ips=$(run "$np" "$b" "$ov")
+      [ -n "$ips" ] || { echo "scaling.sh: the run at $np ranks printed no img/s" >&2; exit 1; }
+      [ -n "$base" ] || base=$ips
+      eff=$(awk -v r="$ips" -v b="$base" -v n="$np" 'BEGIN { printf "%.2f", r / (n * b) }')
+      printf '%-7s %-7s %5d %10d %12d %10.1f %10s\n' "$mode" "$ov" "$np" "$b" $((b * np)) "$ips" "$eff"
+      echo "$mode,$ov,$np,$b,$((b * np)),$ips,$eff" >> "$csv"
+    done
+  done
+done
+echo "written: $csv"

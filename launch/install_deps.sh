@@ -11,6 +11,8 @@ packages=(
   libhdf5-dev hdf5-tools              # HDF5 (+ h5dump, h5diff for tests)
   libturbojpeg0-dev                   # libjpeg-turbo's TurboJPEG API
   libinih-dev                         # INI config parser
+  gnuplot-nox                         # mpifit plot (curves of a metrics file)
+  python3-h5py                        # tests: metrics.h5 is readable from h5py during a run
 )
 
 missing=()

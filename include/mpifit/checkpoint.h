@@ -11,6 +11,7 @@
 #ifndef MPIFIT_CHECKPOINT_H
 #define MPIFIT_CHECKPOINT_H
 #include "mpifit/model.h"
+#include "mpifit/fit.h"
 
 typedef struct mf_weights_report {
     int  loaded_layers;         /* layers whose every weight came from the file */
@@ -28,4 +29,85 @@ MF_API mf_status mf_weights_load_keras(mf_model *m, const char *path, mf_weights
 /* Write every weight of m in Keras' layout, atomically (path.tmp, fsync,
  * rename): h5py and Keras' load_weights read the result. */
 MF_API mf_status mf_weights_save_keras(mf_model *m, const char *path);
+
+/* ---- checkpoints: everything a stopped run needs to continue exactly ------- *
+ *
+ * One HDF5 file (format "mpifit-checkpoint", version 1):
+ *   /model_weights      every weight and BatchNorm statistic, Keras layout (so the
+ *                       file is also a Keras weights file for mf_weights_load_keras)
+ *   /optimizer          kind, hyper-parameters, iterations; one dataset per state
+ *                       buffer (Adam m, v; SGD momentum), the parameter layout
+ *   /schedule           the learning-rate schedule and any override
+ *   /ranks/rng          (world, 4) uint64: every rank's dropout rng
+ *   /ranks/metrics      (world, 2 x tracked): every rank's running metric sums
+ *   /history            (epochs, names) float64: the logs of every finished epoch
+ *   /callbacks/<name>   callback states (EarlyStopping, ModelCheckpoint)
+ *   attributes          position (epoch, step in epoch, global step, data order),
+ *                       seed, world size, config text, class names, mpifit version,
+ *                       and `complete` = 1, written last: a file without it is not
+ *                       a checkpoint. */
+typedef struct mf_checkpoint_info {
+    const char          *config_text;   /* stored as is, or NULL */
+    const char *const   *class_names;   /* or NULL */
+    int                  n_classes;
+    mf_callback *const  *callbacks;     /* their get_state is stored */
+    int                  n_callbacks;
+} mf_checkpoint_info;
+
+typedef struct mf_checkpoint_summary {
+    int  epoch;          /* the epoch to run next (or under way) */
+    int  step_in_epoch;  /* steps of it already done */
+    long global_step;
+    int  world_size;     /* of the run that wrote it */
+} mf_checkpoint_summary;
+
+/* Collective. Average BatchNorm statistics over the ranks, gather every rank's
+ * rng and metric sums, and let rank 0 write `path` atomically: path.tmp in the
+ * same directory, fsync, rename, fsync of the directory. A failure (disk full,
+ * unwritable directory) removes the temporary file, leaves every earlier
+ * checkpoint as it was, and is returned on every rank. */
+MF_API mf_status mf_checkpoint_save(mf_fit_ctx *ctx, const char *path, const mf_checkpoint_info *info);
+/* Collective. Rank 0 reads and checks the file (format, completeness, every
+ * layer's name and shape: the first mismatch is named), then every rank gets
+ * the weights, optimizer state, position, history and callback states. With
+ * the same world size the run continues bit for bit; with another, the data
+ * order re-shards and the dropout streams restart (not bit-identical). */
+MF_API mf_status mf_checkpoint_load(mf_fit_ctx *ctx, const char *path, mf_checkpoint_summary *out);
+/* Open path and check that it is a complete checkpoint (not collective). */
+MF_API mf_status mf_checkpoint_check(const char *path, mf_checkpoint_summary *out);
+/* The newest complete checkpoint (ckpt-EPOCH-STEP.h5) in dir: corrupt or
+ * incomplete ones are reported (file and reason) and skipped. MF_STATUS_IO if
+ * there is none. */
+MF_API mf_status mf_checkpoint_latest(const char *dir, char *path, size_t n);
+/* ---- the metrics file: what a run has done, as it goes ------------------------ *
+ *
+ *   /epoch/<name>  one row per epoch: epoch, every log (loss, accuracy, val_...),
+ *                  lr, images_per_s, wall_time
+ *   /step/<name>   one row per optimizer step: global_step, loss, lr, step_time,
+ *                  data_wait
+ * float64, chunked and extendible, NaN where a row has no value; each dataset
+ * has a `units` attribute; the root has config, class_names, world_size,
+ * mpifit_version. Rows are appended as the run goes and the file is opened
+ * only to write them (every epoch and every flush_every steps) and closed right
+ * after, so h5dump and h5py can read it while the run is going. */
+typedef struct mf_metrics_options {
+    const char         *config_text;
+    const char *const  *class_names;
+    int                 n_classes;
+    int                 world_size;
+    int                 flush_every;     /* steps between writes of the step rows (0: 100) */
+    int                 resume_epoch;    /* >= 0: continue the file: keep epoch rows < this */
+    long                resume_step;     /* ... and step rows <= this global step */
+} mf_metrics_options;
+
+/* A callback (rank 0's job) that keeps path up to date. Creates the file, or
+ * with resume_epoch >= 0 cuts it back to the checkpoint and continues it, so a
+ * resumed run neither duplicates nor loses rows. Write failures are reported
+ * (once per flush) and retried at the next flush; they do not stop training. */
+MF_API mf_callback *mf_metrics_h5_writer(const char *path, const mf_metrics_options *o);
+/* Write what is buffered now (before a checkpoint). */
+MF_API mf_status    mf_metrics_h5_flush(mf_callback *writer);
+
+/* Copy a checkpoint's weights into a Keras-layout weights file (atomically). */
+MF_API mf_status mf_checkpoint_export_keras(const char *checkpoint, const char *out);
 #endif

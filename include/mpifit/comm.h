@@ -31,6 +31,8 @@ MF_API int       mf_comm_local_rank(const mf_comm *c);
 /* Collective. Broadcast n floats / bytes from root. */
 MF_API mf_status mf_comm_bcast_floats(mf_comm *c, float *buf, size_t n, int root);
 MF_API mf_status mf_comm_bcast_bytes(mf_comm *c, void *buf, size_t n, int root);
+/* Collective. all (size x n bytes) = every rank's `mine`, in rank order. */
+MF_API mf_status mf_comm_allgather_bytes(mf_comm *c, const void *mine, size_t n, void *all);
 /* Collective. buf[i] = sum over ranks of buf[i] (doubles: metric states, BN sums). */
 MF_API mf_status mf_comm_allreduce_sum(mf_comm *c, double *buf, int n);
 /* Collective. buf[i] = min / max over ranks. */

@@ -133,6 +133,9 @@ MF_API void      mf_loader_free(mf_loader *l);
 /* Plan epoch `epoch` (its permutation and this rank's slice) and let the workers
  * start on it. Any unconsumed batches of the previous epoch are discarded. */
 MF_API mf_status mf_loader_begin_epoch(mf_loader *l, int epoch);
+/* The same, starting at `step` of that epoch without decoding the steps before
+ * it (resuming a run mid-epoch). */
+MF_API mf_status mf_loader_begin_epoch_at(mf_loader *l, int epoch, int step);
 MF_API int       mf_loader_steps(const mf_loader *l);
 /* The next batch of the epoch, in order; blocks until it is ready. The batch
  * stays valid until the next call. MF_STATUS_DATA / _IO with the path when an

@@ -154,6 +154,14 @@ MF_API int   mf_fit_epoch(const mf_fit_ctx *ctx);
 MF_API void  mf_fit_stop_training(mf_fit_ctx *ctx);             /* Keras' model.stop_training = True */
 MF_API int   mf_fit_history_len(const mf_fit_ctx *ctx);         /* epochs recorded */
 MF_API const mf_logs *mf_fit_history(const mf_fit_ctx *ctx, int i);
+/* Where training stands: the epoch under way (or next, once finished) and the
+ * steps done in it; fit resumes from here (mf_checkpoint_load sets it). */
+MF_API int   mf_fit_position(const mf_fit_ctx *ctx, int *step_in_epoch);
+/* Seconds the last train step computed, and waited for its batch. */
+MF_API double mf_fit_last_step_seconds(const mf_fit_ctx *ctx);
+MF_API double mf_fit_last_wait_seconds(const mf_fit_ctx *ctx);
+/* Global images per second of the last finished epoch. */
+MF_API double mf_fit_last_epoch_images_per_s(const mf_fit_ctx *ctx);
 
 /* ---- callbacks ------------------------------------------------------------- */
 typedef struct mf_callback mf_callback;
@@ -170,6 +178,11 @@ struct mf_callback {
     mf_status (*on_test_begin)(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs);
     mf_status (*on_test_end)(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs);
     void      (*destroy)(mf_callback *cb);  /* frees cb itself; NULL for user-owned callbacks */
+    /* State that checkpoints keep (EarlyStopping's best value and wait):
+     * write at most cap values, return how many; restore them (called by fit
+     * right after on_train_begin when a checkpoint was loaded). Optional. */
+    int       (*get_state)(mf_callback *cb, double *v, int cap);
+    void      (*set_state)(mf_callback *cb, const double *v, int n);
     void       *user;
 };
 
@@ -197,6 +210,23 @@ MF_API void         mf_callback_free(mf_callback *cb);  /* calls destroy; NULL i
 /* ---- fit / evaluate / predict ----------------------------------------------- */
 typedef mf_status (*mf_step_fn)(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs, void *user);
 
+/* Why fit asks for a checkpoint. */
+typedef enum mf_checkpoint_reason {
+    MF_CHECKPOINT_EPOCH = 0,    /* an epoch ended (after validation and callbacks) */
+    MF_CHECKPOINT_STEPS = 1,    /* checkpoint_every steps passed */
+    MF_CHECKPOINT_PREEMPT = 2   /* a preemption signal arrived (mf_preemption_install) */
+} mf_checkpoint_reason;
+/* Collective: called on every rank at the same point (see mf_checkpoint_save). */
+typedef mf_status (*mf_checkpoint_fn)(mf_fit_ctx *ctx, mf_checkpoint_reason why, void *user);
+
+/* Preemption: SIGTERM and SIGUSR1 set a flag; fit checks it at every step
+ * boundary on every rank (one tiny allreduce), finishes, asks for a
+ * checkpoint and returns MF_STATUS_PREEMPTED. A second signal exits at once
+ * (status 128 + signal) without touching any checkpoint: the last good one
+ * stays, a half-written temporary file is ignored and removed on resume. */
+MF_API void mf_preemption_install(void);
+MF_API int  mf_preemption_requested(void);  /* signal number, or 0 */
+
 typedef struct mf_fit_options {
     int          epochs;           /* train until this epoch (exclusive, 0-based) */
     int          initial_epoch;    /* start here (resume) */
@@ -211,6 +241,9 @@ typedef struct mf_fit_options {
     mf_callback **callbacks;       /* not owned */
     int          n_callbacks;
     FILE        *out;              /* progress stream, NULL = stdout */
+    mf_checkpoint_fn checkpoint;   /* NULL: none; see mf_checkpoint_reason */
+    void        *checkpoint_user;
+    int          checkpoint_every; /* 0: at every epoch end; N > 0: every N optimizer steps */
 } mf_fit_options;
 MF_API mf_fit_options mf_fit_options_default(void);
 

@@ -19,7 +19,8 @@ typedef enum mf_status {
     MF_STATUS_NOMEM   = -6,  /* allocation refused (recoverable sites only) */
     MF_STATUS_MPI     = -7,  /* an MPI call failed                          */
     MF_STATUS_HDF5    = -8,  /* an HDF5 call failed                         */
-    MF_STATUS_NUMERIC = -9   /* NaN/Inf where a number was required         */
+    MF_STATUS_NUMERIC = -9,  /* NaN/Inf where a number was required         */
+    MF_STATUS_PREEMPTED = -10 /* stopped on request (signal), checkpoint written */
 } mf_status;
 
 /* Message of the most recent failure on this thread ("" if none). Thread-local

@@ -9,4 +9,7 @@ int mf_cmd_train(int argc, char **argv);
 int mf_cmd_summary(int argc, char **argv);
 int mf_cmd_evaluate(int argc, char **argv);
 int mf_cmd_predict(int argc, char **argv);
+int mf_cmd_inspect(int argc, char **argv);
+int mf_cmd_export(int argc, char **argv);
+int mf_cmd_plot(int argc, char **argv);
 #endif

@@ -1,6 +1,8 @@
 /* cmd_train.c: `mpifit train | summary | evaluate | predict CONFIG ...`. */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,13 +87,19 @@ typedef struct run {
     mf_loader   *train, *val;
     mf_optimizer *opt;
     mf_fit_ctx  *ctx;
-    mf_callback *cbs[2];
+    mf_callback *cbs[3];        /* CSV history, final weights, metrics.h5 (rank 0) */
+    int          n_cbs;
+    char         ckpt_dir[MF_CFG_PATH + 16];
+    char         last_ckpt[MF_CFG_PATH + 64];
+    double       best;          /* save_best: the best value so far */
+    int          resumed;
+    mf_checkpoint_summary from;
 } run;
 
 static void run_free(run *r)
 {
-    mf_callback_free(r->cbs[0]);
-    mf_callback_free(r->cbs[1]);
+    for (int i = 0; i < r->n_cbs; i++)
+        mf_callback_free(r->cbs[i]);
     if (r->ctx)
         mf_fit_ctx_free(r->ctx);  /* frees the optimizer */
     else
@@ -100,6 +108,132 @@ static void run_free(run *r)
     mf_loader_free(r->val);
     mf_job_free(&r->j);
     mf_comm_free(r->comm);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* keep = K: delete all but the newest K ckpt-*.h5 (names sort by epoch, then step). */
+static void prune(const char *dir, int keep)
+{
+    if (keep <= 0)
+        return;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    char *names[4096];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < 4096) {
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, "ckpt-", 5) == 0 && len > 3 && strcmp(e->d_name + len - 3, ".h5") == 0) {
+            names[n] = mf_alloc(len + 1);
+            memcpy(names[n++], e->d_name, len + 1);
+        }
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    for (int i = 0; i < n; i++) {
+        if (i < n - keep) {
+            char p[MF_CFG_PATH + 300];
+            snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+            unlink(p);
+        }
+        mf_free(names[i]);
+    }
+}
+
+/* Leftovers of a writer that was killed: never a checkpoint, always removable. */
+static void remove_temporaries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len > 7 && strcmp(e->d_name + len - 7, ".h5.tmp") == 0) {
+            char p[MF_CFG_PATH + 300];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            mf_log_info("removing %s, left by a writer that did not finish", p);
+            unlink(p);
+        }
+    }
+    closedir(d);
+}
+
+/* fit's checkpoint hook: collective; rank 0 writes, prunes, keeps best.h5. */
+static mf_status checkpoint_hook(mf_fit_ctx *ctx, mf_checkpoint_reason why, void *user)
+{
+    run *r = user;
+    const mf_config *c = &r->j.cfg;
+    if (r->n_cbs == 3 && r->cbs[2])
+        mf_metrics_h5_flush(r->cbs[2]);  /* the rows up to this checkpoint are on disk first */
+    int step_in = 0, epoch = mf_fit_position(ctx, &step_in);
+    snprintf(r->last_ckpt, sizeof r->last_ckpt, "%s/ckpt-%04d-%07ld.h5", r->ckpt_dir, epoch,
+             mf_fit_global_step(ctx));
+    const char *classes[256];
+    int nc = mf_dataset_num_classes(r->j.train) < 256 ? mf_dataset_num_classes(r->j.train) : 256;
+    for (int i = 0; i < nc; i++)
+        classes[i] = mf_dataset_class_name(r->j.train, i);
+    mf_checkpoint_info info = {c->text, classes, nc, r->cbs, r->n_cbs};
+    MF_TRY(mf_checkpoint_save(ctx, r->last_ckpt, &info));
+    if (r->j.rank != 0)
+        return MF_STATUS_OK;
+    prune(r->ckpt_dir, c->output.keep);
+    /* save_best: compare the monitored value of the epoch that just ended */
+    if (why == MF_CHECKPOINT_EPOCH && strcmp(c->output.save_best, "none") != 0 && mf_fit_history_len(ctx) > 0) {
+        double v;
+        if (mf_logs_get(mf_fit_history(ctx, mf_fit_history_len(ctx) - 1), c->output.save_best, &v)) {
+            int up = strstr(c->output.save_best, "acc") != NULL;
+            if (isnan(r->best) || (up ? v > r->best : v < r->best)) {
+                r->best = v;
+                char best[MF_CFG_PATH + 32], tmp[MF_CFG_PATH + 40];
+                snprintf(best, sizeof best, "%s/best.h5", r->ckpt_dir);
+                snprintf(tmp, sizeof tmp, "%s/best.h5.tmp", r->ckpt_dir);
+                unlink(tmp);
+                /* a second name for the file just written, swapped in atomically */
+                if (link(r->last_ckpt, tmp) != 0 || rename(tmp, best) != 0)
+                    mf_log_warn("save_best: cannot update %s: %s", best, strerror(errno));
+            }
+        } else {
+            mf_log_warn("save_best: '%s' is not among the epoch's metrics", c->output.save_best);
+        }
+    }
+    return MF_STATUS_OK;
+}
+
+/* --resume auto|PATH: collective; sets r->resumed. */
+static mf_status resume(run *r)
+{
+    mf_job *j = &r->j;
+    char path[MF_CFG_PATH + 300] = "";
+    mf_status s = MF_STATUS_OK;
+    int none = 0;
+    if (j->rank == 0) {
+        remove_temporaries(r->ckpt_dir);
+        if (strcmp(j->resume, "auto") == 0) {
+            if (mf_checkpoint_latest(r->ckpt_dir, path, sizeof path) != MF_STATUS_OK) {
+                mf_log_info("--resume auto: %s; starting from the beginning", mf_last_error());
+                none = 1;
+            }
+        } else {
+            mf_strlcpy(path, j->resume, sizeof path);
+        }
+    }
+    MF_TRY(mf_job_agree(j, s));
+    if (j->comm && j->world > 1)
+        MF_TRY(mf_comm_bcast_bytes(j->comm, &none, sizeof none, 0));
+    if (none)
+        return MF_STATUS_OK;
+    MF_TRY(mf_checkpoint_load(r->ctx, path, &r->from));
+    r->resumed = 1;
+    if (j->rank == 0) {
+        printf("resumed from %s: epoch %d, step %d of it, global step %ld (written by %d rank%s)\n", path,
+               r->from.epoch + 1, r->from.step_in_epoch, r->from.global_step, r->from.world_size,
+               r->from.world_size == 1 ? "" : "s");
+        fflush(stdout);
+    }
+    return MF_STATUS_OK;
 }
 
 /* Set up, collectively: any rank's failure stops all with that rank's message. */
@@ -112,6 +246,8 @@ static mf_status setup(run *r, int argc, char **argv, int *spe)
     MF_TRY(mf_job_agree(j, mf_job_open_data(j, 0)));
     MF_TRY(mf_job_agree(j, mf_job_build_model(j)));
     MF_TRY(mf_job_agree(j, j->rank == 0 ? make_dirs(c->output.dir) : MF_STATUS_OK));
+    if (j->resume && strcmp(j->resume, "auto") != 0 && access(j->resume, R_OK) != 0)
+        MF_TRY(mf_job_agree(j, mf_fail(MF_STATUS_IO, "--resume %s: %s", j->resume, strerror(errno))));
     mf_loader_options lo = mf_job_loader_options(j, 1);
     MF_TRY(mf_job_agree(j, mf_loader_create(&r->train, j->train, &lo)));
     if (j->validation) {
@@ -136,7 +272,13 @@ static mf_status setup(run *r, int argc, char **argv, int *spe)
     d.bucket_bytes = (size_t)(c->dist.bucket_mb * 1048576.0f);
     d.sync_batchnorm = c->dist.sync_batchnorm;
     d.check_identical = c->dist.check_identical;
-    return mf_fit_distribute(r->ctx, r->comm, &d);
+    MF_TRY(mf_fit_distribute(r->ctx, r->comm, &d));
+    snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/checkpoints", c->output.dir);
+    MF_TRY(mf_job_agree(j, j->rank == 0 ? make_dirs(r->ckpt_dir) : MF_STATUS_OK));
+    r->best = NAN;
+    if (j->resume)
+        MF_TRY(resume(r));
+    return MF_STATUS_OK;
 }
 
 int mf_cmd_train(int argc, char **argv)
@@ -148,9 +290,14 @@ int mf_cmd_train(int argc, char **argv)
                "trains on its own shard of each global batch and gradients are averaged; rank 0\n"
                "prints and writes, other ranks print only errors unless --verbose.\n"
                "Writes to [output] dir:\n"
+               "  metrics.h5    per-epoch and per-step series, readable while the run goes\n"
+               "  checkpoints/  ckpt-EPOCH-STEP.h5 every epoch or N steps ([output] checkpoint_every)\n"
                "  weights.h5    the weights after the last epoch, in Keras' HDF5 layout\n"
                "  history.csv   one row of metrics per epoch\n"
-               "--weights starts from a Keras-layout weights file (after [model] weights).\n");
+               "--weights starts from a Keras-layout weights file (after [model] weights).\n"
+               "--resume auto continues from the newest complete checkpoint in [output] dir\n"
+               "(skipping corrupt ones), --resume PATH from that file. SIGTERM or SIGUSR1:\n"
+               "finish the step, write a checkpoint, exit 0; a second signal exits at once.\n");
         return argc < 2 ? 2 : 0;
     }
     run r;
@@ -176,17 +323,40 @@ int mf_cmd_train(int argc, char **argv)
                    r.j.world, mf_job_threads(&r.j), mf_job_threads(&r.j) == 1 ? "" : "s");
             fflush(stdout);
         }
-        r.cbs[0] = mf_csv_logger(csv, 0);
+        r.cbs[0] = mf_csv_logger(csv, r.resumed);
         r.cbs[1] = mf_model_checkpoint(wpath, "loss", "min", 0, save_weights_hook, NULL);
+        r.n_cbs = 2;
+        if (rank == 0) {  /* the rank-0 rule: one writer of metrics.h5 */
+            char mpath[MF_CFG_PATH + 32];
+            snprintf(mpath, sizeof mpath, "%s/metrics.h5", c->output.dir);
+            const char *classes[256];
+            int nc = mf_dataset_num_classes(r.j.train) < 256 ? mf_dataset_num_classes(r.j.train) : 256;
+            for (int i = 0; i < nc; i++)
+                classes[i] = mf_dataset_class_name(r.j.train, i);
+            mf_metrics_options mo = {c->text, classes, nc, r.j.world, c->output.metrics_flush_steps,
+                                     r.resumed ? r.from.epoch : -1, r.resumed ? r.from.global_step : 0};
+            r.cbs[r.n_cbs++] = mf_metrics_h5_writer(mpath, &mo);
+        }
+        mf_preemption_install();
         mf_fit_options fo = mf_fit_options_default();
+        fo.checkpoint = checkpoint_hook;
+        fo.checkpoint_user = &r;
+        fo.checkpoint_every = strcmp(c->output.checkpoint_every, "epoch") == 0 ? 0 : atoi(c->output.checkpoint_every);
         fo.epochs = c->train.epochs;
         fo.steps_per_epoch = c->train.steps_per_epoch;
         fo.verbose = c->train.verbose;
         fo.verbose_all_ranks = r.j.verbose_ranks;
         fo.progress_every = c->train.progress_every;
         fo.callbacks = r.cbs;
-        fo.n_callbacks = 2;
+        fo.n_callbacks = r.n_cbs;
         s = mf_fit(r.ctx, r.train, r.val, &fo);
+    }
+    if (s == MF_STATUS_PREEMPTED) {
+        if (rank == 0)
+            printf("preempted: %s; checkpoint %s written; continue with --resume auto\n", mf_last_error(),
+                   r.last_ckpt);
+        run_free(&r);
+        return 0;
     }
     if (s == MF_STATUS_OK && rank == 0 && mf_fit_history_len(r.ctx) > 0) {
         const mf_logs *h = mf_fit_history(r.ctx, mf_fit_history_len(r.ctx) - 1);

@@ -65,6 +65,10 @@ static const key_def keys[] = {
     {"dist", "scale_lr", K_BOOL, OFF(dist.scale_lr), 0, 0, NULL, "false", "multiply the learning rate by the number of ranks (use with warmup_epochs)"},
     {"dist", "check_identical", K_BOOL, OFF(dist.check_identical), 0, 0, NULL, "false", "debug: after every step check that all ranks hold identical parameters"},
     {"output", "dir", K_STR, OFF(output.dir), 0, 0, NULL, "runs/default", "where metrics and checkpoints go"},
+    {"output", "checkpoint_every", K_STR, OFF(output.checkpoint_every), 0, 0, NULL, "epoch", "epoch, or a number of steps"},
+    {"output", "keep", K_INT, OFF(output.keep), 0, 1000000, NULL, "3", "newest checkpoints kept; 0 = all"},
+    {"output", "save_best", K_STR, OFF(output.save_best), 0, 0, NULL, "none", "a metric (e.g. val_accuracy): keep best.h5 of the best epoch"},
+    {"output", "metrics_flush_steps", K_INT, OFF(output.metrics_flush_steps), 1, 1000000, NULL, "50", "write the per-step metrics every this many steps"},
 };
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
 
@@ -369,6 +373,12 @@ mf_status mf_config_validate(const mf_config *c)
         return mf_fail(MF_STATUS_CONFIG, "%s: [data] validation_split = %g carves validation out of train, so "
                        "[data] validation must be none (it is '%s')", where, (double)c->data.validation_split,
                        c->data.validation);
+    const char *ce = c->output.checkpoint_every;
+    char *end = NULL;
+    long every = strtol(ce, &end, 10);
+    if (strcmp(ce, "epoch") != 0 && (!*ce || *end || every < 1))
+        return mf_fail(MF_STATUS_CONFIG, "%s: [output] checkpoint_every must be 'epoch' or a number of steps >= 1, "
+                       "got '%s'", where, ce);
     if (strcmp(c->optimizer.name, "adam") == 0 && c->optimizer.nesterov)
         return mf_fail(MF_STATUS_CONFIG, "%s: [optimizer] nesterov applies to sgd, not adam", where);
     return MF_STATUS_OK;

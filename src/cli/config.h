@@ -54,6 +54,10 @@ typedef struct mf_config {
     } train;
     struct {
         char dir[MF_CFG_PATH];
+        char checkpoint_every[16];      /* "epoch" or a number of steps */
+        int  keep;                      /* newest checkpoints kept, 0 = all */
+        char save_best[48];             /* metric to keep best.h5 for, or "none" */
+        int  metrics_flush_steps;
     } output;
     struct {
         int   threads;                  /* compute threads per rank, 0 = auto */

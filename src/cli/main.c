@@ -1,4 +1,5 @@
 /* main.c: the `mpifit` command: dispatch to a subcommand. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include "mpifit.h"
@@ -15,6 +16,9 @@ static const command commands[] = {
     {"summary", "print the configured model layer by layer, with parameter counts", mf_cmd_summary},
     {"evaluate", "evaluate weights on a dataset; ends with a machine-readable line", mf_cmd_evaluate},
     {"predict", "classify JPEG images with trained weights", mf_cmd_predict},
+    {"inspect", "show what a checkpoint, metrics or weights file holds", mf_cmd_inspect},
+    {"export", "write a checkpoint's weights as a Keras weights file", mf_cmd_export},
+    {"plot", "draw loss and accuracy curves of a metrics file (gnuplot)", mf_cmd_plot},
     {"selfcheck", "check the build: BLAS, MPI, HDF5, TurboJPEG and a gradient check of a small model",
      mf_cmd_selfcheck},
     {"pack", "store a class-folder tree of JPEGs in one HDF5 file", mf_cmd_pack},
@@ -41,6 +45,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* a file-size limit (quota) must fail a write with EFBIG and an error
+     * message, not kill the process mid-checkpoint */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return 2;

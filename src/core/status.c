@@ -23,6 +23,7 @@ const char *mf_status_name(mf_status s)
     case MF_STATUS_MPI:     return "mpi";
     case MF_STATUS_HDF5:    return "hdf5";
     case MF_STATUS_NUMERIC: return "numeric";
+    case MF_STATUS_PREEMPTED: return "preempted";
     }
     return "unknown";
 }

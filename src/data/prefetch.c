@@ -295,7 +295,9 @@ void mf_loader_free(mf_loader *l)
     mf_free(l);
 }
 
-mf_status mf_loader_begin_epoch(mf_loader *l, int epoch)
+mf_status mf_loader_begin_epoch(mf_loader *l, int epoch) { return mf_loader_begin_epoch_at(l, epoch, 0); }
+
+mf_status mf_loader_begin_epoch_at(mf_loader *l, int epoch, int step)
 {
     const mf_loader_options *o = &l->o;
     int n = mf_dataset_size(l->ds);
@@ -304,6 +306,8 @@ mf_status mf_loader_begin_epoch(mf_loader *l, int epoch)
     if (steps == 0)
         return mf_fail(MF_STATUS_DATA, "%s: %d images make no full global batch of %d x %d ranks with drop_remainder",
                        l->ds->path, n, o->batch_size, o->world);
+    if (step < 0 || step > steps)
+        return mf_fail(MF_STATUS_INVALID, "loader: epoch %d has %d steps, cannot start at step %d", epoch, steps, step);
     int *idx = mf_alloc((size_t)steps * o->batch_size * sizeof *idx);
     if (o->training)
         mf_shard_train_indices(idx, n, o->rank, o->world, o->batch_size, o->seed, epoch, 1, o->drop_remainder);
@@ -319,7 +323,7 @@ mf_status mf_loader_begin_epoch(mf_loader *l, int epoch)
     l->idx = idx;
     l->steps = steps;
     l->epoch = epoch;
-    l->next_fill = l->next_out = 0;
+    l->next_fill = l->next_out = step;
     memset(&l->stats, 0, sizeof l->stats);
     pthread_cond_broadcast(&l->cv_work);
     pthread_mutex_unlock(&l->mu);

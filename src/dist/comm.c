@@ -117,6 +117,13 @@ mf_status mf_comm_bcast_bytes(mf_comm *c, void *buf, size_t n, int root)
     return MF_STATUS_OK;
 }
 
+mf_status mf_comm_allgather_bytes(mf_comm *c, const void *mine, size_t n, void *all)
+{
+    MF_ASSERT(n < (size_t)1 << 30);
+    MF_MPI(MPI_Allgather(mine, (int)n, MPI_BYTE, all, (int)n, MPI_BYTE, c->comm));
+    return MF_STATUS_OK;
+}
+
 mf_status mf_comm_allreduce_sum(mf_comm *c, double *buf, int n)
 {
     MF_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, c->comm));

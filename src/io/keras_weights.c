@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "mpifit/checkpoint.h"
 #include "h5util.h"
+#include "keras_io.h"
 #include "../model/model_internal.h"
 
 /* dims of dataset d into shape (Keras layout, no batch), or -1 */
@@ -65,12 +66,9 @@ static int count_file_layers(hid_t f)
     return n;
 }
 
-static mf_status load_locked(mf_model *m, const char *path, mf_weights_report *r)
+mf_status mf_keras_read_group(hid_t f, mf_model *m, const char *path, mf_weights_report *r)
 {
     char err[256];
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0)
-        return mf_fail(MF_STATUS_IO, "cannot open weights %s: %s", path, mf_h5_error(err, sizeof err));
     mf_status s = MF_STATUS_OK;
     r->file_layers = count_file_layers(f);
     /* pass 1: check every shape before touching any weight */
@@ -119,6 +117,20 @@ static mf_status load_locked(mf_model *m, const char *path, mf_weights_report *r
                 r->loaded_layers++;
         }
     }
+    return s;
+}
+
+static mf_status load_locked(mf_model *m, const char *path, mf_weights_report *r)
+{
+    char err[256];
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        return mf_fail(MF_STATUS_IO, "cannot open weights %s: %s", path, mf_h5_error(err, sizeof err));
+    /* a full Keras model file keeps its weights under /model_weights */
+    hid_t g = H5Lexists(f, "model_weights", H5P_DEFAULT) > 0 ? H5Gopen2(f, "model_weights", H5P_DEFAULT) : f;
+    mf_status s = mf_keras_read_group(g, m, path, r);
+    if (g != f)
+        H5Gclose(g);
     H5Fclose(f);
     return s;
 }
@@ -174,12 +186,9 @@ static herr_t write_str(hid_t obj, const char *attr, const char *v)
     return e;
 }
 
-static mf_status save_locked(mf_model *m, const char *tmp)
+mf_status mf_keras_write_group(hid_t f, mf_model *m, const char *tmp)
 {
     char err[256];
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0)
-        return mf_fail(MF_STATUS_IO, "cannot create %s: %s", tmp, mf_h5_error(err, sizeof err));
     mf_status s = MF_STATUS_OK;
     int n = m->n_nodes - 1;
     const char **names = mf_alloc((size_t)(n ? n : 1) * sizeof *names);
@@ -221,6 +230,16 @@ static mf_status save_locked(mf_model *m, const char *tmp)
         if (g >= 0) H5Gclose(g);
     }
     mf_free(names);
+    return s;
+}
+
+static mf_status save_locked(mf_model *m, const char *tmp)
+{
+    char err[256];
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0)
+        return mf_fail(MF_STATUS_IO, "cannot create %s: %s", tmp, mf_h5_error(err, sizeof err));
+    mf_status s = mf_keras_write_group(f, m, tmp);
     if (H5Fclose(f) < 0 && s == MF_STATUS_OK)
         s = mf_fail(MF_STATUS_IO, "closing %s: %s", tmp, mf_h5_error(err, sizeof err));
     return s;
@@ -235,16 +254,5 @@ mf_status mf_weights_save_keras(mf_model *m, const char *path)
     mf_h5_lock();
     mf_status s = save_locked(m, tmp);
     mf_h5_unlock();
-    if (s == MF_STATUS_OK) {
-        int fd = open(tmp, O_RDONLY);
-        if (fd < 0 || fsync(fd) != 0)
-            s = mf_fail(MF_STATUS_IO, "fsync %s: %s", tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-    }
-    if (s == MF_STATUS_OK && rename(tmp, path) != 0)
-        s = mf_fail(MF_STATUS_IO, "rename %s -> %s: %s", tmp, path, strerror(errno));
-    if (s != MF_STATUS_OK)
-        unlink(tmp);
-    return s;
+    return mf_commit_file(tmp, path, s);
 }

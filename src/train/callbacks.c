@@ -107,6 +107,29 @@ static mf_status es_train_end(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs)
     return MF_STATUS_OK;
 }
 
+static int es_get_state(mf_callback *cb, double *v, int cap)
+{
+    early *e = cb->user;
+    if (cap < 4)
+        return 0;
+    v[0] = e->best;
+    v[1] = e->wait;
+    v[2] = e->best_epoch;
+    v[3] = e->stopped_epoch;
+    return 4;
+}
+
+static void es_set_state(mf_callback *cb, const double *v, int n)
+{
+    early *e = cb->user;
+    if (n < 4)
+        return;
+    e->best = v[0];
+    e->wait = (int)v[1];
+    e->best_epoch = (int)v[2];
+    e->stopped_epoch = (int)v[3];
+}
+
 static void es_destroy(mf_callback *cb)
 {
     early *e = cb->user;
@@ -129,6 +152,8 @@ mf_callback *mf_early_stopping(const char *monitor, float min_delta, int patienc
     cb->on_epoch_end = es_epoch_end;
     cb->on_train_end = es_train_end;
     cb->destroy = es_destroy;
+    cb->get_state = es_get_state;
+    cb->set_state = es_set_state;
     return cb;
 }
 
@@ -314,6 +339,20 @@ static mf_status ck_epoch_end(mf_callback *cb, mf_fit_ctx *ctx, int epoch, mf_lo
     return k->save(ctx, path, k->user);
 }
 
+static int ck_get_state(mf_callback *cb, double *v, int cap)
+{
+    if (cap < 1)
+        return 0;
+    v[0] = ((ckpt *)cb->user)->best;
+    return 1;
+}
+
+static void ck_set_state(mf_callback *cb, const double *v, int n)
+{
+    if (n >= 1)
+        ((ckpt *)cb->user)->best = v[0];
+}
+
 mf_callback *mf_model_checkpoint(const char *pattern, const char *monitor, const char *mode, int save_best_only,
                                  mf_status (*save)(mf_fit_ctx *ctx, const char *path, void *user), void *user)
 {
@@ -327,5 +366,7 @@ mf_callback *mf_model_checkpoint(const char *pattern, const char *monitor, const
     k->user = user;
     cb->on_train_begin = ck_train_begin;
     cb->on_epoch_end = ck_epoch_end;
+    cb->get_state = ck_get_state;
+    cb->set_state = ck_set_state;
     return cb;
 }

@@ -100,7 +100,7 @@ static mf_status step_failed(mf_fit_ctx *ctx, mf_status s)
 
 /* BatchNorm moving statistics drift apart with per-rank batch statistics:
  * average them so evaluation and checkpoints see one model. */
-static mf_status average_state(mf_fit_ctx *ctx)
+mf_status mf_fit_average_state(mf_fit_ctx *ctx)
 {
     if (!ctx->comm || mf_comm_size(ctx->comm) == 1 || mf_model_num_state(ctx->model) == 0)
         return MF_STATUS_OK;
@@ -112,7 +112,7 @@ static mf_status average_state(mf_fit_ctx *ctx)
 static mf_status run_test(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_step_fn step, void *user, mf_logs *logs)
 {
     mf_fit_reset_metrics(ctx);
-    MF_TRY(average_state(ctx));
+    MF_TRY(mf_fit_average_state(ctx));
     MF_TRY(agree(ctx, mf_loader_begin_epoch(data, 0)));
     int n = mf_loader_steps(data);
     if (steps > 0 && steps < n)
@@ -138,16 +138,57 @@ mf_status mf_evaluate(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_logs *logs
  * full-pass mode and simply continue with steps_per_epoch. */
 static mf_status next_train_batch(mf_fit_ctx *ctx, mf_loader *train, const mf_batch **b)
 {
-    if (!ctx->data_started || ctx->data_step >= mf_loader_steps(train)) {
-        if (ctx->data_started)
-            ctx->data_epoch++;
-        MF_TRY(mf_loader_begin_epoch(train, ctx->data_epoch));
+    if (!ctx->data_started) {
+        /* first batch of this fit: where the data stood (0, or a restored position) */
+        MF_TRY(mf_loader_begin_epoch_at(train, ctx->data_epoch, ctx->data_step));
         ctx->data_started = 1;
+    }
+    if (ctx->data_step >= mf_loader_steps(train)) {
+        ctx->data_epoch++;
+        MF_TRY(mf_loader_begin_epoch(train, ctx->data_epoch));
         ctx->data_step = 0;
     }
     MF_TRY(mf_loader_next(train, b));
     ctx->data_step++;
     return MF_STATUS_OK;
+}
+
+int mf_fit_position(const mf_fit_ctx *ctx, int *step_in_epoch)
+{
+    if (step_in_epoch)
+        *step_in_epoch = ctx->epoch_done ? 0 : ctx->epoch_step;
+    return ctx->epoch_done ? ctx->epoch + 1 : ctx->epoch;
+}
+
+double mf_fit_last_step_seconds(const mf_fit_ctx *ctx) { return ctx->last_step_s; }
+double mf_fit_last_wait_seconds(const mf_fit_ctx *ctx) { return ctx->last_wait_s; }
+double mf_fit_last_epoch_images_per_s(const mf_fit_ctx *ctx) { return ctx->last_epoch_ips; }
+
+/* Callback states a checkpoint brought, by callback name. */
+static void restore_callback_states(mf_fit_ctx *ctx, const mf_fit_options *o)
+{
+    for (int k = 0; k < ctx->n_cb_state; k++)
+        for (int i = 0; i < o->n_callbacks; i++) {
+            mf_callback *cb = o->callbacks[i];
+            if (cb->set_state && cb->name && strcmp(cb->name, ctx->cb_state_name[k]) == 0)
+                cb->set_state(cb, ctx->cb_state[k], ctx->cb_state_len[k]);
+        }
+    ctx->n_cb_state = 0;
+}
+
+/* Has any rank been asked to stop? One tiny allreduce at every step boundary,
+ * so all ranks stop after the same step. */
+static int preempted(mf_fit_ctx *ctx)
+{
+    double flag = mf_preemption_requested() ? 1.0 : 0.0;
+    if (ctx->comm && mf_comm_size(ctx->comm) > 1 && mf_comm_allreduce_sum(ctx->comm, &flag, 1) != MF_STATUS_OK)
+        return 1;  /* cannot agree: stop rather than run on alone */
+    return flag > 0.0;
+}
+
+static mf_status checkpoint(mf_fit_ctx *ctx, const mf_fit_options *o, mf_checkpoint_reason why)
+{
+    return o->checkpoint ? o->checkpoint(ctx, why, o->checkpoint_user) : MF_STATUS_OK;
 }
 
 mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const mf_fit_options *o)
@@ -156,36 +197,56 @@ mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const
     mf_step_fn test_step = o->test_step ? o->test_step : mf_test_step_default;
     FILE *out = o->out ? o->out : stdout;
     int verbose = ctx->rank == 0 || o->verbose_all_ranks ? o->verbose : 0;  /* rank 0 speaks for the job */
-    if (o->epochs <= o->initial_epoch)
-        return mf_fail(MF_STATUS_INVALID, "fit: epochs (%d) must be greater than initial_epoch (%d)", o->epochs,
-                       o->initial_epoch);
+    /* where to start: initial_epoch, or where a restored context stands */
+    int resume_step = 0, first = mf_fit_position(ctx, &resume_step);
+    if (o->initial_epoch > first) {
+        first = o->initial_epoch;
+        resume_step = 0;
+    }
+    if (o->epochs <= first)
+        return mf_fail(MF_STATUS_INVALID, "fit: epochs (%d) must be greater than the first epoch to run (%d)",
+                       o->epochs, first);
     ctx->stop = 0;
     /* every rank starts from rank 0's weights, statistics and optimizer state */
     MF_TRY(mf_fit_broadcast_state(ctx));
     mf_logs logs;
     mf_logs_clear(&logs);
     CALLBACKS(o, on_train_begin, ctx, &logs);
-    for (int epoch = o->initial_epoch; epoch < o->epochs && !ctx->stop; epoch++) {
+    restore_callback_states(ctx, o);
+    for (int epoch = first; epoch < o->epochs && !ctx->stop; epoch++) {
+        int s0 = epoch == first ? resume_step : 0;
         ctx->epoch = epoch;
+        ctx->epoch_done = 0;
+        ctx->epoch_step = s0;
         /* a full pass per epoch: the loader's epoch is the training epoch, so a
          * resumed run sees the same order */
-        if (o->steps_per_epoch == 0 && (ctx->data_epoch != epoch || ctx->data_step != 0 || !ctx->data_started)) {
+        if (o->steps_per_epoch == 0 && (ctx->data_epoch != epoch || ctx->data_step != s0 || !ctx->data_started)) {
             ctx->data_epoch = epoch;
-            MF_TRY(agree(ctx, mf_loader_begin_epoch(train, epoch)));
+            MF_TRY(agree(ctx, mf_loader_begin_epoch_at(train, epoch, s0)));
             ctx->data_started = 1;
-            ctx->data_step = 0;
+            ctx->data_step = s0;
         }
         int steps = o->steps_per_epoch > 0 ? o->steps_per_epoch : mf_loader_steps(train);
-        mf_fit_reset_metrics(ctx);
+        if (s0 == 0)
+            mf_fit_reset_metrics(ctx);  /* resuming mid-epoch keeps the restored running metrics */
         mf_logs_clear(&logs);
         CALLBACKS(o, on_epoch_begin, ctx, epoch, &logs);
         mf_progress prog;
         mf_progress_begin(&prog, out, verbose, o->progress_every, steps, epoch, o->epochs);
         double t0 = mf_now(), images = 0.0;
-        int done = 0;
-        for (int s = 0; s < steps && !ctx->stop; s++) {
+        int done = s0;
+        for (int s = s0; s < steps && !ctx->stop; s++) {
+            if (preempted(ctx)) {
+                if (prog.drawn)
+                    fputc('\n', out);
+                MF_TRY(checkpoint(ctx, o, MF_CHECKPOINT_PREEMPT));
+                return mf_fail(MF_STATUS_PREEMPTED, "stopped by signal %d at epoch %d, step %d of %d (global step %ld)",
+                               mf_preemption_requested(), epoch + 1, s, steps, ctx->global_step);
+            }
             const mf_batch *b;
+            double tw = mf_now();
             mf_status st = agree(ctx, next_train_batch(ctx, train, &b));
+            ctx->last_wait_s = mf_now() - tw;
             if (st != MF_STATUS_OK) {
                 if (prog.drawn)
                     fputc('\n', out);
@@ -194,7 +255,9 @@ mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const
             mf_logs_clear(&logs);
             CALLBACKS(o, on_train_batch_begin, ctx, s, &logs);
             mf_logs_clear(&logs);
+            double ts = mf_now();
             st = train_step(ctx, b, &logs, o->step_user);
+            ctx->last_step_s = mf_now() - ts;
             if (st != MF_STATUS_OK) {
                 if (prog.drawn)
                     fputc('\n', out);
@@ -204,11 +267,14 @@ mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const
             MF_TRY(mf_fit_reduce_logs(ctx, &logs, &batch_images));
             images += batch_images;
             done = s + 1;
+            ctx->epoch_step = done;
             CALLBACKS(o, on_train_batch_end, ctx, s, &logs);
             mf_progress_step(&prog, done, &logs);
+            if (o->checkpoint_every > 0 && ctx->global_step % o->checkpoint_every == 0 && done < steps)
+                MF_TRY(checkpoint(ctx, o, MF_CHECKPOINT_STEPS));
         }
         double dt = mf_now() - t0;
-        MF_TRY(average_state(ctx));
+        MF_TRY(mf_fit_average_state(ctx));
         if (validation && !ctx->stop) {
             mf_logs vlogs;
             mf_logs_clear(&vlogs);
@@ -221,9 +287,13 @@ mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const
                 mf_logs_set(&logs, name, vlogs.value[i]);
             }
         }
-        mf_progress_end(&prog, done, &logs, dt > 0 ? images / dt : 0.0);
+        ctx->last_epoch_ips = dt > 0 ? images / dt : 0.0;
+        mf_progress_end(&prog, done, &logs, ctx->last_epoch_ips);
         CALLBACKS(o, on_epoch_end, ctx, epoch, &logs);
         history_push(ctx, &logs);  /* last, as Keras' History: it sees what callbacks added (lr) */
+        ctx->epoch_done = 1;
+        if (o->checkpoint_every == 0 || (o->checkpoint_every > 0 && ctx->global_step % o->checkpoint_every == 0))
+            MF_TRY(checkpoint(ctx, o, MF_CHECKPOINT_EPOCH));
     }
     CALLBACKS(o, on_train_end, ctx, &logs);
     return MF_STATUS_OK;

@@ -38,6 +38,16 @@ struct mf_fit_ctx {
     mf_dist_options dist;
     int           grad_sync_on;   /* backward starts bucket allreduces */
     int           accumulate;     /* micro-batches per step in the default train step */
+    /* where training stands (checkpoints store it, resume restores it) */
+    int           epoch_step;     /* steps done in ctx->epoch */
+    int           epoch_done;     /* ctx->epoch finished (validation and callbacks included) */
+    int           resume_step;    /* > 0: the next fit continues ctx->epoch at this step */
+    double        last_step_s, last_wait_s, last_epoch_ips;
+    /* callback states from a loaded checkpoint, applied after on_train_begin */
+    int           n_cb_state;
+    char          cb_state_name[8][32];
+    double        cb_state[8][16];
+    int           cb_state_len[8];
     /* history: logs of every finished epoch */
     mf_logs      *history;
     int           n_history, cap_history;
@@ -47,6 +57,9 @@ struct mf_fit_ctx {
  * (for every tracked metric whose name logs has); images is summed too.
  * Collective when distributed; a no-op otherwise. */
 mf_status mf_fit_reduce_logs(mf_fit_ctx *ctx, mf_logs *logs, double *images);
+
+/* Average BatchNorm moving statistics over the ranks (collective; no-op alone). */
+mf_status mf_fit_average_state(mf_fit_ctx *ctx);
 
 /* Keras' epoch progress output (progress.c). */
 typedef struct mf_progress {

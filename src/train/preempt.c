@@ -1,0 +1,31 @@
+/* preempt.c: SIGTERM / SIGUSR1 as a request to stop cleanly (Slurm's
+ * --signal=USR1@120, PBS' SIGTERM before the walltime). The first signal sets
+ * a flag that fit reads at step boundaries; a second one means "now": the
+ * process exits at once with 128 + signal. Atomic checkpoint writes (temporary
+ * file, fsync, rename) make that safe: the last good checkpoint is untouched. */
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+#include "fit_internal.h"
+
+static volatile sig_atomic_t requested;
+
+static void on_signal(int sig)
+{
+    if (requested)
+        _exit(128 + sig);  /* async-signal-safe; no cleanup on purpose */
+    requested = sig;
+}
+
+void mf_preemption_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;  /* a blocking read or wait simply goes on */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
+int mf_preemption_requested(void) { return (int)requested; }

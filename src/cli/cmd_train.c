@@ -36,8 +36,11 @@ static mf_status make_dirs(const char *path)
         if (*p == '/' || *p == '\0') {
             char keep = *p;
             *p = '\0';
+            struct stat st;
             if (mkdir(buf, 0777) != 0 && errno != EEXIST)
                 return mf_fail(MF_STATUS_IO, "cannot create directory %s: %s", buf, strerror(errno));
+            if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+                return mf_fail(MF_STATUS_IO, "cannot create directory %s: a file of that name is in the way", buf);
             *p = keep;
             if (!keep)
                 break;
@@ -309,6 +312,13 @@ int mf_cmd_train(int argc, char **argv)
     int rank = mf_comm_rank(r.comm), spe = 0;
     mf_status s = setup(&r, argc, argv, &spe);
     const mf_config *c = &r.j.cfg;
+    if (s == MF_STATUS_OK && r.resumed && mf_fit_position(r.ctx, NULL) >= c->train.epochs) {
+        if (rank == 0)
+            printf("nothing to do: the checkpoint has finished %d of [train] epochs = %d\n", mf_fit_position(r.ctx, NULL),
+                   c->train.epochs);
+        run_free(&r);
+        return 0;
+    }
     char csv[MF_CFG_PATH + 32], wpath[MF_CFG_PATH + 32];
     snprintf(csv, sizeof csv, "%s/history.csv", c->output.dir);
     snprintf(wpath, sizeof wpath, "%s/weights.h5", c->output.dir);

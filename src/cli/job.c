@@ -1,5 +1,6 @@
 /* job.c: see job.h. */
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "job.h"
@@ -37,6 +38,10 @@ int mf_job_threads(const mf_job *j)
 {
     if (j->cfg.dist.threads > 0)
         return j->cfg.dist.threads;
+    /* what the launcher says (srun, mpirun -x, a batch script) */
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (env && atoi(env) > 0)
+        return atoi(env);
     /* the cores this rank may run on (mpirun --bind-to, srun --cpus-per-task),
      * but no more than its share of the node when ranks are not bound */
     int visible = omp_get_num_procs();

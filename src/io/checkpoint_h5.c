@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,18 +127,6 @@ static void my_part(const mf_fit_ctx *ctx, rank_part *p)
     }
 }
 
-/* Test hook: MF_FAULT_INJECT=kill_in_checkpoint:N kills this process (SIGKILL)
- * in the middle of writing the Nth checkpoint, to prove that a crash there
- * leaves only complete checkpoints behind. Never set outside tests. */
-static void fault_point(void)
-{
-    static int count;
-    const char *f = getenv("MF_FAULT_INJECT");
-    int n;
-    if (f && sscanf(f, "kill_in_checkpoint:%d", &n) == 1 && ++count == n)
-        raise(SIGKILL);
-}
-
 /* ---- save ---------------------------------------------------------------------- */
 
 static mf_status write_file(mf_fit_ctx *ctx, hid_t f, const char *what, const mf_checkpoint_info *info,
@@ -170,7 +157,6 @@ static mf_status write_file(mf_fit_ctx *ctx, hid_t f, const char *what, const mf
                         : mf_keras_write_group(g, m, what);
     if (g >= 0) H5Gclose(g);
     MF_TRY(s);
-    fault_point();
 
     /* optimizer: kind, hyper-parameters, iterations, one dataset per buffer */
     g = H5Gcreate2(f, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -298,27 +284,18 @@ mf_status mf_checkpoint_save(mf_fit_ctx *ctx, const char *path, const mf_checkpo
     else
         parts[0] = mine;
     if (s == MF_STATUS_OK && ctx->rank == 0) {
-        char tmp[4096];
-        if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-            s = mf_fail(MF_STATUS_INVALID, "checkpoint path too long: %s", path);
-        } else {
-            char err[256];
-            mf_h5_lock();
-            hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-            if (f < 0) {
-                s = mf_fail(MF_STATUS_IO, "cannot create checkpoint %s: %s", tmp, mf_h5_error(err, sizeof err));
-            } else {
-                s = write_file(ctx, f, tmp, info, parts, world);
-                if (H5Fclose(f) < 0 && s == MF_STATUS_OK)
-                    s = mf_fail(MF_STATUS_IO, "closing checkpoint %s (disk full?): %s", tmp, mf_h5_error(err, sizeof err));
-            }
-            mf_h5_unlock();
-            if (s != MF_STATUS_OK) {
-                char why[900];
-                mf_strlcpy(why, mf_last_error(), sizeof why);
-                s = mf_fail(s, "%s; no checkpoint written, the earlier ones are untouched", why);
-            }
-            s = mf_commit_file(tmp, path, s);
+        char err[256];
+        mf_h5_lock();
+        hid_t f = mf_h5_mem_create(path);
+        if (f < 0)
+            s = mf_fail(MF_STATUS_HDF5, "checkpoint %s: %s", path, mf_h5_error(err, sizeof err));
+        else
+            s = mf_h5_mem_commit(f, path, write_file(ctx, f, path, info, parts, world));
+        mf_h5_unlock();
+        if (s != MF_STATUS_OK) {
+            char why[900];
+            mf_strlcpy(why, mf_last_error(), sizeof why);
+            s = mf_fail(s, "%s; no checkpoint written, the earlier ones are untouched", why);
         }
     }
     mf_free(parts);
@@ -620,11 +597,12 @@ mf_status mf_checkpoint_load(mf_fit_ctx *ctx, const char *path, mf_checkpoint_su
         mf_free(history);
         return s;
     }
-    int nm = 2 * L.n_metrics;
     /* rank 0 tells the others; weights and optimizer buffers follow with
      * mf_fit_broadcast_state (fit calls it when it starts) */
-    if (world > 1) {
+    if (world > 1)
         MF_TRY(mf_comm_bcast_bytes(ctx->comm, &L, sizeof L, 0));
+    int nm = 2 * L.n_metrics;  /* known on every rank only now */
+    if (world > 1) {
         if (ctx->rank != 0) {
             rng_table = mf_alloc((size_t)L.world * 4 * sizeof *rng_table);
             met_table = mf_alloc((size_t)L.world * (nm ? nm : 1) * sizeof *met_table);

@@ -233,26 +233,16 @@ mf_status mf_keras_write_group(hid_t f, mf_model *m, const char *tmp)
     return s;
 }
 
-static mf_status save_locked(mf_model *m, const char *tmp)
-{
-    char err[256];
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0)
-        return mf_fail(MF_STATUS_IO, "cannot create %s: %s", tmp, mf_h5_error(err, sizeof err));
-    mf_status s = mf_keras_write_group(f, m, tmp);
-    if (H5Fclose(f) < 0 && s == MF_STATUS_OK)
-        s = mf_fail(MF_STATUS_IO, "closing %s: %s", tmp, mf_h5_error(err, sizeof err));
-    return s;
-}
+
 
 mf_status mf_weights_save_keras(mf_model *m, const char *path)
 {
     MF_ASSERT(m->built);
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return mf_fail(MF_STATUS_INVALID, "weights path too long: %s", path);
+    char err[256];
     mf_h5_lock();
-    mf_status s = save_locked(m, tmp);
+    hid_t f = mf_h5_mem_create(path);
+    mf_status s = f < 0 ? mf_fail(MF_STATUS_HDF5, "%s: %s", path, mf_h5_error(err, sizeof err))
+                        : mf_h5_mem_commit(f, path, mf_keras_write_group(f, m, path));
     mf_h5_unlock();
-    return mf_commit_file(tmp, path, s);
+    return s;
 }

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# checkpoint.sh MPIFIT DATA_DIR WORK_DIR: checkpoints, resume and faults, end to end.
+#  1. a run killed while writing its 3rd checkpoint leaves only complete ones;
+#     resumed, it ends bit-identical (weights, optimizer state, metrics history)
+#     to a run that was never interrupted;
+#  2. a corrupt newest checkpoint: --resume auto names it and falls back;
+#  3. another architecture is refused, naming the layers;
+#  4. a full disk (file-size limit) while checkpointing: error, earlier
+#     checkpoints intact, no temporary left; an unwritable output directory:
+#     a clean error at start;
+#  5. SIGUSR1: finish the step, checkpoint, exit 0; a second signal exits at once;
+#  6. export -> a Keras weights file with the same numbers; inspect; plot.
+set -euo pipefail
+mpifit=$1 data=$2 work=$3
+rm -rf "$work" && mkdir -p "$work"
+ini=$work/job.ini
+cat > "$ini" <<INI
+[model]
+arch = small_cnn
+input_size = 32
+dropout = 0.2
+[data]
+train = $data/train
+validation = $data/validation
+batch_size = 8
+threads = 1
+[optimizer]
+name = adam
+learning_rate = 0.003
+schedule = cosine
+warmup_epochs = 0.5
+[train]
+epochs = 4
+verbose = 0
+[output]
+checkpoint_every = 4
+keep = 0
+metrics_flush_steps = 3
+INI
+same() {  # same FILE_A FILE_B OBJECT...: h5diff finds no difference in each object
+  local a=$1 b=$2; shift 2
+  for o in "$@"; do h5diff "$a" "$b" "$o" >/dev/null || { echo "DIFFERS: $o of $a and $b"; h5diff "$a" "$b" "$o" | head -5; exit 1; }; done
+}
+
+echo "== 1. uninterrupted vs killed in the 3rd checkpoint write, then resumed"
+"$mpifit" train "$ini" --set output.dir="$work/full" > "$work/full.log"
+set +e
+MF_FAULT_INJECT=kill_in_checkpoint:3 "$mpifit" train "$ini" --set output.dir="$work/cut" > "$work/cut.log" 2>&1
+rc=$?
+set -e
+test $rc -eq 137   # SIGKILL
+ls "$work/cut/checkpoints"
+test -f "$work/cut/checkpoints/ckpt-0002-0000012.h5.tmp"       # the write that died
+"$mpifit" inspect "$work/cut/checkpoints/ckpt-0001-0000008.h5" | grep -q complete
+test "$(ls "$work/cut/checkpoints" | grep -c '\.h5$')" -eq 2
+"$mpifit" train "$ini" --set output.dir="$work/cut" --resume auto > "$work/resume.log" 2>&1
+cat "$work/resume.log"
+grep -q 'removing .*ckpt-0002-0000012.h5.tmp' "$work/resume.log"
+grep -q 'resumed from .*ckpt-0001-0000008.h5: epoch 2, step 2 of it, global step 8' "$work/resume.log"
+! ls "$work/cut/checkpoints" | grep -q tmp
+same "$work/full/weights.h5" "$work/cut/weights.h5" /
+same "$work/full/checkpoints/ckpt-0004-0000024.h5" "$work/cut/checkpoints/ckpt-0004-0000024.h5" \
+     /optimizer/m /optimizer/v /model_weights /ranks/rng /history
+same "$work/full/metrics.h5" "$work/cut/metrics.h5" /epoch/epoch /epoch/loss /epoch/accuracy /epoch/val_loss \
+     /epoch/val_accuracy /epoch/lr /step/global_step /step/loss /step/lr
+echo "bit-identical after kill + resume"
+
+echo "== 2. a corrupt newest checkpoint"
+cp -r "$work/cut" "$work/corrupt"
+f=$work/corrupt/checkpoints/ckpt-0004-0000024.h5
+head -c $(( $(stat -c %s "$f") / 2 )) "$f" > "$f.half" && mv "$f.half" "$f"
+set +e
+"$mpifit" inspect "$f" >/dev/null 2>&1; test $? -ne 0 || { echo "inspect accepted a truncated file"; exit 1; }
+set -e
+set +e
+"$mpifit" train "$ini" --set output.dir="$work/x" --resume "$f" > "$work/explicit.log" 2>&1; rc=$?
+set -e
+test $rc -eq 1 && grep -q "ckpt-0004-0000024.h5 is not a readable HDF5 file" "$work/explicit.log"
+"$mpifit" train "$ini" --set output.dir="$work/corrupt" --set train.epochs=5 --resume auto > "$work/corrupt.log" 2>&1
+grep -q "skipping checkpoint: $f" "$work/corrupt.log"
+grep -q 'resumed from .*ckpt-0003-0000020.h5' "$work/corrupt.log"
+
+# resuming a finished run: nothing to do, and it says so
+"$mpifit" train "$ini" --set output.dir="$work/full" --resume auto | tee "$work/done.log"
+grep -q 'nothing to do' "$work/done.log"
+
+echo "== 3. another architecture"
+set +e
+"$mpifit" train "$ini" --set output.dir="$work/arch" --set model.arch=mobilenet_v2 --set model.alpha=0.35 \
+   --resume "$work/full/checkpoints/ckpt-0004-0000024.h5" > "$work/arch.log" 2>&1; rc=$?
+set -e
+cat "$work/arch.log"
+test $rc -eq 1 && grep -q "layer 'dense' weight 'kernel' is (64, 3) in the file but (1280, 3) in the model" "$work/arch.log"
+
+echo "== 4. a full disk while checkpointing; an unwritable output directory"
+# a small tmpfs holding a finished run and room for less than one more checkpoint
+mnt=$work/small_disk
+mkdir -p "$mnt"
+used=$(du -sk "$work/full" | cut -f1)
+ck=$(( $(stat -c %s "$work/full/checkpoints/ckpt-0004-0000024.h5") / 1024 ))
+if mount -t tmpfs -o size=$(( used + ck / 2 + 64 ))k tmpfs "$mnt" 2>/dev/null; then
+  trap 'umount "$mnt" 2>/dev/null || true' EXIT
+  cp -r "$work/full" "$mnt/run"
+  set +e
+  "$mpifit" train "$ini" --set output.dir="$mnt/run" --set train.epochs=6 --resume auto > "$work/full_disk.log" 2>&1; rc=$?
+  set -e
+  cat "$work/full_disk.log"
+  test $rc -eq 1 && grep -q 'No space left on device\|disk full' "$work/full_disk.log"
+  grep -q 'no checkpoint written, the earlier ones are untouched' "$work/full_disk.log"
+  ! ls "$mnt/run/checkpoints" | grep -q tmp
+  for c in "$mnt"/run/checkpoints/ckpt-*.h5; do "$mpifit" inspect "$c" | grep -q complete; done
+  same "$work/full/checkpoints/ckpt-0004-0000024.h5" "$mnt/run/checkpoints/ckpt-0004-0000024.h5" /
+  umount "$mnt"
+  trap - EXIT
+else
+  echo "NOT RUN: the full-disk check needs permission to mount a tmpfs (root, as in CI)"
+fi
+mkdir -p "$work/ro" && touch "$work/ro/checkpoints"
+set +e
+"$mpifit" train "$ini" --set output.dir="$work/ro" > "$work/ro.log" 2>&1; rc=$?
+set -e
+test $rc -eq 1 && grep -q "cannot create directory $work/ro/checkpoints" "$work/ro.log"
+
+echo "== 5. SIGUSR1: checkpoint and exit 0; a second signal: exit at once"
+"$mpifit" train "$ini" --set output.dir="$work/sig" --set train.epochs=400 --set output.checkpoint_every=epoch \
+   > "$work/sig.log" 2>&1 &
+pid=$!
+for i in $(seq 1 200); do [ -s "$work/sig/metrics.h5" ] && break; sleep 0.05; done
+sleep 0.3
+kill -USR1 $pid
+set +e; wait $pid; rc=$?; set -e
+cat "$work/sig.log"
+test $rc -eq 0 && grep -q '^preempted: stopped by signal 10' "$work/sig.log"
+ck=$(sed -n 's/.*checkpoint \(.*\.h5\) written.*/\1/p' "$work/sig.log")
+"$mpifit" inspect "$ck" | grep -q complete
+"$mpifit" train "$ini" --set output.dir="$work/sig" --set train.epochs=400 --set model.input_size=128 \
+   --set output.checkpoint_every=epoch > "$work/sig2.log" 2>&1 &
+pid=$!
+for i in $(seq 1 200); do grep -q resumed "$work/sig2.log" 2>/dev/null && break; sleep 0.05; done
+sleep 0.2
+# two different signals (two of the same may merge into one): the second ends it at once
+kill -TERM $pid; kill -USR1 $pid
+set +e; wait $pid; rc=$?; set -e
+cat "$work/sig2.log"
+test $rc -eq 138   # 128 + SIGUSR1: no checkpoint, no cleanup
+for c in "$work"/sig/checkpoints/ckpt-*.h5; do "$mpifit" inspect "$c" | grep -q complete; done
+
+echo "== 6. export, inspect, plot"
+"$mpifit" export "$work/full/checkpoints/ckpt-0004-0000024.h5" "$work/keras.h5"
+same "$work/full/weights.h5" "$work/keras.h5" /conv2d /dense /batch_normalization
+"$mpifit" inspect "$work/full/metrics.h5" | tee "$work/inspect.txt"
+grep -q '^epochs: 4' "$work/inspect.txt" && grep -q '^steps: 24' "$work/inspect.txt"
+if command -v gnuplot >/dev/null; then
+  "$mpifit" plot "$work/full/metrics.h5" -o "$work/curves.png"
+  test "$(head -c 4 "$work/curves.png" | od -An -c | tr -d ' ')" = "211PNG"
+fi
+echo "checkpoint.sh: all checks passed"

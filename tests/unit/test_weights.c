@@ -1,0 +1,208 @@
+/* test_weights.c: Keras-layout weights in and out, and checkpoints in-process.
+ *  - a file built here with the HDF5 API exactly as Keras' save_weights lays it
+ *    out (float64 datasets, an extra layer the model lacks, a layer missing)
+ *    loads by name, converting to float, and reports what is missing;
+ *  - save -> load round trips bit for bit, and export of a checkpoint too;
+ *  - a shape mismatch names the layer, the weight and both shapes, and changes
+ *    nothing;
+ *  - checkpoints: round trip of the training position and optimizer state;
+ *    an incomplete file is refused; the newest complete one is found. */
+#include <hdf5.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "mpifit.h"
+#include "test.h"
+
+static char dir[64];
+
+static mf_model *small(int units)
+{
+    mf_model *m = mf_model_create("w");
+    int x = mf_model_input(m, mf_shape4(0, 8, 8, 3));
+    x = mf_model_add(m, mf_conv2d("conv", 4, 3, 2, MF_PADDING_SAME, 1), x);
+    x = mf_model_add(m, mf_batchnorm("bn", 0.99f, 1e-3f), x);
+    x = mf_model_add(m, mf_global_avg_pool2d("gap"), x);
+    x = mf_model_add(m, mf_dense("head", units, 1), x);
+    MF_CHECK(mf_model_build(m, 7) == MF_STATUS_OK);
+    return m;
+}
+
+static void put(hid_t f, const char *layer, const char *w, int nd, const hsize_t *dims, double base)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s", layer);
+    if (H5Lexists(f, p, H5P_DEFAULT) <= 0)
+        H5Gclose(H5Gcreate2(f, p, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    snprintf(p, sizeof p, "%s/%s", layer, layer);
+    if (H5Lexists(f, p, H5P_DEFAULT) <= 0)
+        H5Gclose(H5Gcreate2(f, p, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    size_t n = 1;
+    for (int i = 0; i < nd; i++) n *= dims[i];
+    double *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = base + 0.001 * (double)i;
+    snprintf(p, sizeof p, "%s/%s/%s:0", layer, layer, w);
+    hid_t sp = H5Screate_simple(nd, dims, NULL);
+    hid_t d = H5Dcreate2(f, p, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    H5Dclose(d);
+    H5Sclose(sp);
+    free(v);
+}
+
+static void test_keras_file(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/keras.h5", dir);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t k[4] = {3, 3, 3, 4}, c4[1] = {4}, extra[2] = {2, 2};
+    put(f, "conv", "kernel", 4, k, 0.5);
+    put(f, "conv", "bias", 1, c4, -1.0);
+    put(f, "bn", "gamma", 1, c4, 2.0);
+    put(f, "bn", "beta", 1, c4, 0.1);
+    put(f, "bn", "moving_mean", 1, c4, 0.3);
+    put(f, "bn", "moving_variance", 1, c4, 1.5);
+    put(f, "unrelated_layer", "kernel", 2, extra, 9.0);  /* a layer the model does not have */
+    H5Fclose(f);                                          /* "head" is missing */
+    mf_model *m = small(3);
+    mf_weights_report r;
+    MF_CHECK(mf_weights_load_keras(m, path, &r) == MF_STATUS_OK);
+    MF_CHECK(r.loaded_layers == 2 && r.missing_layers == 1 && strcmp(r.missing, "head") == 0);
+    MF_CHECK(r.file_layers == 3);
+    /* values converted from float64, kernel in HWIO as stored */
+    mf_param_info kernel = mf_model_param(m, 0), var = mf_model_param(m, 5);
+    MF_CHECK(strcmp(kernel.name, "kernel") == 0 && strcmp(var.name, "moving_variance") == 0);
+    MF_CHECK_NEAR(mf_model_params(m)[kernel.offset + 37], 0.5 + 0.037, 1e-6);
+    MF_CHECK_NEAR(mf_model_state(m)[var.offset + 3], 1.5 + 0.003, 1e-6);
+
+    /* a shape mismatch: the first mismatching layer and both shapes; nothing changes */
+    mf_model *wide = small(5);
+    char out[128];
+    snprintf(out, sizeof out, "%s/out.h5", dir);
+    MF_CHECK(mf_weights_save_keras(m, out) == MF_STATUS_OK);
+    float before = mf_model_params(wide)[0];
+    MF_CHECK(mf_weights_load_keras(wide, out, NULL) == MF_STATUS_SHAPE);
+    MF_CHECK_MSG(strstr(mf_last_error(), "layer 'head' weight 'kernel' is (4, 3) in the file but (4, 5) in the model"),
+                 "got: %s", mf_last_error());
+    MF_CHECK(mf_model_params(wide)[0] == before);
+    /* save -> load round trip, bit for bit */
+    mf_model *back = small(3);
+    MF_CHECK(mf_weights_load_keras(back, out, &r) == MF_STATUS_OK && r.missing_layers == 0);
+    MF_CHECK(memcmp(mf_model_params(back), mf_model_params(m), mf_model_num_params(m) * sizeof(float)) == 0);
+    MF_CHECK(memcmp(mf_model_state(back), mf_model_state(m), mf_model_num_state(m) * sizeof(float)) == 0);
+    /* the Keras layout in the file: layer_names, weight_names, /<layer>/<layer>/<weight>:0, HWIO */
+    f = H5Fopen(out, H5F_ACC_RDONLY, H5P_DEFAULT);
+    MF_CHECK(H5Aexists(f, "layer_names") > 0 && H5Lexists(f, "conv/conv/kernel:0", H5P_DEFAULT) > 0);
+    hid_t g = H5Gopen2(f, "bn", H5P_DEFAULT);
+    MF_CHECK(H5Aexists(g, "weight_names") > 0);
+    H5Gclose(g);
+    hid_t d = H5Dopen2(f, "conv/conv/kernel:0", H5P_DEFAULT), sp = H5Dget_space(d);
+    hsize_t dims[4];
+    MF_CHECK(H5Sget_simple_extent_dims(sp, dims, NULL) == 4 && dims[0] == 3 && dims[2] == 3 && dims[3] == 4);
+    H5Sclose(sp);
+    H5Dclose(d);
+    H5Fclose(f);
+    MF_CHECK(access(out, F_OK) == 0);
+    snprintf(path, sizeof path, "%s/out.h5.tmp", dir);
+    MF_CHECK(access(path, F_OK) != 0);  /* written to a temporary, renamed */
+    mf_model_free(m);
+    mf_model_free(wide);
+    mf_model_free(back);
+}
+
+static void test_checkpoints(void)
+{
+    mf_model *m = small(3);
+    mf_fit_ctx *ctx = mf_fit_ctx_create(m, 3, 0);
+    mf_optimizer_options oo = mf_optimizer_defaults(MF_OPT_ADAM);
+    mf_schedule sch = {.kind = MF_SCHEDULE_COSINE, .base_lr = 0.01f, .total_steps = 100, .warmup_steps = 5};
+    MF_CHECK(mf_compile(ctx, mf_optimizer_create(m, &oo), &sch, NULL, "accuracy") == MF_STATUS_OK);
+    /* a few real optimizer steps so that m, v and the counters are not zero */
+    static float x[4 * 8 * 8 * 3];
+    for (size_t i = 0; i < sizeof x / sizeof *x; i++) x[i] = (float)((i * 7) % 13) / 6.0f - 1.0f;
+    int32_t y[4] = {0, 1, 2, 1};
+    float w[4] = {1, 1, 1, 1};
+    int32_t idx[4] = {0, 1, 2, 3};
+    mf_batch b = {x, y, w, idx, 4, 4, 0};
+    mf_logs logs;
+    for (int s = 0; s < 3; s++)
+        MF_CHECK(mf_train_step_default(ctx, &b, &logs, NULL) == MF_STATUS_OK);
+    char p1[128], p2[128];
+    snprintf(p1, sizeof p1, "%s/ckpt-0000-0000003.h5", dir);
+    MF_CHECK(mf_checkpoint_save(ctx, p1, NULL) == MF_STATUS_OK);
+    mf_checkpoint_summary sum;
+    MF_CHECK(mf_checkpoint_check(p1, &sum) == MF_STATUS_OK && sum.global_step == 3 && sum.world_size == 1);
+    /* into a fresh context: the same weights, optimizer state and position */
+    mf_model *m2 = small(3);
+    mf_fit_ctx *ctx2 = mf_fit_ctx_create(m2, 3, 0);
+    MF_CHECK(mf_compile(ctx2, mf_optimizer_create(m2, &oo), NULL, NULL, "accuracy") == MF_STATUS_OK);
+    MF_CHECK(mf_checkpoint_load(ctx2, p1, &sum) == MF_STATUS_OK);
+    MF_CHECK(memcmp(mf_model_params(m2), mf_model_params(m), mf_model_num_params(m) * sizeof(float)) == 0);
+    MF_CHECK(mf_fit_global_step(ctx2) == 3 && mf_optimizer_iterations(mf_fit_optimizer(ctx2)) == 3);
+    MF_CHECK(mf_fit_learning_rate(ctx2) == mf_fit_learning_rate(ctx));  /* the schedule came along */
+    float *a[2], *c[2];
+    MF_CHECK(mf_optimizer_state(mf_fit_optimizer(ctx), a, NULL) == 2 && mf_optimizer_state(mf_fit_optimizer(ctx2), c, NULL) == 2);
+    MF_CHECK(memcmp(a[0], c[0], mf_model_num_params(m) * sizeof(float)) == 0);
+    MF_CHECK(memcmp(a[1], c[1], mf_model_num_params(m) * sizeof(float)) == 0);
+    /* the next step is the same on both */
+    MF_CHECK(mf_train_step_default(ctx, &b, &logs, NULL) == MF_STATUS_OK);
+    MF_CHECK(mf_train_step_default(ctx2, &b, &logs, NULL) == MF_STATUS_OK);
+    MF_CHECK(memcmp(mf_model_params(m2), mf_model_params(m), mf_model_num_params(m) * sizeof(float)) == 0);
+    /* export: a Keras weights file with the checkpoint's numbers */
+    char ex[128];
+    snprintf(ex, sizeof ex, "%s/exported.h5", dir);
+    MF_CHECK(mf_checkpoint_export_keras(p1, ex) == MF_STATUS_OK);
+    mf_model *m3 = small(3);
+    mf_weights_report r;
+    MF_CHECK(mf_weights_load_keras(m3, ex, &r) == MF_STATUS_OK && r.missing_layers == 0 && r.loaded_layers == 3);
+    MF_CHECK(mf_checkpoint_load(ctx2, p1, NULL) == MF_STATUS_OK);  /* back to step 3 */
+    MF_CHECK(memcmp(mf_model_params(m3), mf_model_params(m2), mf_model_num_params(m) * sizeof(float)) == 0);
+    /* another architecture is refused by name */
+    mf_model *m4 = small(5);
+    mf_fit_ctx *ctx4 = mf_fit_ctx_create(m4, 3, 0);
+    MF_CHECK(mf_compile(ctx4, mf_optimizer_create(m4, &oo), NULL, NULL, "") == MF_STATUS_OK);
+    MF_CHECK(mf_checkpoint_load(ctx4, p1, NULL) == MF_STATUS_SHAPE);
+    MF_CHECK(strstr(mf_last_error(), "'head'") != NULL);
+    /* incomplete (a writer killed half-way: no `complete` attribute): refused,
+     * and latest() falls back to the older complete one */
+    snprintf(p2, sizeof p2, "%s/ckpt-0001-0000009.h5", dir);
+    hid_t f = H5Fcreate(p2, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t s = H5Screate(H5S_SCALAR), t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    const char *fmt = "mpifit-checkpoint";
+    hid_t at = H5Acreate2(f, "format", t, s, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(at, t, &fmt);
+    H5Aclose(at);
+    H5Tclose(t);
+    H5Sclose(s);
+    H5Fclose(f);
+    MF_CHECK(mf_checkpoint_check(p2, NULL) == MF_STATUS_DATA);
+    MF_CHECK(strstr(mf_last_error(), "incomplete") != NULL);
+    char found[256];
+    MF_CHECK(mf_checkpoint_latest(dir, found, sizeof found) == MF_STATUS_OK);
+    MF_CHECK_MSG(strcmp(found, p1) == 0, "latest: %s", found);
+    MF_CHECK(mf_checkpoint_check("/nonexistent/ckpt.h5", NULL) == MF_STATUS_DATA);
+    mf_fit_ctx_free(ctx);
+    mf_fit_ctx_free(ctx2);
+    mf_fit_ctx_free(ctx4);
+    mf_model_free(m);
+    mf_model_free(m2);
+    mf_model_free(m3);
+    mf_model_free(m4);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/mf_weights_XXXXXX");
+    if (!mkdtemp(dir))
+        return 1;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    test_keras_file();
+    test_checkpoints();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    MF_CHECK_MSG(mf_alloc_live_count() == 0, "%zu allocations leaked", mf_alloc_live_count());
+    return mf_test_report();
+}

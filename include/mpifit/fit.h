@@ -155,7 +155,8 @@ MF_API void  mf_fit_stop_training(mf_fit_ctx *ctx);             /* Keras' model.
 MF_API int   mf_fit_history_len(const mf_fit_ctx *ctx);         /* epochs recorded */
 MF_API const mf_logs *mf_fit_history(const mf_fit_ctx *ctx, int i);
 /* Where training stands: the epoch under way (or next, once finished) and the
- * steps done in it; fit resumes from here (mf_checkpoint_load sets it). */
+ * steps done in it. After mf_checkpoint_load the next fit continues from
+ * here; otherwise each fit starts at its initial_epoch, as in Keras. */
 MF_API int   mf_fit_position(const mf_fit_ctx *ctx, int *step_in_epoch);
 /* Seconds the last train step computed, and waited for its batch. */
 MF_API double mf_fit_last_step_seconds(const mf_fit_ctx *ctx);

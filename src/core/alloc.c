@@ -42,3 +42,16 @@ void mf_free(void *p)
 
 size_t mf_alloc_live_count(void) { return atomic_load(&live_count); }
 size_t mf_alloc_live_bytes(void) { return atomic_load(&live_bytes); }
+
+void *mf_grow(void *array, int n, int *cap, int first, size_t elem)
+{
+    if (array && n < *cap)
+        return array;
+    int ncap = *cap > 0 ? 2 * *cap : first;
+    void *bigger = mf_alloc((size_t)ncap * elem);
+    if (array)
+        memcpy(bigger, array, (size_t)n * elem);
+    mf_free(array);
+    *cap = ncap;
+    return bigger;
+}

@@ -43,6 +43,11 @@ MF_PRINTF(1, 2) void mf_log_all(const char *fmt, ...);
 MF_PRINTF(1, 2) void mf_log_warn(const char *fmt, ...);
 MF_PRINTF(1, 2) void mf_log_error(const char *fmt, ...);
 
+/* Make room for one more element in a growable array: if n == *cap, double
+ * the capacity (starting at `first`), keeping the n elements. Returns the
+ * (possibly new) array. */
+void *mf_grow(void *array, int n, int *cap, int first, size_t elem);
+
 /* Safe string copy: always NUL-terminates, returns 0 if src did not fit. */
 int mf_strlcpy(char *dst, const char *src, size_t n);
 #endif

@@ -39,15 +39,7 @@ mf_dataset *mf_ds_alloc(mf_ds_kind kind, const char *path)
 
 void mf_ds_push(mf_dataset *ds, int label, const char *source, uint64_t offset, uint64_t length)
 {
-    if (ds->n == ds->cap) {
-        int ncap = ds->cap ? 2 * ds->cap : 64;
-        mf_ds_item *it = mf_alloc((size_t)ncap * sizeof *it);
-        if (ds->items)
-            memcpy(it, ds->items, (size_t)ds->n * sizeof *it);
-        mf_free(ds->items);
-        ds->items = it;
-        ds->cap = ncap;
-    }
+    ds->items = mf_grow(ds->items, ds->n, &ds->cap, 64, sizeof *ds->items);
     mf_ds_item *it = &ds->items[ds->n++];
     it->label = label;
     it->source = mf_strdup(source);

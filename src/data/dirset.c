@@ -19,15 +19,7 @@ typedef struct name_list {
 
 static void names_push(name_list *l, const char *s)
 {
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 32;
-        char **v = mf_alloc((size_t)cap * sizeof *v);
-        if (l->v)
-            memcpy(v, l->v, (size_t)l->n * sizeof *v);
-        mf_free(l->v);
-        l->v = v;
-        l->cap = cap;
-    }
+    l->v = mf_grow(l->v, l->n, &l->cap, 32, sizeof *l->v);
     l->v[l->n++] = mf_strdup(s);
 }
 

@@ -429,16 +429,5 @@ mf_status mf_packed_write(const char *out_path, const mf_pack_split *splits, int
     if (H5Fclose(f) < 0 && s == MF_STATUS_OK)
         s = mf_fail(MF_STATUS_IO, "pack: closing %s: %s", tmp, mf_h5_error(err, sizeof err));
     mf_h5_unlock();
-    if (s == MF_STATUS_OK) {
-        int fd = open(tmp, O_RDONLY);
-        if (fd < 0 || fsync(fd) != 0)
-            s = mf_fail(MF_STATUS_IO, "pack: fsync %s: %s", tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-    }
-    if (s == MF_STATUS_OK && rename(tmp, out_path) != 0)
-        s = mf_fail(MF_STATUS_IO, "pack: rename %s -> %s: %s", tmp, out_path, strerror(errno));
-    if (s != MF_STATUS_OK)
-        unlink(tmp);
-    return s;
+    return mf_commit_file(tmp, out_path, s);
 }

@@ -383,14 +383,7 @@ mf_status mf_checkpoint_latest(const char *dir, char *path, size_t n)
         char tail[8];
         if (sscanf(e->d_name, "ckpt-%ld-%ld.h%7s", &ep, &st, tail) != 3 || strcmp(tail, "5") != 0)
             continue;
-        if (nc == cap) {
-            cap = cap ? 2 * cap : 16;
-            cand *bigger = mf_alloc((size_t)cap * sizeof *bigger);
-            if (c)
-                memcpy(bigger, c, (size_t)nc * sizeof *c);
-            mf_free(c);
-            c = bigger;
-        }
+        c = mf_grow(c, nc, &cap, 16, sizeof *c);
         mf_strlcpy(c[nc].name, e->d_name, sizeof c[nc].name);
         c[nc].epoch = ep;
         c[nc].step = st;
@@ -623,6 +616,7 @@ mf_status mf_checkpoint_load(mf_fit_ctx *ctx, const char *path, mf_checkpoint_su
     ctx->data_epoch = L.data_epoch;
     ctx->data_step = L.data_step;
     ctx->data_started = 0;  /* the loader is repositioned at the next batch */
+    ctx->restored = 1;
     ctx->schedule = L.schedule;
     ctx->lr_override = L.lr_override;
     if (ctx->opt)

@@ -279,15 +279,7 @@ static mf_status on_batch_end(mf_callback *cb, mf_fit_ctx *ctx, int step, mf_log
 {
     (void)step;
     writer *w = cb->user;
-    if (w->n_steps == w->cap_steps) {
-        int cap = w->cap_steps ? 2 * w->cap_steps : 256;
-        double *v = mf_alloc((size_t)cap * 5 * sizeof *v);
-        if (w->steps)
-            memcpy(v, w->steps, (size_t)w->n_steps * 5 * sizeof *v);
-        mf_free(w->steps);
-        w->steps = v;
-        w->cap_steps = cap;
-    }
+    w->steps = mf_grow(w->steps, w->n_steps, &w->cap_steps, 256, 5 * sizeof *w->steps);  /* rows of 5 */
     double loss = NAN;
     mf_logs_get(logs, "loss", &loss);
     double *row = w->steps + (size_t)w->n_steps++ * 5;

@@ -39,15 +39,7 @@ void mf_model_free(mf_model *m)
 
 static mf_model_node *push_node(mf_model *m)
 {
-    if (m->n_nodes == m->cap_nodes) {
-        int cap = m->cap_nodes ? 2 * m->cap_nodes : 64;
-        mf_model_node *n = mf_alloc((size_t)cap * sizeof *n);
-        if (m->nodes)
-            memcpy(n, m->nodes, (size_t)m->n_nodes * sizeof *n);
-        mf_free(m->nodes);
-        m->nodes = n;
-        m->cap_nodes = cap;
-    }
+    m->nodes = mf_grow(m->nodes, m->n_nodes, &m->cap_nodes, 64, sizeof *m->nodes);
     mf_model_node *nd = &m->nodes[m->n_nodes++];
     memset(nd, 0, sizeof *nd);
     return nd;

@@ -24,15 +24,7 @@ const mf_logs *mf_fit_history(const mf_fit_ctx *ctx, int i)
 
 static void history_push(mf_fit_ctx *ctx, const mf_logs *logs)
 {
-    if (ctx->n_history == ctx->cap_history) {
-        int cap = ctx->cap_history ? 2 * ctx->cap_history : 16;
-        mf_logs *h = mf_alloc((size_t)cap * sizeof *h);
-        if (ctx->history)
-            memcpy(h, ctx->history, (size_t)ctx->n_history * sizeof *h);
-        mf_free(ctx->history);
-        ctx->history = h;
-        ctx->cap_history = cap;
-    }
+    ctx->history = mf_grow(ctx->history, ctx->n_history, &ctx->cap_history, 16, sizeof *ctx->history);
     ctx->history[ctx->n_history++] = *logs;
 }
 
@@ -197,11 +189,20 @@ mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const
     mf_step_fn test_step = o->test_step ? o->test_step : mf_test_step_default;
     FILE *out = o->out ? o->out : stdout;
     int verbose = ctx->rank == 0 || o->verbose_all_ranks ? o->verbose : 0;  /* rank 0 speaks for the job */
-    /* where to start: initial_epoch, or where a restored context stands */
-    int resume_step = 0, first = mf_fit_position(ctx, &resume_step);
-    if (o->initial_epoch > first) {
-        first = o->initial_epoch;
-        resume_step = 0;
+    /* where to start: initial_epoch (Keras: each fit counts from it), or where
+     * a context restored from a checkpoint stands */
+    int resume_step = 0, first = o->initial_epoch;
+    if (ctx->restored) {
+        first = mf_fit_position(ctx, &resume_step);
+        ctx->restored = 0;
+        if (o->initial_epoch > first) {
+            first = o->initial_epoch;
+            resume_step = 0;
+        }
+    } else {
+        ctx->data_started = 0;  /* a new fit: the data order starts at epoch initial_epoch */
+        ctx->data_epoch = first;
+        ctx->data_step = 0;
     }
     if (o->epochs <= first)
         return mf_fail(MF_STATUS_INVALID, "fit: epochs (%d) must be greater than the first epoch to run (%d)",

@@ -41,7 +41,7 @@ struct mf_fit_ctx {
     /* where training stands (checkpoints store it, resume restores it) */
     int           epoch_step;     /* steps done in ctx->epoch */
     int           epoch_done;     /* ctx->epoch finished (validation and callbacks included) */
-    int           resume_step;    /* > 0: the next fit continues ctx->epoch at this step */
+    int           restored;       /* a checkpoint was loaded: the next fit starts where it stands */
     double        last_step_s, last_wait_s, last_epoch_ips;
     /* callback states from a loaded checkpoint, applied after on_train_begin */
     int           n_cb_state;

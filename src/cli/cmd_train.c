@@ -305,6 +305,8 @@ int mf_cmd_train(int argc, char **argv)
     }
     run r;
     memset(&r, 0, sizeof r);
+    /* from the start: a signal during set-up is a request to stop, not a kill */
+    mf_preemption_install();
     if (mf_comm_create(&argc, &argv, &r.comm) != MF_STATUS_OK) {
         fprintf(stderr, "mpifit train: %s\n", mf_last_error());
         return 1;
@@ -347,7 +349,6 @@ int mf_cmd_train(int argc, char **argv)
                                      r.resumed ? r.from.epoch : -1, r.resumed ? r.from.global_step : 0};
             r.cbs[r.n_cbs++] = mf_metrics_h5_writer(mpath, &mo);
         }
-        mf_preemption_install();
         mf_fit_options fo = mf_fit_options_default();
         fo.checkpoint = checkpoint_hook;
         fo.checkpoint_user = &r;

@@ -136,7 +136,7 @@ ck=$(sed -n 's/.*checkpoint \(.*\.h5\) written.*/\1/p' "$work/sig.log")
 "$mpifit" train "$ini" --set output.dir="$work/sig" --set train.epochs=400 --set model.input_size=128 \
    --set output.checkpoint_every=epoch > "$work/sig2.log" 2>&1 &
 pid=$!
-for i in $(seq 1 200); do grep -q resumed "$work/sig2.log" 2>/dev/null && break; sleep 0.05; done
+for i in $(seq 1 400); do grep -q '^model:' "$work/sig2.log" 2>/dev/null && break; sleep 0.05; done
 sleep 0.2
 # two different signals (two of the same may merge into one): the second ends it at once
 kill -TERM $pid; kill -USR1 $pid
@@ -145,7 +145,12 @@ cat "$work/sig2.log"
 test $rc -eq 138   # 128 + SIGUSR1: no checkpoint, no cleanup
 for c in "$work"/sig/checkpoints/ckpt-*.h5; do "$mpifit" inspect "$c" | grep -q complete; done
 
-echo "== 6. export, inspect, plot"
+echo "== 6. save_best, keep, export, inspect, plot"
+"$mpifit" train "$ini" --set output.dir="$work/best" --set output.checkpoint_every=epoch --set output.keep=2 \
+   --set output.save_best=val_loss > "$work/best.log" 2>&1
+ls "$work/best/checkpoints"
+test "$(ls "$work/best/checkpoints" | grep -c '^ckpt-.*\.h5$')" -eq 2
+"$mpifit" inspect "$work/best/checkpoints/best.h5" | grep -q complete
 "$mpifit" export "$work/full/checkpoints/ckpt-0004-0000024.h5" "$work/keras.h5"
 same "$work/full/weights.h5" "$work/keras.h5" /conv2d /dense /batch_normalization
 "$mpifit" inspect "$work/full/metrics.h5" | tee "$work/inspect.txt"

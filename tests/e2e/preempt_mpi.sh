@@ -61,6 +61,12 @@ ck=$(sed -n 's/.*checkpoint \(.*\.h5\) written.*/\1/p' "$work/run.log")
 "$mpifit" inspect "$ck" | tee "$work/inspect.txt" | head -4
 grep -q complete "$work/inspect.txt" && grep -q 'world size: 2 ranks' "$work/inspect.txt"
 epochs=$(sed -n 's/^position: \([0-9]*\) epochs done.*/\1/p' "$work/inspect.txt")
+# another world size: it continues (data re-sharded, dropout restarted) and says it is not bit for bit
+cp -r "$work/run" "$work/one"
+"$mpifit" train "$work/job.ini" --set output.dir="$work/one" --set train.epochs=$((epochs + 2)) --resume auto \
+  > "$work/one.log" 2>&1
+grep -q 'written by 2 ranks, this run has 1: .* not bit for bit' "$work/one.log"
+grep -q "trained $((epochs + 2)) epochs on 1 rank" "$work/one.log"
 # shellcheck disable=SC2086
 "$mpiexec" -n 2 $preflags "$mpifit" train "$work/job.ini" --set train.epochs=$((epochs + 2)) --resume auto \
   > "$work/resume.log" 2>&1

@@ -126,6 +126,7 @@ static void test_checkpoints(void)
     int32_t idx[4] = {0, 1, 2, 3};
     mf_batch b = {x, y, w, idx, 4, 4, 0};
     mf_logs logs;
+    mf_logs_clear(&logs);
     for (int s = 0; s < 3; s++)
         MF_CHECK(mf_train_step_default(ctx, &b, &logs, NULL) == MF_STATUS_OK);
     char p1[128], p2[128];

@@ -55,3 +55,11 @@ void *mf_grow(void *array, int n, int *cap, int first, size_t elem)
     *cap = ncap;
     return bigger;
 }
+
+char *mf_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = mf_alloc(n);
+    memcpy(d, s, n);
+    return d;
+}

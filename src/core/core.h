@@ -48,6 +48,9 @@ MF_PRINTF(1, 2) void mf_log_error(const char *fmt, ...);
  * (possibly new) array. */
 void *mf_grow(void *array, int n, int *cap, int first, size_t elem);
 
+/* A copy of s from mf_alloc (mf_free it). */
+char *mf_strdup(const char *s);
+
 /* Safe string copy: always NUL-terminates, returns 0 if src did not fit. */
 int mf_strlcpy(char *dst, const char *src, size_t n);
 #endif

@@ -9,14 +9,6 @@
 #include <unistd.h>
 #include "dataset.h"
 
-char *mf_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = mf_alloc(n);
-    memcpy(d, s, n);
-    return d;
-}
-
 mf_dataset_options mf_dataset_options_default(void)
 {
     mf_dataset_options o;

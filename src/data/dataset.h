@@ -38,7 +38,6 @@ void mf_ds_push(mf_dataset *ds, int label, const char *source, uint64_t offset, 
 /* Keep only opt->subset of a seeded shuffle (Keras' validation_split rule:
  * the last int(split * n) samples of the shuffled list are validation). */
 mf_status mf_ds_apply_subset(mf_dataset *ds, const mf_dataset_options *opt);
-char *mf_strdup(const char *s);
 
 /* The two sources. */
 mf_status mf_dirset_open(mf_dataset *ds, const mf_dataset_options *opt);

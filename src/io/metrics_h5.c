@@ -334,24 +334,16 @@ static void destroy(mf_callback *cb)
     mf_free(cb);
 }
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = mf_alloc(n);
-    memcpy(d, s, n);
-    return d;
-}
-
 mf_callback *mf_metrics_h5_writer(const char *path, const mf_metrics_options *o)
 {
     mf_callback *cb = mf_alloc(sizeof *cb);
     writer *w = mf_alloc(sizeof *w);
     mf_strlcpy(w->path, path, sizeof w->path);
-    w->config = dup_str(o && o->config_text ? o->config_text : "");
+    w->config = mf_strdup(o && o->config_text ? o->config_text : "");
     w->n_classes = o && o->class_names ? o->n_classes : 0;
     w->classes = mf_alloc((size_t)(w->n_classes ? w->n_classes : 1) * sizeof *w->classes);
     for (int i = 0; i < w->n_classes; i++)
-        w->classes[i] = dup_str(o->class_names[i]);
+        w->classes[i] = mf_strdup(o->class_names[i]);
     w->world = o ? o->world_size : 1;
     w->flush_every = o && o->flush_every > 0 ? o->flush_every : 100;
     w->resume_epoch = o ? o->resume_epoch : -1;

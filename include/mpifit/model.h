@@ -94,6 +94,11 @@ MF_API void      mf_model_set_backward_hook(mf_model *m, void (*hook)(void *user
  * NULL (the default) keeps per-rank statistics, as PyTorch DDP does. */
 MF_API void      mf_model_set_sync_batchnorm(mf_model *m, mf_comm *comm);
 
+/* Profiling: time every layer's forward and backward from now on (on = 1),
+ * and print the totals by layer kind, largest first. */
+MF_API void      mf_model_set_profiling(mf_model *m, int on);
+MF_API void      mf_model_profile_report(const mf_model *m, FILE *f);
+
 /* Set the trainable flag of every layer from the first one up to and including
  * the layer named `last` (e.g. "out_relu": freeze a pretrained MobileNetV2 base
  * under a new head). Before or after build. MF_STATUS_INVALID if no such layer. */

@@ -360,7 +360,10 @@ int mf_cmd_train(int argc, char **argv)
         fo.progress_every = c->train.progress_every;
         fo.callbacks = r.cbs;
         fo.n_callbacks = r.n_cbs;
+        mf_model_set_profiling(r.j.model, c->train.profile);
         s = mf_fit(r.ctx, r.train, r.val, &fo);
+        if (c->train.profile && rank == 0)
+            mf_model_profile_report(r.j.model, stdout);
     }
     if (s == MF_STATUS_PREEMPTED) {
         if (rank == 0)

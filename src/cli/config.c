@@ -57,6 +57,7 @@ static const key_def keys[] = {
     {"train", "steps_per_epoch", K_INT, OFF(train.steps_per_epoch), 0, 100000000, NULL, "0", "steps per epoch; 0 = the whole training set"},
     {"train", "verbose", K_INT, OFF(train.verbose), 0, 2, NULL, "1", "0 silent, 1 progress bar, 2 one line per epoch"},
     {"train", "progress_every", K_INT, OFF(train.progress_every), 0, 1000000, NULL, "0", "off a terminal: a progress line every N steps (0 = ten per epoch)"},
+    {"train", "profile", K_BOOL, OFF(train.profile), 0, 0, NULL, "false", "time every layer kind's forward and backward; print the table at the end"},
     {"train", "accumulate_steps", K_INT, OFF(train.accumulate_steps), 1, 1024, NULL, "1", "split each batch into this many micro-batches, one optimizer step (batch_size must be a multiple)"},
     {"dist", "threads", K_INT, OFF(dist.threads), 0, 1024, NULL, "0", "compute threads (OpenBLAS and kernels) per rank; 0 = this rank's share of the node's cores"},
     {"dist", "overlap", K_BOOL, OFF(dist.overlap), 0, 0, NULL, "true", "start each gradient bucket's allreduce during backward"},

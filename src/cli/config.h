@@ -51,6 +51,7 @@ typedef struct mf_config {
         int  verbose;                   /* 0 silent, 1 progress bar, 2 one line per epoch */
         int  progress_every;            /* plain progress lines every N steps, 0 = 10 per epoch */
         int  accumulate_steps;          /* micro-batches per optimizer step */
+        int  profile;                   /* per-layer-kind timing table at the end */
     } train;
     struct {
         char dir[MF_CFG_PATH];

@@ -7,8 +7,16 @@
  * both sized for the largest batch seen (llm.c's single acts buffer). */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include "../layers/layer.h"
 #include "model_internal.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 mf_model *mf_model_create(const char *name)
 {
@@ -34,6 +42,8 @@ void mf_model_free(mf_model *m)
     mf_free(m->ws);
     mf_free(m->infos);
     mf_free(m->need_grad);
+    mf_free(m->fwd_s);
+    mf_free(m->bwd_s);
     mf_free(m);
 }
 
@@ -362,7 +372,10 @@ mf_tensor mf_model_forward(mf_model *m, const float *x, int N, mf_mode mode, mf_
         for (int k = 0; k < nd->n_in; k++)
             in[k] = &m->nodes[nd->in[k]].act;
         mf_exec ex = exec_for(m, nd->layer, mode, rng);
+        double t0 = m->profile ? now() : 0.0;
         nd->layer->ops->forward(nd->layer, &ex, in, &nd->act);
+        if (m->profile)
+            m->fwd_s[i] += now() - t0;
     }
     m->last_N = N;
     m->last_mode = mode;
@@ -416,7 +429,10 @@ void mf_model_backward(mf_model *m, const float *dout, float *dx)
                 din[k] = &m->nodes[nd->in[k]].dact;
         }
         mf_exec ex = exec_for(m, nd->layer, (mf_mode)m->last_mode, m->last_rng);
+        double t0 = m->profile ? now() : 0.0;
         nd->layer->ops->backward(nd->layer, &ex, in, &nd->act, &nd->dact, din);
+        if (m->profile)
+            m->bwd_s[i] += now() - t0;
         if (m->bwd_hook)
             m->bwd_hook(m->bwd_hook_user, i - 1);
     }
@@ -431,3 +447,49 @@ void mf_model_set_backward_hook(mf_model *m, void (*hook)(void *user, int layer)
 }
 
 void mf_model_set_sync_batchnorm(mf_model *m, mf_comm *comm) { m->bn_comm = comm; }
+
+void mf_model_set_profiling(mf_model *m, int on)
+{
+    if (on && !m->fwd_s) {
+        m->fwd_s = mf_alloc((size_t)m->n_nodes * sizeof *m->fwd_s);
+        m->bwd_s = mf_alloc((size_t)m->n_nodes * sizeof *m->bwd_s);
+    }
+    m->profile = on && m->fwd_s;
+}
+
+void mf_model_profile_report(const mf_model *m, FILE *f)
+{
+    if (!m->fwd_s)
+        return;
+    /* totals by layer kind */
+    const char *kind[32];
+    double fw[32], bw[32];
+    int n = 0;
+    double total = 0.0;
+    for (int i = 1; i < m->n_nodes; i++) {
+        const char *k = m->nodes[i].layer->ops->kind;
+        int j = 0;
+        while (j < n && strcmp(kind[j], k) != 0)
+            j++;
+        if (j == n && n < 32) {
+            kind[n] = k;
+            fw[n] = bw[n] = 0.0;
+            n++;
+        }
+        if (j < n) {
+            fw[j] += m->fwd_s[i];
+            bw[j] += m->bwd_s[i];
+        }
+        total += m->fwd_s[i] + m->bwd_s[i];
+    }
+    fprintf(f, "%-24s %10s %10s %7s\n", "layer kind", "forward s", "backward s", "share");
+    for (int done = 0; done < n; done++) {
+        int best = -1;
+        for (int j = 0; j < n; j++)
+            if (kind[j] && (best < 0 || fw[j] + bw[j] > fw[best] + bw[best]))
+                best = j;
+        fprintf(f, "%-24s %10.3f %10.3f %6.1f%%\n", kind[best], fw[best], bw[best],
+                total > 0 ? 100.0 * (fw[best] + bw[best]) / total : 0.0);
+        kind[best] = NULL;
+    }
+}

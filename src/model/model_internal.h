@@ -35,6 +35,8 @@ struct mf_model {
     void  (*bwd_hook)(void *user, int layer);
     void  *bwd_hook_user;
     mf_comm *bn_comm;       /* synchronized BatchNorm, or NULL */
+    int    profile;         /* time every layer's forward and backward */
+    double *fwd_s, *bwd_s;  /* n_nodes each, seconds summed */
     mf_rng *last_rng;
 };
 #endif

@@ -1,5 +1,6 @@
 /* add.c: Keras Add with two inputs (the residual connection of MobileNetV2's
  * inverted-residual blocks). The gradient goes unchanged to both inputs. */
+#include <string.h>
 #include "layer.h"
 
 static mf_status add_build(mf_layer *l)
@@ -27,13 +28,17 @@ static void add_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
 static void add_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
                          const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
 {
-    (void)l; (void)ex; (void)in; (void)out;
+    (void)l; (void)in; (void)out;
     size_t n = mf_tensor_numel(dout);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 2; k++) {  /* in order: Add(x, x) writes then adds */
         if (!din[k])
             continue;
         float *d = din[k]->data;
         const float *g = dout->data;
+        if (ex->din_first[k]) {
+            memcpy(d, g, n * sizeof(float));
+            continue;
+        }
         #pragma omp parallel for schedule(static) if (n > 65536)
         for (size_t i = 0; i < n; i++)
             d[i] += g[i];

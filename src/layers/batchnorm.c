@@ -204,15 +204,18 @@ static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
                 k2[c] = (float)(gamma[c] * is * sum_dy[c] / Mg);    /* constant     */
                 k3[c] = (float)(gamma[c] * is * is * is * sum_dy_xc[c] / Mg); /* of x-mean */
             }
+            int first = ex->din_first[0];  /* write, or add to what is there */
             #pragma omp parallel for schedule(static) if (M * C > 65536)
             for (size_t r = 0; r < M; r++)
                 for (int c = 0; c < C; c++)
-                    dx[r * C + c] += k1[c] * dy[r * C + c] - k2[c] - k3[c] * (x[r * C + c] - b->mean[c]);
+                    dx[r * C + c] = (first ? 0.0f : dx[r * C + c]) + k1[c] * dy[r * C + c] - k2[c] -
+                                    k3[c] * (x[r * C + c] - b->mean[c]);
         } else {
+            int first = ex->din_first[0];
             #pragma omp parallel for schedule(static) if (M * C > 65536)
             for (size_t r = 0; r < M; r++)
                 for (int c = 0; c < C; c++)
-                    dx[r * C + c] += gamma[c] * b->invstd[c] * dy[r * C + c];
+                    dx[r * C + c] = (first ? 0.0f : dx[r * C + c]) + gamma[c] * b->invstd[c] * dy[r * C + c];
         }
     }
 }

@@ -6,6 +6,7 @@
  * the expand and project layers of MobileNetV2 are all of that kind.
  * Init: kernel glorot_uniform (fan_in K*K*Cin, fan_out K*K*F), bias zeros. */
 #include <omp.h>
+#include <string.h>
 #include "layer.h"
 #include "conv_geom.h"
 #include "../tensor/gemm.h"
@@ -130,8 +131,8 @@ static void conv2d_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *con
         int M = (int)((size_t)N * P);
         if (ex->param_grads)  /* dW (Cin,F) += x^T (Cin,M) . dy (M,F) */
             mf_sgemm(1, 0, Cin, F, M, 1.0f, in[0]->data, Cin, dy, F, 1.0f, dw, F);
-        if (din[0])           /* dx (M,Cin) += dy (M,F) . W^T (F,Cin) */
-            mf_sgemm(0, 1, M, Cin, F, 1.0f, dy, F, w, F, 1.0f, din[0]->data, Cin);
+        if (din[0])           /* dx (M,Cin) (+)= dy (M,F) . W^T (F,Cin) */
+            mf_sgemm(0, 1, M, Cin, F, 1.0f, dy, F, w, F, ex->din_first[0] ? 0.0f : 1.0f, din[0]->data, Cin);
         return;
     }
     /* The input gradient is per image: images over threads. The kernel
@@ -144,8 +145,10 @@ static void conv2d_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *con
             float *dcols = ex->ws + (size_t)omp_get_thread_num() * per_image(c, l) + P * KKC;
             /* dcols (P,KKC) = dy_n (P,F) . W^T (F,KKC), folded back onto dx */
             mf_sgemm(0, 1, (int)P, KKC, F, 1.0f, dy + (size_t)n * P * F, F, w, F, 0.0f, dcols, KKC);
-            mf_col2im_add(din[0]->data + (size_t)n * H * W * Cin, dcols, H, W, Cin, c->K, c->S,
-                          c->g.pad_top, c->g.pad_left, Ho, Wo);
+            float *dxn = din[0]->data + (size_t)n * H * W * Cin;
+            if (ex->din_first[0])  /* col2im adds: start this image from zero */
+                memset(dxn, 0, (size_t)H * W * Cin * sizeof(float));
+            mf_col2im_add(dxn, dcols, H, W, Cin, c->K, c->S, c->g.pad_top, c->g.pad_left, Ho, Wo);
         }
     }
     if (ex->param_grads) {

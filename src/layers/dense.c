@@ -66,7 +66,8 @@ static void dense_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *cons
     }
     /* dx (N,I) += dy (N,U) . W^T (U,I) */
     if (din[0])
-        mf_sgemm(0, 1, N, I, U, 1.0f, dy, U, l->slot[d->kernel].data, U, 1.0f, din[0]->data, I);
+        mf_sgemm(0, 1, N, I, U, 1.0f, dy, U, l->slot[d->kernel].data, U, ex->din_first[0] ? 0.0f : 1.0f,
+                 din[0]->data, I);
 }
 
 static const mf_layer_ops dense_ops = {

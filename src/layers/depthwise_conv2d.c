@@ -85,12 +85,15 @@ static void dw_forward_k(float *out, const float *inp, const float *w, const flo
     }
 }
 
-/* dinp (N,H,W,C) += conv^T(dout); images are independent, so threads split over n. */
-static void dw_backward_input_k(float *dinp, const float *dout, const float *w,
+/* dinp (N,H,W,C) += conv^T(dout) (first: = ); images are independent, so
+ * threads split over n. */
+static void dw_backward_input_k(float *dinp, const float *dout, const float *w, int first,
                                 int N, int H, int W, int C, int K, int S, int pt, int pl, int Ho, int Wo)
 {
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
+        if (first)  /* the scatter adds: start this image from zero */
+            memset(dinp + (size_t)n * H * W * C, 0, (size_t)H * W * C * sizeof(float));
         for (int ho = 0; ho < Ho; ho++) {
             for (int wo = 0; wo < Wo; wo++) {
                 const float *dy = dout + (((size_t)n * Ho + ho) * Wo + wo) * C;
@@ -184,7 +187,8 @@ static void dw_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
                              in[0]->data, dout->data, s->d[0], s->d[1], s->d[2], s->d[3], d->K, d->S,
                              d->g.pad_top, d->g.pad_left, d->g.Ho, d->g.Wo);
     if (din[0])
-        dw_backward_input_k(din[0]->data, dout->data, l->slot[d->kernel].data, s->d[0], s->d[1], s->d[2],
+        dw_backward_input_k(din[0]->data, dout->data, l->slot[d->kernel].data, ex->din_first[0], s->d[0], s->d[1],
+                            s->d[2],
                             s->d[3], d->K, d->S, d->g.pad_top, d->g.pad_left, d->g.Ho, d->g.Wo);
 }
 

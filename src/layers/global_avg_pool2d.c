@@ -33,18 +33,19 @@ static void gap_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
 static void gap_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
                          const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
 {
-    (void)l; (void)ex; (void)out;
+    (void)l; (void)out;
     if (!din[0])
         return;
     int N = in[0]->shape.d[0], HW = in[0]->shape.d[1] * in[0]->shape.d[2], C = in[0]->shape.d[3];
     float inv = 1.0f / (float)HW;
+    int first = ex->din_first[0];  /* write, or add to what is there */
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const float *dy = dout->data + (size_t)n * C;
         float *dx = din[0]->data + (size_t)n * HW * C;
         for (int p = 0; p < HW; p++)
             for (int c = 0; c < C; c++)
-                dx[(size_t)p * C + c] += dy[c] * inv;
+                dx[(size_t)p * C + c] = (first ? 0.0f : dx[(size_t)p * C + c]) + dy[c] * inv;
     }
 }
 

@@ -8,10 +8,12 @@
  * Conventions: NHWC; N batch, H/W input height/width, C input channels,
  * Ho/Wo output extents, K kernel size, S stride.
  *
- * Backward contract: parameter gradients and input gradients are ACCUMULATED
- * (+=). The model zeroes activation gradients before each backward pass and
- * the user zeroes parameter gradients once per optimizer step, so residual
- * branches and gradient accumulation over micro-batches need no special case. */
+ * Backward contract: parameter gradients are ACCUMULATED (+=); the user zeroes
+ * them once per optimizer step, so accumulation over micro-batches needs no
+ * special case. An input gradient din[i] is OVERWRITTEN when ex->din_first[i]
+ * (this layer is the first of the input's consumers to back-propagate) and
+ * accumulated otherwise (the fork before a residual Add). So no pass over the
+ * whole activation-gradient arena is needed to zero it before backward. */
 #ifndef MF_LAYER_H
 #define MF_LAYER_H
 #include "mpifit/model.h"
@@ -40,6 +42,7 @@ typedef struct mf_exec {
     size_t  ws_floats;   /* its actual size (may exceed what this layer asked for) */
     int     param_grads; /* 0: the layer is frozen, skip parameter gradients */
     mf_comm *comm;       /* synchronized BatchNorm across these ranks, or NULL */
+    int     din_first[MF_LAYER_MAX_INPUTS]; /* 1: write din[i] (=), 0: add to it (+=) */
 } mf_exec;
 
 typedef struct mf_layer_ops {

@@ -20,15 +20,21 @@ static void relu_forward_k(float *restrict out, const float *restrict inp, size_
     }
 }
 
-/* dinp += dout where 0 < inp < max_value. Branch-free (a select), so the
- * compiler vectorises it: this pass is pure memory traffic. */
+/* dinp (= or +=) dout where 0 < inp < max_value. Branch-free (a select), so
+ * the compiler vectorises it: this pass is pure memory traffic. */
 static void relu_backward_k(float *restrict dinp, const float *restrict inp, const float *restrict dout, size_t n,
-                            float max_value)
+                            float max_value, int first)
 {
     float hi = max_value > 0.0f ? max_value : FLT_MAX;
-    #pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++)
-        dinp[i] += (inp[i] > 0.0f && inp[i] < hi) ? dout[i] : 0.0f;
+    if (first) {
+        #pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++)
+            dinp[i] = (inp[i] > 0.0f && inp[i] < hi) ? dout[i] : 0.0f;
+    } else {
+        #pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++)
+            dinp[i] += (inp[i] > 0.0f && inp[i] < hi) ? dout[i] : 0.0f;
+    }
 }
 
 static mf_status relu_build(mf_layer *l)
@@ -46,9 +52,10 @@ static void relu_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const 
 static void relu_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
                           const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
 {
-    (void)ex; (void)out;
+    (void)out;
     if (din[0])
-        relu_backward_k(din[0]->data, in[0]->data, dout->data, mf_tensor_numel(dout), ((relu *)l)->max_value);
+        relu_backward_k(din[0]->data, in[0]->data, dout->data, mf_tensor_numel(dout), ((relu *)l)->max_value,
+                        ex->din_first[0]);
 }
 
 static const mf_layer_ops relu_ops = {

@@ -39,10 +39,11 @@ static void zp_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
 static void zp_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
                         const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
 {
-    (void)ex; (void)out;
+    (void)out;
     if (!din[0])
         return;
     zero_pad2d *z = (zero_pad2d *)l;
+    int first = ex->din_first[0];
     int N = in[0]->shape.d[0], H = in[0]->shape.d[1], W = in[0]->shape.d[2], C = in[0]->shape.d[3];
     int Ho = dout->shape.d[1], Wo = dout->shape.d[2];
     #pragma omp parallel for collapse(2) schedule(static)
@@ -50,8 +51,11 @@ static void zp_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
         for (int h = 0; h < H; h++) {
             float *dx = din[0]->data + (((size_t)n * H + h) * W) * C;
             const float *dy = dout->data + (((size_t)n * Ho + h + z->top) * Wo + z->left) * C;
-            for (size_t i = 0; i < (size_t)W * C; i++)
-                dx[i] += dy[i];
+            if (first)
+                memcpy(dx, dy, (size_t)W * C * sizeof(float));
+            else
+                for (size_t i = 0; i < (size_t)W * C; i++)
+                    dx[i] += dy[i];
         }
 }
 

@@ -42,6 +42,7 @@ void mf_model_free(mf_model *m)
     mf_free(m->ws);
     mf_free(m->infos);
     mf_free(m->need_grad);
+    mf_free(m->grad_written);
     mf_free(m->fwd_s);
     mf_free(m->bwd_s);
     mf_free(m);
@@ -200,6 +201,7 @@ mf_status mf_model_build(mf_model *m, uint64_t seed)
     m->state = mf_alloc((n_state ? n_state : 1) * sizeof(float));
     m->infos = mf_alloc((size_t)(n_infos ? n_infos : 1) * sizeof *m->infos);
     m->need_grad = mf_alloc((size_t)m->n_nodes * sizeof *m->need_grad);
+    m->grad_written = mf_alloc((size_t)m->n_nodes * sizeof *m->grad_written);
     m->n_infos = n_infos;
     int j = 0;
     for (int i = 1; i < m->n_nodes; i++) {
@@ -356,6 +358,7 @@ static mf_exec exec_for(const mf_model *m, const mf_layer *l, mf_mode mode, mf_r
     ex.ws_floats = m->ws_floats;
     ex.param_grads = l->trainable;
     ex.comm = m->bn_comm;
+    ex.din_first[0] = ex.din_first[1] = 0;
     return ex;
 }
 
@@ -414,7 +417,7 @@ void mf_model_backward(mf_model *m, const float *dout, float *dx)
             need |= m->need_grad[nd->in[k]];
         m->need_grad[i] = (unsigned char)need;
     }
-    memset(m->dacts, 0, m->arena_floats * sizeof(float));
+    memset(m->grad_written, 0, (size_t)m->n_nodes);
     mf_model_node *last = &m->nodes[m->n_nodes - 1];
     memcpy(last->dact.data, dout, mf_tensor_numel(&last->dact) * sizeof(float));
     for (int i = m->n_nodes - 1; i >= 1; i--) {
@@ -423,12 +426,17 @@ void mf_model_backward(mf_model *m, const float *dout, float *dx)
         mf_model_node *nd = &m->nodes[i];
         const mf_tensor *in[MF_LAYER_MAX_INPUTS] = {NULL, NULL};
         mf_tensor *din[MF_LAYER_MAX_INPUTS] = {NULL, NULL};
+        mf_exec ex = exec_for(m, nd->layer, (mf_mode)m->last_mode, m->last_rng);
         for (int k = 0; k < nd->n_in; k++) {
             in[k] = &m->nodes[nd->in[k]].act;
-            if (m->need_grad[nd->in[k]])
+            if (m->need_grad[nd->in[k]]) {
                 din[k] = &m->nodes[nd->in[k]].dact;
+                /* the first consumer to get here writes, later ones add (Add(x, x)
+                 * reads one node twice: input 0 writes, input 1 adds) */
+                ex.din_first[k] = !m->grad_written[nd->in[k]];
+                m->grad_written[nd->in[k]] = 1;
+            }
         }
-        mf_exec ex = exec_for(m, nd->layer, (mf_mode)m->last_mode, m->last_rng);
         double t0 = m->profile ? now() : 0.0;
         nd->layer->ops->backward(nd->layer, &ex, in, &nd->act, &nd->dact, din);
         if (m->profile)

@@ -31,6 +31,7 @@ struct mf_model {
     float *ws;              /* ws_floats shared scratch */
     size_t ws_floats;
     unsigned char *need_grad; /* n_nodes, scratch of backward */
+    unsigned char *grad_written; /* n_nodes, scratch of backward: dact holds a first contribution */
     int    last_N, last_mode;
     void  (*bwd_hook)(void *user, int layer);
     void  *bwd_hook_user;

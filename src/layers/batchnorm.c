@@ -27,8 +27,10 @@ typedef struct batchnorm {
     float *mean, *invstd;          /* (C) each: statistics of the last forward */
     double *acc;                   /* (2C + 1): combined channel sums (+ rows, for sync BN) */
     float *k;                      /* (3C): backward coefficients */
+    float *zero;                   /* (C) zeros: the shift of unshifted sums */
     double rows;                   /* rows the last training statistics covered (all ranks') */
     double *part;                  /* part_threads * 2C partial sums */
+    float  *fpart;                 /* part_threads * 2C block sums */
     int part_threads;
 } batchnorm;
 
@@ -53,6 +55,8 @@ static mf_status bn_build(mf_layer *l)
     b->invstd = mf_alloc((size_t)b->C * sizeof(float));
     b->acc = mf_alloc((size_t)(2 * b->C + 1) * sizeof(double));
     b->k = mf_alloc((size_t)3 * b->C * sizeof(float));
+    mf_free(b->zero);
+    b->zero = mf_alloc((size_t)b->C * sizeof(float));
     return MF_STATUS_OK;
 }
 
@@ -70,7 +74,9 @@ static double *partials(batchnorm *b, int nt)
 {
     if (nt > b->part_threads) {
         mf_free(b->part);
+        mf_free(b->fpart);
         b->part = mf_alloc((size_t)nt * 2 * b->C * sizeof(double));
+        b->fpart = mf_alloc((size_t)nt * 2 * b->C * sizeof(float));
         b->part_threads = nt;
     }
     memset(b->part, 0, (size_t)nt * 2 * b->C * sizeof(double));
@@ -78,31 +84,52 @@ static double *partials(batchnorm *b, int nt)
 }
 
 /* Two per-channel sums over the M rows of x (and dy):
- *   mode 0: s1 = sum x, s2 = sum x^2
- *   mode 1: s1 = sum dy, s2 = sum dy * (x - mean) */
+ *   mode 0: s1 = sum (x - k), s2 = sum (x - k)^2, k a shift (the first row:
+ *           it keeps E[x^2] - E[x]^2 from cancelling when |mean| >> std)
+ *   mode 1: s1 = sum dy, s2 = sum dy * (x - k), k the mean
+ * Rows are summed in float over blocks of BLOCK rows (vectorised, C contiguous),
+ * each block's sums added into double partials per thread, and the threads'
+ * partials combined in thread order: accurate and deterministic for a fixed
+ * thread count. */
+#define BLOCK 64
+
 static void channel_sums(batchnorm *b, double *s1, double *s2, const float *x, const float *dy,
-                         const float *mean, size_t M, int mode)
+                         const float *k, size_t M, int mode)
 {
     int C = b->C;
     int nt = omp_get_max_threads();
     double *part = partials(b, nt);
     #pragma omp parallel num_threads(nt)
     {
-        double *p1 = part + (size_t)omp_get_thread_num() * 2 * C, *p2 = p1 + C;
-        #pragma omp for schedule(static)
-        for (size_t r = 0; r < M; r++) {
-            const float *xr = x + r * C;
-            if (mode == 0) {
-                for (int c = 0; c < C; c++) {
-                    p1[c] += xr[c];
-                    p2[c] += (double)xr[c] * xr[c];
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        double *p1 = part + (size_t)t * 2 * C, *p2 = p1 + C;
+        float *f1 = b->fpart + (size_t)t * 2 * C, *f2 = f1 + C;
+        size_t lo = M * (size_t)t / (size_t)n, hi = M * (size_t)(t + 1) / (size_t)n;
+        for (size_t r0 = lo; r0 < hi; r0 += BLOCK) {
+            size_t r1 = r0 + BLOCK < hi ? r0 + BLOCK : hi;
+            for (int c = 0; c < C; c++)
+                f1[c] = f2[c] = 0.0f;
+            for (size_t r = r0; r < r1; r++) {
+                const float *xr = x + r * C;
+                if (mode == 0) {
+                    #pragma omp simd
+                    for (int c = 0; c < C; c++) {
+                        float d = xr[c] - k[c];
+                        f1[c] += d;
+                        f2[c] += d * d;
+                    }
+                } else {
+                    const float *gr = dy + r * C;
+                    #pragma omp simd
+                    for (int c = 0; c < C; c++) {
+                        f1[c] += gr[c];
+                        f2[c] += gr[c] * (xr[c] - k[c]);
+                    }
                 }
-            } else {
-                const float *gr = dy + r * C;
-                for (int c = 0; c < C; c++) {
-                    p1[c] += gr[c];
-                    p2[c] += (double)gr[c] * (xr[c] - mean[c]);
-                }
+            }
+            for (int c = 0; c < C; c++) {
+                p1[c] += f1[c];
+                p2[c] += f2[c];
             }
         }
     }
@@ -136,7 +163,10 @@ static void bn_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
     float *mm = l->slot[b->mmean].data, *mv = l->slot[b->mvar].data;
     if (ex->mode == MF_MODE_TRAIN) {
         double *acc = b->acc;
-        channel_sums(b, acc, acc + C, in[0]->data, NULL, NULL, M, 0);
+        /* shift by this batch's first row; sync BN adds the sums of every rank,
+         * which must share one shift: zero */
+        const float *shift = ex->comm ? b->zero : in[0]->data;
+        channel_sums(b, acc, acc + C, in[0]->data, NULL, shift, M, 0);
         double Mg = (double)M;  /* rows the statistics cover: all ranks' with sync BN */
         if (ex->comm) {
             acc[2 * C] = (double)M;
@@ -146,8 +176,9 @@ static void bn_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
         b->rows = Mg;
         float unbias = (in[0]->shape.ndim == 4 && Mg > 1) ? (float)(Mg / (Mg - 1)) : 1.0f;
         for (int c = 0; c < C; c++) {
-            double mean = acc[c] / Mg;
-            double var = acc[C + c] / Mg - mean * mean;
+            double d = acc[c] / Mg;
+            double mean = (double)shift[c] + d;
+            double var = acc[C + c] / Mg - d * d;
             if (var < 0.0)
                 var = 0.0;
             b->mean[c] = (float)mean;
@@ -226,8 +257,10 @@ static void bn_destroy(mf_layer *l)
     mf_free(b->mean);
     mf_free(b->invstd);
     mf_free(b->part);
+    mf_free(b->fpart);
     mf_free(b->acc);
     mf_free(b->k);
+    mf_free(b->zero);
 }
 
 static const mf_layer_ops bn_ops = {

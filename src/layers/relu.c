@@ -26,14 +26,22 @@ static void relu_backward_k(float *restrict dinp, const float *restrict inp, con
                             float max_value, int first)
 {
     float hi = max_value > 0.0f ? max_value : FLT_MAX;
+    /* Both operands loaded unconditionally and `&` instead of `&&`: no branch
+     * in the loop, so it vectorises into compares and a blend. (With the
+     * branch, ReLU6's random signs cost a misprediction every other element:
+     * 4.4 ns instead of ~1 ns per element.) */
     if (first) {
         #pragma omp parallel for simd schedule(static) if (n > 65536)
-        for (size_t i = 0; i < n; i++)
-            dinp[i] = (inp[i] > 0.0f && inp[i] < hi) ? dout[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) {
+            float x = inp[i], g = dout[i];
+            dinp[i] = ((x > 0.0f) & (x < hi)) ? g : 0.0f;
+        }
     } else {
         #pragma omp parallel for simd schedule(static) if (n > 65536)
-        for (size_t i = 0; i < n; i++)
-            dinp[i] += (inp[i] > 0.0f && inp[i] < hi) ? dout[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) {
+            float x = inp[i], g = dout[i];
+            dinp[i] += ((x > 0.0f) & (x < hi)) ? g : 0.0f;
+        }
     }
 }
 

@@ -37,6 +37,10 @@ checkpoint_every = 4
 keep = 0
 metrics_flush_steps = 3
 INI
+complete() {  # complete FILE: mpifit inspect says it is a complete checkpoint
+  # (into a file first: `inspect | grep -q` would SIGPIPE inspect and fail under pipefail)
+  "$mpifit" inspect "$1" > "$work/inspect.out" && grep -q complete "$work/inspect.out"
+}
 same() {  # same FILE_A FILE_B OBJECT...: h5diff finds no difference in each object
   local a=$1 b=$2; shift 2
   for o in "$@"; do h5diff "$a" "$b" "$o" >/dev/null || { echo "DIFFERS: $o of $a and $b"; h5diff "$a" "$b" "$o" | head -5; exit 1; }; done
@@ -51,13 +55,13 @@ set -e
 test $rc -eq 137   # SIGKILL
 ls "$work/cut/checkpoints"
 test -f "$work/cut/checkpoints/ckpt-0002-0000012.h5.tmp"       # the write that died
-"$mpifit" inspect "$work/cut/checkpoints/ckpt-0001-0000008.h5" | grep -q complete
+complete "$work/cut/checkpoints/ckpt-0001-0000008.h5"
 test "$(ls "$work/cut/checkpoints" | grep -c '\.h5$')" -eq 2
 "$mpifit" train "$ini" --set output.dir="$work/cut" --resume auto > "$work/resume.log" 2>&1
 cat "$work/resume.log"
 grep -q 'removing .*ckpt-0002-0000012.h5.tmp' "$work/resume.log"
 grep -q 'resumed from .*ckpt-0001-0000008.h5: epoch 2, step 2 of it, global step 8' "$work/resume.log"
-! ls "$work/cut/checkpoints" | grep -q tmp
+ls "$work/cut/checkpoints" > "$work/ls.txt"; ! grep -q tmp "$work/ls.txt"
 same "$work/full/weights.h5" "$work/cut/weights.h5" /
 same "$work/full/checkpoints/ckpt-0004-0000024.h5" "$work/cut/checkpoints/ckpt-0004-0000024.h5" \
      /optimizer/m /optimizer/v /model_weights /ranks/rng /history
@@ -107,8 +111,8 @@ if mount -t tmpfs -o size=$(( used + ck / 2 + 64 ))k tmpfs "$mnt" 2>/dev/null; t
   cat "$work/full_disk.log"
   test $rc -eq 1 && grep -q 'No space left on device\|disk full' "$work/full_disk.log"
   grep -q 'no checkpoint written, the earlier ones are untouched' "$work/full_disk.log"
-  ! ls "$mnt/run/checkpoints" | grep -q tmp
-  for c in "$mnt"/run/checkpoints/ckpt-*.h5; do "$mpifit" inspect "$c" | grep -q complete; done
+  ls "$mnt/run/checkpoints" > "$work/ls.txt"; ! grep -q tmp "$work/ls.txt"
+  for c in "$mnt"/run/checkpoints/ckpt-*.h5; do complete "$c"; done
   same "$work/full/checkpoints/ckpt-0004-0000024.h5" "$mnt/run/checkpoints/ckpt-0004-0000024.h5" /
   umount "$mnt"
   trap - EXIT
@@ -132,7 +136,7 @@ set +e; wait $pid; rc=$?; set -e
 cat "$work/sig.log"
 test $rc -eq 0 && grep -q '^preempted: stopped by signal 10' "$work/sig.log"
 ck=$(sed -n 's/.*checkpoint \(.*\.h5\) written.*/\1/p' "$work/sig.log")
-"$mpifit" inspect "$ck" | grep -q complete
+complete "$ck"
 "$mpifit" train "$ini" --set output.dir="$work/sig" --set train.epochs=400 --set model.input_size=128 \
    --set output.checkpoint_every=epoch > "$work/sig2.log" 2>&1 &
 pid=$!
@@ -143,14 +147,14 @@ kill -TERM $pid; kill -USR1 $pid
 set +e; wait $pid; rc=$?; set -e
 cat "$work/sig2.log"
 test $rc -eq 138   # 128 + SIGUSR1: no checkpoint, no cleanup
-for c in "$work"/sig/checkpoints/ckpt-*.h5; do "$mpifit" inspect "$c" | grep -q complete; done
+for c in "$work"/sig/checkpoints/ckpt-*.h5; do complete "$c"; done
 
 echo "== 6. save_best, keep, export, inspect, plot"
 "$mpifit" train "$ini" --set output.dir="$work/best" --set output.checkpoint_every=epoch --set output.keep=2 \
    --set output.save_best=val_loss > "$work/best.log" 2>&1
 ls "$work/best/checkpoints"
 test "$(ls "$work/best/checkpoints" | grep -c '^ckpt-.*\.h5$')" -eq 2
-"$mpifit" inspect "$work/best/checkpoints/best.h5" | grep -q complete
+complete "$work/best/checkpoints/best.h5"
 "$mpifit" export "$work/full/checkpoints/ckpt-0004-0000024.h5" "$work/keras.h5"
 same "$work/full/weights.h5" "$work/keras.h5" /conv2d /dense /batch_normalization
 "$mpifit" inspect "$work/full/metrics.h5" | tee "$work/inspect.txt"

@@ -28,12 +28,22 @@ static void zp_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
     float *y = out->data;
     int N = in[0]->shape.d[0], H = in[0]->shape.d[1], W = in[0]->shape.d[2], C = in[0]->shape.d[3];
     int Ho = out->shape.d[1], Wo = out->shape.d[2];
-    memset(y, 0, mf_tensor_numel(out) * sizeof(float));
+    size_t row = (size_t)Wo * C;
+    /* every output row once: pad rows zeroed, inner rows = left pad, copy, right pad
+     * (not a memset of the whole output and a second pass over it) */
     #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
-        for (int h = 0; h < H; h++)
-            memcpy(y + (((size_t)n * Ho + h + z->top) * Wo + z->left) * C,
-                   x + (((size_t)n * H + h) * W) * C, (size_t)W * C * sizeof(float));
+        for (int ho = 0; ho < Ho; ho++) {
+            float *yr = y + ((size_t)n * Ho + ho) * row;
+            int h = ho - z->top;
+            if (h < 0 || h >= H) {
+                memset(yr, 0, row * sizeof(float));
+                continue;
+            }
+            memset(yr, 0, (size_t)z->left * C * sizeof(float));
+            memcpy(yr + (size_t)z->left * C, x + (((size_t)n * H + h) * W) * C, (size_t)W * C * sizeof(float));
+            memset(yr + (size_t)(z->left + W) * C, 0, (size_t)z->right * C * sizeof(float));
+        }
 }
 
 static void zp_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,

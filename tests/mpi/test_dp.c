@@ -135,18 +135,27 @@ static int compare(const char *a, const char *b, double tol, int expect_differ)
     return 0;
 }
 
-static int fail_loader(mf_comm *comm, const char *data)
+/* The two failure cases share their set-up: the nobn model on DATA/train,
+ * batch B per rank, plain SGD, distributed over comm. */
+typedef struct small_job {
+    mf_dataset *ds;
+    mf_loader  *l;
+    mf_model   *m;
+    mf_fit_ctx *ctx;
+} small_job;
+
+/* unreadable_on_rank1: rank 1 alone sees every image as /nonexistent/leaf.jpg */
+static void small_job_start(small_job *j, mf_comm *comm, const char *data, int unreadable_on_rank1)
 {
     int rank = mf_comm_rank(comm);
     char path[1024];
     snprintf(path, sizeof path, "%s/train", data);
     mf_dataset_options dopt = mf_dataset_options_default();
-    mf_dataset *ds;
-    MF_CHECK(mf_dataset_open(&ds, path, &dopt) == MF_STATUS_OK);
-    if (rank == 1)  /* rank 1 alone sees an unreadable file */
-        for (int i = 0; i < ds->n; i++) {
-            mf_free(ds->items[i].source);
-            ds->items[i].source = mf_strdup("/nonexistent/leaf.jpg");
+    MF_CHECK(mf_dataset_open(&j->ds, path, &dopt) == MF_STATUS_OK);
+    if (unreadable_on_rank1 && rank == 1)
+        for (int i = 0; i < j->ds->n; i++) {
+            mf_free(j->ds->items[i].source);
+            j->ds->items[i].source = mf_strdup("/nonexistent/leaf.jpg");
         }
     mf_loader_options lo = mf_loader_options_default();
     lo.batch_size = B;
@@ -155,25 +164,35 @@ static int fail_loader(mf_comm *comm, const char *data)
     lo.rank = rank;
     lo.world = mf_comm_size(comm);
     lo.on_bad_image = MF_BAD_IMAGE_FAIL;
-    mf_loader *l;
-    MF_CHECK(mf_loader_create(&l, ds, &lo) == MF_STATUS_OK);
-    mf_model *m = make_model("nobn");
-    mf_fit_ctx *ctx = mf_fit_ctx_create(m, 5, rank);
+    MF_CHECK(mf_loader_create(&j->l, j->ds, &lo) == MF_STATUS_OK);
+    j->m = make_model("nobn");
+    j->ctx = mf_fit_ctx_create(j->m, 5, rank);
     mf_optimizer_options oo = mf_optimizer_defaults(MF_OPT_SGD);
-    MF_CHECK(mf_compile(ctx, mf_optimizer_create(m, &oo), NULL, NULL, "") == MF_STATUS_OK);
-    MF_CHECK(mf_fit_distribute(ctx, comm, NULL) == MF_STATUS_OK);
+    MF_CHECK(mf_compile(j->ctx, mf_optimizer_create(j->m, &oo), NULL, NULL, "") == MF_STATUS_OK);
+    MF_CHECK(mf_fit_distribute(j->ctx, comm, NULL) == MF_STATUS_OK);
+}
+
+static void small_job_end(small_job *j)
+{
+    mf_fit_ctx_free(j->ctx);
+    mf_model_free(j->m);
+    mf_loader_free(j->l);
+    mf_dataset_free(j->ds);
+}
+
+static int fail_loader(mf_comm *comm, const char *data)
+{
+    small_job j;
+    small_job_start(&j, comm, data, 1);
     mf_fit_options fo = mf_fit_options_default();
     fo.verbose = 0;
-    mf_status s = mf_fit(ctx, l, NULL, &fo);
+    mf_status s = mf_fit(j.ctx, j.l, NULL, &fo);
     /* every rank stops, with rank 1's message */
     MF_CHECK(s != MF_STATUS_OK);
     MF_CHECK_MSG(strstr(mf_last_error(), "rank 1: bad image /nonexistent/leaf.jpg") != NULL, "got: %s", mf_last_error());
-    if (rank == 0)
+    if (mf_comm_rank(comm) == 0)
         fprintf(stderr, "fit stopped on every rank: %s\n", mf_last_error());
-    mf_fit_ctx_free(ctx);
-    mf_model_free(m);
-    mf_loader_free(l);
-    mf_dataset_free(ds);
+    small_job_end(&j);
     return 0;
 }
 
@@ -187,31 +206,15 @@ static mf_status failing_step(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs,
 
 static int fail_step(mf_comm *comm, const char *data)
 {
-    int rank = mf_comm_rank(comm);
-    char path[1024];
-    snprintf(path, sizeof path, "%s/train", data);
-    mf_dataset_options dopt = mf_dataset_options_default();
-    mf_dataset *ds;
-    MF_CHECK(mf_dataset_open(&ds, path, &dopt) == MF_STATUS_OK);
-    mf_loader_options lo = mf_loader_options_default();
-    lo.batch_size = B;
-    lo.input_size = SIZE;
-    lo.threads = 1;
-    lo.rank = rank;
-    lo.world = mf_comm_size(comm);
-    mf_loader *l;
-    MF_CHECK(mf_loader_create(&l, ds, &lo) == MF_STATUS_OK);
-    mf_model *m = make_model("nobn");
-    mf_fit_ctx *ctx = mf_fit_ctx_create(m, 5, rank);
-    mf_optimizer_options oo = mf_optimizer_defaults(MF_OPT_SGD);
-    MF_CHECK(mf_compile(ctx, mf_optimizer_create(m, &oo), NULL, NULL, "") == MF_STATUS_OK);
-    MF_CHECK(mf_fit_distribute(ctx, comm, NULL) == MF_STATUS_OK);
+    small_job j;
+    small_job_start(&j, comm, data, 0);
     mf_fit_options fo = mf_fit_options_default();
     fo.verbose = 0;
     fo.epochs = 3;
     fo.train_step = failing_step;
-    mf_fit(ctx, l, NULL, &fo);  /* rank 1 ends the job inside: nothing returns here */
-    fprintf(stderr, "rank %d: fit returned although rank 1 failed mid-step\n", rank);
+    mf_fit(j.ctx, j.l, NULL, &fo);  /* rank 1 ends the job inside: nothing returns here */
+    fprintf(stderr, "rank %d: fit returned although rank 1 failed mid-step\n", mf_comm_rank(comm));
+    small_job_end(&j);
     return 1;
 }
 

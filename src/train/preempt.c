@@ -22,7 +22,12 @@ void mf_preemption_install(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
+    /* Each handler blocks the other signal: a USR1 landing while the TERM
+     * handler runs waits until `requested` is set, so the second signal of a
+     * pair always exits, whatever the interleaving. */
     sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sigaddset(&sa.sa_mask, SIGUSR1);
     sa.sa_flags = SA_RESTART;  /* a blocking read or wait simply goes on */
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);

@@ -142,8 +142,21 @@ complete "$ck"
 pid=$!
 for i in $(seq 1 400); do grep -q '^model:' "$work/sig2.log" 2>/dev/null && break; sleep 0.05; done
 sleep 0.2
-# two different signals (two of the same may merge into one): the second ends it at once
-kill -TERM $pid; kill -USR1 $pid
+# Two different signals (two of the same may merge into one): the second ends it
+# at once. When both are pending, Linux delivers the lower-numbered SIGUSR1
+# first, so TERM must have been taken before USR1 is sent: wait until it is no
+# longer pending (bit 15 of the process's ShdPnd mask) before sending USR1.
+caught=$(sed -n 's/^SigCgt:[[:space:]]*//p' /proc/$pid/status)
+test $(( (0x$caught >> 14) & 1 )) -eq 1   # a handler for SIGTERM is installed
+test $(( (0x$caught >> 9) & 1 )) -eq 1    # and for SIGUSR1
+kill -TERM $pid
+for i in $(seq 1 400); do
+  pend=$(sed -n 's/^ShdPnd:[[:space:]]*//p' /proc/$pid/status)
+  [ $(( (0x$pend >> 14) & 1 )) -eq 0 ] && break
+  sleep 0.01
+done
+test $(( (0x$pend >> 14) & 1 )) -eq 0
+kill -USR1 $pid
 set +e; wait $pid; rc=$?; set -e
 cat "$work/sig2.log"
 test $rc -eq 138   # 128 + SIGUSR1: no checkpoint, no cleanup

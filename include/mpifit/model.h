@@ -20,6 +20,8 @@
 
 typedef struct mf_model mf_model;
 typedef struct mf_comm mf_comm;  /* mpifit/comm.h */
+/* Sums buf[0..n) over every process in place (see mf_model_set_stat_reduce). */
+typedef mf_status (*mf_stat_reduce_fn)(void *user, double *buf, int n);
 
 typedef enum mf_param_kind {
     MF_PARAM_TRAINABLE = 0,  /* in params/grads; updated unless the layer is frozen */
@@ -93,6 +95,27 @@ MF_API void      mf_model_set_backward_hook(mf_model *m, void (*hook)(void *user
  * ranks of comm, so the ranks normalise with the global batch's statistics.
  * NULL (the default) keeps per-rank statistics, as PyTorch DDP does. */
 MF_API void      mf_model_set_sync_batchnorm(mf_model *m, mf_comm *comm);
+/* The general form: fn(user, buf, n) must replace buf[0..n) by its sum over
+ * every process taking part, in place, the same on all of them, and return
+ * MF_STATUS_OK. Layers that normalise over the global batch (synchronized
+ * BatchNorm) call it; NULL turns it off. mf_model_set_sync_batchnorm installs
+ * an MPI allreduce over comm here. */
+MF_API void      mf_model_set_stat_reduce(mf_model *m, mf_stat_reduce_fn fn, void *user);
+
+/* What forward passes keep for a backward pass that follows. By default a
+ * forward pass in MF_MODE_TRAIN keeps what the weight gradients need, and one
+ * in MF_MODE_INFER keeps nothing (evaluation and prediction allocate no
+ * gradients and hold one or two activations at a time). Flags:
+ *   MF_KEEP_INPUT_GRAD:     mf_model_backward will be asked for dx;
+ *   MF_KEEP_INFER_BACKWARD: mf_model_backward may follow an inference-mode
+ *                           forward (e.g. gradients through frozen BatchNorm).
+ * Backward after a forward that did not keep what it needs is a fatal error. */
+#define MF_KEEP_INPUT_GRAD     1u
+#define MF_KEEP_INFER_BACKWARD 2u
+MF_API void      mf_model_set_backward_keep(mf_model *m, unsigned flags);
+/* Bytes of the activation arena the current memory plan uses (activations and
+ * their gradients, planned by liveness for the last forward's batch and mode). */
+MF_API size_t    mf_model_arena_bytes(const mf_model *m);
 
 /* Profiling: time every layer's forward and backward from now on (on = 1),
  * and print the totals by layer kind, largest first. */
@@ -136,7 +159,10 @@ MF_API mf_status mf_small_cnn(mf_model **out, int input_size, int classes, int w
                               uint64_t seed);
 
 /* Back-propagate dout (the output's shape, from the last forward, which must
- * have been in training mode) through the graph, ACCUMULATING (+=) into the
- * parameter gradients. If dx is not NULL, the input gradient is written there. */
+ * have been in training mode, see mf_model_set_backward_keep) through the
+ * graph, ACCUMULATING (+=) into the parameter gradients. If dx is not NULL, the
+ * input gradient is written there (needs MF_KEEP_INPUT_GRAD). Once per forward
+ * pass: the memory plan reuses an activation's memory once backward has read
+ * it. */
 MF_API void      mf_model_backward(mf_model *m, const float *dout, float *dx);
 #endif

@@ -12,7 +12,7 @@
 static atomic_size_t live_count;
 static atomic_size_t live_bytes;
 
-void *mf_alloc_at(size_t bytes, const char *file, int line)
+static void *alloc(size_t bytes, int zero, const char *file, int line)
 {
     if (bytes > SIZE_MAX - 2 * MF_ALIGN)
         mf_panic(file, line, "allocation of %zu bytes overflows", bytes);
@@ -21,12 +21,21 @@ void *mf_alloc_at(size_t bytes, const char *file, int line)
     if (!base)
         mf_panic(file, line, "out of memory allocating %zu bytes (%.1f MiB)",
                  bytes, (double)bytes / (1024.0 * 1024.0));
-    memset(base, 0, total);
+    if (zero)
+        memset(base, 0, total);
+    else
+        memset(base, 0, MF_ALIGN);
     memcpy(base, &bytes, sizeof bytes);
     atomic_fetch_add(&live_count, 1);
     atomic_fetch_add(&live_bytes, bytes);
     return base + MF_ALIGN;
 }
+
+void *mf_alloc_at(size_t bytes, const char *file, int line) { return alloc(bytes, 1, file, line); }
+
+/* Arenas that are written before they are read (activations): no zero-fill,
+ * so pages are touched only when the memory plan actually uses them. */
+void *mf_alloc_uninit_at(size_t bytes, const char *file, int line) { return alloc(bytes, 0, file, line); }
 
 void mf_free(void *p)
 {

@@ -48,6 +48,11 @@ MF_PRINTF(1, 2) void mf_log_error(const char *fmt, ...);
  * (possibly new) array. */
 void *mf_grow(void *array, int n, int *cap, int first, size_t elem);
 
+/* mf_alloc without the zero-fill, for buffers written before they are read
+ * (activation arenas): their pages stay untouched until used. mf_free it. */
+#define mf_alloc_uninit(bytes) mf_alloc_uninit_at((bytes), __FILE__, __LINE__)
+void *mf_alloc_uninit_at(size_t bytes, const char *file, int line);
+
 /* A copy of s from mf_alloc (mf_free it). */
 char *mf_strdup(const char *s);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include "mpifit/comm.h"
+#include "mpifit/model.h"
 #include "comm.h"
 #include "../core/core.h"
 
@@ -128,6 +129,15 @@ mf_status mf_comm_allreduce_sum(mf_comm *c, double *buf, int n)
 {
     MF_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, c->comm));
     return MF_STATUS_OK;
+}
+
+/* Synchronized BatchNorm: the model's statistics reduction is an allreduce
+ * over comm. Defined here so that the layers and the model stay free of MPI. */
+static mf_status sum_over_comm(void *user, double *buf, int n) { return mf_comm_allreduce_sum(user, buf, n); }
+
+void mf_model_set_sync_batchnorm(mf_model *m, mf_comm *comm)
+{
+    mf_model_set_stat_reduce(m, comm ? sum_over_comm : NULL, comm);
 }
 
 mf_status mf_comm_allreduce_min_max(mf_comm *c, int64_t *min_buf, int64_t *max_buf, int n)

@@ -36,7 +36,8 @@ static void add_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const 
         float *d = din[k]->data;
         const float *g = dout->data;
         if (ex->din_first[k]) {
-            memcpy(d, g, n * sizeof(float));
+            if (d != g)  /* the plan may give din the memory of dout (ops->inplace) */
+                memcpy(d, g, n * sizeof(float));
             continue;
         }
         #pragma omp parallel for schedule(static) if (n > 65536)
@@ -46,7 +47,7 @@ static void add_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const 
 }
 
 static const mf_layer_ops add_ops = {
-    .kind = "Add", .default_name = "add", .n_in = 2,
+    .kind = "Add", .default_name = "add", .n_in = 2, .bwd_reads = MF_READS_NONE, .inplace = 1,
     .build = add_build, .forward = add_forward, .backward = add_backward,
 };
 

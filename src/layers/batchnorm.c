@@ -17,7 +17,7 @@
 #include <omp.h>
 #include <string.h>
 #include "layer.h"
-#include "mpifit/comm.h"
+#include <float.h>
 
 typedef struct batchnorm {
     mf_layer base;
@@ -26,7 +26,7 @@ typedef struct batchnorm {
     int gamma, beta, mmean, mvar;  /* slot indices */
     float *mean, *invstd;          /* (C) each: statistics of the last forward */
     double *acc;                   /* (2C + 1): combined channel sums (+ rows, for sync BN) */
-    float *k;                      /* (3C): backward coefficients */
+    float *k;                      /* (4C): forward scale/shift, backward coefficients k1..k4 */
     float *zero;                   /* (C) zeros: the shift of unshifted sums */
     double rows;                   /* rows the last training statistics covered (all ranks') */
     double *part;                  /* part_threads * 2C partial sums */
@@ -54,7 +54,7 @@ static mf_status bn_build(mf_layer *l)
     b->mean = mf_alloc((size_t)b->C * sizeof(float));
     b->invstd = mf_alloc((size_t)b->C * sizeof(float));
     b->acc = mf_alloc((size_t)(2 * b->C + 1) * sizeof(double));
-    b->k = mf_alloc((size_t)3 * b->C * sizeof(float));
+    b->k = mf_alloc((size_t)4 * b->C * sizeof(float));
     mf_free(b->zero);
     b->zero = mf_alloc((size_t)b->C * sizeof(float));
     return MF_STATUS_OK;
@@ -86,7 +86,8 @@ static double *partials(batchnorm *b, int nt)
 /* Two per-channel sums over the M rows of x (and dy):
  *   mode 0: s1 = sum (x - k), s2 = sum (x - k)^2, k a shift (the first row:
  *           it keeps E[x^2] - E[x]^2 from cancelling when |mean| >> std)
- *   mode 1: s1 = sum dy, s2 = sum dy * (x - k), k the mean
+ *   mode 1: s1 = sum dy, s2 = sum dy * (x - k), k the mean; with ym (the
+ *           fused ReLU's output) dy counts only where 0 < ym < ymax
  * Rows are summed in float over blocks of BLOCK rows (vectorised, C contiguous),
  * each block's sums added into double partials per thread, and the threads'
  * partials combined in thread order: accurate and deterministic for a fixed
@@ -94,7 +95,7 @@ static double *partials(batchnorm *b, int nt)
 #define BLOCK 64
 
 static void channel_sums(batchnorm *b, double *s1, double *s2, const float *x, const float *dy,
-                         const float *k, size_t M, int mode)
+                         const float *ym, float ymax, const float *k, size_t M, int mode)
 {
     int C = b->C;
     int nt = omp_get_max_threads();
@@ -118,12 +119,20 @@ static void channel_sums(batchnorm *b, double *s1, double *s2, const float *x, c
                         f1[c] += d;
                         f2[c] += d * d;
                     }
-                } else {
+                } else if (!ym) {
                     const float *gr = dy + r * C;
                     #pragma omp simd
                     for (int c = 0; c < C; c++) {
                         f1[c] += gr[c];
                         f2[c] += gr[c] * (xr[c] - k[c]);
+                    }
+                } else {
+                    const float *gr = dy + r * C, *yr = ym + r * C;
+                    #pragma omp simd
+                    for (int c = 0; c < C; c++) {
+                        float g = ((yr[c] > 0.0f) & (yr[c] < ymax)) ? gr[c] : 0.0f;
+                        f1[c] += g;
+                        f2[c] += g * (xr[c] - k[c]);
                     }
                 }
             }
@@ -144,14 +153,21 @@ static void channel_sums(batchnorm *b, double *s1, double *s2, const float *x, c
 
 static size_t rows_of(const mf_tensor *t) { return mf_tensor_numel(t) / (size_t)t->shape.d[t->shape.ndim - 1]; }
 
-/* x, y: (M, C)  gamma, beta, mean, invstd: (C) */
-static void bn_apply(float *y, const float *x, const float *gamma, const float *beta,
-                     const float *mean, const float *invstd, size_t M, int C)
+/* x, y: (M, C)  scale, shift: (C); y = x * scale + shift, clamped to [lo, hi]
+ * (-FLT_MAX, FLT_MAX without a fused ReLU). One pass: the fused ReLU costs no
+ * extra read or write of the tensor. */
+static void bn_apply(float *restrict y, const float *restrict x, const float *scale, const float *shift,
+                     float lo, float hi, size_t M, int C)
 {
     #pragma omp parallel for schedule(static) if (M * C > 65536)
-    for (size_t r = 0; r < M; r++)
-        for (int c = 0; c < C; c++)
-            y[r * C + c] = gamma[c] * (x[r * C + c] - mean[c]) * invstd[c] + beta[c];
+    for (size_t r = 0; r < M; r++) {
+        #pragma omp simd
+        for (int c = 0; c < C; c++) {
+            float v = x[r * C + c] * scale[c] + shift[c];
+            v = v < lo ? lo : v;  /* NaN stays NaN: TerminateOnNaN must see it */
+            y[r * C + c] = v > hi ? hi : v;
+        }
+    }
 }
 
 static void bn_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, mf_tensor *out)
@@ -165,12 +181,12 @@ static void bn_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
         double *acc = b->acc;
         /* shift by this batch's first row; sync BN adds the sums of every rank,
          * which must share one shift: zero */
-        const float *shift = ex->comm ? b->zero : in[0]->data;
-        channel_sums(b, acc, acc + C, in[0]->data, NULL, shift, M, 0);
+        const float *shift = ex->stat_sum ? b->zero : in[0]->data;
+        channel_sums(b, acc, acc + C, in[0]->data, NULL, NULL, 0.0f, shift, M, 0);
         double Mg = (double)M;  /* rows the statistics cover: all ranks' with sync BN */
-        if (ex->comm) {
+        if (ex->stat_sum) {
             acc[2 * C] = (double)M;
-            MF_ASSERT(mf_comm_allreduce_sum(ex->comm, acc, 2 * C + 1) == MF_STATUS_OK);
+            MF_ASSERT(ex->stat_sum(ex->stat_user, acc, 2 * C + 1) == MF_STATUS_OK);
             Mg = acc[2 * C];
         }
         b->rows = Mg;
@@ -192,7 +208,45 @@ static void bn_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
             b->invstd[c] = 1.0f / sqrtf(mv[c] + b->epsilon);
         }
     }
-    bn_apply(out->data, in[0]->data, gamma, beta, b->mean, b->invstd, M, C);
+    /* y = gamma * (x - mean) * invstd + beta as one multiply-add per element */
+    float *scale = b->k, *sh = b->k + C;
+    for (int c = 0; c < C; c++) {
+        scale[c] = gamma[c] * b->invstd[c];
+        sh[c] = beta[c] - b->mean[c] * scale[c];
+    }
+    bn_apply(out->data, in[0]->data, scale, sh, ex->fuse_relu ? 0.0f : -FLT_MAX, ex->fuse_relu ? ex->relu_max : FLT_MAX,
+             M, C);
+}
+
+/* dx (M,C) (=, or += unless first) k1 * g - k3 * x + k4, g = dy, or with a
+ * fused ReLU dy where 0 < ym < hi. One pass over dy, ym, x and dx. */
+static void bn_dx(float *restrict dx, const float *restrict dy, const float *restrict ym, float hi,
+                  const float *restrict x, const float *k1, const float *k3, const float *k4, int first, size_t M, int C)
+{
+    #pragma omp parallel for schedule(static) if (M * C > 65536)
+    for (size_t r = 0; r < M; r++) {
+        float *dr = dx + r * C;
+        const float *gr = dy + r * C, *xr = x + r * C, *yr = ym ? ym + r * C : gr;
+        /* `first` chooses a loop, never a factor: dx is not initialised then
+         * (the arena is not zeroed), and 0 * NaN is NaN */
+        if (ym && first) {
+            #pragma omp simd
+            for (int c = 0; c < C; c++)
+                dr[c] = k1[c] * (((yr[c] > 0.0f) & (yr[c] < hi)) ? gr[c] : 0.0f) - k3[c] * xr[c] + k4[c];
+        } else if (ym) {
+            #pragma omp simd
+            for (int c = 0; c < C; c++)
+                dr[c] += k1[c] * (((yr[c] > 0.0f) & (yr[c] < hi)) ? gr[c] : 0.0f) - k3[c] * xr[c] + k4[c];
+        } else if (first) {
+            #pragma omp simd
+            for (int c = 0; c < C; c++)
+                dr[c] = k1[c] * gr[c] - k3[c] * xr[c] + k4[c];
+        } else {
+            #pragma omp simd
+            for (int c = 0; c < C; c++)
+                dr[c] += k1[c] * gr[c] - k3[c] * xr[c] + k4[c];
+        }
+    }
 }
 
 static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
@@ -204,9 +258,12 @@ static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
     size_t M = rows_of(in[0]);
     const float *x = in[0]->data, *dy = dout->data;
     const float *gamma = l->slot[b->gamma].data;
+    /* fused ReLU: dy is the ReLU's output gradient, passed where 0 < y < hi */
+    const float *ym = ex->fuse_relu ? out->data : NULL;
+    float hi = ex->fuse_relu ? ex->relu_max : FLT_MAX;
     double *acc = b->acc;
     /* sum_dy[c] and sum_dy_xc[c] = sum dy * (x - mean) */
-    channel_sums(b, acc, acc + C, x, dy, b->mean, M, 1);
+    channel_sums(b, acc, acc + C, x, dy, ym, hi, b->mean, M, 1);
     const double *sum_dy = acc, *sum_dy_xc = acc + C;
     /* gamma and beta take this rank's sums: the gradient allreduce averages them */
     if (ex->param_grads) {
@@ -222,8 +279,8 @@ static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
             /* with sync BN, the input gradient sees every rank's samples (as
              * PyTorch's SyncBatchNorm): the two sums over the global batch */
             double Mg = (double)M;
-            if (ex->comm) {
-                MF_ASSERT(mf_comm_allreduce_sum(ex->comm, acc, 2 * C) == MF_STATUS_OK);
+            if (ex->stat_sum) {
+                MF_ASSERT(ex->stat_sum(ex->stat_user, acc, 2 * C) == MF_STATUS_OK);
                 Mg = b->rows;
             }
             /* dx = gamma*invstd/M * (M*dy - sum(dy) - xhat * sum(dy*xhat)),
@@ -235,18 +292,18 @@ static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
                 k2[c] = (float)(gamma[c] * is * sum_dy[c] / Mg);    /* constant     */
                 k3[c] = (float)(gamma[c] * is * is * is * sum_dy_xc[c] / Mg); /* of x-mean */
             }
-            int first = ex->din_first[0];  /* write, or add to what is there */
-            #pragma omp parallel for schedule(static) if (M * C > 65536)
-            for (size_t r = 0; r < M; r++)
-                for (int c = 0; c < C; c++)
-                    dx[r * C + c] = (first ? 0.0f : dx[r * C + c]) + k1[c] * dy[r * C + c] - k2[c] -
-                                    k3[c] * (x[r * C + c] - b->mean[c]);
+            /* dx = k1*dy - k3*x + (k3*mean - k2): one multiply-add per term */
+            float *k4 = b->k + 3 * C;
+            for (int c = 0; c < C; c++)
+                k4[c] = k3[c] * b->mean[c] - k2[c];
+            bn_dx(dx, dy, ym, hi, x, k1, k3, k4, ex->din_first[0], M, C);
         } else {
-            int first = ex->din_first[0];
-            #pragma omp parallel for schedule(static) if (M * C > 65536)
-            for (size_t r = 0; r < M; r++)
-                for (int c = 0; c < C; c++)
-                    dx[r * C + c] = (first ? 0.0f : dx[r * C + c]) + gamma[c] * b->invstd[c] * dy[r * C + c];
+            float *k1 = b->k, *k3 = k1 + 2 * C, *k4 = b->k + 3 * C;
+            for (int c = 0; c < C; c++) {
+                k1[c] = gamma[c] * b->invstd[c];
+                k3[c] = k4[c] = 0.0f;
+            }
+            bn_dx(dx, dy, ym, hi, x, k1, k3, k4, ex->din_first[0], M, C);
         }
     }
 }
@@ -265,6 +322,7 @@ static void bn_destroy(mf_layer *l)
 
 static const mf_layer_ops bn_ops = {
     .kind = "BatchNormalization", .default_name = "batch_normalization", .n_in = 1,
+    .bwd_reads = MF_READS_IN0, .fuses_relu = 1,
     .infer_when_frozen = 1,
     .build = bn_build, .init = bn_init, .forward = bn_forward, .backward = bn_backward,
     .destroy = bn_destroy,

@@ -163,7 +163,7 @@ static void conv2d_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *con
 }
 
 static const mf_layer_ops conv2d_ops = {
-    .kind = "Conv2D", .default_name = "conv2d", .n_in = 1,
+    .kind = "Conv2D", .default_name = "conv2d", .n_in = 1, .bwd_reads = MF_READS_IN0,
     .build = conv2d_build, .init = conv2d_init, .workspace = conv2d_workspace,
     .forward = conv2d_forward, .backward = conv2d_backward,
 };

@@ -71,7 +71,7 @@ static void dense_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *cons
 }
 
 static const mf_layer_ops dense_ops = {
-    .kind = "Dense", .default_name = "dense", .n_in = 1,
+    .kind = "Dense", .default_name = "dense", .n_in = 1, .bwd_reads = MF_READS_IN0,
     .build = dense_build, .init = dense_init, .forward = dense_forward, .backward = dense_backward,
 };
 

@@ -169,11 +169,10 @@ static void dw_backward_weight_k(float *dw, float *db, float *part, size_t part_
 
 static void dw_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, mf_tensor *out)
 {
-    (void)ex;
     depthwise_conv2d *d = (depthwise_conv2d *)l;
-    const mf_shape *s = &in[0]->shape;
+    const mf_shape *s = &in[0]->shape;  /* unpadded when a ZeroPadding2D was folded in */
     dw_forward_k(out->data, in[0]->data, l->slot[d->kernel].data, d->bias >= 0 ? l->slot[d->bias].data : NULL,
-                 s->d[0], s->d[1], s->d[2], s->d[3], d->K, d->S, d->g.pad_top, d->g.pad_left, d->g.Ho, d->g.Wo);
+                 s->d[0], s->d[1], s->d[2], s->d[3], d->K, d->S, d->g.pad_top + ex->pad_top, d->g.pad_left + ex->pad_left, d->g.Ho, d->g.Wo);
 }
 
 static void dw_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
@@ -185,15 +184,16 @@ static void dw_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
     if (ex->param_grads)
         dw_backward_weight_k(l->slot[d->kernel].grad, d->bias >= 0 ? l->slot[d->bias].grad : NULL, ex->ws, ex->ws_floats,
                              in[0]->data, dout->data, s->d[0], s->d[1], s->d[2], s->d[3], d->K, d->S,
-                             d->g.pad_top, d->g.pad_left, d->g.Ho, d->g.Wo);
+                             d->g.pad_top + ex->pad_top, d->g.pad_left + ex->pad_left, d->g.Ho, d->g.Wo);
     if (din[0])
         dw_backward_input_k(din[0]->data, dout->data, l->slot[d->kernel].data, ex->din_first[0], s->d[0], s->d[1],
                             s->d[2],
-                            s->d[3], d->K, d->S, d->g.pad_top, d->g.pad_left, d->g.Ho, d->g.Wo);
+                            s->d[3], d->K, d->S, d->g.pad_top + ex->pad_top, d->g.pad_left + ex->pad_left, d->g.Ho, d->g.Wo);
 }
 
 static const mf_layer_ops dw_ops = {
     .kind = "DepthwiseConv2D", .default_name = "depthwise_conv2d", .n_in = 1,
+    .bwd_reads = MF_READS_IN0, .folds_pad = 1,
     .build = dw_build, .init = dw_init, .workspace = dw_workspace,
     .forward = dw_forward, .backward = dw_backward,
 };

@@ -65,7 +65,7 @@ static void dropout_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *co
 static void dropout_destroy(mf_layer *l) { mf_free(((dropout *)l)->mask); }
 
 static const mf_layer_ops dropout_ops = {
-    .kind = "Dropout", .default_name = "dropout", .n_in = 1,
+    .kind = "Dropout", .default_name = "dropout", .n_in = 1, .bwd_reads = MF_READS_NONE,
     .build = dropout_build, .forward = dropout_forward, .backward = dropout_backward,
     .destroy = dropout_destroy,
 };

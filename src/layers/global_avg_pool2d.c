@@ -51,6 +51,7 @@ static void gap_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const 
 
 static const mf_layer_ops gap_ops = {
     .kind = "GlobalAveragePooling2D", .default_name = "global_average_pooling2d", .n_in = 1,
+    .bwd_reads = MF_READS_NONE,
     .build = gap_build, .forward = gap_forward, .backward = gap_backward,
 };
 

@@ -41,15 +41,45 @@ typedef struct mf_exec {
     float  *ws;          /* scratch of at least ops->workspace(l, N) floats, shared */
     size_t  ws_floats;   /* its actual size (may exceed what this layer asked for) */
     int     param_grads; /* 0: the layer is frozen, skip parameter gradients */
-    mf_comm *comm;       /* synchronized BatchNorm across these ranks, or NULL */
+    /* Synchronized BatchNorm: sums n doubles over every process in place, or
+     * NULL (per-process statistics). The layer never learns who "every
+     * process" is: the model hands in what mf_model_set_stat_reduce gave it. */
+    mf_stat_reduce_fn stat_sum;
+    void   *stat_user;
     int     din_first[MF_LAYER_MAX_INPUTS]; /* 1: write din[i] (=), 0: add to it (+=) */
+    /* Fusions the memory plan chose (each only for kinds whose ops allow it):
+     *   fuse_relu: the ReLU that follows is done here (ops->fuses_relu): forward
+     *     writes min(max(y, 0), relu_max) to `out`; backward gets that output
+     *     and the ReLU's output gradient, and masks it where 0 < out < relu_max;
+     *   pad_top, pad_left: a ZeroPadding2D in front was folded in
+     *     (ops->folds_pad): the input is the unpadded tensor and this much more
+     *     padding comes before it (bottom/right padding is implied by the
+     *     output size); backward writes the unpadded input's gradient. */
+    int     fuse_relu;
+    float   relu_max;    /* FLT_MAX: unbounded */
+    int     pad_top, pad_left;
 } mf_exec;
+
+/* What a kind's backward reads besides dout, so that the memory plan keeps
+ * exactly those activations alive until then. 0 (not set) means all of them:
+ * the safe default for a new kind. */
+#define MF_READS_IN0  1u
+#define MF_READS_IN1  2u
+#define MF_READS_OUT  4u
+#define MF_READS_NONE 8u  /* shapes only (and what the layer keeps itself) */
 
 typedef struct mf_layer_ops {
     const char *kind;          /* Keras class name */
     const char *default_name;  /* Keras' automatic name stem, e.g. "conv2d" */
     int         n_in;          /* inputs taken: 1, or 2 for Add */
     int         infer_when_frozen; /* BatchNorm: frozen => inference mode (Keras >= 2.1.3) */
+    unsigned    bwd_reads;     /* MF_READS_* mask; 0 = every input and the output */
+    int         fuses_relu;    /* may take mf_exec.fuse_relu (BatchNorm) */
+    int         folds_pad;     /* may take mf_exec.pad_top/pad_left (DepthwiseConv2D) */
+    /* Elementwise and alias-safe: out may be the memory of an input in
+     * forward, and an input gradient the memory of dout in backward (no
+     * restrict pointers; each element read before it is written). */
+    int         inplace;
     /* in_shape[] is set (batch 0); compute out_shape, validate, reserve slots. */
     mf_status (*build)(mf_layer *l);
     /* Fill TRAINABLE and STATE slots with Keras' default initial values. Optional. */
@@ -81,6 +111,12 @@ struct mf_layer {
 mf_layer *mf_layer_alloc(const mf_layer_ops *ops, size_t size, const char *name);
 /* Reserve a named weight; returns its slot index. Called from build(). */
 int       mf_layer_reserve(mf_layer *l, const char *name, mf_shape shape, mf_param_kind kind);
+
+/* The clamp of a ReLU layer (FLT_MAX when unbounded), or -1 if l is not one. */
+float mf_relu_clamp(const mf_layer *l);
+/* The pads ((top, bottom), (left, right)) of a ZeroPadding2D into p[4]; 0 if l
+ * is not one. */
+int   mf_zero_pad2d_pads(const mf_layer *l, int p[4]);
 
 /* Keras glorot_uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)). */
 void mf_init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, mf_rng *rng);

@@ -20,9 +20,12 @@ static void relu_forward_k(float *restrict out, const float *restrict inp, size_
     }
 }
 
-/* dinp (= or +=) dout where 0 < inp < max_value. Branch-free (a select), so
+/* dinp (= or +=) dout where 0 < out < max_value: the same mask as
+ * 0 < inp < max_value (out = inp inside that range and 0 or max_value outside),
+ * read from the output so that the input need not be kept (the memory plan
+ * may then let the output overwrite it). Branch-free (a select), so
  * the compiler vectorises it: this pass is pure memory traffic. */
-static void relu_backward_k(float *restrict dinp, const float *restrict inp, const float *restrict dout, size_t n,
+static void relu_backward_k(float *restrict dinp, const float *restrict outp, const float *restrict dout, size_t n,
                             float max_value, int first)
 {
     float hi = max_value > 0.0f ? max_value : FLT_MAX;
@@ -33,13 +36,13 @@ static void relu_backward_k(float *restrict dinp, const float *restrict inp, con
     if (first) {
         #pragma omp parallel for simd schedule(static) if (n > 65536)
         for (size_t i = 0; i < n; i++) {
-            float x = inp[i], g = dout[i];
+            float x = outp[i], g = dout[i];
             dinp[i] = ((x > 0.0f) & (x < hi)) ? g : 0.0f;
         }
     } else {
         #pragma omp parallel for simd schedule(static) if (n > 65536)
         for (size_t i = 0; i < n; i++) {
-            float x = inp[i], g = dout[i];
+            float x = outp[i], g = dout[i];
             dinp[i] += ((x > 0.0f) & (x < hi)) ? g : 0.0f;
         }
     }
@@ -60,16 +63,24 @@ static void relu_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const 
 static void relu_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
                           const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
 {
-    (void)out;
+    (void)in;
     if (din[0])
-        relu_backward_k(din[0]->data, in[0]->data, dout->data, mf_tensor_numel(dout), ((relu *)l)->max_value,
+        relu_backward_k(din[0]->data, out->data, dout->data, mf_tensor_numel(dout), ((relu *)l)->max_value,
                         ex->din_first[0]);
 }
 
 static const mf_layer_ops relu_ops = {
-    .kind = "ReLU", .default_name = "re_lu", .n_in = 1,
+    .kind = "ReLU", .default_name = "re_lu", .n_in = 1, .bwd_reads = MF_READS_OUT,
     .build = relu_build, .forward = relu_forward, .backward = relu_backward,
 };
+
+float mf_relu_clamp(const mf_layer *l)
+{
+    if (l->ops != &relu_ops)
+        return -1.0f;
+    float mv = ((const relu *)l)->max_value;
+    return mv > 0.0f ? mv : FLT_MAX;
+}
 
 mf_layer *mf_relu(const char *name, float max_value)
 {

@@ -70,9 +70,18 @@ static void zp_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
 }
 
 static const mf_layer_ops zp_ops = {
-    .kind = "ZeroPadding2D", .default_name = "zero_padding2d", .n_in = 1,
+    .kind = "ZeroPadding2D", .default_name = "zero_padding2d", .n_in = 1, .bwd_reads = MF_READS_NONE,
     .build = zp_build, .forward = zp_forward, .backward = zp_backward,
 };
+
+int mf_zero_pad2d_pads(const mf_layer *l, int p[4])
+{
+    if (l->ops != &zp_ops)
+        return 0;
+    const zero_pad2d *z = (const zero_pad2d *)l;
+    p[0] = z->top; p[1] = z->bottom; p[2] = z->left; p[3] = z->right;
+    return 1;
+}
 
 mf_layer *mf_zero_pad2d(const char *name, int top, int bottom, int left, int right)
 {

@@ -3,8 +3,9 @@
  *
  * Nodes are kept in insertion order, which is a topological order because a
  * layer may only read nodes added before it. Node 0 is the input. Every node
- * owns a view into one activation arena and one activation-gradient arena,
- * both sized for the largest batch seen (llm.c's single acts buffer). */
+ * has a view into one arena that holds activations and their gradients as the
+ * memory plan (plan.h) lays them out: a tensor lives only while something
+ * will read it, and tensors that are never live together share memory. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -37,8 +38,8 @@ void mf_model_free(mf_model *m)
     mf_free(m->params);
     mf_free(m->grads);
     mf_free(m->state);
-    mf_free(m->acts);
-    mf_free(m->dacts);
+    mf_free(m->arena);
+    mf_plan_free(&m->plan);
     mf_free(m->ws);
     mf_free(m->infos);
     mf_free(m->need_grad);
@@ -305,60 +306,86 @@ size_t mf_model_count_non_trainable(const mf_model *m)
     return n;
 }
 
-/* Size the activation arenas and the shared workspace for a batch of N. */
-static void reserve_batch(mf_model *m, int N)
+/* Size the shared workspace for a batch of N. */
+static void reserve_workspace(mf_model *m, int N)
 {
-    if (N <= m->arena_N)
+    if (N <= m->ws_N)
         return;
-    size_t total = 0, ws = 0;
-    for (int i = 0; i < m->n_nodes; i++) {
-        total += mf_shape_sample_numel(&m->nodes[i].shape) * (size_t)N;
-        total = (total + 15) / 16 * 16;  /* keep every node 64-byte aligned */
+    size_t ws = 0;
+    for (int i = 1; i < m->n_nodes; i++) {
         mf_layer *l = m->nodes[i].layer;
-        if (l && l->ops->workspace) {
+        if (l->ops->workspace) {
             size_t w = l->ops->workspace(l, N);
             if (w > ws)
                 ws = w;
         }
     }
-    mf_free(m->acts);
-    mf_free(m->dacts);
     mf_free(m->ws);
-    m->acts = mf_alloc(total * sizeof(float));
-    m->dacts = mf_alloc(total * sizeof(float));
     m->ws = mf_alloc((ws ? ws : 1) * sizeof(float));
-    m->arena_floats = total;
     m->ws_floats = ws;
-    m->arena_N = N;
+    m->ws_N = N;
 }
 
-/* Point every node's tensors at the arenas for a batch of N. */
-static void bind_batch(mf_model *m, int N)
+static int layer_has_trainable(const mf_layer *l)
 {
-    size_t off = 0;
+    if (!l->trainable)
+        return 0;
+    for (int k = 0; k < l->n_slots; k++)
+        if (l->slot[k].kind == MF_PARAM_TRAINABLE)
+            return 1;
+    return 0;
+}
+
+/* Plan the pass (plan.h) and point every node's tensors into the arena. A
+ * node needs its gradient if anything at or upstream of it trains: a frozen
+ * prefix (a pretrained base under a new head) gets no gradients, and its
+ * activations live only until the next layer has read them. */
+static void plan_pass(mf_model *m, int N, int backward)
+{
+    int input_grad = backward && (m->keep & MF_KEEP_INPUT_GRAD);
+    m->need_grad[0] = (unsigned char)input_grad;
+    for (int i = 1; i < m->n_nodes; i++) {
+        mf_model_node *nd = &m->nodes[i];
+        int need = backward && layer_has_trainable(nd->layer);
+        for (int k = 0; k < nd->n_in; k++)
+            need |= m->need_grad[nd->in[k]];
+        m->need_grad[i] = (unsigned char)need;
+    }
+    mf_plan_make(&m->plan, m, N, backward, input_grad, m->need_grad);
+    if (m->plan.floats > m->arena_floats) {
+        mf_free(m->arena);
+        m->arena = mf_alloc_uninit(m->plan.floats * sizeof(float));
+        m->arena_floats = m->plan.floats;
+    }
     for (int i = 0; i < m->n_nodes; i++) {
         mf_model_node *nd = &m->nodes[i];
+        const mf_plan_node *pn = &m->plan.node[i];
         mf_shape s = nd->shape;
         s.d[0] = N;
-        nd->act = mf_tensor_view(m->acts + off, s);
-        nd->dact = mf_tensor_view(m->dacts + off, s);
-        off += mf_shape_sample_numel(&nd->shape) * (size_t)N;
-        off = (off + 15) / 16 * 16;
+        nd->act = mf_tensor_view(pn->act == MF_PLAN_NONE ? NULL : m->arena + pn->act, s);
+        nd->dact = mf_tensor_view(pn->dact == MF_PLAN_NONE ? NULL : m->arena + pn->dact, s);
     }
-    MF_ASSERT(off <= m->arena_floats);
+    reserve_workspace(m, N);
 }
 
-static mf_exec exec_for(const mf_model *m, const mf_layer *l, mf_mode mode, mf_rng *rng)
+static mf_exec exec_for(const mf_model *m, int i, mf_mode mode, mf_rng *rng)
 {
+    const mf_layer *l = m->nodes[i].layer;
+    const mf_plan_node *pn = &m->plan.node[i];
     mf_exec ex;
+    memset(&ex, 0, sizeof ex);
     ex.mode = (mode == MF_MODE_TRAIN && !(l->ops->infer_when_frozen && !l->trainable))
                   ? MF_MODE_TRAIN : MF_MODE_INFER;
     ex.rng = rng;
     ex.ws = m->ws;
     ex.ws_floats = m->ws_floats;
     ex.param_grads = l->trainable;
-    ex.comm = m->bn_comm;
-    ex.din_first[0] = ex.din_first[1] = 0;
+    ex.stat_sum = m->stat_sum;
+    ex.stat_user = m->stat_user;
+    ex.fuse_relu = pn->fuse_relu;
+    ex.relu_max = pn->relu_max;
+    ex.pad_top = pn->pad_top;
+    ex.pad_left = pn->pad_left;
     return ex;
 }
 
@@ -366,17 +393,19 @@ mf_tensor mf_model_forward(mf_model *m, const float *x, int N, mf_mode mode, mf_
 {
     MF_ASSERT(m->built);
     MF_ASSERT(N > 0);
-    reserve_batch(m, N);
-    bind_batch(m, N);
+    plan_pass(m, N, mode == MF_MODE_TRAIN || (m->keep & MF_KEEP_INFER_BACKWARD));
     memcpy(m->nodes[0].act.data, x, mf_tensor_numel(&m->nodes[0].act) * sizeof(float));
     for (int i = 1; i < m->n_nodes; i++) {
+        const mf_plan_node *pn = &m->plan.node[i];
+        if (!pn->run)
+            continue;  /* done by a neighbour */
         mf_model_node *nd = &m->nodes[i];
         const mf_tensor *in[MF_LAYER_MAX_INPUTS] = {NULL, NULL};
         for (int k = 0; k < nd->n_in; k++)
-            in[k] = &m->nodes[nd->in[k]].act;
-        mf_exec ex = exec_for(m, nd->layer, mode, rng);
+            in[k] = &m->nodes[pn->in[k]].act;
+        mf_exec ex = exec_for(m, i, mode, rng);
         double t0 = m->profile ? now() : 0.0;
-        nd->layer->ops->forward(nd->layer, &ex, in, &nd->act);
+        nd->layer->ops->forward(nd->layer, &ex, in, &m->nodes[pn->out].act);
         if (m->profile)
             m->fwd_s[i] += now() - t0;
     }
@@ -392,55 +421,62 @@ void mf_model_zero_grad(mf_model *m)
     memset(m->grads, 0, m->n_params * sizeof(float));
 }
 
-static int layer_has_trainable(const mf_layer *l)
+/* t with its data hidden unless `keep`: a backward reads only what its kind
+ * declared (ops->bwd_reads), and what it did not declare is not kept by the
+ * plan, so a wrong declaration fails loudly instead of reading stale memory. */
+static mf_tensor shown(const mf_tensor *t, int keep)
 {
-    if (!l->trainable)
-        return 0;
-    for (int k = 0; k < l->n_slots; k++)
-        if (l->slot[k].kind == MF_PARAM_TRAINABLE)
-            return 1;
-    return 0;
+    mf_tensor v = *t;
+    if (!keep)
+        v.data = NULL;
+    return v;
 }
 
 void mf_model_backward(mf_model *m, const float *dout, float *dx)
 {
     MF_ASSERT(m->built);
     MF_ASSERT(m->last_N > 0);
+    if (!m->plan.backward)
+        mf_panic(__FILE__, __LINE__, "mf_model_backward after an inference-mode forward that kept nothing for it; "
+                 "call mf_model_set_backward_keep(m, MF_KEEP_INFER_BACKWARD) before the forward pass");
+    if (dx && !m->plan.input_grad)
+        mf_panic(__FILE__, __LINE__, "mf_model_backward asked for the input gradient, which the forward pass did "
+                 "not plan for; call mf_model_set_backward_keep(m, MF_KEEP_INPUT_GRAD) before it");
     int N = m->last_N;
-    /* A node needs its gradient if anything at or upstream of it trains. Frozen
-     * prefixes (a pretrained base under a new head) are skipped entirely. */
-    m->need_grad[0] = dx != NULL;
-    for (int i = 1; i < m->n_nodes; i++) {
-        mf_model_node *nd = &m->nodes[i];
-        int need = layer_has_trainable(nd->layer);
-        for (int k = 0; k < nd->n_in; k++)
-            need |= m->need_grad[nd->in[k]];
-        m->need_grad[i] = (unsigned char)need;
-    }
     memset(m->grad_written, 0, (size_t)m->n_nodes);
     mf_model_node *last = &m->nodes[m->n_nodes - 1];
     memcpy(last->dact.data, dout, mf_tensor_numel(&last->dact) * sizeof(float));
     for (int i = m->n_nodes - 1; i >= 1; i--) {
-        if (!m->need_grad[i])
+        const mf_plan_node *pn = &m->plan.node[i];
+        if (!pn->need_grad)
             continue;
-        mf_model_node *nd = &m->nodes[i];
-        const mf_tensor *in[MF_LAYER_MAX_INPUTS] = {NULL, NULL};
-        mf_tensor *din[MF_LAYER_MAX_INPUTS] = {NULL, NULL};
-        mf_exec ex = exec_for(m, nd->layer, (mf_mode)m->last_mode, m->last_rng);
-        for (int k = 0; k < nd->n_in; k++) {
-            in[k] = &m->nodes[nd->in[k]].act;
-            if (m->need_grad[nd->in[k]]) {
-                din[k] = &m->nodes[nd->in[k]].dact;
-                /* the first consumer to get here writes, later ones add (Add(x, x)
-                 * reads one node twice: input 0 writes, input 1 adds) */
-                ex.din_first[k] = !m->grad_written[nd->in[k]];
-                m->grad_written[nd->in[k]] = 1;
+        if (pn->run) {
+            mf_model_node *nd = &m->nodes[i];
+            unsigned reads = nd->layer->ops->bwd_reads;
+            if (!reads)
+                reads = MF_READS_IN0 | MF_READS_IN1 | MF_READS_OUT;
+            mf_tensor inv[MF_LAYER_MAX_INPUTS];
+            const mf_tensor *in[MF_LAYER_MAX_INPUTS] = {NULL, NULL};
+            mf_tensor *din[MF_LAYER_MAX_INPUTS] = {NULL, NULL};
+            mf_exec ex = exec_for(m, i, (mf_mode)m->last_mode, m->last_rng);
+            for (int k = 0; k < nd->n_in; k++) {
+                int x = pn->in[k];
+                inv[k] = shown(&m->nodes[x].act, reads & (MF_READS_IN0 << k));
+                in[k] = &inv[k];
+                if (m->plan.node[x].need_grad) {
+                    din[k] = &m->nodes[x].dact;
+                    /* the first consumer to get here writes, later ones add (Add(x, x)
+                     * reads one node twice: input 0 writes, input 1 adds) */
+                    ex.din_first[k] = !m->grad_written[x];
+                    m->grad_written[x] = 1;
+                }
             }
+            mf_tensor out = shown(&m->nodes[pn->out].act, (reads & MF_READS_OUT) || pn->fuse_relu);
+            double t0 = m->profile ? now() : 0.0;
+            nd->layer->ops->backward(nd->layer, &ex, in, &out, &m->nodes[pn->out].dact, din);
+            if (m->profile)
+                m->bwd_s[i] += now() - t0;
         }
-        double t0 = m->profile ? now() : 0.0;
-        nd->layer->ops->backward(nd->layer, &ex, in, &nd->act, &nd->dact, din);
-        if (m->profile)
-            m->bwd_s[i] += now() - t0;
         if (m->bwd_hook)
             m->bwd_hook(m->bwd_hook_user, i - 1);
     }
@@ -448,13 +484,20 @@ void mf_model_backward(mf_model *m, const float *dout, float *dx)
         memcpy(dx, m->nodes[0].dact.data, (size_t)N * mf_shape_sample_numel(&m->nodes[0].shape) * sizeof(float));
 }
 
+void mf_model_set_backward_keep(mf_model *m, unsigned flags) { m->keep = flags; }
+size_t mf_model_arena_bytes(const mf_model *m) { return m->plan.floats * sizeof(float); }
+
 void mf_model_set_backward_hook(mf_model *m, void (*hook)(void *user, int layer), void *user)
 {
     m->bwd_hook = hook;
     m->bwd_hook_user = user;
 }
 
-void mf_model_set_sync_batchnorm(mf_model *m, mf_comm *comm) { m->bn_comm = comm; }
+void mf_model_set_stat_reduce(mf_model *m, mf_stat_reduce_fn fn, void *user)
+{
+    m->stat_sum = fn;
+    m->stat_user = user;
+}
 
 void mf_model_set_profiling(mf_model *m, int on)
 {

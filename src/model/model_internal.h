@@ -2,14 +2,15 @@
 #ifndef MF_MODEL_INTERNAL_H
 #define MF_MODEL_INTERNAL_H
 #include "../layers/layer.h"
+#include "plan.h"
 
 typedef struct mf_model_node {
     mf_layer *layer;        /* NULL for the input node 0 */
     int       in[MF_LAYER_MAX_INPUTS];
     int       n_in;
     mf_shape  shape;        /* output shape, batch 0 */
-    mf_tensor act;          /* view into acts for the current batch */
-    mf_tensor dact;         /* view into dacts, same shape */
+    mf_tensor act;          /* view into the arena for the current batch (data NULL: not kept) */
+    mf_tensor dact;         /* its gradient, same shape (data NULL: not kept) */
 } mf_model_node;
 
 typedef struct mf_model_slot_ref { int node, slot; } mf_model_slot_ref;
@@ -25,9 +26,11 @@ struct mf_model {
     size_t n_params, n_state;
     mf_model_slot_ref *infos; /* every slot in layer order */
     int    n_infos;
-    float *acts, *dacts;    /* arena_floats each, sized for arena_N */
+    mf_plan plan;           /* the last forward's memory plan (plan.h) */
+    float *arena;           /* arena_floats: every activation and activation gradient */
     size_t arena_floats;
-    int    arena_N;
+    unsigned keep;          /* MF_KEEP_* flags */
+    int    ws_N;            /* batch the workspace is sized for */
     float *ws;              /* ws_floats shared scratch */
     size_t ws_floats;
     unsigned char *need_grad; /* n_nodes, scratch of backward */
@@ -35,7 +38,8 @@ struct mf_model {
     int    last_N, last_mode;
     void  (*bwd_hook)(void *user, int layer);
     void  *bwd_hook_user;
-    mf_comm *bn_comm;       /* synchronized BatchNorm, or NULL */
+    mf_stat_reduce_fn stat_sum; /* synchronized BatchNorm, or NULL */
+    void  *stat_user;
     int    profile;         /* time every layer's forward and backward */
     double *fwd_s, *bwd_s;  /* n_nodes each, seconds summed */
     mf_rng *last_rng;

@@ -300,6 +300,9 @@ static int run_case(const grad_case *c)
         mf_model_free(r.m);
         return 1;
     }
+    /* the input gradient is checked too, and some cases back-propagate
+     * through an inference-mode forward (frozen BatchNorm) */
+    mf_model_set_backward_keep(r.m, MF_KEEP_INPUT_GRAD | MF_KEEP_INFER_BACKWARD);
     /* move trainable weights off their init so zero biases and unit gammas are tested too */
     float *p = mf_model_params(r.m);
     for (size_t i = 0; i < mf_model_num_params(r.m); i++)
@@ -326,8 +329,10 @@ static int run_case(const grad_case *c)
     for (size_t i = 0; i < r.ny; i++)
         r.R[i] = mf_rng_normal(&rng);
 
-    /* analytic: one forward + backward; a second backward must exactly double
-     * the parameter gradients (they accumulate) and leave dx unchanged */
+    /* analytic: one forward + backward; a second forward + backward must
+     * exactly double the parameter gradients (they accumulate) and leave dx
+     * unchanged (backward runs once per forward: the memory plan reuses an
+     * activation's memory once backward has read it) */
     size_t np = mf_model_num_params(r.m);
     float *g = malloc((np ? np : 1) * sizeof(float));
     loss(&r);
@@ -335,6 +340,7 @@ static int run_case(const grad_case *c)
     mf_model_backward(r.m, r.R, dx);
     memcpy(g, mf_model_grads(r.m), np * sizeof(float));
     float *dx2 = malloc(r.nx * sizeof(float));
+    loss(&r);
     mf_model_backward(r.m, r.R, dx2);
     for (size_t i = 0; i < np; i++)
         if (fabsf(mf_model_grads(r.m)[i] - 2.0f * g[i]) > 1e-6f * (1.0f + fabsf(g[i]))) {

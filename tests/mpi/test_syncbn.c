@@ -13,6 +13,7 @@ static mf_model *bn_model(mf_shape in)
     mf_model *m = mf_model_create("bn");
     mf_model_add(m, mf_batchnorm("bn", 0.9f, 1e-3f), mf_model_input(m, in));
     MF_CHECK(mf_model_build(m, 1) == MF_STATUS_OK);
+    mf_model_set_backward_keep(m, MF_KEEP_INPUT_GRAD);  /* the input gradient is compared */
     float *p = mf_model_params(m);
     for (size_t i = 0; i < mf_model_num_params(m); i++)
         p[i] = 0.5f + 0.1f * (float)i;  /* gamma, beta away from 1 and 0 */

@@ -1,0 +1,55 @@
+/* plan.h: the memory plan of one forward (+ backward) pass: which node runs,
+ * which work is fused into a neighbour, and where every activation and every
+ * activation gradient lives in one arena.
+ *
+ * A tensor is kept only while something reads it: from the step that writes it
+ * to its last reader, forward or backward (a tensor's live interval). Tensors
+ * whose intervals do not overlap share memory; offsets are chosen greedily,
+ * largest first (TFLite's "greedy by size"). So:
+ *   - inference (and a frozen prefix in training) holds a few activations at a
+ *     time, and no gradients at all;
+ *   - in training, an activation lives until the backward step that reads it
+ *     (only layers whose backward reads it: MF_READS_*), and an activation
+ *     gradient only from its first writer to its reader, so a few buffers
+ *     serve all of them;
+ *   - a BatchNorm followed by its only consumer, a ReLU, runs as one pass
+ *     (ops->fuses_relu): the BatchNorm output is never stored, and backward
+ *     takes the ReLU's mask from the ReLU's output;
+ *   - a ZeroPadding2D whose only consumer takes padding (ops->folds_pad) is
+ *     never materialised: the consumer reads the unpadded tensor.
+ * Timeline: node i runs forward at step i and backward at step 2n - i, so the
+ * output's backward (step n) follows every forward step. */
+#ifndef MF_PLAN_H
+#define MF_PLAN_H
+#include <stddef.h>
+
+#define MF_PLAN_NONE ((size_t)-1)
+
+typedef struct mf_plan_node {
+    int    run;        /* 0: its work is done by a neighbour (fused or folded) */
+    int    in[2];      /* nodes whose activations it reads as inputs */
+    int    out;        /* node whose act/dact it writes: itself, or its fused ReLU */
+    int    fuse_relu;  /* 1: the ReLU node `out` is applied in this pass */
+    float  relu_max;
+    int    pad_top, pad_left; /* padding folded in from a ZeroPadding2D */
+    int    need_grad;  /* backward reaches this node */
+    size_t act, dact;  /* floats into the arena, or MF_PLAN_NONE */
+} mf_plan_node;
+
+typedef struct mf_plan {
+    int    n;            /* nodes */
+    int    N;            /* batch the offsets are for */
+    int    backward;     /* planned for a backward pass */
+    int    input_grad;   /* ... that writes the input gradient */
+    mf_plan_node *node;  /* n */
+    size_t floats;       /* arena size the plan needs */
+} mf_plan;
+
+struct mf_model;
+/* Make (or keep, if nothing it depends on changed) the plan for a batch of N.
+ * need_grad[i] must hold for every node whether backward reaches it (all 0
+ * without backward). Allocation through mf_alloc; mf_plan_free releases it. */
+void mf_plan_make(mf_plan *p, const struct mf_model *m, int N, int backward, int input_grad,
+                  const unsigned char *need_grad);
+void mf_plan_free(mf_plan *p);
+#endif

@@ -108,10 +108,14 @@ MF_API void      mf_model_set_stat_reduce(mf_model *m, mf_stat_reduce_fn fn, voi
  * gradients and hold one or two activations at a time). Flags:
  *   MF_KEEP_INPUT_GRAD:     mf_model_backward will be asked for dx;
  *   MF_KEEP_INFER_BACKWARD: mf_model_backward may follow an inference-mode
- *                           forward (e.g. gradients through frozen BatchNorm).
+ *                           forward (e.g. gradients through frozen BatchNorm);
+ *   MF_KEEP_ALL:            no memory plan: see below.
  * Backward after a forward that did not keep what it needs is a fatal error. */
 #define MF_KEEP_INPUT_GRAD     1u
 #define MF_KEEP_INFER_BACKWARD 2u
+/* Debugging and tests: every tensor kept for the whole pass, nothing fused,
+ * nothing shared (the reference the plan must agree with bit for bit). */
+#define MF_KEEP_ALL            4u
 MF_API void      mf_model_set_backward_keep(mf_model *m, unsigned flags);
 /* Bytes of the activation arena the current memory plan uses (activations and
  * their gradients, planned by liveness for the last forward's batch and mode). */

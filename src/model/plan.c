@@ -69,7 +69,8 @@ static size_t place(buf *b, int nb)
 static int same_plan(const mf_plan *p, const mf_model *m, int N, int backward, int input_grad,
                      const unsigned char *need_grad)
 {
-    if (!p->node || p->n != m->n_nodes || p->N != N || p->backward != backward || p->input_grad != input_grad)
+    if (!p->node || p->n != m->n_nodes || p->N != N || p->backward != backward || p->input_grad != input_grad ||
+        p->keep_all != ((m->keep & MF_KEEP_ALL) != 0))
         return 0;
     for (int i = 0; i < p->n; i++)
         if (p->node[i].need_grad != need_grad[i])
@@ -134,6 +135,7 @@ void mf_plan_make(mf_plan *p, const mf_model *m, int N, int backward, int input_
     p->N = N;
     p->backward = backward;
     p->input_grad = input_grad;
+    p->keep_all = (m->keep & MF_KEEP_ALL) != 0;
     for (int i = 0; i < n; i++) {
         mf_plan_node *pn = &p->node[i];
         memset(pn, 0, sizeof *pn);
@@ -144,7 +146,8 @@ void mf_plan_make(mf_plan *p, const mf_model *m, int N, int backward, int input_
         pn->need_grad = need_grad[i];
         pn->act = pn->dact = MF_PLAN_NONE;
     }
-    fuse(p, m);
+    if (!p->keep_all)
+        fuse(p, m);
 
     /* live intervals; step i: forward of node i, step 2n - i: its backward */
     const int END = 2 * n + 1;
@@ -199,7 +202,14 @@ void mf_plan_make(mf_plan *p, const mf_model *m, int N, int backward, int input_
     int *act_of = mf_alloc((size_t)n * 2 * sizeof *act_of), *grad_of = act_of + n;
     for (int x = 0; x < n; x++)
         act_of[x] = grad_of[x] = x;
-    for (int j = 1; j < n; j++) {
+    if (p->keep_all)  /* everything for the whole pass: nothing can share */
+        for (int x = 0; x < n; x++) {
+            if (as[x] >= 0)
+                as[x] = 0, ae[x] = END;
+            if (gs[x] >= 0)
+                gs[x] = 0, ge[x] = END;
+        }
+    for (int j = 1; j < n && !p->keep_all; j++) {
         const mf_plan_node *pj = &p->node[j];
         if (!pj->run || !m->nodes[j].layer->ops->inplace)
             continue;

@@ -41,6 +41,7 @@ typedef struct mf_plan {
     int    N;            /* batch the offsets are for */
     int    backward;     /* planned for a backward pass */
     int    input_grad;   /* ... that writes the input gradient */
+    int    keep_all;     /* no plan: everything kept, nothing fused (tests) */
     mf_plan_node *node;  /* n */
     size_t floats;       /* arena size the plan needs */
 } mf_plan;
@@ -51,5 +52,7 @@ struct mf_model;
  * without backward). Allocation through mf_alloc; mf_plan_free releases it. */
 void mf_plan_make(mf_plan *p, const struct mf_model *m, int N, int backward, int input_grad,
                   const unsigned char *need_grad);
+/* keep_all: every tensor live for the whole pass, no fusion, no sharing: the
+ * reference that tests compare the plan with. */
 void mf_plan_free(mf_plan *p);
 #endif

@@ -26,7 +26,7 @@ typedef struct batchnorm {
     int gamma, beta, mmean, mvar;  /* slot indices */
     float *mean, *invstd;          /* (C) each: statistics of the last forward */
     double *acc;                   /* (2C + 1): combined channel sums (+ rows, for sync BN) */
-    float *k;                      /* (4C): forward scale/shift, backward coefficients k1..k4 */
+    float *k;                      /* (3C): backward coefficients k1..k3 */
     float *zero;                   /* (C) zeros: the shift of unshifted sums */
     double rows;                   /* rows the last training statistics covered (all ranks') */
     double *part;                  /* part_threads * 2C partial sums */
@@ -54,7 +54,7 @@ static mf_status bn_build(mf_layer *l)
     b->mean = mf_alloc((size_t)b->C * sizeof(float));
     b->invstd = mf_alloc((size_t)b->C * sizeof(float));
     b->acc = mf_alloc((size_t)(2 * b->C + 1) * sizeof(double));
-    b->k = mf_alloc((size_t)4 * b->C * sizeof(float));
+    b->k = mf_alloc((size_t)3 * b->C * sizeof(float));
     mf_free(b->zero);
     b->zero = mf_alloc((size_t)b->C * sizeof(float));
     return MF_STATUS_OK;
@@ -153,17 +153,18 @@ static void channel_sums(batchnorm *b, double *s1, double *s2, const float *x, c
 
 static size_t rows_of(const mf_tensor *t) { return mf_tensor_numel(t) / (size_t)t->shape.d[t->shape.ndim - 1]; }
 
-/* x, y: (M, C)  scale, shift: (C); y = x * scale + shift, clamped to [lo, hi]
- * (-FLT_MAX, FLT_MAX without a fused ReLU). One pass: the fused ReLU costs no
- * extra read or write of the tensor. */
-static void bn_apply(float *restrict y, const float *restrict x, const float *scale, const float *shift,
-                     float lo, float hi, size_t M, int C)
+/* x, y: (M, C)  gamma, beta, mean, invstd: (C); y = gamma (x - mean) invstd +
+ * beta, clamped to [lo, hi] (-FLT_MAX, FLT_MAX without a fused ReLU). One
+ * pass: the fused ReLU costs no extra read or write of the tensor. (x - mean
+ * first, not x * scale + shift: that form cancels when |mean| >> std.) */
+static void bn_apply(float *restrict y, const float *restrict x, const float *gamma, const float *beta,
+                     const float *mean, const float *invstd, float lo, float hi, size_t M, int C)
 {
     #pragma omp parallel for schedule(static) if (M * C > 65536)
     for (size_t r = 0; r < M; r++) {
         #pragma omp simd
         for (int c = 0; c < C; c++) {
-            float v = x[r * C + c] * scale[c] + shift[c];
+            float v = gamma[c] * (x[r * C + c] - mean[c]) * invstd[c] + beta[c];
             v = v < lo ? lo : v;  /* NaN stays NaN: TerminateOnNaN must see it */
             y[r * C + c] = v > hi ? hi : v;
         }
@@ -208,20 +209,15 @@ static void bn_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
             b->invstd[c] = 1.0f / sqrtf(mv[c] + b->epsilon);
         }
     }
-    /* y = gamma * (x - mean) * invstd + beta as one multiply-add per element */
-    float *scale = b->k, *sh = b->k + C;
-    for (int c = 0; c < C; c++) {
-        scale[c] = gamma[c] * b->invstd[c];
-        sh[c] = beta[c] - b->mean[c] * scale[c];
-    }
-    bn_apply(out->data, in[0]->data, scale, sh, ex->fuse_relu ? 0.0f : -FLT_MAX, ex->fuse_relu ? ex->relu_max : FLT_MAX,
+    bn_apply(out->data, in[0]->data, gamma, beta, b->mean, b->invstd, ex->fuse_relu ? 0.0f : -FLT_MAX, ex->fuse_relu ? ex->relu_max : FLT_MAX,
              M, C);
 }
 
-/* dx (M,C) (=, or += unless first) k1 * g - k3 * x + k4, g = dy, or with a
- * fused ReLU dy where 0 < ym < hi. One pass over dy, ym, x and dx. */
+/* dx (M,C) (=, or += unless first) k1 g - k2 - k3 (x - mean), g = dy, or with
+ * a fused ReLU dy where 0 < ym < hi. One pass over dy, ym, x and dx. */
 static void bn_dx(float *restrict dx, const float *restrict dy, const float *restrict ym, float hi,
-                  const float *restrict x, const float *k1, const float *k3, const float *k4, int first, size_t M, int C)
+                  const float *restrict x, const float *k1, const float *k2, const float *k3, const float *mean,
+                  int first, size_t M, int C)
 {
     #pragma omp parallel for schedule(static) if (M * C > 65536)
     for (size_t r = 0; r < M; r++) {
@@ -232,19 +228,19 @@ static void bn_dx(float *restrict dx, const float *restrict dy, const float *res
         if (ym && first) {
             #pragma omp simd
             for (int c = 0; c < C; c++)
-                dr[c] = k1[c] * (((yr[c] > 0.0f) & (yr[c] < hi)) ? gr[c] : 0.0f) - k3[c] * xr[c] + k4[c];
+                dr[c] = k1[c] * (((yr[c] > 0.0f) & (yr[c] < hi)) ? gr[c] : 0.0f) - k2[c] - k3[c] * (xr[c] - mean[c]);
         } else if (ym) {
             #pragma omp simd
             for (int c = 0; c < C; c++)
-                dr[c] += k1[c] * (((yr[c] > 0.0f) & (yr[c] < hi)) ? gr[c] : 0.0f) - k3[c] * xr[c] + k4[c];
+                dr[c] += k1[c] * (((yr[c] > 0.0f) & (yr[c] < hi)) ? gr[c] : 0.0f) - k2[c] - k3[c] * (xr[c] - mean[c]);
         } else if (first) {
             #pragma omp simd
             for (int c = 0; c < C; c++)
-                dr[c] = k1[c] * gr[c] - k3[c] * xr[c] + k4[c];
+                dr[c] = k1[c] * gr[c] - k2[c] - k3[c] * (xr[c] - mean[c]);
         } else {
             #pragma omp simd
             for (int c = 0; c < C; c++)
-                dr[c] += k1[c] * gr[c] - k3[c] * xr[c] + k4[c];
+                dr[c] += k1[c] * gr[c] - k2[c] - k3[c] * (xr[c] - mean[c]);
         }
     }
 }
@@ -292,18 +288,15 @@ static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
                 k2[c] = (float)(gamma[c] * is * sum_dy[c] / Mg);    /* constant     */
                 k3[c] = (float)(gamma[c] * is * is * is * sum_dy_xc[c] / Mg); /* of x-mean */
             }
-            /* dx = k1*dy - k3*x + (k3*mean - k2): one multiply-add per term */
-            float *k4 = b->k + 3 * C;
-            for (int c = 0; c < C; c++)
-                k4[c] = k3[c] * b->mean[c] - k2[c];
-            bn_dx(dx, dy, ym, hi, x, k1, k3, k4, ex->din_first[0], M, C);
+            bn_dx(dx, dy, ym, hi, x, k1, k2, k3, b->mean, ex->din_first[0], M, C);
         } else {
-            float *k1 = b->k, *k3 = k1 + 2 * C, *k4 = b->k + 3 * C;
+            /* inference: an affine map, dx = gamma invstd dy */
+            float *k1 = b->k, *k2 = k1 + C, *k3 = k1 + 2 * C;
             for (int c = 0; c < C; c++) {
                 k1[c] = gamma[c] * b->invstd[c];
-                k3[c] = k4[c] = 0.0f;
+                k2[c] = k3[c] = 0.0f;
             }
-            bn_dx(dx, dy, ym, hi, x, k1, k3, k4, ex->din_first[0], M, C);
+            bn_dx(dx, dy, ym, hi, x, k1, k2, k3, b->mean, ex->din_first[0], M, C);
         }
     }
 }

@@ -336,6 +336,23 @@ mf_layer *mf_batchnorm(const char *name, float momentum, float epsilon)
     return (mf_layer *)b;
 }
 
+int mf_batchnorm_affine(const mf_layer *l, float *scale, float *shift)
+{
+    if (l->ops != &bn_ops)
+        return 0;
+    const batchnorm *b = (const batchnorm *)l;
+    const float *gamma = l->slot[b->gamma].data, *beta = l->slot[b->beta].data;
+    const float *mm = l->slot[b->mmean].data, *mv = l->slot[b->mvar].data;
+    for (int c = 0; c < b->C; c++) {
+        float s = gamma[c] * (1.0f / sqrtf(mv[c] + b->epsilon));
+        if (scale)
+            scale[c] = s;
+        if (shift)
+            shift[c] = beta[c] - mm[c] * s;
+    }
+    return b->C;
+}
+
 mf_status mf_batchnorm_set_momentum(mf_layer *l, float momentum)
 {
     if (l->ops != &bn_ops)

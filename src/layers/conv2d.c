@@ -74,27 +74,57 @@ static int ws_threads(const conv2d *c, const mf_layer *l, const mf_exec *ex, int
     return nt;
 }
 
-/* inp: (N,H,W,Cin)  W: (K*K*Cin, F)  b: (F)  out: (N,Ho,Wo,F) */
+/* y (rows, F) = clamp(y + b) in place: b (F) may be NULL, the clamp to
+ * [0, hi] only with `relu`. The epilogue of a product, run on each block of
+ * rows right after the block's product, while it is in cache. */
+static void epilogue(float *restrict y, size_t rows, int F, const float *restrict b, int relu, float hi)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float *yr = y + r * (size_t)F;
+        if (b) {
+            #pragma omp simd
+            for (int f = 0; f < F; f++)
+                yr[f] += b[f];
+        }
+        if (relu) {
+            #pragma omp simd
+            for (int f = 0; f < F; f++) {
+                float v = yr[f] < 0.0f ? 0.0f : yr[f];  /* NaN stays NaN */
+                yr[f] = v > hi ? hi : v;
+            }
+        }
+    }
+}
+
+/* inp: (N,H,W,Cin)  W: (K*K*Cin, F)  b: (F)  out: (N,Ho,Wo,F)
+ * With a BatchNorm folded in (ex->fold_w/fold_b) and its ReLU (ex->fuse_relu)
+ * the output is clamp(inp * W' + b'). */
 static void conv2d_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, mf_tensor *out)
 {
     conv2d *c = (conv2d *)l;
     int N = in[0]->shape.d[0], H = in[0]->shape.d[1], W = in[0]->shape.d[2], Cin = in[0]->shape.d[3];
     int F = c->filters, Ho = c->g.Ho, Wo = c->g.Wo, KKC = c->K * c->K * Cin;
-    const float *w = l->slot[c->kernel].data;
+    const float *w = ex->fold_w ? ex->fold_w : l->slot[c->kernel].data;
+    const float *b = ex->fold_b ? ex->fold_b : c->bias >= 0 ? l->slot[c->bias].data : NULL;
+    int relu = ex->fuse_relu;
     float *y = out->data;
     size_t P = (size_t)Ho * Wo;  /* output pixels per image */
-    float beta = 0.0f;
-    if (c->bias >= 0) {
-        const float *b = l->slot[c->bias].data;
-        size_t rows = (size_t)N * P;
-        #pragma omp parallel for schedule(static) if (rows * F > 65536)
-        for (size_t r = 0; r < rows; r++)
-            for (int f = 0; f < F; f++)
-                y[r * F + f] = b[f];
-        beta = 1.0f;
-    }
     if (is_pointwise(c)) {
-        mf_sgemm(0, 0, (int)((size_t)N * P), F, Cin, 1.0f, in[0]->data, Cin, w, F, beta, y, F);
+        size_t rows = (size_t)N * P;
+        if (!b && !relu) {
+            mf_sgemm(0, 0, (int)rows, F, Cin, 1.0f, in[0]->data, Cin, w, F, 0.0f, y, F);
+            return;
+        }
+        /* blocks of ~256 KiB of output over the threads, each block's product
+         * followed by its epilogue (mf_sgemm runs single-threaded in here) */
+        size_t rb = (size_t)(65536 / F) < 64 ? 64 : (size_t)(65536 / F);
+        long nb = (long)((rows + rb - 1) / rb);
+        #pragma omp parallel for schedule(static)
+        for (long k = 0; k < nb; k++) {
+            size_t r0 = (size_t)k * rb, n = rows - r0 < rb ? rows - r0 : rb;
+            mf_sgemm(0, 0, (int)n, F, Cin, 1.0f, in[0]->data + r0 * Cin, Cin, w, F, 0.0f, y + r0 * F, F);
+            epilogue(y + r0 * F, n, F, b, relu, ex->relu_max);
+        }
         return;
     }
     /* images over threads, each with its own cols buffer and a single-threaded
@@ -105,7 +135,9 @@ static void conv2d_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *cons
         float *cols = ex->ws + (size_t)omp_get_thread_num() * per_image(c, l);
         mf_im2col(cols, in[0]->data + (size_t)n * H * W * Cin, H, W, Cin, c->K, c->S,
                   c->g.pad_top, c->g.pad_left, Ho, Wo);
-        mf_sgemm(0, 0, (int)P, F, KKC, 1.0f, cols, KKC, w, F, beta, y + (size_t)n * P * F, F);
+        mf_sgemm(0, 0, (int)P, F, KKC, 1.0f, cols, KKC, w, F, 0.0f, y + (size_t)n * P * F, F);
+        if (b || relu)
+            epilogue(y + (size_t)n * P * F, P, F, b, relu, ex->relu_max);
     }
 }
 
@@ -163,7 +195,7 @@ static void conv2d_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *con
 }
 
 static const mf_layer_ops conv2d_ops = {
-    .kind = "Conv2D", .default_name = "conv2d", .n_in = 1, .bwd_reads = MF_READS_IN0,
+    .kind = "Conv2D", .default_name = "conv2d", .n_in = 1, .bwd_reads = MF_READS_IN0, .folds_bn = 1,
     .build = conv2d_build, .init = conv2d_init, .workspace = conv2d_workspace,
     .forward = conv2d_forward, .backward = conv2d_backward,
 };

@@ -167,12 +167,27 @@ static void dw_backward_weight_k(float *dw, float *db, float *part, size_t part_
     }
 }
 
+/* y (n) = min(max(y, 0), hi) in place; NaN stays NaN */
+static void clamp_k(float *y, size_t n, float hi)
+{
+    #pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float v = y[i] < 0.0f ? 0.0f : y[i];
+        y[i] = v > hi ? hi : v;
+    }
+}
+
 static void dw_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, mf_tensor *out)
 {
     depthwise_conv2d *d = (depthwise_conv2d *)l;
     const mf_shape *s = &in[0]->shape;  /* unpadded when a ZeroPadding2D was folded in */
-    dw_forward_k(out->data, in[0]->data, l->slot[d->kernel].data, d->bias >= 0 ? l->slot[d->bias].data : NULL,
+    /* a folded BatchNorm (ex->fold_w/fold_b) replaces the kernel and bias */
+    const float *w = ex->fold_w ? ex->fold_w : l->slot[d->kernel].data;
+    const float *b = ex->fold_b ? ex->fold_b : d->bias >= 0 ? l->slot[d->bias].data : NULL;
+    dw_forward_k(out->data, in[0]->data, w, b,
                  s->d[0], s->d[1], s->d[2], s->d[3], d->K, d->S, d->g.pad_top + ex->pad_top, d->g.pad_left + ex->pad_left, d->g.Ho, d->g.Wo);
+    if (ex->fuse_relu)  /* the ReLU after the folded BatchNorm */
+        clamp_k(out->data, mf_tensor_numel(out), ex->relu_max);
 }
 
 static void dw_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
@@ -193,7 +208,7 @@ static void dw_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
 
 static const mf_layer_ops dw_ops = {
     .kind = "DepthwiseConv2D", .default_name = "depthwise_conv2d", .n_in = 1,
-    .bwd_reads = MF_READS_IN0, .folds_pad = 1,
+    .bwd_reads = MF_READS_IN0, .folds_pad = 1, .folds_bn = 1,
     .build = dw_build, .init = dw_init, .workspace = dw_workspace,
     .forward = dw_forward, .backward = dw_backward,
 };

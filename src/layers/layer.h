@@ -58,6 +58,11 @@ typedef struct mf_exec {
     int     fuse_relu;
     float   relu_max;    /* FLT_MAX: unbounded */
     int     pad_top, pad_left;
+    /*   fold_w, fold_b: an inference-mode BatchNorm that follows was folded in
+     *     (ops->folds_bn): use fold_w instead of the kernel (same layout, each
+     *     output channel scaled) and add fold_b (one per output channel)
+     *     instead of the bias; NULL otherwise. */
+    const float *fold_w, *fold_b;
 } mf_exec;
 
 /* What a kind's backward reads besides dout, so that the memory plan keeps
@@ -76,6 +81,7 @@ typedef struct mf_layer_ops {
     unsigned    bwd_reads;     /* MF_READS_* mask; 0 = every input and the output */
     int         fuses_relu;    /* may take mf_exec.fuse_relu (BatchNorm) */
     int         folds_pad;     /* may take mf_exec.pad_top/pad_left (DepthwiseConv2D) */
+    int         folds_bn;      /* may take mf_exec.fold_w/fold_b and fuse_relu (convolutions) */
     /* Elementwise and alias-safe: out may be the memory of an input in
      * forward, and an input gradient the memory of dout in backward (no
      * restrict pointers; each element read before it is written). */
@@ -112,6 +118,10 @@ mf_layer *mf_layer_alloc(const mf_layer_ops *ops, size_t size, const char *name)
 /* Reserve a named weight; returns its slot index. Called from build(). */
 int       mf_layer_reserve(mf_layer *l, const char *name, mf_shape shape, mf_param_kind kind);
 
+/* A BatchNormalization in inference mode is y = x * scale + shift per
+ * channel: fill scale and shift (C each, either may be NULL) and return C, or
+ * return 0 if l is not one. */
+int   mf_batchnorm_affine(const mf_layer *l, float *scale, float *shift);
 /* The clamp of a ReLU layer (FLT_MAX when unbounded), or -1 if l is not one. */
 float mf_relu_clamp(const mf_layer *l);
 /* The pads ((top, bottom), (left, right)) of a ZeroPadding2D into p[4]; 0 if l

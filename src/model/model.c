@@ -39,6 +39,7 @@ void mf_model_free(mf_model *m)
     mf_free(m->grads);
     mf_free(m->state);
     mf_free(m->arena);
+    mf_free(m->fold);
     mf_plan_free(&m->plan);
     mf_free(m->ws);
     mf_free(m->infos);
@@ -340,7 +341,7 @@ static int layer_has_trainable(const mf_layer *l)
  * node needs its gradient if anything at or upstream of it trains: a frozen
  * prefix (a pretrained base under a new head) gets no gradients, and its
  * activations live only until the next layer has read them. */
-static void plan_pass(mf_model *m, int N, int backward)
+static void plan_pass(mf_model *m, int N, int infer, int backward)
 {
     int input_grad = backward && (m->keep & MF_KEEP_INPUT_GRAD);
     m->need_grad[0] = (unsigned char)input_grad;
@@ -351,7 +352,12 @@ static void plan_pass(mf_model *m, int N, int backward)
             need |= m->need_grad[nd->in[k]];
         m->need_grad[i] = (unsigned char)need;
     }
-    mf_plan_make(&m->plan, m, N, backward, input_grad, m->need_grad);
+    mf_plan_make(&m->plan, m, N, infer, backward, input_grad, m->need_grad);
+    if (m->plan.fold_floats > m->fold_floats) {
+        mf_free(m->fold);
+        m->fold = mf_alloc(m->plan.fold_floats * sizeof(float));
+        m->fold_floats = m->plan.fold_floats;
+    }
     if (m->plan.floats > m->arena_floats) {
         mf_free(m->arena);
         m->arena = mf_alloc_uninit(m->plan.floats * sizeof(float));
@@ -389,11 +395,35 @@ static mf_exec exec_for(const mf_model *m, int i, mf_mode mode, mf_rng *rng)
     return ex;
 }
 
+/* The derived weights of a convolution with the inference-mode BatchNorm after
+ * it folded in: W'[..., f] = W[..., f] * scale[f], b'[f] = b[f] * scale[f] +
+ * shift[f]. Rebuilt on every pass (a few thousand multiplies, against the
+ * convolution's millions), so it can never be stale after the weights change. */
+static void fold_batchnorm(mf_model *m, int i, mf_exec *ex)
+{
+    const mf_plan_node *pn = &m->plan.node[i];
+    const mf_layer *l = m->nodes[i].layer;
+    const mf_slot *k = &l->slot[0];  /* the kernel, output channels last */
+    size_t F = (size_t)l->out_shape.d[l->out_shape.ndim - 1];
+    float *w = m->fold + pn->fold, *b = w + (k->numel + 15) / 16 * 16, *scale = b + F;
+    MF_ASSERT(mf_batchnorm_affine(m->nodes[pn->fold_bn].layer, scale, b) == (int)F);
+    const float *bias = NULL;
+    for (int s = 1; s < l->n_slots; s++)
+        if (strcmp(l->slot[s].name, "bias") == 0)
+            bias = l->slot[s].data;
+    for (size_t f = 0; f < F; f++)
+        b[f] += bias ? bias[f] * scale[f] : 0.0f;
+    for (size_t j = 0; j < k->numel; j++)
+        w[j] = k->data[j] * scale[j % F];
+    ex->fold_w = w;
+    ex->fold_b = b;
+}
+
 mf_tensor mf_model_forward(mf_model *m, const float *x, int N, mf_mode mode, mf_rng *rng)
 {
     MF_ASSERT(m->built);
     MF_ASSERT(N > 0);
-    plan_pass(m, N, mode == MF_MODE_TRAIN || (m->keep & MF_KEEP_INFER_BACKWARD));
+    plan_pass(m, N, mode == MF_MODE_INFER, mode == MF_MODE_TRAIN || (m->keep & MF_KEEP_INFER_BACKWARD));
     memcpy(m->nodes[0].act.data, x, mf_tensor_numel(&m->nodes[0].act) * sizeof(float));
     for (int i = 1; i < m->n_nodes; i++) {
         const mf_plan_node *pn = &m->plan.node[i];
@@ -404,6 +434,8 @@ mf_tensor mf_model_forward(mf_model *m, const float *x, int N, mf_mode mode, mf_
         for (int k = 0; k < nd->n_in; k++)
             in[k] = &m->nodes[pn->in[k]].act;
         mf_exec ex = exec_for(m, i, mode, rng);
+        if (pn->fold_bn)
+            fold_batchnorm(m, i, &ex);
         double t0 = m->profile ? now() : 0.0;
         nd->layer->ops->forward(nd->layer, &ex, in, &m->nodes[pn->out].act);
         if (m->profile)

@@ -30,6 +30,8 @@ struct mf_model {
     float *arena;           /* arena_floats: every activation and activation gradient */
     size_t arena_floats;
     unsigned keep;          /* MF_KEEP_* flags */
+    float *fold;            /* fold_floats: BatchNorm-folded convolution weights (plan.h) */
+    size_t fold_floats;
     int    ws_N;            /* batch the workspace is sized for */
     float *ws;              /* ws_floats shared scratch */
     size_t ws_floats;

@@ -66,10 +66,11 @@ static size_t place(buf *b, int nb)
     return total;
 }
 
-static int same_plan(const mf_plan *p, const mf_model *m, int N, int backward, int input_grad,
+static int same_plan(const mf_plan *p, const mf_model *m, int N, int infer, int backward, int input_grad,
                      const unsigned char *need_grad)
 {
-    if (!p->node || p->n != m->n_nodes || p->N != N || p->backward != backward || p->input_grad != input_grad ||
+    if (!p->node || p->n != m->n_nodes || p->N != N || p->infer != infer || p->backward != backward ||
+        p->input_grad != input_grad ||
         p->keep_all != ((m->keep & MF_KEEP_ALL) != 0))
         return 0;
     for (int i = 0; i < p->n; i++)
@@ -80,7 +81,7 @@ static int same_plan(const mf_plan *p, const mf_model *m, int N, int backward, i
 
 /* Which work runs where: BatchNorm + its only consumer ReLU in one pass; a
  * ZeroPadding2D read directly by its only consumer when that takes padding. */
-static void fuse(mf_plan *p, const mf_model *m)
+static void fuse(mf_plan *p, const mf_model *m, int infer)
 {
     int n = m->n_nodes;
     int *uses = mf_alloc((size_t)n * sizeof *uses), *user = mf_alloc((size_t)n * sizeof *user);
@@ -109,6 +110,27 @@ static void fuse(mf_plan *p, const mf_model *m)
             p->node[j].pad_left = pads[2];
         }
     }
+    /* then convolution + (BatchNorm + ReLU) when the BatchNorm runs in
+     * inference mode and backward does not reach it */
+    p->fold_floats = 0;
+    for (int c = 1; c < n - 1; c++) {
+        const mf_layer *l = m->nodes[c].layer;
+        if (uses[c] != 1 || !p->node[c].run || p->node[c].out != c || !l->ops->folds_bn)
+            continue;
+        int b = user[c];
+        const mf_layer *bn = m->nodes[b].layer;
+        int bn_infer = infer || (bn->ops->infer_when_frozen && !bn->trainable);
+        if (!mf_batchnorm_affine(bn, NULL, NULL) || !bn_infer || p->node[b].need_grad || !p->node[b].run)
+            continue;
+        p->node[c].out = p->node[b].out;
+        p->node[c].fuse_relu = p->node[b].fuse_relu;
+        p->node[c].relu_max = p->node[b].relu_max;
+        p->node[c].fold_bn = b;
+        p->node[c].fold = p->fold_floats;
+        p->node[b].run = 0;
+        size_t kernel = l->slot[0].numel, F = (size_t)l->out_shape.d[l->out_shape.ndim - 1];
+        p->fold_floats += (kernel + 15) / 16 * 16 + 2 * F;  /* weights, bias, scale */
+    }
     mf_free(uses);
     mf_free(user);
 }
@@ -121,10 +143,10 @@ static void widen(int *start, int *end, int t)
         *end = t;
 }
 
-void mf_plan_make(mf_plan *p, const mf_model *m, int N, int backward, int input_grad,
+void mf_plan_make(mf_plan *p, const mf_model *m, int N, int infer, int backward, int input_grad,
                   const unsigned char *need_grad)
 {
-    if (same_plan(p, m, N, backward, input_grad, need_grad))
+    if (same_plan(p, m, N, infer, backward, input_grad, need_grad))
         return;
     int n = m->n_nodes;
     if (p->n != n) {
@@ -133,6 +155,7 @@ void mf_plan_make(mf_plan *p, const mf_model *m, int N, int backward, int input_
         p->n = n;
     }
     p->N = N;
+    p->infer = infer;
     p->backward = backward;
     p->input_grad = input_grad;
     p->keep_all = (m->keep & MF_KEEP_ALL) != 0;
@@ -146,8 +169,9 @@ void mf_plan_make(mf_plan *p, const mf_model *m, int N, int backward, int input_
         pn->need_grad = need_grad[i];
         pn->act = pn->dact = MF_PLAN_NONE;
     }
+    p->fold_floats = 0;
     if (!p->keep_all)
-        fuse(p, m);
+        fuse(p, m, infer);
 
     /* live intervals; step i: forward of node i, step 2n - i: its backward */
     const int END = 2 * n + 1;

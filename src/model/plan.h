@@ -16,7 +16,11 @@
  *     (ops->fuses_relu): the BatchNorm output is never stored, and backward
  *     takes the ReLU's mask from the ReLU's output;
  *   - a ZeroPadding2D whose only consumer takes padding (ops->folds_pad) is
- *     never materialised: the consumer reads the unpadded tensor.
+ *     never materialised: the consumer reads the unpadded tensor;
+ *   - a BatchNorm in inference mode that nothing back-propagates through (a
+ *     frozen base, evaluation, prediction) is folded into the convolution in
+ *     front of it (ops->folds_bn): a derived copy of its weights, scaled per
+ *     output channel, plus a bias; the weights themselves keep Keras' layout.
  * Timeline: node i runs forward at step i and backward at step 2n - i, so the
  * output's backward (step n) follows every forward step. */
 #ifndef MF_PLAN_H
@@ -32,6 +36,8 @@ typedef struct mf_plan_node {
     int    fuse_relu;  /* 1: the ReLU node `out` is applied in this pass */
     float  relu_max;
     int    pad_top, pad_left; /* padding folded in from a ZeroPadding2D */
+    int    fold_bn;    /* BatchNorm node folded into this convolution, or 0 */
+    size_t fold;       /* its folded weights and bias: floats into the fold buffer */
     int    need_grad;  /* backward reaches this node */
     size_t act, dact;  /* floats into the arena, or MF_PLAN_NONE */
 } mf_plan_node;
@@ -41,16 +47,18 @@ typedef struct mf_plan {
     int    N;            /* batch the offsets are for */
     int    backward;     /* planned for a backward pass */
     int    input_grad;   /* ... that writes the input gradient */
+    int    infer;        /* the forward pass runs in inference mode */
     int    keep_all;     /* no plan: everything kept, nothing fused (tests) */
     mf_plan_node *node;  /* n */
     size_t floats;       /* arena size the plan needs */
+    size_t fold_floats;  /* folded weights and biases, all convolutions */
 } mf_plan;
 
 struct mf_model;
 /* Make (or keep, if nothing it depends on changed) the plan for a batch of N.
  * need_grad[i] must hold for every node whether backward reaches it (all 0
  * without backward). Allocation through mf_alloc; mf_plan_free releases it. */
-void mf_plan_make(mf_plan *p, const struct mf_model *m, int N, int backward, int input_grad,
+void mf_plan_make(mf_plan *p, const struct mf_model *m, int N, int infer, int backward, int input_grad,
                   const unsigned char *need_grad);
 /* keep_all: every tensor live for the whole pass, no fusion, no sharing: the
  * reference that tests compare the plan with. */

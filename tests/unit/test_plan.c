@@ -2,7 +2,9 @@
  * never what is computed. A MobileNetV2 classifier trained one step with the
  * plan (shared memory, BatchNorm+ReLU fused, padding folded, Add in place) and
  * with MF_KEEP_ALL (every tensor kept, nothing fused) must give bit-identical
- * outputs, parameter gradients, input gradients and moving statistics; and
+ * outputs, parameter gradients, input gradients and moving statistics (to
+ * 1e-5 where BatchNorm is folded into a convolution: inference, a frozen
+ * base); and
  * the plan must actually save memory: inference and a frozen base keep no
  * gradients and only a few activations. */
 #include <math.h>
@@ -56,12 +58,16 @@ static void result_free(result *r)
     mf_free(r->y_infer);
 }
 
-/* every float equal (== : +0 and -0 alike; a NaN fails) */
-static size_t differ(const float *a, const float *b, size_t n)
+/* floats that differ by more than tol * (largest |b|); tol 0: every float
+ * equal (== : +0 and -0 alike; a NaN fails) */
+static size_t differ(const float *a, const float *b, size_t n, double tol)
 {
+    double scale = 0;
+    for (size_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs(b[i]));
     size_t bad = 0;
     for (size_t i = 0; i < n; i++)
-        bad += !(a[i] == b[i]);
+        bad += !(fabs((double)a[i] - b[i]) <= tol * scale);
     return bad;
 }
 
@@ -88,10 +94,16 @@ int main(void)
     for (int c = 0; c < 3; c++) {
         run(&planned[c], keep[c], freeze[c], x, dy);
         run(&all[c], keep[c] | MF_KEEP_ALL, freeze[c], x, dy);
-        size_t bad = differ(planned[c].y, all[c].y, N * 3) + differ(planned[c].grads, all[c].grads, np) +
-                     differ(planned[c].state, all[c].state, ns) + differ(planned[c].y_infer, all[c].y_infer, N * 3);
+        /* Training is bit-identical. Where a BatchNorm runs in inference
+         * mode and nothing back-propagates through it (inference, the
+         * frozen base), the plan folds it into the convolution before it:
+         * the same function, rounded differently */
+        double tol = c == 2 ? 1e-5 : 0.0;
+        size_t bad = differ(planned[c].y, all[c].y, N * 3, tol) + differ(planned[c].grads, all[c].grads, np, tol) +
+                     differ(planned[c].state, all[c].state, ns, tol) +
+                     differ(planned[c].y_infer, all[c].y_infer, N * 3, 1e-5);
         if (planned[c].dx)
-            bad += differ(planned[c].dx, all[c].dx, nx);
+            bad += differ(planned[c].dx, all[c].dx, nx, tol);
         MF_CHECK_MSG(bad == 0, "%s: %zu values differ between the memory plan and keeping everything", what[c], bad);
         printf("%-34s arena %7.2f MiB planned, %7.2f MiB kept whole (%.0f%%); inference %6.2f MiB\n", what[c],
                planned[c].arena_train / 1048576.0, all[c].arena_train / 1048576.0,

@@ -40,10 +40,10 @@ static mf_status take_options(int *argc, char **argv, bench_opts *o)
         if (dst) {
             char *end;
             if (i + 1 >= *argc)
-                return mf_fail(MF_STATUS_INVALID, "bench: %s needs a value", a);
+                return mf_fail(MF_STATUS_INVALID, "%s needs a value", a);
             long v = strtol(argv[i + 1], &end, 10);
             if (*end || end == argv[i + 1] || v < (dst == &o->steps ? 1 : 0) || v > 1000000)
-                return mf_fail(MF_STATUS_INVALID, "bench: %s must be an integer >= %d, got '%s'", a,
+                return mf_fail(MF_STATUS_INVALID, "%s must be an integer >= %d, got '%s'", a,
                                dst == &o->steps ? 1 : 0, argv[i + 1]);
             *dst = (int)v;
             i++;
@@ -238,10 +238,10 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
 
 int mf_cmd_bench(int argc, char **argv)
 {
+    int help = 0;
     for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            argc = 1;
-    if (argc < 2) {
+        help |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+    if (help || argc < 2) {
         printf("usage: [mpirun -np N] mpifit bench CONFIG [--set section.key=value ...] [--steps N] [--warmup N]\n"
                "       mpifit bench --gemm\n\n"
                "Train [model] as configured on synthetic in-memory batches (random inputs and\n"
@@ -259,7 +259,7 @@ int mf_cmd_bench(int argc, char **argv)
                "and 2 OpenBLAS threads, and through mpifit's own split over 2 OpenMP threads:\n"
                "  RESULT impl=openblas mode=sgemm threads=T n=N gflops=...\n",
                N_BATCHES);
-        return argc < 2 ? 2 : 0;
+        return help ? 0 : 2;
     }
     bench_opts o = {10, 3, 0};
     if (take_options(&argc, argv, &o) != MF_STATUS_OK) {

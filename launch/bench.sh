@@ -87,19 +87,22 @@ run_mpifit() {  # name np th size alpha frozen steps warmup
 run_torch() {  # name np th size alpha frozen steps warmup
   local name=$1 np=$2 th=$3 size=$4 alpha=$5 frozen=$6 steps=$7 warmup=$8 launch=() out rc fz=()
   [ "$frozen" = 1 ] && fz=(--frozen)
-  port=$((port + 1))  # a fresh rendezvous port each run: the last one may linger in TIME_WAIT
-  [ "$np" -gt 1 ] && launch=(mpirun -np "$np" --oversubscribe --bind-to none -x MASTER_PORT=$port)
-  out=$("${launch[@]}" "$python" launch/bench_torch.py --threads "$th" --size "$size" --width "$alpha" --batch 32 \
-          --steps "$steps" --warmup "$warmup" "${fz[@]}" 2>&1)
-  rc=$?
-  local line
-  line=$(grep '^RESULT impl=torch' <<<"$out" | tail -1)
-  if [ $rc -ne 0 ] || [ -z "$line" ]; then
-    echo "bench.sh: warning: PyTorch failed on $name (exit $rc):" >&2
+  local line try
+  # once more after a failure: a 2-rank gloo run has been seen to exit 1 at random, without a message
+  for try in 1 2; do
+    port=$((port + 1))  # a fresh rendezvous port each run: the last one may linger in TIME_WAIT
+    [ "$np" -gt 1 ] && launch=(mpirun -np "$np" --oversubscribe --bind-to none -x MASTER_PORT=$port)
+    out=$("${launch[@]}" "$python" launch/bench_torch.py --threads "$th" --size "$size" --width "$alpha" --batch 32 \
+            --steps "$steps" --warmup "$warmup" "${fz[@]}" 2>&1)
+    rc=$?
+    line=$(grep '^RESULT impl=torch' <<<"$out" | tail -1)
+    [ $rc -eq 0 ] && [ -n "$line" ] && break
+    echo "bench.sh: warning: PyTorch failed on $name (exit $rc, attempt $try of 2):" >&2
     echo "$out" | tail -20 >&2
-    echo "# FAILED torch $name exit $rc" >>"$log"
-    return
-  fi
+    echo "# FAILED torch $name exit $rc attempt $try" >>"$log"
+    line=
+  done
+  [ -n "$line" ] || return
   echo "$line" | tee -a "$log"
   echo "$(field "$line" img_per_s) $(field "$line" rss_mb)" >>"$work/$name.torch"
 }

@@ -161,6 +161,9 @@ MF_API int   mf_fit_position(const mf_fit_ctx *ctx, int *step_in_epoch);
 /* Seconds the last train step computed, and waited for its batch. */
 MF_API double mf_fit_last_step_seconds(const mf_fit_ctx *ctx);
 MF_API double mf_fit_last_wait_seconds(const mf_fit_ctx *ctx);
+/* Seconds mf_apply_gradients has waited, in total, for the gradient allreduce
+ * to finish (what backward did not hide); 0 when not distributed or alone. */
+MF_API double mf_fit_allreduce_wait_seconds(const mf_fit_ctx *ctx);
 /* Global images per second of the last finished epoch. */
 MF_API double mf_fit_last_epoch_images_per_s(const mf_fit_ctx *ctx);
 

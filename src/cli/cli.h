@@ -5,6 +5,7 @@ int mf_cmd_selfcheck(int argc, char **argv);
 int mf_cmd_make_dataset(int argc, char **argv);
 int mf_cmd_pack(int argc, char **argv);
 int mf_cmd_bench_data(int argc, char **argv);
+int mf_cmd_bench(int argc, char **argv);
 int mf_cmd_train(int argc, char **argv);
 int mf_cmd_summary(int argc, char **argv);
 int mf_cmd_evaluate(int argc, char **argv);

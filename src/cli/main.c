@@ -22,6 +22,7 @@ static const command commands[] = {
     {"selfcheck", "check the build: BLAS, MPI, HDF5, TurboJPEG and a gradient check of a small model",
      mf_cmd_selfcheck},
     {"pack", "store a class-folder tree of JPEGs in one HDF5 file", mf_cmd_pack},
+    {"bench", "measure training speed on synthetic in-memory batches (or --gemm: the sgemm peak)", mf_cmd_bench},
     {"bench-data", "measure the input pipeline's images/s (folder and packed, 1 and N threads)", mf_cmd_bench_data},
     {"make-dataset", "write the synthetic beans-like leaf dataset as a class-folder tree of JPEGs",
      mf_cmd_make_dataset},

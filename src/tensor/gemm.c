@@ -74,3 +74,35 @@ void mf_set_num_threads(int n)
 int mf_get_num_threads(void) { return num_threads > 0 ? num_threads : omp_get_max_threads(); }
 
 const char *mf_blas_info(void) { return openblas_get_config(); }
+
+double mf_sgemm_peak_gflops(int n, int threads, int via_mf, int reps)
+{
+    MF_ASSERT(n > 0 && threads > 0 && reps > 0);
+    size_t nn = (size_t)n * n;
+    float *a = mf_alloc(nn * sizeof *a), *b = mf_alloc(nn * sizeof *b), *c = mf_alloc(nn * sizeof *c);
+    for (size_t i = 0; i < nn; i++) {
+        a[i] = (float)(i % 17) * 0.01f - 0.08f;
+        b[i] = (float)(i % 13) * 0.01f - 0.06f;
+    }
+    int keep = mf_get_num_threads();
+    if (via_mf)
+        mf_set_num_threads(threads);
+    else
+        openblas_set_num_threads(threads);
+    double best = 0.0;
+    for (int r = 0; r < reps + 1; r++) {  /* the first run warms the caches and thread pools up */
+        double t0 = omp_get_wtime();
+        if (via_mf)
+            mf_sgemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        double s = omp_get_wtime() - t0;
+        if (r > 0 && s > 0.0 && 2.0 * n * (double)n * n / s * 1e-9 > best)
+            best = 2.0 * n * (double)n * n / s * 1e-9;
+    }
+    mf_set_num_threads(keep);  /* OpenBLAS single-threaded again, as mf_sgemm needs */
+    mf_free(a);
+    mf_free(b);
+    mf_free(c);
+    return best;
+}

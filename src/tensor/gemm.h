@@ -10,6 +10,13 @@
 void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 
+/* Best GFLOP/s (2 per multiply-add) of reps square row-major products
+ * C(n,n) = A(n,n) B(n,n) after one warm-up run: via_mf == 0 calls cblas_sgemm
+ * with OpenBLAS' own thread count set to `threads`; via_mf == 1 calls mf_sgemm
+ * with `threads` OpenMP threads (OpenBLAS single-threaded, as training runs
+ * it). Restores the thread settings it found. For `mpifit bench --gemm`. */
+double mf_sgemm_peak_gflops(int n, int threads, int via_mf, int reps);
+
 /* "OpenBLAS 0.3.21 ..." */
 const char *mf_blas_info(void);
 #endif

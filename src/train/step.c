@@ -175,6 +175,11 @@ mf_status mf_fit_set_accumulation(mf_fit_ctx *ctx, int k)
 
 void mf_fit_set_grad_sync(mf_fit_ctx *ctx, int on) { ctx->grad_sync_on = on != 0; }
 
+double mf_fit_allreduce_wait_seconds(const mf_fit_ctx *ctx)
+{
+    return ctx->gsync ? mf_grad_sync_wait_seconds(ctx->gsync) : 0.0;
+}
+
 void mf_fit_zero_grad(mf_fit_ctx *ctx)
 {
     mf_model_zero_grad(ctx->model);

@@ -1,0 +1,287 @@
+/* cmd_bench.c: `mpifit bench CONFIG` -- training speed of the configured model
+ * on synthetic in-memory batches (no decoding: `mpifit bench-data` measures the
+ * input pipeline), and `mpifit bench --gemm` -- the sgemm peak of this machine
+ * through OpenBLAS, the ceiling the training's GFLOP/s is compared against.
+ *
+ * A step is the built-in train step's path (mf_train_step_default without the
+ * metrics): mf_fit_forward + compiled loss, mf_fit_zero_grad + mf_fit_backward,
+ * mf_apply_gradients (bucketed allreduce finish + optimizer), each timed. Under
+ * mpirun every rank trains on its own batch of [data] batch_size; gradients are
+ * averaged exactly as in `mpifit train`. Rank 0 prints a report and one line
+ *   RESULT impl=mpifit mode=train ranks=R threads=T size=S width=A batch=B frozen=0|1 img_per_s=...
+ *   step_ms=... fwd_ms=... bwd_ms=... allreduce_ms=... opt_ms=... gflops=... rss_mb=...
+ * (batch per rank; img_per_s and gflops global; rss_mb the largest peak RSS
+ * of any rank). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include "cli.h"
+#include "job.h"
+#include "core/core.h"
+#include "model/flops.h"
+#include "tensor/gemm.h"
+
+#define N_BATCHES 3  /* distinct synthetic batches, cycled */
+
+typedef struct bench_opts {
+    int steps, warmup, gemm;
+} bench_opts;
+
+/* Options of bench itself (--steps, --warmup, --gemm) are taken out of argv;
+ * the rest (CONFIG, --set ...) goes to mf_job_parse. */
+static mf_status take_options(int *argc, char **argv, bench_opts *o)
+{
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i];
+        int *dst = strcmp(a, "--steps") == 0 ? &o->steps : strcmp(a, "--warmup") == 0 ? &o->warmup : NULL;
+        if (dst) {
+            char *end;
+            if (i + 1 >= *argc)
+                return mf_fail(MF_STATUS_INVALID, "%s needs a value", a);
+            long v = strtol(argv[i + 1], &end, 10);
+            if (*end || end == argv[i + 1] || v < (dst == &o->steps ? 1 : 0) || v > 1000000)
+                return mf_fail(MF_STATUS_INVALID, "%s must be an integer >= %d, got '%s'", a,
+                               dst == &o->steps ? 1 : 0, argv[i + 1]);
+            *dst = (int)v;
+            i++;
+        } else if (strcmp(a, "--gemm") == 0) {
+            o->gemm = 1;
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    *argc = out;
+    return MF_STATUS_OK;
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of v[0..n) (sorts v). */
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Peak resident set of this process in MB (Linux: ru_maxrss is in KiB). */
+static double peak_rss_mb(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0.0;
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
+static int run_gemm(void)
+{
+    static const int sizes[] = {1024, 2048};
+    printf("sgemm peak (square, row-major, single precision; best of 5 after a warm-up):\n");
+    for (int i = 0; i < 2; i++) {
+        int n = sizes[i];
+        for (int t = 1; t <= 2; t++) {
+            double g = mf_sgemm_peak_gflops(n, t, 0, 5);
+            printf("RESULT impl=openblas mode=sgemm threads=%d n=%d gflops=%.1f\n", t, n, g);
+        }
+        double g = mf_sgemm_peak_gflops(n, 2, 1, 5);
+        printf("RESULT impl=mpifit mode=sgemm threads=2 n=%d gflops=%.1f\n", n, g);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+/* Per-step times of the timed steps, seconds. */
+typedef struct times {
+    double *step, *fwd, *bwd, *wait, *opt;
+} times;
+
+/* Set up (collectively), run warm-up + timed steps, report on rank 0. */
+static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
+{
+    const mf_config *c = &j->cfg;
+    int rank = mf_comm_rank(comm), world = mf_comm_size(comm), threads = mf_job_threads(j);
+    mf_set_num_threads(threads);
+    if (c->model.classes == 0)
+        j->classes = 3;  /* no dataset is read: [model] classes = 0 means 3 here (beans) */
+    MF_TRY(mf_job_agree(j, mf_job_build_model(j)));
+    mf_model *m = j->model;
+    int B = c->data.batch_size, S = c->model.input_size, C = j->classes;
+    if (c->train.accumulate_steps != 1 && rank == 0)
+        printf("note: [train] accumulate_steps = %d is ignored: bench runs one micro-batch per step\n",
+               c->train.accumulate_steps);
+
+    /* optimizer as `mpifit train` builds it: [optimizer] name, momentum, nesterov, weight decay, learning rate */
+    int adam = strcmp(c->optimizer.name, "adam") == 0;
+    mf_optimizer_options oo = mf_optimizer_defaults(adam ? MF_OPT_ADAM : MF_OPT_SGD);
+    if (!adam) {
+        oo.momentum = c->optimizer.momentum;
+        oo.nesterov = c->optimizer.nesterov;
+    }
+    oo.weight_decay = c->optimizer.weight_decay;
+    mf_optimizer *opt = mf_optimizer_create(m, &oo);
+    if (!opt)
+        return mf_job_agree(j, mf_fail(MF_STATUS_CONFIG, "%s: [optimizer]: %s", c->path, mf_last_error()));
+    mf_schedule sch;
+    memset(&sch, 0, sizeof sch);
+    sch.kind = MF_SCHEDULE_CONSTANT;
+    sch.base_lr = c->optimizer.learning_rate;
+    mf_fit_ctx *ctx = mf_fit_ctx_create(m, (uint64_t)c->train.seed, rank);
+    mf_status s = mf_compile(ctx, opt, &sch, NULL, NULL);
+    if (s == MF_STATUS_OK) {
+        mf_dist_options d = mf_dist_options_default();
+        d.overlap = c->dist.overlap;
+        d.bucket_bytes = (size_t)(c->dist.bucket_mb * 1048576.0f);
+        d.sync_batchnorm = c->dist.sync_batchnorm;
+        s = mf_fit_distribute(ctx, comm, &d);
+    }
+    if (s != MF_STATUS_OK) {
+        mf_fit_ctx_free(ctx);
+        return mf_job_agree(j, s);
+    }
+
+    /* synthetic batches: inputs uniform in [-1, 1) (MobileNetV2's preprocessed
+     * range), labels uniform over the classes; each rank its own */
+    size_t xs = (size_t)S * S * 3;
+    float *x = mf_alloc(N_BATCHES * (size_t)B * xs * sizeof *x);
+    int32_t *y = mf_alloc(N_BATCHES * (size_t)B * sizeof *y);
+    mf_rng rng;
+    mf_rng_seed2(&rng, (uint64_t)c->train.seed + 7, (uint64_t)rank);
+    for (size_t i = 0; i < N_BATCHES * (size_t)B * xs; i++)
+        x[i] = 2.0f * mf_rng_uniform(&rng) - 1.0f;
+    for (int i = 0; i < N_BATCHES * B; i++)
+        y[i] = (int32_t)mf_rng_below(&rng, (uint32_t)C);
+
+    int n = o->steps;
+    times t;
+    double *all = mf_alloc(5 * (size_t)n * sizeof *all);
+    t.step = all, t.fwd = all + n, t.bwd = all + 2 * n, t.wait = all + 3 * n, t.opt = all + 4 * n;
+    double wall0 = 0.0;
+    for (int k = 0; k < o->warmup + n && s == MF_STATUS_OK; k++) {
+        if (k == o->warmup) {
+            s = mf_comm_agree(comm, MF_STATUS_OK);  /* start the clock together */
+            wall0 = now();
+        }
+        mf_batch b;
+        memset(&b, 0, sizeof b);
+        b.x = x + (size_t)(k % N_BATCHES) * B * xs;
+        b.y = y + (size_t)(k % N_BATCHES) * B;
+        b.n = b.n_valid = B;
+        b.step = k;
+        double t0 = now();
+        mf_tensor logits = mf_fit_forward(ctx, &b, MF_MODE_TRAIN);
+        const float *dlogits;
+        mf_fit_compiled_loss(ctx, &b, &logits, &dlogits);
+        double t1 = now();
+        mf_fit_zero_grad(ctx);
+        mf_fit_backward(ctx, dlogits);
+        double t2 = now(), w0 = mf_fit_allreduce_wait_seconds(ctx);
+        if (s == MF_STATUS_OK)
+            s = mf_apply_gradients(ctx);
+        double t3 = now(), w = mf_fit_allreduce_wait_seconds(ctx) - w0;
+        if (k >= o->warmup) {
+            int i = k - o->warmup;
+            t.step[i] = t3 - t0;
+            t.fwd[i] = t1 - t0;
+            t.bwd[i] = t2 - t1;
+            t.wait[i] = w;
+            t.opt[i] = (t3 - t2) - w;
+        }
+    }
+    double wall = now() - wall0;
+    /* a failed step (NaN gradients) on one rank: every rank hears of it */
+    s = mf_job_agree(j, s);
+    int64_t rss_lo = (int64_t)(peak_rss_mb() * 1024.0), rss_hi = rss_lo;
+    if (s == MF_STATUS_OK)
+        s = mf_comm_allreduce_min_max(comm, &rss_lo, &rss_hi, 1);
+    if (s == MF_STATUS_OK && rank == 0) {
+        double flops = mf_model_flops(m, B, 1);  /* one rank's step */
+        double ips = (double)world * B * n / wall, gflops = flops * world * n / wall * 1e-9;
+        double step = median(t.step, n) * 1e3, fwd = median(t.fwd, n) * 1e3, bwd = median(t.bwd, n) * 1e3;
+        double wait = median(t.wait, n) * 1e3, optm = median(t.opt, n) * 1e3, rss = (double)rss_hi / 1024.0;
+        printf("bench: %s, %d px, alpha %g, %d classes, %zu trainable parameters; %s; batch %d per rank x %d "
+               "rank%s, %d thread%s per rank; %d warm-up + %d timed steps on synthetic in-memory batches\n",
+               mf_model_name(m), S, (double)c->model.alpha, C, mf_model_count_trainable(m), c->optimizer.name, B,
+               world, world == 1 ? "" : "s", threads, threads == 1 ? "" : "s", o->warmup, n);
+        printf("  images/s       %10.1f  (all ranks)\n", ips);
+        printf("  ms/step        %10.1f  (median; the parts below are medians too)\n", step);
+        printf("    forward      %10.1f  (with the loss)\n", fwd);
+        printf("    backward     %10.1f\n", bwd);
+        printf("    allreduce    %10.2f  (wait after backward)\n", wait);
+        printf("    optimizer    %10.2f\n", optm);
+        printf("  GFLOP/s        %10.1f  (analytic: %.2f GFLOP per step per rank)\n", gflops, flops * 1e-9);
+        printf("  peak RSS       %10.0f MB (largest of any rank)\n", rss);
+        printf("RESULT impl=mpifit mode=train ranks=%d threads=%d size=%d width=%g batch=%d frozen=%d img_per_s=%.2f "
+               "step_ms=%.1f fwd_ms=%.1f bwd_ms=%.1f allreduce_ms=%.2f opt_ms=%.2f gflops=%.2f rss_mb=%.0f\n",
+               world, threads, S, (double)c->model.alpha, B, c->model.freeze_base ? 1 : 0, ips, step, fwd, bwd, wait,
+               optm, gflops, rss);
+        fflush(stdout);
+    }
+    mf_free(all);
+    mf_free(x);
+    mf_free(y);
+    mf_fit_ctx_free(ctx);  /* frees the optimizer */
+    return s;
+}
+
+int mf_cmd_bench(int argc, char **argv)
+{
+    int help = 0;
+    for (int i = 1; i < argc; i++)
+        help |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+    if (help || argc < 2) {
+        printf("usage: [mpirun -np N] mpifit bench CONFIG [--set section.key=value ...] [--steps N] [--warmup N]\n"
+               "       mpifit bench --gemm\n\n"
+               "Train [model] as configured on synthetic in-memory batches (random inputs and\n"
+               "labels, %d distinct batches cycled; no files are read) for --warmup steps\n"
+               "(default 3), then --steps timed steps (default 10), and print images/s, the\n"
+               "median ms/step split into forward, backward, allreduce wait and optimizer,\n"
+               "the achieved GFLOP/s (analytic FLOPs) and the peak RSS. The last line is\n"
+               "machine-readable:\n"
+               "  RESULT impl=mpifit mode=train ranks=R threads=T size=S width=A batch=B frozen=0|1\n"
+               "  img_per_s=... step_ms=... fwd_ms=... bwd_ms=... allreduce_ms=... opt_ms=... gflops=... rss_mb=...\n"
+               "(one line; batch per rank, img_per_s and gflops over all ranks, rss_mb the\n"
+               "largest of any rank). [model] weights are loaded if set (--set model.weights=none\n"
+               "to skip); [model] classes = 0 means 3.\n"
+               "--gemm instead measures square sgemm (n = 1024, 2048) through OpenBLAS with 1\n"
+               "and 2 OpenBLAS threads, and through mpifit's own split over 2 OpenMP threads:\n"
+               "  RESULT impl=openblas mode=sgemm threads=T n=N gflops=...\n",
+               N_BATCHES);
+        return help ? 0 : 2;
+    }
+    bench_opts o = {10, 3, 0};
+    if (take_options(&argc, argv, &o) != MF_STATUS_OK) {
+        fprintf(stderr, "mpifit bench: %s\n", mf_last_error());
+        return 2;
+    }
+    if (o.gemm)
+        return run_gemm();
+    mf_comm *comm = NULL;
+    if (mf_comm_create(&argc, &argv, &comm) != MF_STATUS_OK) {
+        fprintf(stderr, "mpifit bench: %s\n", mf_last_error());
+        return 1;
+    }
+    mf_job j;
+    mf_status s = mf_job_parse(&j, argc, argv, 0, comm);
+    s = mf_job_agree(&j, s);
+    if (s == MF_STATUS_OK)
+        s = bench_train(&j, comm, &o);
+    /* collective failures carry the same message everywhere: rank 0 says it */
+    if (s != MF_STATUS_OK && mf_comm_rank(comm) == 0)
+        fprintf(stderr, "mpifit bench: %s\n", mf_last_error());
+    mf_job_free(&j);
+    mf_comm_free(comm);
+    return s == MF_STATUS_OK ? 0 : 1;
+}

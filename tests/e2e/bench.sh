@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# bench.sh MPIFIT CONFIG WORK_DIR [LAUNCHER...]: `mpifit bench` on a tiny model
+# prints its RESULT line with positive images/s, GFLOP/s and peak RSS; without
+# a launcher `mpifit bench --gemm` prints its sgemm lines too. With a launcher
+# (mpiexec -n 2 ...) the line must say ranks=2. No speed thresholds: the
+# machine is shared.
+set -euo pipefail
+mpifit=$1 config=$2 work=$3
+shift 3
+launcher=("$@")
+rm -rf "$work" && mkdir -p "$work"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# expect_grep REGEX FILE
+expect_grep() { grep -Eq -- "$1" "$2" || fail "no line matching '$1' in $2"; }
+# expect_positive KEY LINE: KEY=value in LINE is a number > 0
+expect_positive() {
+  local v
+  v=$(tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p")
+  awk -v v="$v" 'BEGIN { exit !(v ~ /^[0-9]+(\.[0-9]+)?$/ && v + 0 > 0) }' || fail "$1='$v' is not > 0 in: $2"
+}
+
+"${launcher[@]}" "$mpifit" bench "$config" --set model.arch=mobilenet_v2 --set model.alpha=0.35 \
+  --set model.input_size=32 --set data.batch_size=4 --set model.weights=none --set optimizer.name=sgd \
+  --set optimizer.learning_rate=0.01 --set dist.threads=1 --warmup 2 --steps 2 > "$work/train.out" 2>&1 \
+  || { cat "$work/train.out"; fail "mpifit bench exited non-zero"; }
+cat "$work/train.out"
+ranks=1
+[ ${#launcher[@]} -gt 0 ] && ranks=2
+expect_grep "^RESULT impl=mpifit mode=train ranks=$ranks threads=1 size=32 width=0.35 batch=4 frozen=0 img_per_s=" \
+  "$work/train.out"
+test "$(grep -c '^RESULT ' "$work/train.out")" -eq 1 || fail "not exactly one RESULT line (rank 0 only)"
+line=$(grep '^RESULT impl=mpifit' "$work/train.out")
+for key in img_per_s step_ms fwd_ms bwd_ms gflops rss_mb; do
+  expect_positive "$key" "$line"
+done
+
+if [ ${#launcher[@]} -eq 0 ]; then
+  # a frozen base: still one line, frozen=1
+  "$mpifit" bench "$config" --set model.arch=mobilenet_v2 --set model.alpha=0.35 --set model.input_size=32 \
+    --set data.batch_size=4 --set model.weights=none --set model.freeze_base=true --set dist.threads=1 \
+    --warmup 1 --steps 2 > "$work/frozen.out" 2>&1 || { cat "$work/frozen.out"; fail "frozen bench exited non-zero"; }
+  expect_grep '^RESULT impl=mpifit mode=train ranks=1 threads=1 size=32 width=0.35 batch=4 frozen=1 ' "$work/frozen.out"
+  # a bad option is an error naming it
+  if "$mpifit" bench "$config" --steps 0 > "$work/bad.out" 2>&1; then fail "--steps 0 was accepted"; fi
+  expect_grep '^mpifit bench: --steps must be an integer >= 1, got .0.$' "$work/bad.out"
+  "$mpifit" bench --gemm > "$work/gemm.out" 2>&1 || { cat "$work/gemm.out"; fail "mpifit bench --gemm exited non-zero"; }
+  cat "$work/gemm.out"
+  for t in 1 2; do
+    expect_grep "^RESULT impl=openblas mode=sgemm threads=$t n=1024 gflops=" "$work/gemm.out"
+    expect_positive gflops "$(grep "^RESULT impl=openblas mode=sgemm threads=$t n=1024 " "$work/gemm.out")"
+  done
+fi
+echo "OK"

@@ -130,7 +130,10 @@ static void channel_sums(batchnorm *b, double *s1, double *s2, const float *x, c
                     const float *gr = dy + r * C, *yr = ym + r * C;
                     #pragma omp simd
                     for (int c = 0; c < C; c++) {
-                        float g = ((yr[c] > 0.0f) & (yr[c] < ymax)) ? gr[c] : 0.0f;
+                        /* both loaded unconditionally: a select, not a branch
+                         * (a load inside ?: keeps GCC from vectorising) */
+                        float yv = yr[c], gv = gr[c];
+                        float g = ((yv > 0.0f) & (yv < ymax)) ? gv : 0.0f;
                         f1[c] += g;
                         f2[c] += g * (xr[c] - k[c]);
                     }
@@ -227,12 +230,16 @@ static void bn_dx(float *restrict dx, const float *restrict dy, const float *res
          * (the arena is not zeroed), and 0 * NaN is NaN */
         if (ym && first) {
             #pragma omp simd
-            for (int c = 0; c < C; c++)
-                dr[c] = k1[c] * (((yr[c] > 0.0f) & (yr[c] < hi)) ? gr[c] : 0.0f) - k2[c] - k3[c] * (xr[c] - mean[c]);
+            for (int c = 0; c < C; c++) {
+                float yv = yr[c], gv = gr[c];  /* loaded unconditionally: a select */
+                dr[c] = k1[c] * (((yv > 0.0f) & (yv < hi)) ? gv : 0.0f) - k2[c] - k3[c] * (xr[c] - mean[c]);
+            }
         } else if (ym) {
             #pragma omp simd
-            for (int c = 0; c < C; c++)
-                dr[c] += k1[c] * (((yr[c] > 0.0f) & (yr[c] < hi)) ? gr[c] : 0.0f) - k2[c] - k3[c] * (xr[c] - mean[c]);
+            for (int c = 0; c < C; c++) {
+                float yv = yr[c], gv = gr[c];
+                dr[c] += k1[c] * (((yv > 0.0f) & (yv < hi)) ? gv : 0.0f) - k2[c] - k3[c] * (xr[c] - mean[c]);
+            }
         } else if (first) {
             #pragma omp simd
             for (int c = 0; c < C; c++)

@@ -16,6 +16,19 @@
 #define MF_NORETURN
 #endif
 
+/* Run-time dispatch for the memory-bound elementwise kernels: GCC compiles
+ * the function once per target and the dynamic loader picks the best one the
+ * CPU has (an ifunc), so the default portable build uses AVX-512 or AVX2
+ * where they exist. ISO C mode (-std=c11) keeps FMA contraction off, so
+ * every clone rounds exactly as the baseline does: results do not depend on
+ * the CPU. -DMF_NO_CLONES turns it off. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(MF_NO_CLONES)
+#define MF_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MF_SIMD_CLONES
+#endif
+
 /* Tier 1: a broken invariant is a bug. Always on (kept in Release, unlike
  * assert()); prints "[mpifit rank r/w] file:line: assertion failed: cond" and
  * ends the whole job (MPI_Abort when MPI is up, else abort()). */

@@ -94,6 +94,42 @@ static double *partials(batchnorm *b, int nt)
  * thread count. */
 #define BLOCK 64
 
+/* f1, f2 (C) += the sums of rows [r0, r1) (see channel_sums) */
+MF_SIMD_CLONES
+static void block_sums(float *restrict f1, float *restrict f2, const float *x, const float *dy, const float *ym,
+                       float ymax, const float *k, size_t r0, size_t r1, int C, int mode)
+{
+    for (size_t r = r0; r < r1; r++) {
+        const float *xr = x + r * C;
+        if (mode == 0) {
+            #pragma omp simd
+            for (int c = 0; c < C; c++) {
+                float d = xr[c] - k[c];
+                f1[c] += d;
+                f2[c] += d * d;
+            }
+        } else if (!ym) {
+            const float *gr = dy + r * C;
+            #pragma omp simd
+            for (int c = 0; c < C; c++) {
+                f1[c] += gr[c];
+                f2[c] += gr[c] * (xr[c] - k[c]);
+            }
+        } else {
+            const float *gr = dy + r * C, *yr = ym + r * C;
+            #pragma omp simd
+            for (int c = 0; c < C; c++) {
+                /* both loaded unconditionally: a select, not a branch
+                 * (a load inside ?: keeps GCC from vectorising) */
+                float yv = yr[c], gv = gr[c];
+                float g = ((yv > 0.0f) & (yv < ymax)) ? gv : 0.0f;
+                f1[c] += g;
+                f2[c] += g * (xr[c] - k[c]);
+            }
+        }
+    }
+}
+
 static void channel_sums(batchnorm *b, double *s1, double *s2, const float *x, const float *dy,
                          const float *ym, float ymax, const float *k, size_t M, int mode)
 {
@@ -110,35 +146,7 @@ static void channel_sums(batchnorm *b, double *s1, double *s2, const float *x, c
             size_t r1 = r0 + BLOCK < hi ? r0 + BLOCK : hi;
             for (int c = 0; c < C; c++)
                 f1[c] = f2[c] = 0.0f;
-            for (size_t r = r0; r < r1; r++) {
-                const float *xr = x + r * C;
-                if (mode == 0) {
-                    #pragma omp simd
-                    for (int c = 0; c < C; c++) {
-                        float d = xr[c] - k[c];
-                        f1[c] += d;
-                        f2[c] += d * d;
-                    }
-                } else if (!ym) {
-                    const float *gr = dy + r * C;
-                    #pragma omp simd
-                    for (int c = 0; c < C; c++) {
-                        f1[c] += gr[c];
-                        f2[c] += gr[c] * (xr[c] - k[c]);
-                    }
-                } else {
-                    const float *gr = dy + r * C, *yr = ym + r * C;
-                    #pragma omp simd
-                    for (int c = 0; c < C; c++) {
-                        /* both loaded unconditionally: a select, not a branch
-                         * (a load inside ?: keeps GCC from vectorising) */
-                        float yv = yr[c], gv = gr[c];
-                        float g = ((yv > 0.0f) & (yv < ymax)) ? gv : 0.0f;
-                        f1[c] += g;
-                        f2[c] += g * (xr[c] - k[c]);
-                    }
-                }
-            }
+            block_sums(f1, f2, x, dy, ym, ymax, k, r0, r1, C, mode);
             for (int c = 0; c < C; c++) {
                 p1[c] += f1[c];
                 p2[c] += f2[c];
@@ -160,11 +168,11 @@ static size_t rows_of(const mf_tensor *t) { return mf_tensor_numel(t) / (size_t)
  * beta, clamped to [lo, hi] (-FLT_MAX, FLT_MAX without a fused ReLU). One
  * pass: the fused ReLU costs no extra read or write of the tensor. (x - mean
  * first, not x * scale + shift: that form cancels when |mean| >> std.) */
-static void bn_apply(float *restrict y, const float *restrict x, const float *gamma, const float *beta,
-                     const float *mean, const float *invstd, float lo, float hi, size_t M, int C)
+MF_SIMD_CLONES
+static void apply_rows(float *restrict y, const float *restrict x, const float *gamma, const float *beta,
+                       const float *mean, const float *invstd, float lo, float hi, size_t r0, size_t r1, int C)
 {
-    #pragma omp parallel for schedule(static) if (M * C > 65536)
-    for (size_t r = 0; r < M; r++) {
+    for (size_t r = r0; r < r1; r++) {
         #pragma omp simd
         for (int c = 0; c < C; c++) {
             float v = gamma[c] * (x[r * C + c] - mean[c]) * invstd[c] + beta[c];
@@ -172,6 +180,23 @@ static void bn_apply(float *restrict y, const float *restrict x, const float *ga
             y[r * C + c] = v > hi ? hi : v;
         }
     }
+}
+
+/* Rows [0, M) split evenly over the threads (one thread when small). */
+#define ROWS_PARALLEL(M, C, call)                                                              \
+    do {                                                                                       \
+        _Pragma("omp parallel if ((M) * (size_t)(C) > 65536)")                                 \
+        {                                                                                      \
+            size_t t_ = (size_t)omp_get_thread_num(), n_ = (size_t)omp_get_num_threads();       \
+            size_t r0 = (M) * t_ / n_, r1 = (M) * (t_ + 1) / n_;                               \
+            call;                                                                              \
+        }                                                                                      \
+    } while (0)
+
+static void bn_apply(float *restrict y, const float *restrict x, const float *gamma, const float *beta,
+                     const float *mean, const float *invstd, float lo, float hi, size_t M, int C)
+{
+    ROWS_PARALLEL(M, C, apply_rows(y, x, gamma, beta, mean, invstd, lo, hi, r0, r1, C));
 }
 
 static void bn_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, mf_tensor *out)
@@ -218,12 +243,12 @@ static void bn_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
 
 /* dx (M,C) (=, or += unless first) k1 g - k2 - k3 (x - mean), g = dy, or with
  * a fused ReLU dy where 0 < ym < hi. One pass over dy, ym, x and dx. */
-static void bn_dx(float *restrict dx, const float *restrict dy, const float *restrict ym, float hi,
-                  const float *restrict x, const float *k1, const float *k2, const float *k3, const float *mean,
-                  int first, size_t M, int C)
+MF_SIMD_CLONES
+static void dx_rows(float *restrict dx, const float *restrict dy, const float *restrict ym, float hi,
+                    const float *restrict x, const float *k1, const float *k2, const float *k3, const float *mean,
+                    int first, size_t r0, size_t r1, int C)
 {
-    #pragma omp parallel for schedule(static) if (M * C > 65536)
-    for (size_t r = 0; r < M; r++) {
+    for (size_t r = r0; r < r1; r++) {
         float *dr = dx + r * C;
         const float *gr = dy + r * C, *xr = x + r * C, *yr = ym ? ym + r * C : gr;
         /* `first` chooses a loop, never a factor: dx is not initialised then
@@ -250,6 +275,13 @@ static void bn_dx(float *restrict dx, const float *restrict dy, const float *res
                 dr[c] += k1[c] * gr[c] - k2[c] - k3[c] * (xr[c] - mean[c]);
         }
     }
+}
+
+static void bn_dx(float *restrict dx, const float *restrict dy, const float *restrict ym, float hi,
+                  const float *restrict x, const float *k1, const float *k2, const float *k3, const float *mean,
+                  int first, size_t M, int C)
+{
+    ROWS_PARALLEL(M, C, dx_rows(dx, dy, ym, hi, x, k1, k2, k3, mean, first, r0, r1, C));
 }
 
 static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,

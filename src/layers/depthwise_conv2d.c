@@ -53,32 +53,68 @@ static size_t dw_workspace(const mf_layer *l, int N)
     return (size_t)omp_get_max_threads() * d->K * d->K * l->in_shape[0].d[3];
 }
 
+/* One output row ho of image n: y (Wo,C) from inp_n (H,W,C), w (K,K,C), b (C) or NULL. */
+MF_SIMD_CLONES
+static void dw_forward_row(float *restrict y, const float *restrict inp_n, const float *restrict w, const float *b,
+                           int H, int W, int C, int K, int S, int pt, int pl, int ho, int Wo)
+{
+    for (int wo = 0; wo < Wo; wo++, y += C) {
+        if (b)
+            memcpy(y, b, (size_t)C * sizeof(float));
+        else
+            memset(y, 0, (size_t)C * sizeof(float));
+        for (int kh = 0; kh < K; kh++) {
+            int hi = ho * S + kh - pt;
+            if (hi < 0 || hi >= H)
+                continue;
+            for (int kw = 0; kw < K; kw++) {
+                int wi = wo * S + kw - pl;
+                if (wi < 0 || wi >= W)
+                    continue;
+                const float *x = inp_n + ((size_t)hi * W + wi) * C;
+                const float *wk = w + ((size_t)kh * K + kw) * C;
+                #pragma omp simd
+                for (int c = 0; c < C; c++)
+                    y[c] += x[c] * wk[c];
+            }
+        }
+    }
+}
+
 /* inp: (N,H,W,C)  w: (K,K,C)  b: (C) or NULL  out: (N,Ho,Wo,C) */
 static void dw_forward_k(float *out, const float *inp, const float *w, const float *b,
                          int N, int H, int W, int C, int K, int S, int pt, int pl, int Ho, int Wo)
 {
     #pragma omp parallel for collapse(2) schedule(static)
-    for (int n = 0; n < N; n++) {
-        for (int ho = 0; ho < Ho; ho++) {
-            for (int wo = 0; wo < Wo; wo++) {
-                float *y = out + (((size_t)n * Ho + ho) * Wo + wo) * C;
-                if (b)
-                    memcpy(y, b, (size_t)C * sizeof(float));
-                else
-                    memset(y, 0, (size_t)C * sizeof(float));
-                for (int kh = 0; kh < K; kh++) {
-                    int hi = ho * S + kh - pt;
-                    if (hi < 0 || hi >= H)
+    for (int n = 0; n < N; n++)
+        for (int ho = 0; ho < Ho; ho++)
+            dw_forward_row(out + (((size_t)n * Ho + ho) * Wo) * C, inp + (size_t)n * H * W * C, w, b, H, W, C, K, S,
+                           pt, pl, ho, Wo);
+}
+
+/* One image: dinp_n (H,W,C) (=, if first, or +=) conv^T(dout_n (Ho,Wo,C)). */
+MF_SIMD_CLONES
+static void dw_backward_input_image(float *restrict dinp_n, const float *restrict dout_n, const float *restrict w,
+                                    int first, int H, int W, int C, int K, int S, int pt, int pl, int Ho, int Wo)
+{
+    if (first)  /* the scatter adds: start this image from zero */
+        memset(dinp_n, 0, (size_t)H * W * C * sizeof(float));
+    for (int ho = 0; ho < Ho; ho++) {
+        for (int wo = 0; wo < Wo; wo++) {
+            const float *dy = dout_n + ((size_t)ho * Wo + wo) * C;
+            for (int kh = 0; kh < K; kh++) {
+                int hi = ho * S + kh - pt;
+                if (hi < 0 || hi >= H)
+                    continue;
+                for (int kw = 0; kw < K; kw++) {
+                    int wi = wo * S + kw - pl;
+                    if (wi < 0 || wi >= W)
                         continue;
-                    for (int kw = 0; kw < K; kw++) {
-                        int wi = wo * S + kw - pl;
-                        if (wi < 0 || wi >= W)
-                            continue;
-                        const float *x = inp + (((size_t)n * H + hi) * W + wi) * C;
-                        const float *wk = w + ((size_t)kh * K + kw) * C;
-                        for (int c = 0; c < C; c++)
-                            y[c] += x[c] * wk[c];
-                    }
+                    float *dx = dinp_n + ((size_t)hi * W + wi) * C;
+                    const float *wk = w + ((size_t)kh * K + kw) * C;
+                    #pragma omp simd
+                    for (int c = 0; c < C; c++)
+                        dx[c] += dy[c] * wk[c];
                 }
             }
         }
@@ -91,26 +127,30 @@ static void dw_backward_input_k(float *dinp, const float *dout, const float *w, 
                                 int N, int H, int W, int C, int K, int S, int pt, int pl, int Ho, int Wo)
 {
     #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        if (first)  /* the scatter adds: start this image from zero */
-            memset(dinp + (size_t)n * H * W * C, 0, (size_t)H * W * C * sizeof(float));
-        for (int ho = 0; ho < Ho; ho++) {
-            for (int wo = 0; wo < Wo; wo++) {
-                const float *dy = dout + (((size_t)n * Ho + ho) * Wo + wo) * C;
-                for (int kh = 0; kh < K; kh++) {
-                    int hi = ho * S + kh - pt;
-                    if (hi < 0 || hi >= H)
-                        continue;
-                    for (int kw = 0; kw < K; kw++) {
-                        int wi = wo * S + kw - pl;
-                        if (wi < 0 || wi >= W)
-                            continue;
-                        float *dx = dinp + (((size_t)n * H + hi) * W + wi) * C;
-                        const float *wk = w + ((size_t)kh * K + kw) * C;
-                        for (int c = 0; c < C; c++)
-                            dx[c] += dy[c] * wk[c];
-                    }
-                }
+    for (int n = 0; n < N; n++)
+        dw_backward_input_image(dinp + (size_t)n * H * W * C, dout + (size_t)n * Ho * Wo * C, w, first, H, W, C, K, S,
+                                pt, pl, Ho, Wo);
+}
+
+/* acc (K,K,C) += the products of output row ho of one image: inp_n (H,W,C), dout row (Wo,C) */
+MF_SIMD_CLONES
+static void dw_weight_row(float *restrict acc, const float *restrict inp_n, const float *restrict dy,
+                          int H, int W, int C, int K, int S, int pt, int pl, int ho, int Wo)
+{
+    for (int wo = 0; wo < Wo; wo++, dy += C) {
+        for (int kh = 0; kh < K; kh++) {
+            int hi = ho * S + kh - pt;
+            if (hi < 0 || hi >= H)
+                continue;
+            for (int kw = 0; kw < K; kw++) {
+                int wi = wo * S + kw - pl;
+                if (wi < 0 || wi >= W)
+                    continue;
+                const float *x = inp_n + ((size_t)hi * W + wi) * C;
+                float *a = acc + ((size_t)kh * K + kw) * C;
+                #pragma omp simd
+                for (int c = 0; c < C; c++)
+                    a[c] += x[c] * dy[c];
             }
         }
     }
@@ -134,27 +174,10 @@ static void dw_backward_weight_k(float *dw, float *db, float *part, size_t part_
     {
         float *acc = part + (size_t)omp_get_thread_num() * KKC;
         #pragma omp for collapse(2) schedule(static)
-        for (int n = 0; n < N; n++) {
-            for (int ho = 0; ho < Ho; ho++) {
-                for (int wo = 0; wo < Wo; wo++) {
-                    const float *dy = dout + (((size_t)n * Ho + ho) * Wo + wo) * C;
-                    for (int kh = 0; kh < K; kh++) {
-                        int hi = ho * S + kh - pt;
-                        if (hi < 0 || hi >= H)
-                            continue;
-                        for (int kw = 0; kw < K; kw++) {
-                            int wi = wo * S + kw - pl;
-                            if (wi < 0 || wi >= W)
-                                continue;
-                            const float *x = inp + (((size_t)n * H + hi) * W + wi) * C;
-                            float *a = acc + ((size_t)kh * K + kw) * C;
-                            for (int c = 0; c < C; c++)
-                                a[c] += x[c] * dy[c];
-                        }
-                    }
-                }
-            }
-        }
+        for (int n = 0; n < N; n++)
+            for (int ho = 0; ho < Ho; ho++)
+                dw_weight_row(acc, inp + (size_t)n * H * W * C, dout + (((size_t)n * Ho + ho) * Wo) * C, H, W, C, K,
+                              S, pt, pl, ho, Wo);
     }
     for (int t = 0; t < nt; t++)
         for (size_t i = 0; i < KKC; i++)

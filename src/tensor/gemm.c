@@ -9,6 +9,7 @@
  * split over images) a product runs as is. */
 #include <cblas.h>
 #include <omp.h>
+#include <pthread.h>
 #include "gemm.h"
 #include "../core/core.h"
 
@@ -17,7 +18,14 @@
 void  openblas_set_num_threads(int num_threads);
 char *openblas_get_config(void);
 
-static int blas_single;
+/* OpenBLAS goes single-threaded exactly once. mf_sgemm runs inside OpenMP
+ * parallel regions (kernels split over images), so several threads can make
+ * the first call at the same moment: a lazily tested plain flag would be a
+ * data race, and openblas_set_num_threads itself is not safe to run
+ * concurrently. pthread_once makes the first caller do it and the others wait. */
+static pthread_once_t blas_single_once = PTHREAD_ONCE_INIT;
+
+static void blas_single(void) { openblas_set_num_threads(1); }
 
 /* Below this many multiply-adds a product is not worth splitting. */
 #define SPLIT_MIN_FLOPS (1 << 18)
@@ -28,10 +36,7 @@ void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, 
     MF_ASSERT(M >= 0 && N >= 0 && K >= 0);
     if (M == 0 || N == 0)
         return;
-    if (!blas_single) {
-        openblas_set_num_threads(1);
-        blas_single = 1;
-    }
+    pthread_once(&blas_single_once, blas_single);
     enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (nt <= 1 || (double)M * N * K < SPLIT_MIN_FLOPS) {
@@ -66,8 +71,7 @@ void mf_set_num_threads(int n)
 {
     MF_ASSERT(n > 0);
     num_threads = n;
-    openblas_set_num_threads(1);
-    blas_single = 1;
+    pthread_once(&blas_single_once, blas_single);  /* before any product, outside parallel regions */
     omp_set_num_threads(n);
 }
 

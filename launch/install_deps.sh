@@ -8,6 +8,7 @@ packages=(
   build-essential cmake pkg-config
   openmpi-bin libopenmpi-dev          # MPI (mpirun, mpicc, libmpi)
   libopenblas-dev                     # BLAS
+  libxsmm-dev                         # JIT kernels for small matrix products (1x1 convolutions)
   libhdf5-dev hdf5-tools              # HDF5 (+ h5dump, h5diff for tests)
   libturbojpeg0-dev                   # libjpeg-turbo's TurboJPEG API
   libinih-dev                         # INI config parser

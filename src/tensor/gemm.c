@@ -8,6 +8,7 @@
  * single-threaded cblas_sgemm. Inside a parallel region (a kernel already
  * split over images) a product runs as is. */
 #include <cblas.h>
+#include <libxsmm.h>
 #include <omp.h>
 #include <pthread.h>
 #include "gemm.h"
@@ -30,6 +31,94 @@ static void blas_single(void) { openblas_set_num_threads(1); }
 /* Below this many multiply-adds a product is not worth splitting. */
 #define SPLIT_MIN_FLOPS (1 << 18)
 
+/* ---- libxsmm: the pointwise convolutions' tall and skinny products ------
+ * MobileNetV2's 1x1 convolutions multiply N*H*W rows (thousands to a hundred
+ * thousand) by 8..1280 channels. OpenBLAS packs both operands for every call
+ * and clears C first when beta = 0 (a whole extra pass over the output);
+ * libxsmm's JIT-generated kernels for a block of rows read the operands where
+ * they are. Measured on MobileNetV2's own shapes (alpha 1.0 at 128 px and
+ * alpha 0.35 at 96 px, batch 32, 2 threads): forward products 15.8 ms with
+ * OpenBLAS, 12.2 ms with libxsmm (BLIS 18.6 ms); weight gradients 22.5 ms
+ * and 14.9 ms. OpenBLAS stays the general BLAS and the fallback.
+ *
+ * libxsmm is column-major: row-major C(M,N) = A(M,K) B(K,N) is column-major
+ * C'(N,M) = B'(N,K) A'(K,M), so a kernel is dispatched with m = N, n = a block
+ * of rows, k = K. */
+#define XS_ROWS  64    /* rows of C per kernel call */
+#define XS_CHUNK 2048  /* rows of a weight gradient's partial sum */
+#define XS_MAX   4096  /* larger N or K: OpenBLAS */
+
+int mf_gemm_openblas_only;
+
+static pthread_once_t xsmm_once = PTHREAD_ONCE_INIT;
+static void xsmm_init(void) { libxsmm_init(); }
+
+static libxsmm_smmfunction xs_kernel(int m, int n, int k, int lda, int ldb, int ldc, float beta, int flags)
+{
+    float alpha = 1.0f;
+    libxsmm_blasint la = lda, lb = ldb, lc = ldc;
+    return libxsmm_smmdispatch(m, n, k, &la, &lb, &lc, &alpha, &beta, &flags, NULL);
+}
+
+/* C(M,N) (beta 0: =, 1: +=) A(M,K) B(K,N), row-major, rows over the threads
+ * (nt of them; 1 inside a parallel region). Each row of C is computed by one
+ * kernel call whatever the thread count. Returns 0 if libxsmm has no kernel. */
+static int xs_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                 int ldc, int nt)
+{
+    int rem = M % XS_ROWS;
+    libxsmm_smmfunction full = xs_kernel(N, XS_ROWS, K, ldb, lda, ldc, beta, LIBXSMM_GEMM_FLAG_NONE);
+    libxsmm_smmfunction tail = rem ? xs_kernel(N, rem, K, ldb, lda, ldc, beta, LIBXSMM_GEMM_FLAG_NONE) : full;
+    if (!full || !tail)
+        return 0;
+    int blocks = (M + XS_ROWS - 1) / XS_ROWS;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int b = 0; b < blocks; b++) {
+        size_t r = (size_t)b * XS_ROWS;
+        libxsmm_smmfunction f = (rem && b == blocks - 1) ? tail : full;
+        f(B, A + r * lda, C + r * ldc);
+    }
+    return 1;
+}
+
+/* C(M,N) += A^T B with A stored (K,M), B (K,N): a weight gradient, summed
+ * over the K rows of a batch. The rows go in chunks of XS_CHUNK, each chunk
+ * summed into its own partial, and the partials added in chunk order: the
+ * result depends neither on the thread count nor on timing. scratch: at
+ * least ceil(K / XS_CHUNK) * M * N floats. Returns 0 if libxsmm has no kernel. */
+static int xs_tn_acc(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
+                     int nt)
+{
+    int chunks = (K + XS_CHUNK - 1) / XS_CHUNK, rem = K % XS_ROWS;
+    /* column-major: C'(N,M) += B'(N,k) A'(k,M)^T, A' stored (M,k): trans B */
+    libxsmm_smmfunction first = xs_kernel(N, M, XS_ROWS, ldb, lda, N, 0.0f, LIBXSMM_GEMM_FLAG_TRANS_B);
+    libxsmm_smmfunction next = xs_kernel(N, M, XS_ROWS, ldb, lda, N, 1.0f, LIBXSMM_GEMM_FLAG_TRANS_B);
+    libxsmm_smmfunction tail0 = rem ? xs_kernel(N, M, rem, ldb, lda, N, 0.0f, LIBXSMM_GEMM_FLAG_TRANS_B) : first;
+    libxsmm_smmfunction tail1 = rem ? xs_kernel(N, M, rem, ldb, lda, N, 1.0f, LIBXSMM_GEMM_FLAG_TRANS_B) : next;
+    if (!first || !next || !tail0 || !tail1)
+        return 0;
+    size_t mn = (size_t)M * N;
+    float *part = mf_alloc_uninit((size_t)chunks * mn * sizeof(float));
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int c = 0; c < chunks; c++) {
+        int r0 = c * XS_CHUNK, r1 = r0 + XS_CHUNK < K ? r0 + XS_CHUNK : K;
+        float *P = part + (size_t)c * mn;  /* (M,N) row-major = C'(N,M) column-major, ld N */
+        for (int r = r0; r < r1; r += XS_ROWS) {
+            int last = r + XS_ROWS > K;
+            libxsmm_smmfunction f = r == r0 ? (last ? tail0 : first) : (last ? tail1 : next);
+            f(B + (size_t)r * ldb, A + (size_t)r * lda, P);
+        }
+    }
+    for (int c = 0; c < chunks; c++) {
+        const float *P = part + (size_t)c * mn;
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                C[(size_t)i * ldc + j] += P[(size_t)i * N + j];
+    }
+    mf_free(part);
+    return 1;
+}
+
 void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc)
 {
@@ -39,6 +128,30 @@ void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, 
     pthread_once(&blas_single_once, blas_single);
     enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (alpha == 1.0f && N <= XS_MAX && K <= XS_MAX && M >= XS_ROWS && !mf_gemm_openblas_only && !(ta && tb)) {
+        pthread_once(&xsmm_once, xsmm_init);
+        int small = (double)M * N * K < SPLIT_MIN_FLOPS;
+        if (tb && (beta == 0.0f || beta == 1.0f)) {
+            /* input gradients, dx = dy W^T: libxsmm 1.17 has no kernels with
+             * a transposed first operand, so transpose the (small) weights
+             * once, B (N,K) -> (K,N), and use the plain kernels */
+            float *bt = mf_alloc_uninit((size_t)K * N * sizeof(float));
+            for (int i = 0; i < N; i++)
+                for (int j = 0; j < K; j++)
+                    bt[(size_t)j * N + i] = B[(size_t)i * ldb + j];
+            int ok = xs_nn(M, N, K, A, lda, bt, N, beta, C, ldc, small ? 1 : nt);
+            mf_free(bt);
+            if (ok)
+                return;
+        }
+        if (!ta && !tb && (beta == 0.0f || beta == 1.0f) &&
+            xs_nn(M, N, K, A, lda, B, ldb, beta, C, ldc, small ? 1 : nt))
+            return;
+        /* weight gradients: M, N the (small) weight shape, K the batch's rows */
+        if (ta && beta == 1.0f && M <= XS_MAX && K >= XS_CHUNK / 2 &&
+            xs_tn_acc(M, N, K, A, lda, B, ldb, C, ldc, small ? 1 : nt))
+            return;
+    }
     if (nt <= 1 || (double)M * N * K < SPLIT_MIN_FLOPS) {
         cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;

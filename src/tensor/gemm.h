@@ -17,6 +17,9 @@ void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, 
  * it). Restores the thread settings it found. For `mpifit bench --gemm`. */
 double mf_sgemm_peak_gflops(int n, int threads, int via_mf, int reps);
 
+/* 1: every product through OpenBLAS (tests compare the two paths). */
+extern int mf_gemm_openblas_only;
+
 /* "OpenBLAS 0.3.21 ..." */
 const char *mf_blas_info(void);
 #endif

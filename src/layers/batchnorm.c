@@ -86,18 +86,26 @@ static double *partials(batchnorm *b, int nt)
 /* Two per-channel sums over the M rows of x (and dy):
  *   mode 0: s1 = sum (x - k), s2 = sum (x - k)^2, k a shift (the first row:
  *           it keeps E[x^2] - E[x]^2 from cancelling when |mean| >> std)
- *   mode 1: s1 = sum dy, s2 = sum dy * (x - k), k the mean; with ym (the
- *           fused ReLU's output) dy counts only where 0 < ym < ymax
+ *   mode 1: s1 = sum dy, s2 = sum dy * (x - k), k the mean; with a fused
+ *           ReLU (rm), dy counts only where the ReLU passed it (relu_mask)
  * Rows are summed in float over blocks of BLOCK rows (vectorised, C contiguous),
  * each block's sums added into double partials per thread, and the threads'
  * partials combined in thread order: accurate and deterministic for a fixed
  * thread count. */
 #define BLOCK 64
 
+/* A fused ReLU's mask, recomputed from the BatchNorm input instead of read
+ * from the ReLU's output: backward then streams dy and x only. The same
+ * expression as the forward pass, so the same bits decide. */
+typedef struct relu_mask {
+    const float *gamma, *beta, *invstd;  /* (C); the mean is the sums' k */
+    float hi;
+} relu_mask;
+
 /* f1, f2 (C) += the sums of rows [r0, r1) (see channel_sums) */
 MF_SIMD_CLONES
-static void block_sums(float *restrict f1, float *restrict f2, const float *x, const float *dy, const float *ym,
-                       float ymax, const float *k, size_t r0, size_t r1, int C, int mode)
+static void block_sums(float *restrict f1, float *restrict f2, const float *x, const float *dy, const relu_mask *rm,
+                       const float *k, size_t r0, size_t r1, int C, int mode)
 {
     for (size_t r = r0; r < r1; r++) {
         const float *xr = x + r * C;
@@ -108,7 +116,7 @@ static void block_sums(float *restrict f1, float *restrict f2, const float *x, c
                 f1[c] += d;
                 f2[c] += d * d;
             }
-        } else if (!ym) {
+        } else if (!rm) {
             const float *gr = dy + r * C;
             #pragma omp simd
             for (int c = 0; c < C; c++) {
@@ -116,22 +124,25 @@ static void block_sums(float *restrict f1, float *restrict f2, const float *x, c
                 f2[c] += gr[c] * (xr[c] - k[c]);
             }
         } else {
-            const float *gr = dy + r * C, *yr = ym + r * C;
+            const float *gr = dy + r * C;
+            const float *ga = rm->gamma, *be = rm->beta, *is = rm->invstd;
+            float hi = rm->hi;
             #pragma omp simd
             for (int c = 0; c < C; c++) {
-                /* both loaded unconditionally: a select, not a branch
-                 * (a load inside ?: keeps GCC from vectorising) */
-                float yv = yr[c], gv = gr[c];
-                float g = ((yv > 0.0f) & (yv < ymax)) ? gv : 0.0f;
+                /* dy loaded unconditionally: a select, not a branch (a load
+                 * inside ?: keeps GCC from vectorising) */
+                float gv = gr[c], d = xr[c] - k[c];
+                float z = ga[c] * d * is[c] + be[c];  /* the forward's value, bit for bit */
+                float g = ((z > 0.0f) & (z < hi)) ? gv : 0.0f;
                 f1[c] += g;
-                f2[c] += g * (xr[c] - k[c]);
+                f2[c] += g * d;
             }
         }
     }
 }
 
 static void channel_sums(batchnorm *b, double *s1, double *s2, const float *x, const float *dy,
-                         const float *ym, float ymax, const float *k, size_t M, int mode)
+                         const relu_mask *rm, const float *k, size_t M, int mode)
 {
     int C = b->C;
     int nt = omp_get_max_threads();
@@ -146,7 +157,7 @@ static void channel_sums(batchnorm *b, double *s1, double *s2, const float *x, c
             size_t r1 = r0 + BLOCK < hi ? r0 + BLOCK : hi;
             for (int c = 0; c < C; c++)
                 f1[c] = f2[c] = 0.0f;
-            block_sums(f1, f2, x, dy, ym, ymax, k, r0, r1, C, mode);
+            block_sums(f1, f2, x, dy, rm, k, r0, r1, C, mode);
             for (int c = 0; c < C; c++) {
                 p1[c] += f1[c];
                 p2[c] += f2[c];
@@ -211,7 +222,7 @@ static void bn_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
         /* shift by this batch's first row; sync BN adds the sums of every rank,
          * which must share one shift: zero */
         const float *shift = ex->stat_sum ? b->zero : in[0]->data;
-        channel_sums(b, acc, acc + C, in[0]->data, NULL, NULL, 0.0f, shift, M, 0);
+        channel_sums(b, acc, acc + C, in[0]->data, NULL, NULL, shift, M, 0);
         double Mg = (double)M;  /* rows the statistics cover: all ranks' with sync BN */
         if (ex->stat_sum) {
             acc[2 * C] = (double)M;
@@ -242,28 +253,32 @@ static void bn_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
 }
 
 /* dx (M,C) (=, or += unless first) k1 g - k2 - k3 (x - mean), g = dy, or with
- * a fused ReLU dy where 0 < ym < hi. One pass over dy, ym, x and dx. */
+ * a fused ReLU dy where the ReLU passed it. One pass over dy, x and dx. */
 MF_SIMD_CLONES
-static void dx_rows(float *restrict dx, const float *restrict dy, const float *restrict ym, float hi,
+static void dx_rows(float *restrict dx, const float *restrict dy, const relu_mask *rm,
                     const float *restrict x, const float *k1, const float *k2, const float *k3, const float *mean,
                     int first, size_t r0, size_t r1, int C)
 {
     for (size_t r = r0; r < r1; r++) {
         float *dr = dx + r * C;
-        const float *gr = dy + r * C, *xr = x + r * C, *yr = ym ? ym + r * C : gr;
+        const float *gr = dy + r * C, *xr = x + r * C;
+        const float *ga = rm ? rm->gamma : k1, *be = rm ? rm->beta : k1, *is = rm ? rm->invstd : k1;
+        float hi = rm ? rm->hi : 0.0f;
         /* `first` chooses a loop, never a factor: dx is not initialised then
          * (the arena is not zeroed), and 0 * NaN is NaN */
-        if (ym && first) {
+        if (rm && first) {
             #pragma omp simd
             for (int c = 0; c < C; c++) {
-                float yv = yr[c], gv = gr[c];  /* loaded unconditionally: a select */
-                dr[c] = k1[c] * (((yv > 0.0f) & (yv < hi)) ? gv : 0.0f) - k2[c] - k3[c] * (xr[c] - mean[c]);
+                float gv = gr[c], d = xr[c] - mean[c];  /* loaded unconditionally: a select */
+                float z = ga[c] * d * is[c] + be[c];
+                dr[c] = k1[c] * (((z > 0.0f) & (z < hi)) ? gv : 0.0f) - k2[c] - k3[c] * d;
             }
-        } else if (ym) {
+        } else if (rm) {
             #pragma omp simd
             for (int c = 0; c < C; c++) {
-                float yv = yr[c], gv = gr[c];
-                dr[c] += k1[c] * (((yv > 0.0f) & (yv < hi)) ? gv : 0.0f) - k2[c] - k3[c] * (xr[c] - mean[c]);
+                float gv = gr[c], d = xr[c] - mean[c];
+                float z = ga[c] * d * is[c] + be[c];
+                dr[c] += k1[c] * (((z > 0.0f) & (z < hi)) ? gv : 0.0f) - k2[c] - k3[c] * d;
             }
         } else if (first) {
             #pragma omp simd
@@ -277,11 +292,11 @@ static void dx_rows(float *restrict dx, const float *restrict dy, const float *r
     }
 }
 
-static void bn_dx(float *restrict dx, const float *restrict dy, const float *restrict ym, float hi,
+static void bn_dx(float *restrict dx, const float *restrict dy, const relu_mask *rm,
                   const float *restrict x, const float *k1, const float *k2, const float *k3, const float *mean,
                   int first, size_t M, int C)
 {
-    ROWS_PARALLEL(M, C, dx_rows(dx, dy, ym, hi, x, k1, k2, k3, mean, first, r0, r1, C));
+    ROWS_PARALLEL(M, C, dx_rows(dx, dy, rm, x, k1, k2, k3, mean, first, r0, r1, C));
 }
 
 static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
@@ -294,11 +309,11 @@ static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
     const float *x = in[0]->data, *dy = dout->data;
     const float *gamma = l->slot[b->gamma].data;
     /* fused ReLU: dy is the ReLU's output gradient, passed where 0 < y < hi */
-    const float *ym = ex->fuse_relu ? out->data : NULL;
-    float hi = ex->fuse_relu ? ex->relu_max : FLT_MAX;
+    relu_mask mask = {gamma, l->slot[b->beta].data, b->invstd, ex->relu_max};
+    const relu_mask *rm = ex->fuse_relu ? &mask : NULL;
     double *acc = b->acc;
     /* sum_dy[c] and sum_dy_xc[c] = sum dy * (x - mean) */
-    channel_sums(b, acc, acc + C, x, dy, ym, hi, b->mean, M, 1);
+    channel_sums(b, acc, acc + C, x, dy, rm, b->mean, M, 1);
     const double *sum_dy = acc, *sum_dy_xc = acc + C;
     /* gamma and beta take this rank's sums: the gradient allreduce averages them */
     if (ex->param_grads) {
@@ -327,7 +342,7 @@ static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
                 k2[c] = (float)(gamma[c] * is * sum_dy[c] / Mg);    /* constant     */
                 k3[c] = (float)(gamma[c] * is * is * is * sum_dy_xc[c] / Mg); /* of x-mean */
             }
-            bn_dx(dx, dy, ym, hi, x, k1, k2, k3, b->mean, ex->din_first[0], M, C);
+            bn_dx(dx, dy, rm, x, k1, k2, k3, b->mean, ex->din_first[0], M, C);
         } else {
             /* inference: an affine map, dx = gamma invstd dy */
             float *k1 = b->k, *k2 = k1 + C, *k3 = k1 + 2 * C;
@@ -335,7 +350,7 @@ static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
                 k1[c] = gamma[c] * b->invstd[c];
                 k2[c] = k3[c] = 0.0f;
             }
-            bn_dx(dx, dy, ym, hi, x, k1, k2, k3, b->mean, ex->din_first[0], M, C);
+            bn_dx(dx, dy, rm, x, k1, k2, k3, b->mean, ex->din_first[0], M, C);
         }
     }
 }

@@ -49,8 +49,9 @@ typedef struct mf_exec {
     int     din_first[MF_LAYER_MAX_INPUTS]; /* 1: write din[i] (=), 0: add to it (+=) */
     /* Fusions the memory plan chose (each only for kinds whose ops allow it):
      *   fuse_relu: the ReLU that follows is done here (ops->fuses_relu): forward
-     *     writes min(max(y, 0), relu_max) to `out`; backward gets that output
-     *     and the ReLU's output gradient, and masks it where 0 < out < relu_max;
+     *     writes min(max(y, 0), relu_max) to `out`; backward gets the ReLU's
+     *     output gradient as dout and passes it where 0 < y < relu_max (the
+     *     layer recomputes y from its input: it does not read `out`);
      *   pad_top, pad_left: a ZeroPadding2D in front was folded in
      *     (ops->folds_pad): the input is the unpadded tensor and this much more
      *     padding comes before it (bottom/right padding is implied by the

@@ -503,7 +503,7 @@ void mf_model_backward(mf_model *m, const float *dout, float *dx)
                     m->grad_written[x] = 1;
                 }
             }
-            mf_tensor out = shown(&m->nodes[pn->out].act, (reads & MF_READS_OUT) || pn->fuse_relu);
+            mf_tensor out = shown(&m->nodes[pn->out].act, reads & MF_READS_OUT);
             double t0 = m->profile ? now() : 0.0;
             nd->layer->ops->backward(nd->layer, &ex, in, &out, &m->nodes[pn->out].dact, din);
             if (m->profile)

@@ -208,7 +208,7 @@ void mf_plan_make(mf_plan *p, const mf_model *m, int N, int infer, int backward,
                 if (need_grad[x])
                     widen(&gs[x], &ge[x], t);  /* this backward writes dact[x] */
             }
-            if ((reads & MF_READS_OUT) || pj->fuse_relu)
+            if (reads & MF_READS_OUT)
                 widen(&as[pj->out], &ae[pj->out], t);
             widen(&gs[pj->out], &ge[pj->out], t);  /* reads its output gradient */
         }

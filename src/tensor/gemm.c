@@ -11,6 +11,7 @@
 #include <libxsmm.h>
 #include <omp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include "gemm.h"
 #include "../core/core.h"
 
@@ -49,6 +50,8 @@ static void blas_single(void) { openblas_set_num_threads(1); }
 #define XS_MAX   4096  /* larger N or K: OpenBLAS */
 
 int mf_gemm_openblas_only;
+static atomic_long xsmm_calls;
+long mf_gemm_xsmm_count(void) { return atomic_load(&xsmm_calls); }
 
 static pthread_once_t xsmm_once = PTHREAD_ONCE_INIT;
 static void xsmm_init(void) { libxsmm_init(); }
@@ -71,6 +74,7 @@ static int xs_nn(int M, int N, int K, const float *A, int lda, const float *B, i
     libxsmm_smmfunction tail = rem ? xs_kernel(N, rem, K, ldb, lda, ldc, beta, LIBXSMM_GEMM_FLAG_NONE) : full;
     if (!full || !tail)
         return 0;
+    atomic_fetch_add_explicit(&xsmm_calls, 1, memory_order_relaxed);
     int blocks = (M + XS_ROWS - 1) / XS_ROWS;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int b = 0; b < blocks; b++) {
@@ -97,6 +101,7 @@ static int xs_tn_acc(int M, int N, int K, const float *A, int lda, const float *
     libxsmm_smmfunction tail1 = rem ? xs_kernel(N, M, rem, ldb, lda, N, 1.0f, LIBXSMM_GEMM_FLAG_TRANS_B) : next;
     if (!first || !next || !tail0 || !tail1)
         return 0;
+    atomic_fetch_add_explicit(&xsmm_calls, 1, memory_order_relaxed);
     size_t mn = (size_t)M * N;
     float *part = mf_alloc_uninit((size_t)chunks * mn * sizeof(float));
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
@@ -128,7 +133,10 @@ void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, 
     pthread_once(&blas_single_once, blas_single);
     enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
-    if (alpha == 1.0f && N <= XS_MAX && K <= XS_MAX && M >= XS_ROWS && !mf_gemm_openblas_only && !(ta && tb)) {
+    /* the small dimensions must be small: N and K of a product, M and N of a
+     * weight gradient (whose K is the batch's rows) */
+    if (alpha == 1.0f && N <= XS_MAX && (ta ? M : K) <= XS_MAX && (ta ? K : M) >= XS_ROWS &&
+        !mf_gemm_openblas_only && !(ta && tb)) {
         pthread_once(&xsmm_once, xsmm_init);
         int small = (double)M * N * K < SPLIT_MIN_FLOPS;
         if (tb && (beta == 0.0f || beta == 1.0f)) {
@@ -148,7 +156,7 @@ void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, 
             xs_nn(M, N, K, A, lda, B, ldb, beta, C, ldc, small ? 1 : nt))
             return;
         /* weight gradients: M, N the (small) weight shape, K the batch's rows */
-        if (ta && beta == 1.0f && M <= XS_MAX && K >= XS_CHUNK / 2 &&
+        if (ta && beta == 1.0f && K >= XS_CHUNK / 2 &&
             xs_tn_acc(M, N, K, A, lda, B, ldb, C, ldc, small ? 1 : nt))
             return;
     }

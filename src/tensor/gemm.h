@@ -19,6 +19,8 @@ double mf_sgemm_peak_gflops(int n, int threads, int via_mf, int reps);
 
 /* 1: every product through OpenBLAS (tests compare the two paths). */
 extern int mf_gemm_openblas_only;
+/* Products computed by libxsmm so far (tests check that a path was taken). */
+long mf_gemm_xsmm_count(void);
 
 /* "OpenBLAS 0.3.21 ..." */
 const char *mf_blas_info(void);

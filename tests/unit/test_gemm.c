@@ -47,7 +47,9 @@ static void one(int op, int M, int N, int K, float beta, int pad, mf_rng *r)
     mf_sgemm(op == 1, op == 2, M, N, K, 1.0f, A, lda, B, ldb, beta, C0, ldc);
     mf_gemm_openblas_only = 0;
     mf_set_num_threads(1);
+    long before = mf_gemm_xsmm_count();
     mf_sgemm(op == 1, op == 2, M, N, K, 1.0f, A, lda, B, ldb, beta, C1, ldc);
+    MF_CHECK_MSG(mf_gemm_xsmm_count() == before + 1, "%s M=%d N=%d K=%d: libxsmm was not used", what[op], M, N, K);
     mf_set_num_threads(2);
     mf_sgemm(op == 1, op == 2, M, N, K, 1.0f, A, lda, B, ldb, beta, C2, ldc);
     double e = rel(C1, C0, nc);

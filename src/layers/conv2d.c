@@ -153,11 +153,7 @@ static void conv2d_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *con
     const float *dy = dout->data;
     size_t P = (size_t)Ho * Wo;
     if (ex->param_grads && c->bias >= 0) {
-        float *db = l->slot[c->bias].grad;
-        size_t rows = (size_t)N * P;
-        for (size_t r = 0; r < rows; r++)
-            for (int f = 0; f < F; f++)
-                db[f] += dy[r * F + f];
+        mf_bias_grad(l->slot[c->bias].grad, dy, (size_t)N * P, F);
     }
     if (is_pointwise(c)) {
         int M = (int)((size_t)N * P);

@@ -58,10 +58,7 @@ static void dense_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *cons
         /* dW (I,U) += x^T (I,N) . dy (N,U) */
         mf_sgemm(1, 0, I, U, N, 1.0f, in[0]->data, I, dy, U, 1.0f, l->slot[d->kernel].grad, U);
         if (d->bias >= 0) {
-            float *db = l->slot[d->bias].grad;
-            for (int n = 0; n < N; n++)
-                for (int u = 0; u < U; u++)
-                    db[u] += dy[(size_t)n * U + u];
+            mf_bias_grad(l->slot[d->bias].grad, dy, (size_t)N, U);
         }
     }
     /* dx (N,I) += dy (N,U) . W^T (U,I) */

@@ -182,12 +182,8 @@ static void dw_backward_weight_k(float *dw, float *db, float *part, size_t part_
     for (int t = 0; t < nt; t++)
         for (size_t i = 0; i < KKC; i++)
             dw[i] += part[(size_t)t * KKC + i];
-    if (db) {
-        size_t rows = (size_t)N * Ho * Wo;
-        for (size_t r = 0; r < rows; r++)
-            for (int c = 0; c < C; c++)
-                db[c] += dout[r * C + c];
-    }
+    if (db)
+        mf_bias_grad(db, dout, (size_t)N * Ho * Wo, C);
 }
 
 /* y (n) = min(max(y, 0), hi) in place; NaN stays NaN */

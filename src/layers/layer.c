@@ -48,6 +48,29 @@ void mf_init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, mf_rng 
         w[i] = (2.0f * mf_rng_uniform(rng) - 1.0f) * a;
 }
 
+MF_SIMD_CLONES
+static void column_sums(float *restrict s, const float *restrict dy, size_t rows, int C)
+{
+    for (int c = 0; c < C; c++)
+        s[c] = 0.0f;
+    for (size_t r = 0; r < rows; r++) {
+        #pragma omp simd
+        for (int c = 0; c < C; c++)
+            s[c] += dy[r * C + c];
+    }
+}
+
+void mf_bias_grad(float *db, const float *dy, size_t rows, int C)
+{
+    float small[256];
+    float *s = C <= 256 ? small : mf_alloc((size_t)C * sizeof(float));
+    column_sums(s, dy, rows, C);
+    for (int c = 0; c < C; c++)
+        db[c] += s[c];
+    if (s != small)
+        mf_free(s);
+}
+
 void mf_init_const(float *w, size_t n, float v)
 {
     for (size_t i = 0; i < n; i++)

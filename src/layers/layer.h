@@ -129,6 +129,11 @@ float mf_relu_clamp(const mf_layer *l);
  * is not one. */
 int   mf_zero_pad2d_pads(const mf_layer *l, int p[4]);
 
+/* db (C) += the column sums of dy (rows, C). The batch's sum is formed
+ * first and added once, so gradients accumulated over micro-batches (or two
+ * backward passes) add whole sums: g + g is exactly 2g. */
+void mf_bias_grad(float *db, const float *dy, size_t rows, int C);
+
 /* Keras glorot_uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)). */
 void mf_init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, mf_rng *rng);
 void mf_init_const(float *w, size_t n, float v);

@@ -58,6 +58,8 @@ ONE(dw_k3_s1_same,         mf_depthwise_conv2d(NULL, 3, 1, MF_PADDING_SAME, 0))
 ONE(dw_k3_s2_same_odd,     mf_depthwise_conv2d(NULL, 3, 2, MF_PADDING_SAME, 0))
 ONE(dw_k3_s2_valid_even,   mf_depthwise_conv2d(NULL, 3, 2, MF_PADDING_VALID, 0))
 ONE(dw_k3_s1_valid_bias,   mf_depthwise_conv2d(NULL, 3, 1, MF_PADDING_VALID, 1))
+ONE(dw_k5_s1_same_bias,    mf_depthwise_conv2d(NULL, 5, 1, MF_PADDING_SAME, 1))
+ONE(dw_k3_s3_same,         mf_depthwise_conv2d(NULL, 3, 3, MF_PADDING_SAME, 0))
 ONE(bn,                    mf_batchnorm(NULL, 0.99f, 1e-3f))
 ONE(relu_plain,            mf_relu(NULL, 0.0f))
 ONE(relu6,                 mf_relu(NULL, 6.0f))
@@ -67,6 +69,14 @@ ONE(gap,                   mf_global_avg_pool2d(NULL))
 ONE(dropout,               mf_dropout(NULL, 0.3f))
 ONE(dense_bias,            mf_dense(NULL, 4, 1))
 ONE(dense_nobias,          mf_dense(NULL, 3, 0))
+
+/* MobileNetV2's stride-2 depthwise: ZeroPadding2D (0,1),(0,1), then 'valid'
+ * (the memory plan folds the padding into the depthwise conv). */
+static int zp_dw_k3_s2_valid(mf_model *m, int x)
+{
+    x = mf_model_add(m, mf_zero_pad2d(NULL, 0, 1, 0, 1), x);
+    return mf_model_add(m, mf_depthwise_conv2d(NULL, 3, 2, MF_PADDING_VALID, 1), x);
+}
 
 static int add_residual(mf_model *m, int x)
 {
@@ -212,6 +222,24 @@ static const grad_case cases[] = {
     {"dense.nobias",                   2, S2(6),       dense_nobias,          MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
     {"block.inverted_residual_s1",     2, S4(5, 5, 4), block_s1,              MF_MODE_TRAIN, 2e-3, 0, 0, relu6_linear_region, 0},
     {"block.inverted_residual_s2",     2, S4(6, 6, 3), block_s2,              MF_MODE_TRAIN, 2e-3, 0, 0, relu6_linear_region, 0},
+    /* Shapes that take the fast paths (run with 2 threads, tests/CMakeLists.txt):
+     * channel counts that are not a multiple of the vector width (19 = 16 + 3,
+     * 40 = 32 + 8 with AVX-512), tensors over the threading thresholds
+     * (M * C > 65536 in BatchNorm), products of >= 64 rows (libxsmm), the
+     * BatchNorm+ReLU6 fusion and the folded padding. The wide blocks' loss
+     * sums ~40,000 float outputs, so their central differences carry float
+     * noise of ~1e-3 (h 2e-2 balances it against curvature): tolerance 1e-2,
+     * still well under what a wrong backward gives (the sabotage cases: 2e-2
+     * and 0.4). */
+    {"depthwise_conv2d.k3_s1_same_c19_vec",  4, S4(9, 13, 19), dw_k3_s1_same,     MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"depthwise_conv2d.k3_s1_valid_c40_vec", 3, S4(8, 12, 40), dw_k3_s1_valid_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"depthwise_conv2d.k3_s2_valid_c40_vec", 4, S4(13, 19, 40), dw_k3_s2_valid_even, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"depthwise_conv2d.k3_s2_same_c19_vec",  3, S4(11, 20, 19), dw_k3_s2_same_odd, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"depthwise_conv2d.zp0101_k3_s2_valid_c19_vec", 4, S4(12, 18, 19), zp_dw_k3_s2_valid, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"depthwise_conv2d.k5_s1_same_general",  3, S4(7, 9, 11), dw_k5_s1_same_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"depthwise_conv2d.k3_s3_same_general",  3, S4(8, 10, 13), dw_k3_s3_same,     MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"block.inverted_residual_s1_wide",  4, S4(16, 16, 40), block_s1,          MF_MODE_TRAIN, 1e-2, 0, 0, relu6_linear_region, 2e-2},
+    {"block.inverted_residual_s2_wide",  4, S4(16, 16, 36), block_s2,          MF_MODE_TRAIN, 1e-2, 0, 0, relu6_linear_region, 2e-2},
     {"block.head_gap_dropout_dense",   2, S4(3, 3, 5), head,                  MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
     {"sabotage.dense_weight_grad_5pct",3, S2(5),       sabotaged_dense,       MF_MODE_TRAIN, 1e-3, 0, 1, NULL, 0},
     {"sabotage.relu_passes_negative",  2, S4(3, 3, 2), sabotaged_relu,        MF_MODE_TRAIN, 1e-3, 1, 1, NULL, 0},

@@ -157,6 +157,9 @@ static void conv2d_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *con
     }
     if (is_pointwise(c)) {
         int M = (int)((size_t)N * P);
+        if (mf_sgemm_pointwise_backward(M, Cin, F, in[0]->data, dy, w, din[0] ? din[0]->data : NULL, ex->din_first[0],
+                                        ex->param_grads ? dw : NULL))
+            return;
         if (ex->param_grads)  /* dW (Cin,F) += x^T (Cin,M) . dy (M,F) */
             mf_sgemm(1, 0, Cin, F, M, 1.0f, in[0]->data, Cin, dy, F, 1.0f, dw, F);
         if (din[0])           /* dx (M,Cin) (+)= dy (M,F) . W^T (F,Cin) */

@@ -124,6 +124,63 @@ static int xs_tn_acc(int M, int N, int K, const float *A, int lda, const float *
     return 1;
 }
 
+int mf_sgemm_pointwise_backward(int M, int Cin, int F, const float *x, const float *dy, const float *W, float *dx,
+                                int dx_first, float *dW)
+{
+    if (M < XS_ROWS || Cin > XS_MAX || F > XS_MAX || mf_gemm_openblas_only || (!dx && !dW))
+        return 0;
+    pthread_once(&blas_single_once, blas_single);
+    pthread_once(&xsmm_once, xsmm_init);
+    int rem = M % XS_ROWS, chunks = (M + XS_CHUNK - 1) / XS_CHUNK;
+    float beta_x = dx_first ? 0.0f : 1.0f;
+    /* dx blocks: C'(Cin, rows) = Wt'(Cin, F) dy'(F, rows); dW: as xs_tn_acc */
+    libxsmm_smmfunction xf = xs_kernel(Cin, XS_ROWS, F, Cin, F, Cin, beta_x, LIBXSMM_GEMM_FLAG_NONE);
+    libxsmm_smmfunction xt = rem ? xs_kernel(Cin, rem, F, Cin, F, Cin, beta_x, LIBXSMM_GEMM_FLAG_NONE) : xf;
+    libxsmm_smmfunction w0 = xs_kernel(F, Cin, XS_ROWS, F, Cin, F, 0.0f, LIBXSMM_GEMM_FLAG_TRANS_B);
+    libxsmm_smmfunction w1 = xs_kernel(F, Cin, XS_ROWS, F, Cin, F, 1.0f, LIBXSMM_GEMM_FLAG_TRANS_B);
+    libxsmm_smmfunction t0 = rem ? xs_kernel(F, Cin, rem, F, Cin, F, 0.0f, LIBXSMM_GEMM_FLAG_TRANS_B) : w0;
+    libxsmm_smmfunction t1 = rem ? xs_kernel(F, Cin, rem, F, Cin, F, 1.0f, LIBXSMM_GEMM_FLAG_TRANS_B) : w1;
+    if (!xf || !xt || !w0 || !w1 || !t0 || !t1)
+        return 0;
+    atomic_fetch_add_explicit(&xsmm_calls, 1, memory_order_relaxed);
+    size_t cf = (size_t)Cin * F;
+    float *wt = NULL, *part = NULL;
+    if (dx) {  /* W (Cin,F) -> Wt (F,Cin) */
+        wt = mf_alloc_uninit(cf * sizeof(float));
+        for (int i = 0; i < Cin; i++)
+            for (int j = 0; j < F; j++)
+                wt[(size_t)j * Cin + i] = W[(size_t)i * F + j];
+    }
+    if (dW)
+        part = mf_alloc_uninit((size_t)chunks * cf * sizeof(float));
+    int nt = (double)M * Cin * F < SPLIT_MIN_FLOPS || omp_in_parallel() ? 1 : omp_get_max_threads();
+    /* one chunk at a time per thread: each block of dy is read from memory
+     * once, for dx and then, still in cache, for dW */
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int c = 0; c < chunks; c++) {
+        int r0 = c * XS_CHUNK, r1 = r0 + XS_CHUNK < M ? r0 + XS_CHUNK : M;
+        float *P = part ? part + (size_t)c * cf : NULL;
+        for (int r = r0; r < r1; r += XS_ROWS) {
+            int last = r + XS_ROWS > M;
+            const float *dyb = dy + (size_t)r * F;
+            if (dx)
+                (last ? xt : xf)(wt, dyb, dx + (size_t)r * Cin);
+            if (P)
+                (r == r0 ? (last ? t0 : w0) : (last ? t1 : w1))(dyb, x + (size_t)r * Cin, P);
+        }
+    }
+    if (dW) {
+        for (int c = 0; c < chunks; c++) {  /* in chunk order: independent of the threads */
+            const float *P = part + (size_t)c * cf;
+            for (size_t i = 0; i < cf; i++)
+                dW[i] += P[i];
+        }
+    }
+    mf_free(wt);
+    mf_free(part);
+    return 1;
+}
+
 void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc)
 {
@@ -156,7 +213,7 @@ void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, 
             xs_nn(M, N, K, A, lda, B, ldb, beta, C, ldc, small ? 1 : nt))
             return;
         /* weight gradients: M, N the (small) weight shape, K the batch's rows */
-        if (ta && beta == 1.0f && K >= XS_CHUNK / 2 &&
+        if (ta && beta == 1.0f &&
             xs_tn_acc(M, N, K, A, lda, B, ldb, C, ldc, small ? 1 : nt))
             return;
     }

@@ -17,6 +17,14 @@ void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, 
  * it). Restores the thread settings it found. For `mpifit bench --gemm`. */
 double mf_sgemm_peak_gflops(int n, int threads, int via_mf, int reps);
 
+/* The two backward products of a 1x1 convolution in one pass over dy:
+ *   dx (M,Cin) = (dx_first) or += dy (M,F) W^T, W (Cin,F)   (dx may be NULL)
+ *   dW (Cin,F) += x^T dy, x (M,Cin)                          (dW may be NULL)
+ * with the same blocks, chunks and so the same bits as the two mf_sgemm
+ * calls. Returns 0 (nothing done) where libxsmm cannot: make those calls. */
+int mf_sgemm_pointwise_backward(int M, int Cin, int F, const float *x, const float *dy, const float *W, float *dx,
+                                int dx_first, float *dW);
+
 /* 1: every product through OpenBLAS (tests compare the two paths). */
 extern int mf_gemm_openblas_only;
 /* Products computed by libxsmm so far (tests check that a path was taken). */

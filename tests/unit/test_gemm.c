@@ -64,6 +64,34 @@ static void one(int op, int M, int N, int K, float beta, int pad, mf_rng *r)
     mf_free(C2);
 }
 
+/* mf_sgemm_pointwise_backward: the same bits as the two separate products */
+static void fused(int M, int Cin, int F, int first, mf_rng *r)
+{
+    size_t nx = (size_t)M * Cin, ny = (size_t)M * F, nw = (size_t)Cin * F;
+    float *x = mf_alloc(nx * sizeof(float)), *dy = mf_alloc(ny * sizeof(float)), *W = mf_alloc(nw * sizeof(float));
+    float *dx1 = mf_alloc(nx * sizeof(float)), *dx2 = mf_alloc(nx * sizeof(float));
+    float *dW1 = mf_alloc(nw * sizeof(float)), *dW2 = mf_alloc(nw * sizeof(float));
+    fill(x, nx, r);
+    fill(dy, ny, r);
+    fill(W, nw, r);
+    fill(dx1, nx, r);
+    fill(dW1, nw, r);
+    memcpy(dx2, dx1, nx * sizeof(float));
+    memcpy(dW2, dW1, nw * sizeof(float));
+    mf_sgemm(1, 0, Cin, F, M, 1.0f, x, Cin, dy, F, 1.0f, dW1, F);
+    mf_sgemm(0, 1, M, Cin, F, 1.0f, dy, F, W, F, first ? 0.0f : 1.0f, dx1, Cin);
+    MF_CHECK(mf_sgemm_pointwise_backward(M, Cin, F, x, dy, W, dx2, first, dW2) == 1);
+    MF_CHECK_MSG(memcmp(dx1, dx2, nx * sizeof(float)) == 0 && memcmp(dW1, dW2, nw * sizeof(float)) == 0,
+                 "pointwise backward M=%d Cin=%d F=%d: the fused pass differs from the two products", M, Cin, F);
+    mf_free(x);
+    mf_free(dy);
+    mf_free(W);
+    mf_free(dx1);
+    mf_free(dx2);
+    mf_free(dW1);
+    mf_free(dW2);
+}
+
 int main(void)
 {
     mf_rng r;
@@ -83,6 +111,10 @@ int main(void)
     one(2, 4096, 16, 96, 0.0f, 0, &r);
     one(2, 1000, 144, 24, 1.0f, 0, &r);
     one(2, 300, 19, 40, 0.0f, 3, &r);
+    /* the fused backward of a 1x1 convolution */
+    fused(5000, 24, 144, 1, &r);
+    fused(4096, 96, 16, 0, &r);
+    fused(130, 19, 40, 1, &r);
     MF_CHECK_MSG(mf_alloc_live_count() == 0, "%zu allocations leaked", mf_alloc_live_count());
     return mf_test_report();
 }

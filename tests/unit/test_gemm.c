@@ -99,18 +99,25 @@ int main(void)
     /* forward and input-gradient products: rows x (Cin -> F) */
     one(0, 4096, 96, 16, 0.0f, 0, &r);
     one(0, 1000, 24, 144, 0.0f, 0, &r);    /* rows not a multiple of 64 */
-    one(0, 512, 1280, 320, 0.0f, 0, &r);
+    one(0, 512, 384, 160, 0.0f, 0, &r);
     one(0, 777, 8, 48, 1.0f, 0, &r);       /* accumulate */
     one(0, 300, 40, 19, 0.0f, 3, &r);      /* strided operands */
     /* weight gradients: (Cin, F) summed over rows */
     one(1, 16, 96, 8192, 1.0f, 0, &r);     /* several chunks */
     one(1, 144, 24, 5000, 1.0f, 0, &r);    /* a partial chunk and a partial block */
-    one(1, 320, 1280, 1024, 1.0f, 0, &r);
+    one(1, 192, 320, 1024, 1.0f, 0, &r);
     one(1, 19, 40, 3001, 1.0f, 2, &r);
     /* input gradients: rows x (F -> Cin) through the transposed weights */
     one(2, 4096, 16, 96, 0.0f, 0, &r);
     one(2, 1000, 144, 24, 1.0f, 0, &r);
     one(2, 300, 19, 40, 0.0f, 3, &r);
+    /* large weight matrices stay with OpenBLAS (faster there) */
+    {
+        static float A[256 * 512], B[512 * 512], C[256 * 512];
+        long before = mf_gemm_xsmm_count();
+        mf_sgemm(0, 0, 256, 512, 512, 1.0f, A, 512, B, 512, 0.0f, C, 512);
+        MF_CHECK_MSG(mf_gemm_xsmm_count() == before, "a 512x512 weight matrix went to libxsmm");
+    }
     /* the fused backward of a 1x1 convolution */
     fused(5000, 24, 144, 1, &r);
     fused(4096, 96, 16, 0, &r);

@@ -123,28 +123,17 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
         printf("note: [train] accumulate_steps = %d is ignored: bench runs one micro-batch per step\n",
                c->train.accumulate_steps);
 
-    /* optimizer as `mpifit train` builds it: [optimizer] name, momentum, nesterov, weight decay, learning rate */
-    int adam = strcmp(c->optimizer.name, "adam") == 0;
-    mf_optimizer_options oo = mf_optimizer_defaults(adam ? MF_OPT_ADAM : MF_OPT_SGD);
-    if (!adam) {
-        oo.momentum = c->optimizer.momentum;
-        oo.nesterov = c->optimizer.nesterov;
-    }
-    oo.weight_decay = c->optimizer.weight_decay;
-    mf_optimizer *opt = mf_optimizer_create(m, &oo);
-    if (!opt)
-        return mf_job_agree(j, mf_fail(MF_STATUS_CONFIG, "%s: [optimizer]: %s", c->path, mf_last_error()));
+    /* optimizer and [dist] options as `mpifit train` builds them (the
+     * schedule runs as over one epoch of the timed steps) */
+    mf_optimizer *opt = NULL;
     mf_schedule sch;
-    memset(&sch, 0, sizeof sch);
-    sch.kind = MF_SCHEDULE_CONSTANT;
-    sch.base_lr = c->optimizer.learning_rate;
+    mf_status s = mf_job_make_optimizer(j, o->warmup + o->steps, &opt, &sch);
+    if (s != MF_STATUS_OK)
+        return mf_job_agree(j, s);
     mf_fit_ctx *ctx = mf_fit_ctx_create(m, (uint64_t)c->train.seed, rank);
-    mf_status s = mf_compile(ctx, opt, &sch, NULL, NULL);
+    s = mf_compile(ctx, opt, &sch, NULL, NULL);
     if (s == MF_STATUS_OK) {
-        mf_dist_options d = mf_dist_options_default();
-        d.overlap = c->dist.overlap;
-        d.bucket_bytes = (size_t)(c->dist.bucket_mb * 1048576.0f);
-        d.sync_batchnorm = c->dist.sync_batchnorm;
+        mf_dist_options d = mf_job_dist_options(j);
         s = mf_fit_distribute(ctx, comm, &d);
     }
     if (s != MF_STATUS_OK) {

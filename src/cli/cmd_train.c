@@ -49,32 +49,6 @@ static mf_status make_dirs(const char *path)
     return MF_STATUS_OK;
 }
 
-/* [optimizer] -> optimizer and schedule, for steps_per_epoch steps an epoch. */
-static mf_status make_optimizer(const mf_job *j, int steps_per_epoch, mf_optimizer **opt, mf_schedule *sch)
-{
-    const mf_config *c = &j->cfg;
-    int adam = strcmp(c->optimizer.name, "adam") == 0;
-    mf_optimizer_options o = mf_optimizer_defaults(adam ? MF_OPT_ADAM : MF_OPT_SGD);
-    if (!adam) {
-        o.momentum = c->optimizer.momentum;
-        o.nesterov = c->optimizer.nesterov;
-    }
-    o.weight_decay = c->optimizer.weight_decay;
-    *opt = mf_optimizer_create(j->model, &o);
-    if (!*opt)
-        return mf_fail(MF_STATUS_CONFIG, "%s: [optimizer]: %s", c->path, mf_last_error());
-    memset(sch, 0, sizeof *sch);
-    sch->kind = strcmp(c->optimizer.schedule, "cosine") == 0 ? MF_SCHEDULE_COSINE
-              : strcmp(c->optimizer.schedule, "step") == 0   ? MF_SCHEDULE_STEP
-                                                             : MF_SCHEDULE_CONSTANT;
-    sch->base_lr = c->optimizer.learning_rate;
-    sch->warmup_steps = lroundf(c->optimizer.warmup_epochs * (float)steps_per_epoch);
-    sch->total_steps = (long)c->train.epochs * steps_per_epoch;
-    sch->decay_rate = c->optimizer.decay_rate;
-    sch->decay_steps = lroundf(c->optimizer.decay_epochs * (float)steps_per_epoch);
-    return MF_STATUS_OK;
-}
-
 static mf_status save_weights_hook(mf_fit_ctx *ctx, const char *path, void *user)
 {
     (void)user;
@@ -261,7 +235,7 @@ static mf_status setup(run *r, int argc, char **argv, int *spe)
                ? c->train.steps_per_epoch
                : mf_shard_train_steps(mf_dataset_size(j->train), j->world, c->data.batch_size, c->data.drop_remainder);
     mf_schedule sch;
-    MF_TRY(make_optimizer(j, *spe, &r->opt, &sch));
+    MF_TRY(mf_job_make_optimizer(j, *spe, &r->opt, &sch));
     if (c->dist.scale_lr)
         mf_schedule_scale_for_world(&sch, j->world);
     r->ctx = mf_fit_ctx_create(j->model, (uint64_t)c->train.seed, j->rank);
@@ -270,11 +244,7 @@ static mf_status setup(run *r, int argc, char **argv, int *spe)
     if (c->data.batch_size % c->train.accumulate_steps != 0)
         return mf_fail(MF_STATUS_CONFIG, "%s: [data] batch_size %d is not a multiple of [train] accumulate_steps %d",
                        c->path, c->data.batch_size, c->train.accumulate_steps);
-    mf_dist_options d = mf_dist_options_default();
-    d.overlap = c->dist.overlap;
-    d.bucket_bytes = (size_t)(c->dist.bucket_mb * 1048576.0f);
-    d.sync_batchnorm = c->dist.sync_batchnorm;
-    d.check_identical = c->dist.check_identical;
+    mf_dist_options d = mf_job_dist_options(j);
     MF_TRY(mf_fit_distribute(r->ctx, r->comm, &d));
     snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/checkpoints", c->output.dir);
     MF_TRY(mf_job_agree(j, j->rank == 0 ? make_dirs(r->ckpt_dir) : MF_STATUS_OK));

@@ -1,4 +1,5 @@
 /* job.c: see job.h. */
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,4 +238,41 @@ void mf_job_free(mf_job *j)
     mf_dataset_free(j->validation);
     mf_config_free(&j->cfg);
     memset(j, 0, sizeof *j);
+}
+
+/* [optimizer] -> optimizer and schedule, for steps_per_epoch steps an epoch. */
+mf_status mf_job_make_optimizer(const mf_job *j, int steps_per_epoch, mf_optimizer **opt, mf_schedule *sch)
+{
+    const mf_config *c = &j->cfg;
+    int adam = strcmp(c->optimizer.name, "adam") == 0;
+    mf_optimizer_options o = mf_optimizer_defaults(adam ? MF_OPT_ADAM : MF_OPT_SGD);
+    if (!adam) {
+        o.momentum = c->optimizer.momentum;
+        o.nesterov = c->optimizer.nesterov;
+    }
+    o.weight_decay = c->optimizer.weight_decay;
+    *opt = mf_optimizer_create(j->model, &o);
+    if (!*opt)
+        return mf_fail(MF_STATUS_CONFIG, "%s: [optimizer]: %s", c->path, mf_last_error());
+    memset(sch, 0, sizeof *sch);
+    sch->kind = strcmp(c->optimizer.schedule, "cosine") == 0 ? MF_SCHEDULE_COSINE
+              : strcmp(c->optimizer.schedule, "step") == 0   ? MF_SCHEDULE_STEP
+                                                             : MF_SCHEDULE_CONSTANT;
+    sch->base_lr = c->optimizer.learning_rate;
+    sch->warmup_steps = lroundf(c->optimizer.warmup_epochs * (float)steps_per_epoch);
+    sch->total_steps = (long)c->train.epochs * steps_per_epoch;
+    sch->decay_rate = c->optimizer.decay_rate;
+    sch->decay_steps = lroundf(c->optimizer.decay_epochs * (float)steps_per_epoch);
+    return MF_STATUS_OK;
+}
+
+mf_dist_options mf_job_dist_options(const mf_job *j)
+{
+    const mf_config *c = &j->cfg;
+    mf_dist_options d = mf_dist_options_default();
+    d.overlap = c->dist.overlap;
+    d.bucket_bytes = (size_t)(c->dist.bucket_mb * 1048576.0f);
+    d.sync_batchnorm = c->dist.sync_batchnorm;
+    d.check_identical = c->dist.check_identical;
+    return d;
 }

@@ -44,4 +44,8 @@ mf_status mf_job_build_model(mf_job *j);
 /* Loader options from [data] for this rank. */
 mf_loader_options mf_job_loader_options(const mf_job *j, int training);
 void      mf_job_free(mf_job *j);
+/* [optimizer] -> optimizer and schedule, for steps_per_epoch steps an epoch. */
+mf_status mf_job_make_optimizer(const mf_job *j, int steps_per_epoch, mf_optimizer **opt, mf_schedule *sch);
+/* [dist] -> the options of mf_fit_distribute. */
+mf_dist_options mf_job_dist_options(const mf_job *j);
 #endif

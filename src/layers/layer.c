@@ -48,6 +48,24 @@ void mf_init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, mf_rng 
         w[i] = (2.0f * mf_rng_uniform(rng) - 1.0f) * a;
 }
 
+int mf_layer_has_trainable(const mf_layer *l)
+{
+    if (!l->trainable)
+        return 0;
+    for (int k = 0; k < l->n_slots; k++)
+        if (l->slot[k].kind == MF_PARAM_TRAINABLE)
+            return 1;
+    return 0;
+}
+
+const mf_slot *mf_layer_slot(const mf_layer *l, const char *name)
+{
+    for (int k = 0; k < l->n_slots; k++)
+        if (strcmp(l->slot[k].name, name) == 0)
+            return &l->slot[k];
+    return NULL;
+}
+
 MF_SIMD_CLONES
 static void column_sums(float *restrict s, const float *restrict dy, size_t rows, int C)
 {

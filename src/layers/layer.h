@@ -129,6 +129,11 @@ float mf_relu_clamp(const mf_layer *l);
  * is not one. */
 int   mf_zero_pad2d_pads(const mf_layer *l, int p[4]);
 
+/* 1 if l is trainable and has trainable weights (backward must reach it). */
+int mf_layer_has_trainable(const mf_layer *l);
+/* The slot named `name` ("kernel", "bias", ...), or NULL. */
+const mf_slot *mf_layer_slot(const mf_layer *l, const char *name);
+
 /* db (C) += the column sums of dy (rows, C). The batch's sum is formed
  * first and added once, so gradients accumulated over micro-batches (or two
  * backward passes) add whole sums: g + g is exactly 2g. */

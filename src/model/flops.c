@@ -6,25 +6,6 @@
 #include "flops.h"
 #include "model_internal.h"
 
-static int has_trainable(const mf_layer *l)
-{
-    if (!l->trainable)
-        return 0;
-    for (int k = 0; k < l->n_slots; k++)
-        if (l->slot[k].kind == MF_PARAM_TRAINABLE)
-            return 1;
-    return 0;
-}
-
-/* the slot named `name`, or NULL */
-static const mf_slot *find_slot(const mf_layer *l, const char *name)
-{
-    for (int k = 0; k < l->n_slots; k++)
-        if (strcmp(l->slot[k].name, name) == 0)
-            return &l->slot[k];
-    return NULL;
-}
-
 /* Elements of one sample of a shape (batch axis excluded). */
 static double sample_numel(const mf_shape *s)
 {
@@ -40,20 +21,20 @@ static double layer_forward(const mf_layer *l, int N, int *is_matmul)
 {
     const char *kind = l->ops->kind;
     double out = (double)N * sample_numel(&l->out_shape);
-    int bias = find_slot(l, "bias") != NULL;
+    int bias = mf_layer_slot(l, "bias") != NULL;
     *is_matmul = 0;
     if (strcmp(kind, "Conv2D") == 0) {
-        const mf_slot *w = find_slot(l, "kernel");  /* (K, K, Cin, F) */
+        const mf_slot *w = mf_layer_slot(l, "kernel");  /* (K, K, Cin, F) */
         *is_matmul = 1;
         return 2.0 * out * w->shape.d[0] * w->shape.d[1] * w->shape.d[2] + (bias ? out : 0.0);
     }
     if (strcmp(kind, "DepthwiseConv2D") == 0) {
-        const mf_slot *w = find_slot(l, "depthwise_kernel");  /* (K, K, C, 1) */
+        const mf_slot *w = mf_layer_slot(l, "depthwise_kernel");  /* (K, K, C, 1) */
         *is_matmul = 1;
         return 2.0 * out * w->shape.d[0] * w->shape.d[1] * w->shape.d[3] + (bias ? out : 0.0);
     }
     if (strcmp(kind, "Dense") == 0) {
-        const mf_slot *w = find_slot(l, "kernel");  /* (Cin, U) */
+        const mf_slot *w = mf_layer_slot(l, "kernel");  /* (Cin, U) */
         *is_matmul = 1;
         return 2.0 * out * w->shape.d[0] + (bias ? out : 0.0);
     }
@@ -78,7 +59,7 @@ double mf_model_flops(const mf_model *m, int N, int training)
     for (int i = 1; i < m->n_nodes; i++) {
         const mf_model_node *nd = &m->nodes[i];
         const mf_layer *l = nd->layer;
-        int trains = has_trainable(l), din = 0;
+        int trains = mf_layer_has_trainable(l), din = 0;
         for (int k = 0; k < nd->n_in; k++)
             din |= need[nd->in[k]];
         need[i] = (unsigned char)(trains || din);

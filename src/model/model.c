@@ -327,16 +327,6 @@ static void reserve_workspace(mf_model *m, int N)
     m->ws_N = N;
 }
 
-static int layer_has_trainable(const mf_layer *l)
-{
-    if (!l->trainable)
-        return 0;
-    for (int k = 0; k < l->n_slots; k++)
-        if (l->slot[k].kind == MF_PARAM_TRAINABLE)
-            return 1;
-    return 0;
-}
-
 /* Plan the pass (plan.h) and point every node's tensors into the arena. A
  * node needs its gradient if anything at or upstream of it trains: a frozen
  * prefix (a pretrained base under a new head) gets no gradients, and its
@@ -347,7 +337,7 @@ static void plan_pass(mf_model *m, int N, int infer, int backward)
     m->need_grad[0] = (unsigned char)input_grad;
     for (int i = 1; i < m->n_nodes; i++) {
         mf_model_node *nd = &m->nodes[i];
-        int need = backward && layer_has_trainable(nd->layer);
+        int need = backward && mf_layer_has_trainable(nd->layer);
         for (int k = 0; k < nd->n_in; k++)
             need |= m->need_grad[nd->in[k]];
         m->need_grad[i] = (unsigned char)need;
@@ -407,10 +397,8 @@ static void fold_batchnorm(mf_model *m, int i, mf_exec *ex)
     size_t F = (size_t)l->out_shape.d[l->out_shape.ndim - 1];
     float *w = m->fold + pn->fold, *b = w + (k->numel + 15) / 16 * 16, *scale = b + F;
     MF_ASSERT(mf_batchnorm_affine(m->nodes[pn->fold_bn].layer, scale, b) == (int)F);
-    const float *bias = NULL;
-    for (int s = 1; s < l->n_slots; s++)
-        if (strcmp(l->slot[s].name, "bias") == 0)
-            bias = l->slot[s].data;
+    const mf_slot *bs = mf_layer_slot(l, "bias");
+    const float *bias = bs ? bs->data : NULL;
     for (size_t f = 0; f < F; f++)
         b[f] += bias ? bias[f] * scale[f] : 0.0f;
     for (size_t j = 0; j < k->numel; j++)

@@ -62,6 +62,11 @@ MF_API mf_shape    mf_layer_output_shape(const mf_layer *l);
 MF_API void        mf_layer_set_trainable(mf_layer *l, int trainable);
 MF_API int         mf_layer_trainable(const mf_layer *l);
 
+/* probs (N, C) = softmax of each row of logits (N, C), stably (as
+ * exp(z - logsumexp(z))); the probabilities mf_softmax_xent_forward and
+ * mf_predict give. */
+MF_API void mf_softmax(float *probs, const float *logits, int N, int C);
+
 /* Softmax fused with sparse categorical cross-entropy from logits (Keras
  * SparseCategoricalCrossentropy(from_logits=True), reduction "sum over batch
  * size"): loss = (1/N) * sum_i w_i * (logsumexp(z_i) - z_i[y_i]), w_i = 1 when

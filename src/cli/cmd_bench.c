@@ -57,12 +57,6 @@ static mf_status take_options(int *argc, char **argv, bench_opts *o)
     return MF_STATUS_OK;
 }
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -161,7 +155,7 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
     for (int k = 0; k < o->warmup + n && s == MF_STATUS_OK; k++) {
         if (k == o->warmup) {
             s = mf_comm_agree(comm, MF_STATUS_OK);  /* start the clock together */
-            wall0 = now();
+            wall0 = mf_now();
         }
         mf_batch b;
         memset(&b, 0, sizeof b);
@@ -169,17 +163,17 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
         b.y = y + (size_t)(k % N_BATCHES) * B;
         b.n = b.n_valid = B;
         b.step = k;
-        double t0 = now();
+        double t0 = mf_now();
         mf_tensor logits = mf_fit_forward(ctx, &b, MF_MODE_TRAIN);
         const float *dlogits;
         mf_fit_compiled_loss(ctx, &b, &logits, &dlogits);
-        double t1 = now();
+        double t1 = mf_now();
         mf_fit_zero_grad(ctx);
         mf_fit_backward(ctx, dlogits);
-        double t2 = now(), w0 = mf_fit_allreduce_wait_seconds(ctx);
+        double t2 = mf_now(), w0 = mf_fit_allreduce_wait_seconds(ctx);
         if (s == MF_STATUS_OK)
             s = mf_apply_gradients(ctx);
-        double t3 = now(), w = mf_fit_allreduce_wait_seconds(ctx) - w0;
+        double t3 = mf_now(), w = mf_fit_allreduce_wait_seconds(ctx) - w0;
         if (k >= o->warmup) {
             int i = k - o->warmup;
             t.step[i] = t3 - t0;
@@ -189,7 +183,7 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
             t.opt[i] = (t3 - t2) - w;
         }
     }
-    double wall = now() - wall0;
+    double wall = mf_now() - wall0;
     /* a failed step (NaN gradients) on one rank: every rank hears of it */
     s = mf_job_agree(j, s);
     int64_t rss_lo = (int64_t)(peak_rss_mb() * 1024.0), rss_hi = rss_lo;

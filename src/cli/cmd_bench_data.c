@@ -16,12 +16,6 @@
 #include "core/core.h"
 #include "data/dataset.h"
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* Evict the dataset's files from the page cache (posix_fadvise DONTNEED needs
  * no privileges), so a run reads from the disk as a first epoch on a cluster
@@ -72,12 +66,12 @@ static mf_status measure(mf_dataset *ds, const mf_config *c, int threads, int im
             if (s != MF_STATUS_OK)
                 break;
             if (t0 == 0.0)
-                t0 = now();  /* after the first batch: threads started, caches warm */
+                t0 = mf_now();  /* after the first batch: threads started, caches warm */
             else
                 done += b->n;
         }
     }
-    double dt = now() - t0;
+    double dt = mf_now() - t0;
     mf_loader_free(l);
     *rate = done / dt;
     return s;

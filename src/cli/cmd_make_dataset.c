@@ -87,12 +87,6 @@ static int online_cpus(void)
     return n >= 1 && n <= 1024 ? (int)n : 1;
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int mf_cmd_make_dataset(int argc, char **argv)
 {
@@ -177,12 +171,12 @@ int mf_cmd_make_dataset(int argc, char **argv)
     }
 
     const char *out = pos[1];
-    double t0 = now_seconds();
+    double t0 = mf_now();
     if (mf_synth_write_dataset(out, &opt, threads) != MF_STATUS_OK) {
         fprintf(stderr, ME ": %s\n", mf_last_error());
         return 1;
     }
-    double secs = now_seconds() - t0;
+    double secs = mf_now() - t0;
     int total = opt.n_train + opt.n_validation + opt.n_test;
     char test_part[48] = "";
     if (opt.n_test > 0)

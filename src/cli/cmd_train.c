@@ -26,28 +26,6 @@ static int fail(const char *cmd, mf_job *j)
     return 1;
 }
 
-/* mkdir -p */
-static mf_status make_dirs(const char *path)
-{
-    char buf[MF_CFG_PATH];
-    if (!mf_strlcpy(buf, path, sizeof buf))
-        return mf_fail(MF_STATUS_IO, "path too long: %s", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char keep = *p;
-            *p = '\0';
-            struct stat st;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return mf_fail(MF_STATUS_IO, "cannot create directory %s: %s", buf, strerror(errno));
-            if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
-                return mf_fail(MF_STATUS_IO, "cannot create directory %s: a file of that name is in the way", buf);
-            *p = keep;
-            if (!keep)
-                break;
-        }
-    }
-    return MF_STATUS_OK;
-}
 
 static mf_status save_weights_hook(mf_fit_ctx *ctx, const char *path, void *user)
 {
@@ -222,7 +200,7 @@ static mf_status setup(run *r, int argc, char **argv, int *spe)
     const mf_config *c = &j->cfg;
     MF_TRY(mf_job_agree(j, mf_job_open_data(j, 0)));
     MF_TRY(mf_job_agree(j, mf_job_build_model(j)));
-    MF_TRY(mf_job_agree(j, j->rank == 0 ? make_dirs(c->output.dir) : MF_STATUS_OK));
+    MF_TRY(mf_job_agree(j, j->rank == 0 ? mf_mkdir_p(c->output.dir) : MF_STATUS_OK));
     if (j->resume && strcmp(j->resume, "auto") != 0 && access(j->resume, R_OK) != 0)
         MF_TRY(mf_job_agree(j, mf_fail(MF_STATUS_IO, "--resume %s: %s", j->resume, strerror(errno))));
     mf_loader_options lo = mf_job_loader_options(j, 1);
@@ -247,7 +225,7 @@ static mf_status setup(run *r, int argc, char **argv, int *spe)
     mf_dist_options d = mf_job_dist_options(j);
     MF_TRY(mf_fit_distribute(r->ctx, r->comm, &d));
     snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/checkpoints", c->output.dir);
-    MF_TRY(mf_job_agree(j, j->rank == 0 ? make_dirs(r->ckpt_dir) : MF_STATUS_OK));
+    MF_TRY(mf_job_agree(j, j->rank == 0 ? mf_mkdir_p(r->ckpt_dir) : MF_STATUS_OK));
     r->best = NAN;
     if (j->resume)
         MF_TRY(resume(r));

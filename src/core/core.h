@@ -66,6 +66,12 @@ void *mf_grow(void *array, int n, int *cap, int first, size_t elem);
 #define mf_alloc_uninit(bytes) mf_alloc_uninit_at((bytes), __FILE__, __LINE__)
 void *mf_alloc_uninit_at(size_t bytes, const char *file, int line);
 
+/* Seconds on a monotonic clock (os.c). */
+double mf_now(void);
+/* mkdir -p: every missing directory of path is created, existing ones are
+ * fine; MF_STATUS_IO naming the component that could not be made (os.c). */
+mf_status mf_mkdir_p(const char *path);
+
 /* A copy of s from mf_alloc (mf_free it). */
 char *mf_strdup(const char *s);
 

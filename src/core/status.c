@@ -28,12 +28,17 @@ const char *mf_status_name(mf_status s)
     return "unknown";
 }
 
+/* Formats into a copy first: callers may pass mf_last_error() itself as an
+ * argument ("%s: %s", path, mf_last_error()), and vsnprintf into the buffer
+ * it reads from would be undefined behaviour. */
 mf_status mf_fail(mf_status s, const char *fmt, ...)
 {
+    char msg[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_error, msg, sizeof msg);
     return s;
 }
 

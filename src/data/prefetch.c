@@ -66,12 +66,6 @@ struct mf_loader {
     mf_loader_stats   stats;
 };
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 int mf_loader_default_threads(void)
 {
@@ -349,10 +343,10 @@ mf_status mf_loader_next(mf_loader *l, const mf_batch **out)
     }
     int k = l->next_out % l->n_slots;
     slot *sl = &l->slots[k];
-    double t0 = now();
+    double t0 = mf_now();
     while (!(sl->state == SLOT_READY && sl->step == l->next_out && sl->gen == l->gen))
         pthread_cond_wait(&l->cv_ready, &l->mu);
-    l->stats.wait_seconds += now() - t0;
+    l->stats.wait_seconds += mf_now() - t0;
     l->stats.images += sl->images;
     l->stats.bad_images += sl->bad;
     l->held = k;

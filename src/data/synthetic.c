@@ -932,32 +932,6 @@ void mf_synth_draw_ex(uint8_t *rgb8, uint8_t *leaf_mask, int size, int label, ui
 
 #define MF_SYNTH_PATH_MAX 4096
 
-/* mkdir -p: every missing component is created; existing directories are fine. */
-static mf_status mkdir_p(const char *path)
-{
-    char buf[MF_SYNTH_PATH_MAX];
-    if (!mf_strlcpy(buf, path, sizeof buf))
-        return mf_fail(MF_STATUS_INVALID, "path too long: '%.64s...'", path);
-    size_t len = strlen(buf);
-    while (len > 1 && buf[len - 1] == '/')
-        buf[--len] = '\0';
-    for (size_t i = 1; i <= len; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        char keep = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return mf_fail(MF_STATUS_IO, "cannot create directory '%s': %s", buf, strerror(errno));
-        buf[i] = keep;
-    }
-    /* EEXIST also covers a regular file of that name */
-    struct stat st;
-    if (stat(buf, &st) != 0)
-        return mf_fail(MF_STATUS_IO, "cannot create directory '%s': %s", buf, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return mf_fail(MF_STATUS_IO, "cannot create directory '%s': %s", buf, strerror(ENOTDIR));
-    return MF_STATUS_OK;
-}
 
 /* Write buf to path through path.tmp + rename(). No fsync: this protects
  * against an interrupted run (Ctrl-C, a killed job), not a power cut, and an
@@ -1101,7 +1075,7 @@ mf_status mf_synth_write_dataset(const char *out_dir, const mf_synth_options *op
     for (int m = (most - 1) / MF_SYNTH_NUM_CLASSES; m >= 10000; m /= 10)
         w.digits++;
 
-    MF_TRY(mkdir_p(out_dir));
+    MF_TRY(mf_mkdir_p(out_dir));
     for (int s = 0; s < N_SPLITS; s++) {
         if (s == 2 && opt->n_test == 0)
             continue;
@@ -1110,7 +1084,7 @@ mf_status mf_synth_write_dataset(const char *out_dir, const mf_synth_options *op
             int len = snprintf(dir, sizeof dir, "%s/%s/%s", out_dir, split_names[s], mf_synth_class_names[c]);
             if (len < 0 || (size_t)len >= sizeof dir)
                 return mf_fail(MF_STATUS_INVALID, "output path too long under '%.64s'", out_dir);
-            MF_TRY(mkdir_p(dir));
+            MF_TRY(mf_mkdir_p(dir));
         }
     }
 

@@ -232,12 +232,6 @@ struct mf_grad_sync {
     int      error;           /* MPI error of a non-blocking start, reported by finish */
 };
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 mf_grad_sync *mf_grad_sync_create(mf_comm *c, mf_model *m, size_t bucket_bytes, int overlap)
 {
@@ -361,7 +355,7 @@ mf_status mf_grad_sync_finish(mf_grad_sync *g)
         mf_grad_sync_begin(g);  /* gradients filled by other means: reduce them all */
     g->active = 0;
     float *grads = mf_model_grads(g->m);
-    double t0 = now();
+    double t0 = mf_now();
     if (g->error) {
         int rc = g->error;
         g->error = 0;
@@ -378,7 +372,7 @@ mf_status mf_grad_sync_finish(mf_grad_sync *g)
             MF_MPI(MPI_Allreduce(MPI_IN_PLACE, grads + g->b[i].lo, (int)(g->b[i].hi - g->b[i].lo), MPI_FLOAT,
                                  MPI_SUM, g->c->comm));
     }
-    g->wait += now() - t0;
+    g->wait += mf_now() - t0;
     float inv = 1.0f / (float)g->c->size;
     for (int i = 0; i < g->n; i++)
         for (size_t k = g->b[i].lo; k < g->b[i].hi; k++)

@@ -267,11 +267,6 @@ static mf_status write_file(mf_fit_ctx *ctx, hid_t f, const char *what, const mf
     return MF_STATUS_OK;
 }
 
-static mf_status agree(mf_fit_ctx *ctx, mf_status s)
-{
-    return ctx->comm && mf_comm_size(ctx->comm) > 1 ? mf_comm_agree(ctx->comm, s) : s;
-}
-
 mf_status mf_checkpoint_save(mf_fit_ctx *ctx, const char *path, const mf_checkpoint_info *info)
 {
     int world = ctx->comm ? mf_comm_size(ctx->comm) : 1;
@@ -299,7 +294,7 @@ mf_status mf_checkpoint_save(mf_fit_ctx *ctx, const char *path, const mf_checkpo
         }
     }
     mf_free(parts);
-    return agree(ctx, s);
+    return mf_fit_agree(ctx, s);
 }
 
 /* ---- check, find ------------------------------------------------------------------- */
@@ -583,7 +578,7 @@ mf_status mf_checkpoint_load(mf_fit_ctx *ctx, const char *path, mf_checkpoint_su
         mf_h5_unlock();
         L.status = s;
     }
-    s = agree(ctx, s);
+    s = mf_fit_agree(ctx, s);
     if (s != MF_STATUS_OK) {
         mf_free(rng_table);
         mf_free(met_table);

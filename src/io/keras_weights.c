@@ -28,26 +28,6 @@ static int dataset_shape(hid_t d, mf_shape *s)
     return 0;
 }
 
-static int shape_eq(const mf_shape *a, const mf_shape *b)
-{
-    if (a->ndim != b->ndim)
-        return 0;
-    for (int i = 0; i < a->ndim; i++)
-        if (a->d[i] != b->d[i])
-            return 0;
-    return 1;
-}
-
-static void shape_text(const mf_shape *s, char *buf, size_t n)
-{
-    size_t o = 0;
-    o += (size_t)snprintf(buf + o, n - o, "(");
-    for (int i = 0; i < s->ndim && o < n; i++)
-        o += (size_t)snprintf(buf + o, n - o, i ? ", %d" : "%d", s->d[i]);
-    if (o < n)
-        snprintf(buf + o, n - o, s->ndim == 1 ? ",)" : ")");
-}
-
 /* Count the groups at the root that hold at least one dataset two levels down. */
 static int count_file_layers(hid_t f)
 {
@@ -101,10 +81,10 @@ mf_status mf_keras_read_group(hid_t f, mf_model *m, const char *path, mf_weights
                     break;
                 }
                 mf_shape fs = {0, {0, 0, 0, 0}};
-                if (dataset_shape(d, &fs) != 0 || !shape_eq(&fs, &sl->shape)) {
+                if (dataset_shape(d, &fs) != 0 || !mf_shape_eq(&fs, &sl->shape)) {
                     char a[64], b[64];
-                    shape_text(&sl->shape, a, sizeof a);
-                    shape_text(&fs, b, sizeof b);
+                    mf_shape_str(&sl->shape, a, sizeof a);
+                    mf_shape_str(&fs, b, sizeof b);
                     s = mf_fail(MF_STATUS_SHAPE, "%s: layer '%s' weight '%s' is %s in the file but %s in the model "
                                 "(another architecture, alpha or class count?)", path, l->name, sl->name, b, a);
                 } else if (pass == 1 &&

@@ -38,12 +38,6 @@ typedef struct writer {
     int      warned;
 } writer;
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static const char *units_of(const char *name)
 {
@@ -269,7 +263,7 @@ static mf_status on_train_begin(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs)
 {
     (void)logs;
     writer *w = cb->user;
-    w->t0 = now();
+    w->t0 = mf_now();
     w->step_row0 = w->resume_epoch >= 0 ? w->resume_step : mf_fit_global_step(ctx);
     mf_metrics_h5_flush(cb);  /* create or cut back now, so readers see it from the start */
     return MF_STATUS_OK;
@@ -308,7 +302,7 @@ static mf_status on_epoch_end(mf_callback *cb, mf_fit_ctx *ctx, int epoch, mf_lo
         if (!mf_logs_get(r, "lr", NULL))
             mf_logs_set(r, "lr", mf_fit_learning_rate(ctx));
         mf_logs_set(r, "images_per_s", mf_fit_last_epoch_images_per_s(ctx));
-        mf_logs_set(r, "wall_time", w->wall0 + now() - w->t0);
+        mf_logs_set(r, "wall_time", w->wall0 + mf_now() - w->t0);
         w->epoch_row[w->n_epochs++] = epoch;
     }
     mf_metrics_h5_flush(cb);

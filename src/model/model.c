@@ -12,12 +12,6 @@
 #include "../layers/layer.h"
 #include "model_internal.h"
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 mf_model *mf_model_create(const char *name)
 {
@@ -424,10 +418,10 @@ mf_tensor mf_model_forward(mf_model *m, const float *x, int N, mf_mode mode, mf_
         mf_exec ex = exec_for(m, i, mode, rng);
         if (pn->fold_bn)
             fold_batchnorm(m, i, &ex);
-        double t0 = m->profile ? now() : 0.0;
+        double t0 = m->profile ? mf_now() : 0.0;
         nd->layer->ops->forward(nd->layer, &ex, in, &m->nodes[pn->out].act);
         if (m->profile)
-            m->fwd_s[i] += now() - t0;
+            m->fwd_s[i] += mf_now() - t0;
     }
     m->last_N = N;
     m->last_mode = mode;
@@ -492,10 +486,10 @@ void mf_model_backward(mf_model *m, const float *dout, float *dx)
                 }
             }
             mf_tensor out = shown(&m->nodes[pn->out].act, reads & MF_READS_OUT);
-            double t0 = m->profile ? now() : 0.0;
+            double t0 = m->profile ? mf_now() : 0.0;
             nd->layer->ops->backward(nd->layer, &ex, in, &out, &m->nodes[pn->out].dact, din);
             if (m->profile)
-                m->bwd_s[i] += now() - t0;
+                m->bwd_s[i] += mf_now() - t0;
         }
         if (m->bwd_hook)
             m->bwd_hook(m->bwd_hook_user, i - 1);

@@ -67,10 +67,7 @@ mf_status mf_fit_reduce_logs(mf_fit_ctx *ctx, mf_logs *logs, double *images)
     return MF_STATUS_OK;
 }
 
-/* A failure that some ranks may not share: agree at the step boundary, so
- * either every rank goes on or every rank stops with the failing rank's
- * message. */
-static mf_status agree(mf_fit_ctx *ctx, mf_status s)
+mf_status mf_fit_agree(mf_fit_ctx *ctx, mf_status s)
 {
     if (!ctx->comm || mf_comm_size(ctx->comm) == 1)
         return s;
@@ -105,14 +102,14 @@ static mf_status run_test(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_step_f
 {
     mf_fit_reset_metrics(ctx);
     MF_TRY(mf_fit_average_state(ctx));
-    MF_TRY(agree(ctx, mf_loader_begin_epoch(data, 0)));
+    MF_TRY(mf_fit_agree(ctx, mf_loader_begin_epoch(data, 0)));
     int n = mf_loader_steps(data);
     if (steps > 0 && steps < n)
         n = steps;
     mf_logs_clear(logs);
     for (int s = 0; s < n; s++) {
         const mf_batch *b;
-        MF_TRY(agree(ctx, mf_loader_next(data, &b)));
+        MF_TRY(mf_fit_agree(ctx, mf_loader_next(data, &b)));
         mf_logs_clear(logs);
         mf_status st = step(ctx, b, logs, user);
         if (st != MF_STATUS_OK)
@@ -223,7 +220,7 @@ mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const
          * resumed run sees the same order */
         if (o->steps_per_epoch == 0 && (ctx->data_epoch != epoch || ctx->data_step != s0 || !ctx->data_started)) {
             ctx->data_epoch = epoch;
-            MF_TRY(agree(ctx, mf_loader_begin_epoch_at(train, epoch, s0)));
+            MF_TRY(mf_fit_agree(ctx, mf_loader_begin_epoch_at(train, epoch, s0)));
             ctx->data_started = 1;
             ctx->data_step = s0;
         }
@@ -246,7 +243,7 @@ mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const
             }
             const mf_batch *b;
             double tw = mf_now();
-            mf_status st = agree(ctx, next_train_batch(ctx, train, &b));
+            mf_status st = mf_fit_agree(ctx, next_train_batch(ctx, train, &b));
             ctx->last_wait_s = mf_now() - tw;
             if (st != MF_STATUS_OK) {
                 if (prog.drawn)
@@ -309,17 +306,6 @@ void mf_predict(mf_fit_ctx *ctx, const float *x, int N, int batch, float *probs)
     for (int s = 0; s < N; s += batch) {
         int n = N - s < batch ? N - s : batch;
         mf_tensor y = mf_model_forward(ctx->model, x + (size_t)s * sample, n, MF_MODE_INFER, NULL);
-        for (int i = 0; i < n; i++) {
-            const float *z = y.data + (size_t)i * C;
-            float *p = probs + (size_t)(s + i) * C;
-            float mx = z[0];
-            for (int c = 1; c < C; c++)
-                mx = z[c] > mx ? z[c] : mx;
-            double sum = 0.0;
-            for (int c = 0; c < C; c++)
-                sum += exp((double)z[c] - mx);
-            for (int c = 0; c < C; c++)
-                p[c] = (float)(exp((double)z[c] - mx) / sum);
-        }
+        mf_softmax(probs + (size_t)s * C, y.data, n, C);
     }
 }

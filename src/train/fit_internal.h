@@ -58,6 +58,11 @@ struct mf_fit_ctx {
  * Collective when distributed; a no-op otherwise. */
 mf_status mf_fit_reduce_logs(mf_fit_ctx *ctx, mf_logs *logs, double *images);
 
+/* A failure that some ranks may not share: agree at the step boundary, so
+ * either every rank goes on or every rank stops with the failing rank's
+ * message. Collective when distributed; returns s alone. */
+mf_status mf_fit_agree(mf_fit_ctx *ctx, mf_status s);
+
 /* Average BatchNorm moving statistics over the ranks (collective; no-op alone). */
 mf_status mf_fit_average_state(mf_fit_ctx *ctx);
 
@@ -71,5 +76,4 @@ typedef struct mf_progress {
 void mf_progress_begin(mf_progress *p, FILE *f, int verbose, int every, int total, int epoch, int epochs);
 void mf_progress_step(mf_progress *p, int done, const mf_logs *logs);
 void mf_progress_end(mf_progress *p, int done, const mf_logs *logs, double images_per_s);
-double mf_now(void);
 #endif

@@ -12,12 +12,6 @@
 #include <unistd.h>
 #include "fit_internal.h"
 
-double mf_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void print_logs(FILE *f, const mf_logs *logs)
 {

@@ -31,6 +31,11 @@ static void test_errors(void)
     mf_status s = mf_fail(MF_STATUS_CONFIG, "%s:%d: bad value '%s'", "a.ini", 7, "x");
     MF_CHECK(s == MF_STATUS_CONFIG);
     MF_CHECK(strcmp(mf_last_error(), "a.ini:7: bad value 'x'") == 0);
+    /* wrapping the last error in a new one (mf_last_error() as an argument) */
+    mf_fail(MF_STATUS_IO, "%s: %s (rank %d)", "ckpt.h5", mf_last_error(), 1);
+    MF_CHECK(strcmp(mf_last_error(), "ckpt.h5: a.ini:7: bad value 'x' (rank 1)") == 0);
+    mf_fail(MF_STATUS_IO, "%s; %s", mf_last_error(), mf_last_error());
+    MF_CHECK(strcmp(mf_last_error(), "ckpt.h5: a.ini:7: bad value 'x' (rank 1); ckpt.h5: a.ini:7: bad value 'x' (rank 1)") == 0);
     MF_CHECK(strcmp(mf_status_name(MF_STATUS_CONFIG), "config") == 0);
     /* constructors refuse bad arguments with a message, not a crash */
     MF_CHECK(mf_conv2d(NULL, 0, 3, 1, MF_PADDING_SAME, 0) == NULL);

@@ -61,6 +61,7 @@ MF_API int       mf_model_add2(mf_model *m, mf_layer *l, int a, int b);
 MF_API mf_status mf_model_build(mf_model *m, uint64_t seed);
 
 MF_API const char *mf_model_name(const mf_model *m);
+MF_API int       mf_model_is_built(const mf_model *m);  /* 1 after mf_model_build */
 MF_API int       mf_model_num_layers(const mf_model *m);
 MF_API mf_layer *mf_model_layer(const mf_model *m, int i);       /* i in [0, num_layers) */
 MF_API mf_layer *mf_model_find_layer(const mf_model *m, const char *name); /* or NULL */

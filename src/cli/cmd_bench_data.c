@@ -14,7 +14,7 @@
 #include "cli.h"
 #include "config.h"
 #include "core/core.h"
-#include "data/dataset.h"
+#include "data/sources.h"
 
 
 /* Evict the dataset's files from the page cache (posix_fadvise DONTNEED needs
@@ -31,7 +31,7 @@ static void evict(const char *path)
 
 static void drop_cache(const mf_dataset *ds)
 {
-    if (ds->kind == MF_DS_PACKED) {
+    if (ds->src->kind == MF_DS_PACKED) {
         evict(ds->path);
         return;
     }
@@ -121,7 +121,7 @@ int mf_cmd_bench_data(int argc, char **argv)
         printf("bench-data: %s: %d images, %d classes; input %d px, batch %d, augment %s%s\n", c.data.train, n,
                mf_dataset_num_classes(folder), c.model.input_size, c.data.batch_size, c.data.augment ? "on" : "off",
                cold ? ", cold page cache" : "");
-        if (folder->kind == MF_DS_DIR) {
+        if (folder->src->kind == MF_DS_DIR) {
             /* the same images, packed into a scratch file */
             snprintf(tmp, sizeof tmp, "/tmp/mpifit-bench-%d.h5", (int)getpid());
             mf_pack_split sp = {"train", folder};

@@ -6,7 +6,7 @@
 #include "mpifit.h"
 #include "cli.h"
 #include "core/core.h"
-#include "data/dataset.h"
+#include "data/sources.h"
 
 static void usage(FILE *f)
 {

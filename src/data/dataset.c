@@ -1,12 +1,7 @@
-/* dataset.c: what both dataset sources share: the item list, accessors, Keras'
- * validation_split rule, and reading an image's bytes. */
-#include <errno.h>
-#include <stdio.h>
+/* dataset.c: what every dataset source shares: the item list, accessors and
+ * Keras' validation_split rule (see dataset.h). */
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include "dataset.h"
 
 mf_dataset_options mf_dataset_options_default(void)
@@ -18,14 +13,11 @@ mf_dataset_options mf_dataset_options_default(void)
     return o;
 }
 
-mf_dataset *mf_ds_alloc(mf_ds_kind kind, const char *path)
+mf_dataset *mf_ds_alloc(const mf_ds_source *src, const char *path)
 {
     mf_dataset *ds = mf_alloc(sizeof *ds);
-    ds->kind = kind;
+    ds->src = src;
     ds->path = mf_strdup(path);
-    ds->h5_file = H5I_INVALID_HID;
-    ds->h5_blob = H5I_INVALID_HID;
-    ds->blob_fd = -1;
     return ds;
 }
 
@@ -76,55 +68,12 @@ mf_status mf_ds_apply_subset(mf_dataset *ds, const mf_dataset_options *opt)
     return MF_STATUS_OK;
 }
 
-mf_status mf_dataset_open(mf_dataset **out, const char *path, const mf_dataset_options *opt_in)
-{
-    *out = NULL;
-    mf_dataset_options opt = opt_in ? *opt_in : mf_dataset_options_default();
-    /* "file.h5:split" names a split of a packed file */
-    char file[4096];
-    if (!mf_strlcpy(file, path, sizeof file))
-        return mf_fail(MF_STATUS_INVALID, "dataset path is too long: %.80s...", path);
-    const char *split = opt.split;
-    struct stat st;
-    if (stat(file, &st) != 0) {
-        char *colon = strrchr(file, ':');
-        if (colon && !split) {
-            *colon = '\0';
-            split = colon + 1;
-        }
-        if (stat(file, &st) != 0)
-            return mf_fail(MF_STATUS_IO, "dataset %s: %s", path, strerror(errno));
-    }
-    mf_status s;
-    mf_dataset *ds;
-    if (S_ISDIR(st.st_mode)) {
-        if (split)
-            return mf_fail(MF_STATUS_INVALID, "dataset %s: a split name ('%s') only applies to packed .h5 files",
-                           path, split);
-        ds = mf_ds_alloc(MF_DS_DIR, file);
-        s = mf_dirset_open(ds, &opt);
-    } else if (mf_is_hdf5_file(file)) {
-        ds = mf_ds_alloc(MF_DS_PACKED, file);
-        s = mf_packed_open(ds, file, split);
-    } else {
-        return mf_fail(MF_STATUS_DATA, "dataset %s: neither a directory of class folders nor a packed HDF5 file", path);
-    }
-    if (s == MF_STATUS_OK)
-        s = mf_ds_apply_subset(ds, &opt);
-    if (s != MF_STATUS_OK) {
-        mf_dataset_free(ds);
-        return s;
-    }
-    *out = ds;
-    return MF_STATUS_OK;
-}
-
 void mf_dataset_free(mf_dataset *ds)
 {
     if (!ds)
         return;
-    if (ds->kind == MF_DS_PACKED)
-        mf_packed_close(ds);
+    if (ds->src->close)
+        ds->src->close(ds);
     for (int i = 0; i < ds->n; i++)
         mf_free(ds->items[i].source);
     for (int c = 0; c < ds->n_classes; c++)
@@ -172,7 +121,7 @@ mf_status mf_dataset_same_classes(const mf_dataset *a, const mf_dataset *b)
     return MF_STATUS_OK;
 }
 
-static void grow(uint8_t **buf, size_t *cap, size_t need)
+void mf_ds_grow(uint8_t **buf, size_t *cap, size_t need)
 {
     if (need <= *cap && *buf)
         return;
@@ -181,45 +130,8 @@ static void grow(uint8_t **buf, size_t *cap, size_t need)
     *buf = mf_alloc(*cap);
 }
 
-/* A class-folder image: the whole file, with the reason if it cannot be read.
- * Opened non-blocking and checked to be a regular file first, so a FIFO or a
- * device named x.jpg is refused instead of hanging the loader. */
-static mf_status read_file(const char *path, uint8_t **buf, size_t *cap, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return mf_fail(MF_STATUS_IO, "cannot open: %s", strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return mf_fail(MF_STATUS_IO, "not a regular file");
-    }
-    size_t n = (size_t)st.st_size, got = 0;
-    grow(buf, cap, n ? n : 1);
-    while (got < n) {
-        ssize_t r = read(fd, *buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            mf_status s = mf_fail(MF_STATUS_IO, "read %zu of %zu bytes: %s", got, n,
-                                  r < 0 ? strerror(errno) : "file shrank while reading");
-            close(fd);
-            return s;
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    *len = n;
-    return MF_STATUS_OK;
-}
-
 mf_status mf_dataset_read(const mf_dataset *ds, int i, uint8_t **buf, size_t *cap, size_t *len)
 {
     MF_ASSERT(i >= 0 && i < ds->n);
-    const mf_ds_item *it = &ds->items[i];
-    if (ds->kind == MF_DS_DIR)
-        return read_file(it->source, buf, cap, len);
-    grow(buf, cap, it->length ? it->length : 1);
-    *len = it->length;
-    return mf_packed_read(ds, i, *buf, it->length);
+    return ds->src->read(ds, i, buf, cap, len);
 }

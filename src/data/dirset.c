@@ -10,7 +10,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include "dataset.h"
+#include <fcntl.h>
+#include <unistd.h>
+#include "sources.h"
 
 typedef struct name_list {
     char **v;
@@ -124,6 +126,45 @@ static mf_status walk_class(scan *sc, const char *dir, int depth)
     names_free(&files);
     return s;
 }
+
+/* A class-folder image: the whole file, with the reason if it cannot be read.
+ * Opened non-blocking and checked to be a regular file first, so a FIFO or a
+ * device named x.jpg is refused instead of hanging the loader. */
+static mf_status read_file(const char *path, uint8_t **buf, size_t *cap, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return mf_fail(MF_STATUS_IO, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return mf_fail(MF_STATUS_IO, "not a regular file");
+    }
+    size_t n = (size_t)st.st_size, got = 0;
+    mf_ds_grow(buf, cap, n ? n : 1);
+    while (got < n) {
+        ssize_t r = read(fd, *buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            mf_status s = mf_fail(MF_STATUS_IO, "read %zu of %zu bytes: %s", got, n,
+                                  r < 0 ? strerror(errno) : "file shrank while reading");
+            close(fd);
+            return s;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    *len = n;
+    return MF_STATUS_OK;
+}
+
+static mf_status dir_read(const mf_dataset *ds, int i, uint8_t **buf, size_t *cap, size_t *len)
+{
+    return read_file(ds->items[i].source, buf, cap, len);
+}
+
+const mf_ds_source mf_dirset_source = {MF_DS_DIR, dir_read, NULL};
 
 mf_status mf_dirset_open(mf_dataset *ds, const mf_dataset_options *opt)
 {

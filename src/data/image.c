@@ -1,12 +1,12 @@
 /* image.c: one image file to a model input, outside the loader (predict). */
 #include <string.h>
-#include "dataset.h"
+#include "sources.h"
 #include "jpeg.h"
 #include "resize.h"
 
 mf_status mf_image_load(const char *path, int input_size, float *x)
 {
-    mf_dataset *ds = mf_ds_alloc(MF_DS_DIR, path);
+    mf_dataset *ds = mf_ds_alloc(&mf_dirset_source, path);
     mf_ds_push(ds, 0, path, 0, 0);
     uint8_t *buf = NULL;
     size_t cap = 0, len = 0;

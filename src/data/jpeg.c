@@ -250,3 +250,12 @@ mf_status mf_jpeg_encode(const uint8_t *rgb, int w, int h, int quality, uint8_t 
     tjDestroy(tj);
     return s;
 }
+
+const char *mf_jpeg_api_version(void)
+{
+#ifdef TJFLAG_LIMITSCANS
+    return "2.1+";
+#else
+    return "2.0";
+#endif
+}

@@ -49,5 +49,8 @@ mf_status mf_jpeg_header(mf_jpeg_decoder *d, const uint8_t *buf, size_t len, int
  * 4:2:0 subsampling. *out is mf_alloc'ed; the caller mf_free's it (on failure
  * *out is NULL). Bad size or quality: MF_STATUS_INVALID; TurboJPEG failure:
  * MF_STATUS_DATA. */
+/* "2.1+" or "2.0": the TurboJPEG API compiled against. */
+const char *mf_jpeg_api_version(void);
+
 mf_status mf_jpeg_encode(const uint8_t *rgb, int w, int h, int quality, uint8_t **out, size_t *out_len);
 #endif

@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include "dataset.h"
+#include "sources.h"
 #include "../io/h5util.h"
 
 #define PACK_FORMAT "mpifit-packed-jpeg"
@@ -111,30 +111,38 @@ static mf_status list_splits(hid_t f, char *buf, size_t n)
     return MF_STATUS_OK;
 }
 
+/* An open packed file: the source's state (ds->state). */
+typedef struct packed_state {
+    hid_t    h5_file, h5_blob;
+    int      blob_fd;    /* plain read-only descriptor of the file, or -1 */
+    uint64_t blob_base;  /* file address of the contiguous blob (pread path) */
+} packed_state;
+
 static mf_status packed_open_locked(mf_dataset *ds, const char *file, const char *split)
 {
     char err[256];
-    ds->h5_file = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (ds->h5_file < 0)
+    packed_state *P = ds->state;
+    P->h5_file = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (P->h5_file < 0)
         return mf_fail(MF_STATUS_HDF5, "cannot open packed dataset %s: %s", file, mf_h5_error(err, sizeof err));
-    char *fmt = read_str_attr(ds->h5_file, "format");
+    char *fmt = read_str_attr(P->h5_file, "format");
     int ok = fmt && strcmp(fmt, PACK_FORMAT) == 0;
     mf_free(fmt);
     if (!ok)
         return mf_fail(MF_STATUS_DATA, "%s is an HDF5 file but not a packed dataset (no format = \"%s\" attribute; "
                        "make one with `mpifit pack DIR %s`)", file, PACK_FORMAT, file);
     char splits[512];
-    list_splits(ds->h5_file, splits, sizeof splits);
+    list_splits(P->h5_file, splits, sizeof splits);
     if (!split) {
         if (strchr(splits, ','))
             return mf_fail(MF_STATUS_INVALID, "%s holds several splits (%s): name one, e.g. %s:%s", file, splits,
                            file, "train");
         split = splits;
     }
-    if (H5Lexists(ds->h5_file, split, H5P_DEFAULT) <= 0)
+    if (H5Lexists(P->h5_file, split, H5P_DEFAULT) <= 0)
         return mf_fail(MF_STATUS_DATA, "%s has no split '%s' (it has: %s)", file, split, splits);
 
-    hid_t attr = H5Aopen(ds->h5_file, "class_names", H5P_DEFAULT);
+    hid_t attr = H5Aopen(P->h5_file, "class_names", H5P_DEFAULT);
     if (attr < 0)
         return mf_fail(MF_STATUS_DATA, "%s: missing the class_names attribute", file);
     mf_status s = read_strings(attr, 1, -1, &ds->class_names, &ds->n_classes, "class_names");
@@ -143,25 +151,25 @@ static mf_status packed_open_locked(mf_dataset *ds, const char *file, const char
 
     char p[512];
     snprintf(p, sizeof p, "%s/offsets", split);
-    hid_t d_off = H5Dopen2(ds->h5_file, p, H5P_DEFAULT);
+    hid_t d_off = H5Dopen2(P->h5_file, p, H5P_DEFAULT);
     snprintf(p, sizeof p, "%s/labels", split);
-    hid_t d_lab = H5Dopen2(ds->h5_file, p, H5P_DEFAULT);
+    hid_t d_lab = H5Dopen2(P->h5_file, p, H5P_DEFAULT);
     snprintf(p, sizeof p, "%s/names", split);
-    hid_t d_nam = H5Dopen2(ds->h5_file, p, H5P_DEFAULT);
+    hid_t d_nam = H5Dopen2(P->h5_file, p, H5P_DEFAULT);
     snprintf(p, sizeof p, "%s/jpeg", split);
-    ds->h5_blob = H5Dopen2(ds->h5_file, p, H5P_DEFAULT);
+    P->h5_blob = H5Dopen2(P->h5_file, p, H5P_DEFAULT);
     uint64_t *off = NULL;
     int32_t *lab = NULL;
     char **names = NULL;
     int n_names = 0;
-    if (d_off < 0 || d_lab < 0 || d_nam < 0 || ds->h5_blob < 0) {
+    if (d_off < 0 || d_lab < 0 || d_nam < 0 || P->h5_blob < 0) {
         s = mf_fail(MF_STATUS_DATA, "%s: split '%s' lacks one of jpeg, offsets, labels, names", file, split);
         goto done;
     }
     hid_t sp = H5Dget_space(d_lab);
     hssize_t n = H5Sget_simple_extent_npoints(sp);
     H5Sclose(sp);
-    sp = H5Dget_space(ds->h5_blob);
+    sp = H5Dget_space(P->h5_blob);
     hssize_t total = H5Sget_simple_extent_npoints(sp);
     H5Sclose(sp);
     sp = H5Dget_space(d_off);
@@ -196,10 +204,10 @@ static mf_status packed_open_locked(mf_dataset *ds, const char *file, const char
     /* The blob is contiguous and unfiltered, so image i is a plain byte range of
      * the file: the hot path reads it with pread() on its own descriptor, with no
      * HDF5 call and no lock, from any number of threads. */
-    haddr_t base = H5Dget_offset(ds->h5_blob);
+    haddr_t base = H5Dget_offset(P->h5_blob);
     if (base != HADDR_UNDEF) {
-        ds->blob_fd = open(file, O_RDONLY | O_CLOEXEC);
-        ds->blob_base = (uint64_t)base;
+        P->blob_fd = open(file, O_RDONLY | O_CLOEXEC);
+        P->blob_base = (uint64_t)base;
     }
 done:
     if (names) {
@@ -217,26 +225,35 @@ done:
 
 mf_status mf_packed_open(mf_dataset *ds, const char *file, const char *split)
 {
+    packed_state *P = mf_alloc(sizeof *P);
+    P->h5_file = P->h5_blob = H5I_INVALID_HID;
+    P->blob_fd = -1;
+    ds->state = P;  /* packed_close releases it, also after a failed open */
     mf_h5_lock();
     mf_status s = packed_open_locked(ds, file, split);
     mf_h5_unlock();
     return s;
 }
 
-mf_status mf_packed_read(const mf_dataset *ds, int i, uint8_t *buf, size_t len)
+static mf_status packed_read(const mf_dataset *ds, int i, uint8_t **bufp, size_t *cap, size_t *lenp)
 {
+    const packed_state *P = ds->state;
     const mf_ds_item *it = &ds->items[i];
+    size_t len = it->length;
+    mf_ds_grow(bufp, cap, len ? len : 1);
+    *lenp = len;
+    uint8_t *buf = *bufp;
     if (len == 0)
         return MF_STATUS_OK;
-    if (ds->blob_fd >= 0) {
+    if (P->blob_fd >= 0) {
         size_t got = 0;
         while (got < len) {
-            ssize_t r = pread(ds->blob_fd, buf + got, len - got, (off_t)(ds->blob_base + it->offset + got));
+            ssize_t r = pread(P->blob_fd, buf + got, len - got, (off_t)(P->blob_base + it->offset + got));
             if (r < 0 && errno == EINTR)
                 continue;
             if (r <= 0)
                 return mf_fail(MF_STATUS_IO, "cannot read %zu bytes at %llu: %s", len,
-                               (unsigned long long)(ds->blob_base + it->offset),
+                               (unsigned long long)(P->blob_base + it->offset),
                                r < 0 ? strerror(errno) : "the file is shorter than its index says (truncated?)");
             got += (size_t)r;
         }
@@ -245,11 +262,11 @@ mf_status mf_packed_read(const mf_dataset *ds, int i, uint8_t *buf, size_t len)
     /* a blob HDF5 stored otherwise (chunked by another writer): through HDF5 */
     mf_h5_lock();
     hsize_t start = it->offset, count = len;
-    hid_t fs = H5Dget_space(ds->h5_blob);
+    hid_t fs = H5Dget_space(P->h5_blob);
     hid_t ms = H5Screate_simple(1, &count, NULL);
     herr_t e = H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
     if (e >= 0)
-        e = H5Dread(ds->h5_blob, H5T_NATIVE_UINT8, ms, fs, H5P_DEFAULT, buf);
+        e = H5Dread(P->h5_blob, H5T_NATIVE_UINT8, ms, fs, H5P_DEFAULT, buf);
     char err[256] = "";
     if (e < 0)
         mf_h5_error(err, sizeof err);
@@ -261,19 +278,25 @@ mf_status mf_packed_read(const mf_dataset *ds, int i, uint8_t *buf, size_t len)
     return MF_STATUS_OK;
 }
 
-void mf_packed_close(mf_dataset *ds)
+static void packed_close(mf_dataset *ds)
 {
-    if (ds->blob_fd >= 0)
-        close(ds->blob_fd);
-    ds->blob_fd = -1;
+    packed_state *P = ds->state;
+    if (!P)
+        return;
+    if (P->blob_fd >= 0)
+        close(P->blob_fd);
+    P->blob_fd = -1;
     mf_h5_lock();
-    if (ds->h5_blob >= 0)
-        H5Dclose(ds->h5_blob);
-    if (ds->h5_file >= 0)
-        H5Fclose(ds->h5_file);
-    ds->h5_blob = ds->h5_file = H5I_INVALID_HID;
+    if (P->h5_blob >= 0)
+        H5Dclose(P->h5_blob);
+    if (P->h5_file >= 0)
+        H5Fclose(P->h5_file);
     mf_h5_unlock();
+    mf_free(P);
+    ds->state = NULL;
 }
+
+const mf_ds_source mf_packed_source = {MF_DS_PACKED, packed_read, packed_close};
 
 /* ---- writing ------------------------------------------------------------- */
 

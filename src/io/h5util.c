@@ -149,3 +149,12 @@ mf_status mf_h5_mem_commit(hid_t f, const char *path, mf_status s)
     mf_free(img);
     return mf_commit_file(tmp, path, s);
 }
+
+const char *mf_h5_library_version(void)
+{
+    static char buf[32];
+    unsigned maj = 0, min = 0, rel = 0;
+    H5get_libversion(&maj, &min, &rel);
+    snprintf(buf, sizeof buf, "%u.%u.%u", maj, min, rel);
+    return buf;
+}

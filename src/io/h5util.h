@@ -12,6 +12,8 @@ void mf_h5_unlock(void);
 /* The innermost HDF5 error message of the current error stack ("" if none),
  * for messages like "cannot open x.h5: unable to open file (truncated file)". */
 const char *mf_h5_error(char *buf, size_t n);
+/* "1.10.8": the HDF5 library linked. */
+const char *mf_h5_library_version(void);
 
 /* The end of every atomic write: if s is OK, fsync tmp, rename it to path and
  * fsync the directory (so the rename itself survives a crash); otherwise, or

@@ -8,7 +8,7 @@
 #include "mpifit/checkpoint.h"
 #include "h5util.h"
 #include "keras_io.h"
-#include "../model/model_internal.h"
+#include "../layers/layer.h"
 
 /* dims of dataset d into shape (Keras layout, no batch), or -1 */
 static int dataset_shape(hid_t d, mf_shape *s)
@@ -53,8 +53,8 @@ mf_status mf_keras_read_group(hid_t f, mf_model *m, const char *path, mf_weights
     r->file_layers = count_file_layers(f);
     /* pass 1: check every shape before touching any weight */
     for (int pass = 0; pass < 2 && s == MF_STATUS_OK; pass++) {
-        for (int i = 1; i < m->n_nodes && s == MF_STATUS_OK; i++) {
-            mf_layer *l = m->nodes[i].layer;
+        for (int i = 0; i < mf_model_num_layers(m) && s == MF_STATUS_OK; i++) {
+            mf_layer *l = mf_model_layer(m, i);
             if (l->n_slots == 0)
                 continue;
             char grp[300];
@@ -117,7 +117,7 @@ static mf_status load_locked(mf_model *m, const char *path, mf_weights_report *r
 
 mf_status mf_weights_load_keras(mf_model *m, const char *path, mf_weights_report *report)
 {
-    MF_ASSERT(m->built);
+    MF_ASSERT(mf_model_is_built(m));
     mf_weights_report local;
     mf_weights_report *r = report ? report : &local;
     memset(r, 0, sizeof *r);
@@ -170,15 +170,15 @@ mf_status mf_keras_write_group(hid_t f, mf_model *m, const char *tmp)
 {
     char err[256];
     mf_status s = MF_STATUS_OK;
-    int n = m->n_nodes - 1;
+    int n = mf_model_num_layers(m);
     const char **names = mf_alloc((size_t)(n ? n : 1) * sizeof *names);
     for (int i = 0; i < n; i++)
-        names[i] = m->nodes[i + 1].layer->name;
+        names[i] = mf_model_layer(m, i)->name;
     if (write_names(f, "layer_names", names, n) < 0 || write_str(f, "backend", "tensorflow") < 0 ||
         write_str(f, "keras_version", "2.2.4") < 0 || write_str(f, "mpifit_version", mf_version()) < 0)
         s = mf_fail(MF_STATUS_HDF5, "writing attributes of %s: %s", tmp, mf_h5_error(err, sizeof err));
     for (int i = 0; i < n && s == MF_STATUS_OK; i++) {
-        mf_layer *l = m->nodes[i + 1].layer;
+        mf_layer *l = mf_model_layer(m, i);
         hid_t g = H5Gcreate2(f, l->name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         char wn[MF_LAYER_MAX_SLOTS][200];
         const char *wp[MF_LAYER_MAX_SLOTS];
@@ -217,7 +217,7 @@ mf_status mf_keras_write_group(hid_t f, mf_model *m, const char *tmp)
 
 mf_status mf_weights_save_keras(mf_model *m, const char *path)
 {
-    MF_ASSERT(m->built);
+    MF_ASSERT(mf_model_is_built(m));
     char err[256];
     mf_h5_lock();
     hid_t f = mf_h5_mem_create(path);

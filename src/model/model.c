@@ -228,6 +228,7 @@ mf_status mf_model_build(mf_model *m, uint64_t seed)
 }
 
 const char *mf_model_name(const mf_model *m) { return m->name; }
+int mf_model_is_built(const mf_model *m) { return m->built; }
 int mf_model_num_layers(const mf_model *m) { return m->n_nodes > 0 ? m->n_nodes - 1 : 0; }
 
 mf_layer *mf_model_layer(const mf_model *m, int i)

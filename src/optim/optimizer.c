@@ -11,7 +11,6 @@
 #include <string.h>
 #include "mpifit/optim.h"
 #include "../core/core.h"
-#include "../model/model_internal.h"
 #include "optim_internal.h"
 
 #define MAX_BUFS 2
@@ -81,9 +80,9 @@ mf_optimizer *mf_optimizer_create(const mf_model *m, const mf_optimizer_options 
         mf_fail(MF_STATUS_INVALID, "mf_optimizer_create: %s is NULL", !m ? "model" : "options");
         return NULL;
     }
-    if (!m->built) {
+    if (!mf_model_is_built(m)) {
         mf_fail(MF_STATUS_INVALID, "mf_optimizer_create: model '%s' is not built (call mf_model_build first)",
-                m->name);
+                mf_model_name(m));
         return NULL;
     }
     if (check_options(o) != MF_STATUS_OK)

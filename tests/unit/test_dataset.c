@@ -7,7 +7,7 @@
 #include <unistd.h>
 #include "mpifit.h"
 #include "mpifit/data.h"
-#include "data/dataset.h"
+#include "data/sources.h"
 #include "data/jpeg.h"
 #include "test.h"
 

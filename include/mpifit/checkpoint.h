@@ -108,6 +108,20 @@ MF_API mf_callback *mf_metrics_h5_writer(const char *path, const mf_metrics_opti
 /* Write what is buffered now (before a checkpoint). */
 MF_API mf_status    mf_metrics_h5_flush(mf_callback *writer);
 
+/* ---- a directory of checkpoints (rank 0's job) --------------------------- */
+
+/* dir/ckpt-EEEE-SSSSSSS.h5: epoch, then global step, zero-padded, so the
+ * names sort in the order they were written. */
+MF_API void      mf_checkpoint_name(char *buf, size_t n, const char *dir, int epoch, long step);
+/* Delete all but the newest `keep` ckpt-*.h5 of dir (keep <= 0: none). */
+MF_API void      mf_checkpoint_prune(const char *dir, int keep);
+/* Delete *.h5.tmp in dir: what writers that were killed left (never a
+ * complete checkpoint: those are renamed into place). */
+MF_API void      mf_checkpoint_remove_temporaries(const char *dir);
+/* dir/best.h5 becomes a second name (hard link) of checkpoint, swapped in
+ * atomically. MF_STATUS_IO with the reason if it cannot. */
+MF_API mf_status mf_checkpoint_mark_best(const char *dir, const char *checkpoint);
+
 /* Copy a checkpoint's weights into a Keras-layout weights file (atomically). */
 MF_API mf_status mf_checkpoint_export_keras(const char *checkpoint, const char *out);
 #endif

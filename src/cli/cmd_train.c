@@ -1,5 +1,4 @@
 /* cmd_train.c: `mpifit train | summary | evaluate | predict CONFIG ...`. */
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <unistd.h>
@@ -65,57 +64,6 @@ static void run_free(run *r)
     mf_comm_free(r->comm);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* keep = K: delete all but the newest K ckpt-*.h5 (names sort by epoch, then step). */
-static void prune(const char *dir, int keep)
-{
-    if (keep <= 0)
-        return;
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    char *names[4096];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL && n < 4096) {
-        size_t len = strlen(e->d_name);
-        if (strncmp(e->d_name, "ckpt-", 5) == 0 && len > 3 && strcmp(e->d_name + len - 3, ".h5") == 0) {
-            names[n] = mf_alloc(len + 1);
-            memcpy(names[n++], e->d_name, len + 1);
-        }
-    }
-    closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
-    for (int i = 0; i < n; i++) {
-        if (i < n - keep) {
-            char p[MF_CFG_PATH + 300];
-            snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-            unlink(p);
-        }
-        mf_free(names[i]);
-    }
-}
-
-/* Leftovers of a writer that was killed: never a checkpoint, always removable. */
-static void remove_temporaries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        if (len > 7 && strcmp(e->d_name + len - 7, ".h5.tmp") == 0) {
-            char p[MF_CFG_PATH + 300];
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            mf_log_info("removing %s, left by a writer that did not finish", p);
-            unlink(p);
-        }
-    }
-    closedir(d);
-}
-
 /* fit's checkpoint hook: collective; rank 0 writes, prunes, keeps best.h5. */
 static mf_status checkpoint_hook(mf_fit_ctx *ctx, mf_checkpoint_reason why, void *user)
 {
@@ -124,8 +72,7 @@ static mf_status checkpoint_hook(mf_fit_ctx *ctx, mf_checkpoint_reason why, void
     if (r->n_cbs == 3 && r->cbs[2])
         mf_metrics_h5_flush(r->cbs[2]);  /* the rows up to this checkpoint are on disk first */
     int step_in = 0, epoch = mf_fit_position(ctx, &step_in);
-    snprintf(r->last_ckpt, sizeof r->last_ckpt, "%s/ckpt-%04d-%07ld.h5", r->ckpt_dir, epoch,
-             mf_fit_global_step(ctx));
+    mf_checkpoint_name(r->last_ckpt, sizeof r->last_ckpt, r->ckpt_dir, epoch, mf_fit_global_step(ctx));
     const char *classes[256];
     int nc = mf_dataset_num_classes(r->j.train) < 256 ? mf_dataset_num_classes(r->j.train) : 256;
     for (int i = 0; i < nc; i++)
@@ -134,7 +81,7 @@ static mf_status checkpoint_hook(mf_fit_ctx *ctx, mf_checkpoint_reason why, void
     MF_TRY(mf_checkpoint_save(ctx, r->last_ckpt, &info));
     if (r->j.rank != 0)
         return MF_STATUS_OK;
-    prune(r->ckpt_dir, c->output.keep);
+    mf_checkpoint_prune(r->ckpt_dir, c->output.keep);
     /* save_best: compare the monitored value of the epoch that just ended */
     if (why == MF_CHECKPOINT_EPOCH && strcmp(c->output.save_best, "none") != 0 && mf_fit_history_len(ctx) > 0) {
         double v;
@@ -142,13 +89,8 @@ static mf_status checkpoint_hook(mf_fit_ctx *ctx, mf_checkpoint_reason why, void
             int up = strstr(c->output.save_best, "acc") != NULL;
             if (isnan(r->best) || (up ? v > r->best : v < r->best)) {
                 r->best = v;
-                char best[MF_CFG_PATH + 32], tmp[MF_CFG_PATH + 40];
-                snprintf(best, sizeof best, "%s/best.h5", r->ckpt_dir);
-                snprintf(tmp, sizeof tmp, "%s/best.h5.tmp", r->ckpt_dir);
-                unlink(tmp);
-                /* a second name for the file just written, swapped in atomically */
-                if (link(r->last_ckpt, tmp) != 0 || rename(tmp, best) != 0)
-                    mf_log_warn("save_best: cannot update %s: %s", best, strerror(errno));
+                if (mf_checkpoint_mark_best(r->ckpt_dir, r->last_ckpt) != MF_STATUS_OK)
+                    mf_log_warn("save_best: %s", mf_last_error());
             }
         } else {
             mf_log_warn("save_best: '%s' is not among the epoch's metrics", c->output.save_best);
@@ -165,7 +107,7 @@ static mf_status resume(run *r)
     mf_status s = MF_STATUS_OK;
     int none = 0;
     if (j->rank == 0) {
-        remove_temporaries(r->ckpt_dir);
+        mf_checkpoint_remove_temporaries(r->ckpt_dir);
         if (strcmp(j->resume, "auto") == 0) {
             if (mf_checkpoint_latest(r->ckpt_dir, path, sizeof path) != MF_STATUS_OK) {
                 mf_log_info("--resume auto: %s; starting from the beginning", mf_last_error());

@@ -11,8 +11,11 @@ void mf_log_set_rank(int rank, int world) { log_rank = rank; log_world = world; 
 int  mf_log_rank(void)  { return log_rank; }
 int  mf_log_world(void) { return log_world; }
 
+/* One line per message, whole: the stream is locked for the line, so the
+ * loader's threads reporting at the same moment never interleave. */
 static void vlog(FILE *f, const char *tag, const char *fmt, va_list ap)
 {
+    flockfile(f);
     if (log_world > 1)
         fprintf(f, "[mpifit rank %d/%d] ", log_rank, log_world);
     if (tag)
@@ -20,6 +23,7 @@ static void vlog(FILE *f, const char *tag, const char *fmt, va_list ap)
     vfprintf(f, fmt, ap);
     fputc('\n', f);
     fflush(f);
+    funlockfile(f);
 }
 
 void mf_log_info(const char *fmt, ...)

@@ -1,0 +1,79 @@
+/* checkpoint_dir.c: a directory of checkpoints and its retention policy:
+ * the file names (ckpt-EEEE-SSSSSSS.h5, sorting by epoch then step), keeping
+ * the newest K, best.h5 as a second name of the best one, and the leftovers of
+ * writers that were killed. The files themselves: checkpoint_h5.c. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "mpifit/checkpoint.h"
+#include "../core/core.h"
+
+void mf_checkpoint_name(char *buf, size_t n, const char *dir, int epoch, long step)
+{
+    snprintf(buf, n, "%s/ckpt-%04d-%07ld.h5", dir, epoch, step);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+void mf_checkpoint_prune(const char *dir, int keep)
+{
+    if (keep <= 0)
+        return;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    char **names = NULL;
+    int n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, "ckpt-", 5) == 0 && len > 3 && strcmp(e->d_name + len - 3, ".h5") == 0) {
+            names = mf_grow(names, n, &cap, 64, sizeof *names);
+            names[n++] = mf_strdup(e->d_name);
+        }
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_str);  /* oldest first */
+    for (int i = 0; i < n; i++) {
+        if (i < n - keep) {
+            char p[4096 + 300];
+            snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+            unlink(p);
+        }
+        mf_free(names[i]);
+    }
+    mf_free(names);
+}
+
+void mf_checkpoint_remove_temporaries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len > 7 && strcmp(e->d_name + len - 7, ".h5.tmp") == 0) {
+            char p[4096 + 300];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            mf_log_info("removing %s, left by a writer that did not finish", p);
+            unlink(p);
+        }
+    }
+    closedir(d);
+}
+
+mf_status mf_checkpoint_mark_best(const char *dir, const char *checkpoint)
+{
+    char best[4096 + 32], tmp[4096 + 40];
+    snprintf(best, sizeof best, "%s/best.h5", dir);
+    snprintf(tmp, sizeof tmp, "%s/best.h5.tmp", dir);
+    unlink(tmp);
+    /* a second name for the file just written, swapped in atomically */
+    if (link(checkpoint, tmp) != 0 || rename(tmp, best) != 0)
+        return mf_fail(MF_STATUS_IO, "cannot update %s: %s", best, strerror(errno));
+    return MF_STATUS_OK;
+}

@@ -11,7 +11,7 @@
 #include "mpifit.h"
 #include "cli.h"
 #include "core/core.h"
-#include "data/synthetic.h"
+#include "synth/synthetic.h"
 
 #define ME "mpifit make-dataset"
 

@@ -71,6 +71,11 @@ double mf_now(void);
 /* mkdir -p: every missing directory of path is created, existing ones are
  * fine; MF_STATUS_IO naming the component that could not be made (os.c). */
 mf_status mf_mkdir_p(const char *path);
+/* path = buf (len bytes), written to path.tmp and renamed over path, so an
+ * interrupted run never leaves a half-written file under the real name. No
+ * fsync: that guards against a power cut, at a cost per file (checkpoints,
+ * which need it, go through mf_commit_file). */
+mf_status mf_write_file(const char *path, const uint8_t *buf, size_t len);
 
 /* A copy of s from mf_alloc (mf_free it). */
 char *mf_strdup(const char *s);

@@ -1,6 +1,9 @@
-/* os.c: what mpifit needs from the operating system, once: a monotonic clock
- * and `mkdir -p`. */
+/* os.c: what mpifit needs from the operating system, once: a monotonic clock,
+ * `mkdir -p` and writing a whole file through a temporary. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -35,5 +38,40 @@ mf_status mf_mkdir_p(const char *path)
     struct stat st;  /* EEXIST also covers a regular file of that name */
     if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
         return mf_fail(MF_STATUS_IO, "cannot create directory %s: a file of that name is in the way", buf);
+    return MF_STATUS_OK;
+}
+
+mf_status mf_write_file(const char *path, const uint8_t *buf, size_t len)
+{
+    char tmp[4096 + 8];
+    if (strlen(path) >= 4096)
+        return mf_fail(MF_STATUS_INVALID, "path too long: '%.64s...'", path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (fd < 0)
+        return mf_fail(MF_STATUS_IO, "cannot create '%s': %s", tmp, strerror(errno));
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, buf + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : EIO;
+            close(fd);
+            unlink(tmp);
+            return mf_fail(MF_STATUS_IO, "short write to '%s' (%zu of %zu bytes): %s", tmp, done, len, strerror(e));
+        }
+        done += (size_t)w;
+    }
+    if (close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return mf_fail(MF_STATUS_IO, "cannot write '%s': %s", tmp, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return mf_fail(MF_STATUS_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
+    }
     return MF_STATUS_OK;
 }

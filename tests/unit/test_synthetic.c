@@ -11,7 +11,7 @@
 #include "mpifit.h"
 #include "core/core.h"
 #include "data/jpeg.h"
-#include "data/synthetic.h"
+#include "synth/synthetic.h"
 #include "test.h"
 
 static char root[64];

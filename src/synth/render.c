@@ -1,7 +1,8 @@
-/* synthetic.c: the synthetic "beans-like" dataset: procedural photos of bean
- * leaflets in the three classes of the beans dataset (Makerere AI Lab, as in
- * tensorflow_datasets' `beans`), and the writer of the class-folder JPEG tree
- * that Keras' image_dataset_from_directory reads.
+/* render.c: the synthetic "beans-like" dataset's pictures: procedural photos
+ * of bean leaflets in the three classes of the beans dataset (Makerere AI Lab,
+ * as in tensorflow_datasets' `beans`). writer.c makes the class-folder JPEG
+ * tree that Keras' image_dataset_from_directory reads. A tool of the CLI and
+ * the tests, not part of libmpifit.
  *
  * One picture is a function of its seed only. It is drawn in four passes over
  * a float canvas (RGB in 0..1, (size, size) row-major):
@@ -23,17 +24,10 @@
  * are the curves q = t - A1 |r| - A2 r^2 = const: they leave the midrib at an
  * angle and arch towards the tip, like the pinnate venation of a Phaseolus
  * leaflet, and the band between two of them is found by comparing q. */
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include "../core/core.h"
-#include "jpeg.h"
 #include "synthetic.h"
 
 const char *const mf_synth_class_names[MF_SYNTH_NUM_CLASSES] = {"angular_leaf_spot", "bean_rust", "healthy"};
@@ -926,184 +920,4 @@ void mf_synth_draw_ex(uint8_t *rgb8, uint8_t *leaf_mask, int size, int label, ui
     mf_free(cv.cover);
     mf_free(cv.edge);
     mf_free(cv.cell);
-}
-
-/* ---- the dataset writer */
-
-#define MF_SYNTH_PATH_MAX 4096
-
-
-/* Write buf to path through path.tmp + rename(). No fsync: this protects
- * against an interrupted run (Ctrl-C, a killed job), not a power cut, and an
- * fsync per image would dominate the run time. */
-static mf_status write_file_atomic(const char *path, const uint8_t *buf, size_t len)
-{
-    char tmp[MF_SYNTH_PATH_MAX + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0)
-        return mf_fail(MF_STATUS_IO, "cannot create '%s': %s", tmp, strerror(errno));
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, buf + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int e = w < 0 ? errno : EIO;
-            close(fd);
-            unlink(tmp);
-            return mf_fail(MF_STATUS_IO, "short write to '%s' (%zu of %zu bytes): %s", tmp, done, len, strerror(e));
-        }
-        done += (size_t)w;
-    }
-    if (close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return mf_fail(MF_STATUS_IO, "cannot write '%s': %s", tmp, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return mf_fail(MF_STATUS_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
-    }
-    return MF_STATUS_OK;
-}
-
-enum { N_SPLITS = 3 };
-static const char *const split_names[N_SPLITS] = {"train", "validation", "test"};
-
-/* Shared by the writer threads: a job is one image, claimed from `next`. */
-typedef struct writer {
-    const char             *out_dir;
-    const mf_synth_options *opt;
-    int                     count[N_SPLITS];  /* images per split */
-    int                     total;
-    int                     digits;           /* of the number in the file names */
-    atomic_int              next;             /* next job to claim */
-    atomic_int              failed;           /* set by the first failure: others stop */
-    pthread_mutex_t         lock;             /* guards status and msg */
-    mf_status               status;
-    char                    msg[1024];        /* the first failure's message */
-} writer;
-
-static mf_status write_one(writer *w, int job, uint8_t *rgb8)
-{
-    int split = 0, i = job;
-    while (i >= w->count[split]) {
-        i -= w->count[split];
-        split++;
-    }
-    int label = i % MF_SYNTH_NUM_CLASSES;
-    const char *cls = mf_synth_class_names[label];
-    char path[MF_SYNTH_PATH_MAX];
-    int len = snprintf(path, sizeof path, "%s/%s/%s/%s_%0*d.jpg", w->out_dir, split_names[split], cls, cls,
-                       w->digits, i / MF_SYNTH_NUM_CLASSES);
-    if (len < 0 || (size_t)len >= sizeof path)
-        return mf_fail(MF_STATUS_INVALID, "output path too long under '%.64s'", w->out_dir);
-    /* the image's seed depends on (seed, split, i) only, never on which thread
-     * or in which order it is drawn */
-    mf_rng r;
-    mf_rng_seed2(&r, w->opt->seed, (uint64_t)split << 32 | (uint64_t)i);
-    mf_synth_draw(rgb8, w->opt->size, label, mf_rng_u64(&r));
-    uint8_t *jpg = NULL;
-    size_t jlen = 0;
-    mf_status s = mf_jpeg_encode(rgb8, w->opt->size, w->opt->size, w->opt->quality, &jpg, &jlen);
-    if (s != MF_STATUS_OK)
-        return mf_fail(s, "%s: %s", path, mf_last_error());
-    s = write_file_atomic(path, jpg, jlen);
-    mf_free(jpg);
-    return s;
-}
-
-static void *writer_main(void *arg)
-{
-    writer *w = arg;
-    uint8_t *rgb8 = mf_alloc((size_t)w->opt->size * w->opt->size * 3);
-    while (!atomic_load(&w->failed)) {
-        int job = atomic_fetch_add(&w->next, 1);
-        if (job >= w->total)
-            break;
-        mf_status s = write_one(w, job, rgb8);
-        if (s != MF_STATUS_OK) {
-            /* the message is thread-local: hand it to the calling thread */
-            pthread_mutex_lock(&w->lock);
-            if (w->status == MF_STATUS_OK) {
-                w->status = s;
-                mf_strlcpy(w->msg, mf_last_error(), sizeof w->msg);
-            }
-            pthread_mutex_unlock(&w->lock);
-            atomic_store(&w->failed, 1);
-        }
-    }
-    mf_free(rgb8);
-    return NULL;
-}
-
-mf_status mf_synth_write_dataset(const char *out_dir, const mf_synth_options *opt, int threads)
-{
-    MF_ASSERT(out_dir && opt);
-    if (out_dir[0] == '\0')
-        return mf_fail(MF_STATUS_INVALID, "synthetic dataset: the output directory is empty");
-    if (opt->n_train < 0 || opt->n_validation < 0 || opt->n_test < 0)
-        return mf_fail(MF_STATUS_INVALID, "synthetic dataset: image counts must be >= 0, got train %d, "
-                       "validation %d, test %d", opt->n_train, opt->n_validation, opt->n_test);
-    if (opt->size < MF_SYNTH_MIN_SIZE || opt->size > MF_SYNTH_MAX_SIZE)
-        return mf_fail(MF_STATUS_INVALID, "synthetic dataset: size must be %d..%d pixels, got %d",
-                       MF_SYNTH_MIN_SIZE, MF_SYNTH_MAX_SIZE, opt->size);
-    if (opt->quality < 1 || opt->quality > 100)
-        return mf_fail(MF_STATUS_INVALID, "synthetic dataset: JPEG quality must be 1..100, got %d", opt->quality);
-    if (threads < 1)
-        return mf_fail(MF_STATUS_INVALID, "synthetic dataset: threads must be >= 1, got %d", threads);
-
-    writer w;
-    memset(&w, 0, sizeof w);
-    w.out_dir = out_dir;
-    w.opt = opt;
-    w.count[0] = opt->n_train;
-    w.count[1] = opt->n_validation;
-    w.count[2] = opt->n_test;
-    int most = 0;
-    for (int s = 0; s < N_SPLITS; s++) {
-        if (w.count[s] > INT32_MAX - w.total)
-            return mf_fail(MF_STATUS_INVALID, "synthetic dataset: too many images");
-        w.total += w.count[s];
-        if (w.count[s] > most) most = w.count[s];
-    }
-    /* four digits, more when a class holds 10000 images or more, so that the
-     * names of one folder always sort in number order */
-    w.digits = 4;
-    for (int m = (most - 1) / MF_SYNTH_NUM_CLASSES; m >= 10000; m /= 10)
-        w.digits++;
-
-    MF_TRY(mf_mkdir_p(out_dir));
-    for (int s = 0; s < N_SPLITS; s++) {
-        if (s == 2 && opt->n_test == 0)
-            continue;
-        for (int c = 0; c < MF_SYNTH_NUM_CLASSES; c++) {
-            char dir[MF_SYNTH_PATH_MAX];
-            int len = snprintf(dir, sizeof dir, "%s/%s/%s", out_dir, split_names[s], mf_synth_class_names[c]);
-            if (len < 0 || (size_t)len >= sizeof dir)
-                return mf_fail(MF_STATUS_INVALID, "output path too long under '%.64s'", out_dir);
-            MF_TRY(mf_mkdir_p(dir));
-        }
-    }
-
-    atomic_init(&w.next, 0);
-    atomic_init(&w.failed, 0);
-    pthread_mutex_init(&w.lock, NULL);
-    if (threads > w.total) threads = w.total > 0 ? w.total : 1;
-    pthread_t *tid = mf_alloc((size_t)threads * sizeof *tid);
-    int started = 0;
-    /* the calling thread is worker 0; a thread that cannot start only costs speed */
-    for (int t = 1; t < threads; t++)
-        if (pthread_create(&tid[started], NULL, writer_main, &w) == 0)
-            started++;
-    writer_main(&w);
-    for (int t = 0; t < started; t++)
-        pthread_join(tid[t], NULL);
-    mf_free(tid);
-    pthread_mutex_destroy(&w.lock);
-    if (w.status != MF_STATUS_OK)
-        return mf_fail(w.status, "%s", w.msg);
-    return MF_STATUS_OK;
 }

@@ -33,16 +33,9 @@ static void add_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const 
     for (int k = 0; k < 2; k++) {  /* in order: Add(x, x) writes then adds */
         if (!din[k])
             continue;
-        float *d = din[k]->data;
-        const float *g = dout->data;
-        if (ex->din_first[k]) {
-            if (d != g)  /* the plan may give din the memory of dout (ops->inplace) */
-                memcpy(d, g, n * sizeof(float));
-            continue;
-        }
-        #pragma omp parallel for schedule(static) if (n > 65536)
-        for (size_t i = 0; i < n; i++)
-            d[i] += g[i];
+        /* the plan may give din the memory of dout (ops->inplace): then the
+         * first write is a no-op */
+        mf_din_put(din[k]->data, dout->data, NULL, n, ex->din_first[k]);
     }
 }
 

@@ -51,15 +51,9 @@ static void dropout_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *co
     size_t n = mf_tensor_numel(dout);
     float *dx = din[0]->data;
     const float *dy = dout->data;
-    int first = ex->din_first[0];  /* write, or add to what is there */
-    if (ex->mode != MF_MODE_TRAIN || d->rate == 0.0f) {
-        for (size_t i = 0; i < n; i++)
-            dx[i] = (first ? 0.0f : dx[i]) + dy[i];
-        return;
-    }
-    MF_ASSERT(n <= d->mask_cap);
-    for (size_t i = 0; i < n; i++)
-        dx[i] = (first ? 0.0f : dx[i]) + dy[i] * d->mask[i];
+    int train = ex->mode == MF_MODE_TRAIN && d->rate != 0.0f;
+    MF_ASSERT(!train || n <= d->mask_cap);
+    mf_din_put(dx, dy, train ? d->mask : NULL, n, ex->din_first[0]);
 }
 
 static void dropout_destroy(mf_layer *l) { mf_free(((dropout *)l)->mask); }

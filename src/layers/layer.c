@@ -1,6 +1,7 @@
 /* layer.c: what every layer kind shares: allocation, weight reservation,
  * Keras' default initializers and the public accessors. */
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 #include "layer.h"
 
@@ -64,6 +65,47 @@ const mf_slot *mf_layer_slot(const mf_layer *l, const char *name)
         if (strcmp(l->slot[k].name, name) == 0)
             return &l->slot[k];
     return NULL;
+}
+
+MF_SIMD_CLONES
+static void din_put(float *restrict dx, const float *restrict g, const float *restrict s, size_t n, int first)
+{
+    if (first && s) {
+        #pragma omp simd
+        for (size_t i = 0; i < n; i++)
+            dx[i] = g[i] * s[i];
+    } else if (first) {
+        memcpy(dx, g, n * sizeof(float));
+    } else if (s) {
+        #pragma omp simd
+        for (size_t i = 0; i < n; i++)
+            dx[i] += g[i] * s[i];
+    } else {
+        #pragma omp simd
+        for (size_t i = 0; i < n; i++)
+            dx[i] += g[i];
+    }
+}
+
+void mf_din_put(float *dx, const float *g, const float *s, size_t n, int first)
+{
+    if (dx == g) {  /* the plan gave dx the memory of g: Add(x, x) adds it twice */
+        MF_ASSERT(!s);
+        if (!first)
+            for (size_t i = 0; i < n; i++)
+                dx[i] += dx[i];
+        return;
+    }
+    if (n <= 65536) {
+        din_put(dx, g, s, n, first);
+        return;
+    }
+    #pragma omp parallel
+    {
+        size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+        size_t lo = n * t / nt, hi = n * (t + 1) / nt;
+        din_put(dx + lo, g + lo, s ? s + lo : NULL, hi - lo, first);
+    }
 }
 
 MF_SIMD_CLONES

@@ -134,6 +134,13 @@ int mf_layer_has_trainable(const mf_layer *l);
 /* The slot named `name` ("kernel", "bias", ...), or NULL. */
 const mf_slot *mf_layer_slot(const mf_layer *l, const char *name);
 
+/* The input-gradient rule (see the top of this file) for the layers whose
+ * gradient is a copy or a product: dx (n) = g * s when first, dx += g * s
+ * otherwise, s elementwise or NULL (1). dx == g with first is a no-op (the
+ * plan gave dx the memory of g). Never reads dx when first: the arena is not
+ * zeroed. dx == g: the plan gave dx the memory of g (then s is NULL). */
+void mf_din_put(float *dx, const float *g, const float *s, size_t n, int first);
+
 /* db (C) += the column sums of dy (rows, C). The batch's sum is formed
  * first and added once, so gradients accumulated over micro-batches (or two
  * backward passes) add whole sums: g + g is exactly 2g. */

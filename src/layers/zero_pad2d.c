@@ -61,11 +61,7 @@ static void zp_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
         for (int h = 0; h < H; h++) {
             float *dx = din[0]->data + (((size_t)n * H + h) * W) * C;
             const float *dy = dout->data + (((size_t)n * Ho + h + z->top) * Wo + z->left) * C;
-            if (first)
-                memcpy(dx, dy, (size_t)W * C * sizeof(float));
-            else
-                for (size_t i = 0; i < (size_t)W * C; i++)
-                    dx[i] += dy[i];
+            mf_din_put(dx, dy, NULL, (size_t)W * C, first);
         }
 }
 

@@ -78,6 +78,14 @@ static int zp_dw_k3_s2_valid(mf_model *m, int x)
     return mf_model_add(m, mf_depthwise_conv2d(NULL, 3, 2, MF_PADDING_VALID, 1), x);
 }
 
+/* Add(a, a): one node read twice; its gradient is written, then added to
+ * (in the memory of the Add's output gradient, where the plan puts it) */
+static int add_same_input(mf_model *m, int x)
+{
+    int a = mf_model_add(m, mf_conv2d(NULL, 3, 1, 1, MF_PADDING_VALID, 0), x);
+    return mf_model_add2(m, mf_add(NULL), a, a);
+}
+
 static int add_residual(mf_model *m, int x)
 {
     int a = mf_model_add(m, mf_conv2d(NULL, 3, 1, 1, MF_PADDING_VALID, 0), x);
@@ -220,6 +228,7 @@ static const grad_case cases[] = {
     {"dropout.infer",                  3, S2(8),       dropout,               MF_MODE_INFER, 1e-3, 0, 0, NULL, 0},
     {"dense.bias",                     3, S2(5),       dense_bias,            MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
     {"dense.nobias",                   2, S2(6),       dense_nobias,          MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"add.same_input",                 2, S4(4, 4, 3), add_same_input,        MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
     {"block.inverted_residual_s1",     2, S4(5, 5, 4), block_s1,              MF_MODE_TRAIN, 2e-3, 0, 0, relu6_linear_region, 0},
     {"block.inverted_residual_s2",     2, S4(6, 6, 3), block_s2,              MF_MODE_TRAIN, 2e-3, 0, 0, relu6_linear_region, 0},
     /* Shapes that take the fast paths (run with 2 threads, tests/CMakeLists.txt):

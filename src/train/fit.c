@@ -180,27 +180,144 @@ static mf_status checkpoint(mf_fit_ctx *ctx, const mf_fit_options *o, mf_checkpo
     return o->checkpoint ? o->checkpoint(ctx, why, o->checkpoint_user) : MF_STATUS_OK;
 }
 
+/* Where fit starts: initial_epoch (Keras: each fit counts from it), or where a
+ * context restored from a checkpoint stands (epoch *first, step *resume_step). */
+static void start_position(mf_fit_ctx *ctx, const mf_fit_options *o, int *first, int *resume_step)
+{
+    *resume_step = 0;
+    *first = o->initial_epoch;
+    if (ctx->restored) {
+        *first = mf_fit_position(ctx, resume_step);
+        ctx->restored = 0;
+        if (o->initial_epoch > *first) {
+            *first = o->initial_epoch;
+            *resume_step = 0;
+        }
+    } else {
+        ctx->data_started = 0;  /* a new fit: the data order starts at epoch initial_epoch */
+        ctx->data_epoch = *first;
+        ctx->data_step = 0;
+    }
+}
+
+/* A full pass per epoch: the loader's epoch is the training epoch, so a
+ * resumed run sees the same order. Collective. */
+static mf_status begin_epoch_data(mf_fit_ctx *ctx, mf_loader *train, const mf_fit_options *o, int epoch, int s0)
+{
+    if (o->steps_per_epoch == 0 && (ctx->data_epoch != epoch || ctx->data_step != s0 || !ctx->data_started)) {
+        ctx->data_epoch = epoch;
+        MF_TRY(mf_fit_agree(ctx, mf_loader_begin_epoch_at(train, epoch, s0)));
+        ctx->data_started = 1;
+        ctx->data_step = s0;
+    }
+    return MF_STATUS_OK;
+}
+
+/* Steps s0 .. steps-1 of the epoch: batch, train step, global metrics,
+ * callbacks, progress, step checkpoints; a preemption request checkpoints and
+ * stops. *done: steps finished; *images: images trained on, all ranks. */
+static mf_status run_steps(mf_fit_ctx *ctx, mf_loader *train, const mf_fit_options *o, mf_step_fn train_step,
+                           mf_progress *prog, int epoch, int s0, int steps, mf_logs *logs, int *done, double *images)
+{
+    FILE *out = prog->f;
+    for (int s = s0; s < steps && !ctx->stop; s++) {
+        if (preempted(ctx)) {
+            if (prog->drawn)
+                fputc('\n', out);
+            MF_TRY(checkpoint(ctx, o, MF_CHECKPOINT_PREEMPT));
+            return mf_fail(MF_STATUS_PREEMPTED, "stopped by signal %d at epoch %d, step %d of %d (global step %ld)",
+                           mf_preemption_requested(), epoch + 1, s, steps, ctx->global_step);
+        }
+        const mf_batch *b;
+        double tw = mf_now();
+        mf_status st = mf_fit_agree(ctx, next_train_batch(ctx, train, &b));
+        ctx->last_wait_s = mf_now() - tw;
+        if (st != MF_STATUS_OK) {
+            if (prog->drawn)
+                fputc('\n', out);
+            return st;
+        }
+        mf_logs_clear(logs);
+        CALLBACKS(o, on_train_batch_begin, ctx, s, logs);
+        mf_logs_clear(logs);
+        double ts = mf_now();
+        st = train_step(ctx, b, logs, o->step_user);
+        ctx->last_step_s = mf_now() - ts;
+        if (st != MF_STATUS_OK) {
+            if (prog->drawn)
+                fputc('\n', out);
+            return step_failed(ctx, st);
+        }
+        double batch_images = b->n_valid;
+        MF_TRY(mf_fit_reduce_logs(ctx, logs, &batch_images));
+        *images += batch_images;
+        *done = s + 1;
+        ctx->epoch_step = *done;
+        CALLBACKS(o, on_train_batch_end, ctx, s, logs);
+        mf_progress_step(prog, *done, logs);
+        if (o->checkpoint_every > 0 && ctx->global_step % o->checkpoint_every == 0 && *done < steps)
+            MF_TRY(checkpoint(ctx, o, MF_CHECKPOINT_STEPS));
+    }
+    return MF_STATUS_OK;
+}
+
+/* Validation at the end of an epoch: its metrics join logs as val_<name>. */
+static mf_status validate(mf_fit_ctx *ctx, mf_loader *validation, const mf_fit_options *o, mf_step_fn test_step,
+                          mf_logs *logs)
+{
+    mf_logs vlogs;
+    mf_logs_clear(&vlogs);
+    CALLBACKS(o, on_test_begin, ctx, &vlogs);
+    MF_TRY(run_test(ctx, validation, o->validation_steps, test_step, o->step_user, &vlogs));
+    CALLBACKS(o, on_test_end, ctx, &vlogs);
+    for (int i = 0; i < vlogs.n; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "val_%s", vlogs.name[i]);
+        mf_logs_set(logs, name, vlogs.value[i]);
+    }
+    return MF_STATUS_OK;
+}
+
+/* One epoch from step s0: data, steps, BatchNorm statistics averaged over the
+ * ranks, validation, callbacks, history and the epoch's checkpoint. */
+static mf_status run_epoch(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const mf_fit_options *o,
+                           mf_step_fn train_step, mf_step_fn test_step, int verbose, int epoch, int s0, mf_logs *logs)
+{
+    ctx->epoch = epoch;
+    ctx->epoch_done = 0;
+    ctx->epoch_step = s0;
+    MF_TRY(begin_epoch_data(ctx, train, o, epoch, s0));
+    int steps = o->steps_per_epoch > 0 ? o->steps_per_epoch : mf_loader_steps(train);
+    if (s0 == 0)
+        mf_fit_reset_metrics(ctx);  /* resuming mid-epoch keeps the restored running metrics */
+    mf_logs_clear(logs);
+    CALLBACKS(o, on_epoch_begin, ctx, epoch, logs);
+    mf_progress prog;
+    mf_progress_begin(&prog, o->out ? o->out : stdout, verbose, o->progress_every, steps, epoch, o->epochs);
+    double t0 = mf_now(), images = 0.0;
+    int done = s0;
+    MF_TRY(run_steps(ctx, train, o, train_step, &prog, epoch, s0, steps, logs, &done, &images));
+    double dt = mf_now() - t0;
+    MF_TRY(mf_fit_average_state(ctx));
+    if (validation && !ctx->stop)
+        MF_TRY(validate(ctx, validation, o, test_step, logs));
+    ctx->last_epoch_ips = dt > 0 ? images / dt : 0.0;
+    mf_progress_end(&prog, done, logs, ctx->last_epoch_ips);
+    CALLBACKS(o, on_epoch_end, ctx, epoch, logs);
+    history_push(ctx, logs);  /* last, as Keras' History: it sees what callbacks added (lr) */
+    ctx->epoch_done = 1;
+    if (o->checkpoint_every == 0 || (o->checkpoint_every > 0 && ctx->global_step % o->checkpoint_every == 0))
+        MF_TRY(checkpoint(ctx, o, MF_CHECKPOINT_EPOCH));
+    return MF_STATUS_OK;
+}
+
 mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const mf_fit_options *o)
 {
     mf_step_fn train_step = o->train_step ? o->train_step : mf_train_step_default;
     mf_step_fn test_step = o->test_step ? o->test_step : mf_test_step_default;
-    FILE *out = o->out ? o->out : stdout;
     int verbose = ctx->rank == 0 || o->verbose_all_ranks ? o->verbose : 0;  /* rank 0 speaks for the job */
-    /* where to start: initial_epoch (Keras: each fit counts from it), or where
-     * a context restored from a checkpoint stands */
-    int resume_step = 0, first = o->initial_epoch;
-    if (ctx->restored) {
-        first = mf_fit_position(ctx, &resume_step);
-        ctx->restored = 0;
-        if (o->initial_epoch > first) {
-            first = o->initial_epoch;
-            resume_step = 0;
-        }
-    } else {
-        ctx->data_started = 0;  /* a new fit: the data order starts at epoch initial_epoch */
-        ctx->data_epoch = first;
-        ctx->data_step = 0;
-    }
+    int first, resume_step;
+    start_position(ctx, o, &first, &resume_step);
     if (o->epochs <= first)
         return mf_fail(MF_STATUS_INVALID, "fit: epochs (%d) must be greater than the first epoch to run (%d)",
                        o->epochs, first);
@@ -211,88 +328,9 @@ mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const
     mf_logs_clear(&logs);
     CALLBACKS(o, on_train_begin, ctx, &logs);
     restore_callback_states(ctx, o);
-    for (int epoch = first; epoch < o->epochs && !ctx->stop; epoch++) {
-        int s0 = epoch == first ? resume_step : 0;
-        ctx->epoch = epoch;
-        ctx->epoch_done = 0;
-        ctx->epoch_step = s0;
-        /* a full pass per epoch: the loader's epoch is the training epoch, so a
-         * resumed run sees the same order */
-        if (o->steps_per_epoch == 0 && (ctx->data_epoch != epoch || ctx->data_step != s0 || !ctx->data_started)) {
-            ctx->data_epoch = epoch;
-            MF_TRY(mf_fit_agree(ctx, mf_loader_begin_epoch_at(train, epoch, s0)));
-            ctx->data_started = 1;
-            ctx->data_step = s0;
-        }
-        int steps = o->steps_per_epoch > 0 ? o->steps_per_epoch : mf_loader_steps(train);
-        if (s0 == 0)
-            mf_fit_reset_metrics(ctx);  /* resuming mid-epoch keeps the restored running metrics */
-        mf_logs_clear(&logs);
-        CALLBACKS(o, on_epoch_begin, ctx, epoch, &logs);
-        mf_progress prog;
-        mf_progress_begin(&prog, out, verbose, o->progress_every, steps, epoch, o->epochs);
-        double t0 = mf_now(), images = 0.0;
-        int done = s0;
-        for (int s = s0; s < steps && !ctx->stop; s++) {
-            if (preempted(ctx)) {
-                if (prog.drawn)
-                    fputc('\n', out);
-                MF_TRY(checkpoint(ctx, o, MF_CHECKPOINT_PREEMPT));
-                return mf_fail(MF_STATUS_PREEMPTED, "stopped by signal %d at epoch %d, step %d of %d (global step %ld)",
-                               mf_preemption_requested(), epoch + 1, s, steps, ctx->global_step);
-            }
-            const mf_batch *b;
-            double tw = mf_now();
-            mf_status st = mf_fit_agree(ctx, next_train_batch(ctx, train, &b));
-            ctx->last_wait_s = mf_now() - tw;
-            if (st != MF_STATUS_OK) {
-                if (prog.drawn)
-                    fputc('\n', out);
-                return st;
-            }
-            mf_logs_clear(&logs);
-            CALLBACKS(o, on_train_batch_begin, ctx, s, &logs);
-            mf_logs_clear(&logs);
-            double ts = mf_now();
-            st = train_step(ctx, b, &logs, o->step_user);
-            ctx->last_step_s = mf_now() - ts;
-            if (st != MF_STATUS_OK) {
-                if (prog.drawn)
-                    fputc('\n', out);
-                return step_failed(ctx, st);
-            }
-            double batch_images = b->n_valid;
-            MF_TRY(mf_fit_reduce_logs(ctx, &logs, &batch_images));
-            images += batch_images;
-            done = s + 1;
-            ctx->epoch_step = done;
-            CALLBACKS(o, on_train_batch_end, ctx, s, &logs);
-            mf_progress_step(&prog, done, &logs);
-            if (o->checkpoint_every > 0 && ctx->global_step % o->checkpoint_every == 0 && done < steps)
-                MF_TRY(checkpoint(ctx, o, MF_CHECKPOINT_STEPS));
-        }
-        double dt = mf_now() - t0;
-        MF_TRY(mf_fit_average_state(ctx));
-        if (validation && !ctx->stop) {
-            mf_logs vlogs;
-            mf_logs_clear(&vlogs);
-            CALLBACKS(o, on_test_begin, ctx, &vlogs);
-            MF_TRY(run_test(ctx, validation, o->validation_steps, test_step, o->step_user, &vlogs));
-            CALLBACKS(o, on_test_end, ctx, &vlogs);
-            for (int i = 0; i < vlogs.n; i++) {
-                char name[64];
-                snprintf(name, sizeof name, "val_%s", vlogs.name[i]);
-                mf_logs_set(&logs, name, vlogs.value[i]);
-            }
-        }
-        ctx->last_epoch_ips = dt > 0 ? images / dt : 0.0;
-        mf_progress_end(&prog, done, &logs, ctx->last_epoch_ips);
-        CALLBACKS(o, on_epoch_end, ctx, epoch, &logs);
-        history_push(ctx, &logs);  /* last, as Keras' History: it sees what callbacks added (lr) */
-        ctx->epoch_done = 1;
-        if (o->checkpoint_every == 0 || (o->checkpoint_every > 0 && ctx->global_step % o->checkpoint_every == 0))
-            MF_TRY(checkpoint(ctx, o, MF_CHECKPOINT_EPOCH));
-    }
+    for (int epoch = first; epoch < o->epochs && !ctx->stop; epoch++)
+        MF_TRY(run_epoch(ctx, train, validation, o, train_step, test_step, verbose, epoch,
+                         epoch == first ? resume_step : 0, &logs));
     CALLBACKS(o, on_train_end, ctx, &logs);
     return MF_STATUS_OK;
 }

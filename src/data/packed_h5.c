@@ -118,10 +118,10 @@ typedef struct packed_state {
     uint64_t blob_base;  /* file address of the contiguous blob (pread path) */
 } packed_state;
 
-static mf_status packed_open_locked(mf_dataset *ds, const char *file, const char *split)
+/* Open file and check that it is a packed dataset. */
+static mf_status open_file(packed_state *P, const char *file)
 {
     char err[256];
-    packed_state *P = ds->state;
     P->h5_file = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (P->h5_file < 0)
         return mf_fail(MF_STATUS_HDF5, "cannot open packed dataset %s: %s", file, mf_h5_error(err, sizeof err));
@@ -131,25 +131,40 @@ static mf_status packed_open_locked(mf_dataset *ds, const char *file, const char
     if (!ok)
         return mf_fail(MF_STATUS_DATA, "%s is an HDF5 file but not a packed dataset (no format = \"%s\" attribute; "
                        "make one with `mpifit pack DIR %s`)", file, PACK_FORMAT, file);
-    char splits[512];
-    list_splits(P->h5_file, splits, sizeof splits);
-    if (!split) {
+    return MF_STATUS_OK;
+}
+
+/* *split: as asked, or the file's only split; splits (n bytes) lists them. */
+static mf_status choose_split(packed_state *P, const char *file, const char **split, char *splits, size_t n)
+{
+    list_splits(P->h5_file, splits, n);
+    if (!*split) {
         if (strchr(splits, ','))
             return mf_fail(MF_STATUS_INVALID, "%s holds several splits (%s): name one, e.g. %s:%s", file, splits,
                            file, "train");
-        split = splits;
+        *split = splits;
     }
-    if (H5Lexists(P->h5_file, split, H5P_DEFAULT) <= 0)
-        return mf_fail(MF_STATUS_DATA, "%s has no split '%s' (it has: %s)", file, split, splits);
+    if (H5Lexists(P->h5_file, *split, H5P_DEFAULT) <= 0)
+        return mf_fail(MF_STATUS_DATA, "%s has no split '%s' (it has: %s)", file, *split, splits);
+    return MF_STATUS_OK;
+}
 
+static mf_status read_class_names(mf_dataset *ds, packed_state *P, const char *file)
+{
     hid_t attr = H5Aopen(P->h5_file, "class_names", H5P_DEFAULT);
     if (attr < 0)
         return mf_fail(MF_STATUS_DATA, "%s: missing the class_names attribute", file);
     mf_status s = read_strings(attr, 1, -1, &ds->class_names, &ds->n_classes, "class_names");
     H5Aclose(attr);
-    MF_TRY(s);
+    return s;
+}
 
-    char p[512];
+/* The split's index (offsets, labels, names) into ds's items, every record
+ * checked against the blob's size and the class count. */
+static mf_status read_index(mf_dataset *ds, packed_state *P, const char *file, const char *split)
+{
+    char err[256], p[512];
+    mf_status s = MF_STATUS_OK;
     snprintf(p, sizeof p, "%s/offsets", split);
     hid_t d_off = H5Dopen2(P->h5_file, p, H5P_DEFAULT);
     snprintf(p, sizeof p, "%s/labels", split);
@@ -201,14 +216,6 @@ static mf_status packed_open_locked(mf_dataset *ds, const char *file, const char
         snprintf(src, sizeof src, "%s:%s/%s", file, split, names[i]);
         mf_ds_push(ds, lab[i], src, off[i], off[i + 1] - off[i]);
     }
-    /* The blob is contiguous and unfiltered, so image i is a plain byte range of
-     * the file: the hot path reads it with pread() on its own descriptor, with no
-     * HDF5 call and no lock, from any number of threads. */
-    haddr_t base = H5Dget_offset(P->h5_blob);
-    if (base != HADDR_UNDEF) {
-        P->blob_fd = open(file, O_RDONLY | O_CLOEXEC);
-        P->blob_base = (uint64_t)base;
-    }
 done:
     if (names) {
         for (int i = 0; i < n_names; i++)
@@ -221,6 +228,30 @@ done:
     if (d_lab >= 0) H5Dclose(d_lab);
     if (d_nam >= 0) H5Dclose(d_nam);
     return s;
+}
+
+/* The blob is contiguous and unfiltered, so image i is a plain byte range of
+ * the file: the hot path reads it with pread() on its own descriptor, with no
+ * HDF5 call and no lock, from any number of threads. */
+static void map_blob(packed_state *P, const char *file)
+{
+    haddr_t base = H5Dget_offset(P->h5_blob);
+    if (base != HADDR_UNDEF) {
+        P->blob_fd = open(file, O_RDONLY | O_CLOEXEC);
+        P->blob_base = (uint64_t)base;
+    }
+}
+
+static mf_status packed_open_locked(mf_dataset *ds, const char *file, const char *split)
+{
+    packed_state *P = ds->state;
+    char splits[512];
+    MF_TRY(open_file(P, file));
+    MF_TRY(choose_split(P, file, &split, splits, sizeof splits));
+    MF_TRY(read_class_names(ds, P, file));
+    MF_TRY(read_index(ds, P, file, split));
+    map_blob(P, file);
+    return MF_STATUS_OK;
 }
 
 mf_status mf_packed_open(mf_dataset *ds, const char *file, const char *split)

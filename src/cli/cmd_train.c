@@ -174,23 +174,90 @@ static mf_status setup(run *r, int argc, char **argv, int *spe)
     return MF_STATUS_OK;
 }
 
+static void train_usage(void)
+{
+    printf("usage: [mpirun -np N] mpifit train CONFIG [--set section.key=value ...] [--weights FILE.h5] [--verbose]\n\n"
+           "Train [model] on [data] train as configured (configs/README.md lists every key),\n"
+           "validating on [data] validation after every epoch. Under mpirun/srun every rank\n"
+           "trains on its own shard of each global batch and gradients are averaged; rank 0\n"
+           "prints and writes, other ranks print only errors unless --verbose.\n"
+           "Writes to [output] dir:\n"
+           "  metrics.h5    per-epoch and per-step series, readable while the run goes\n"
+           "  checkpoints/  ckpt-EPOCH-STEP.h5 every epoch or N steps ([output] checkpoint_every)\n"
+           "  weights.h5    the weights after the last epoch, in Keras' HDF5 layout\n"
+           "  history.csv   one row of metrics per epoch\n"
+           "--weights starts from a Keras-layout weights file (after [model] weights).\n"
+           "--resume auto continues from the newest complete checkpoint in [output] dir\n"
+           "(skipping corrupt ones), --resume PATH from that file. SIGTERM or SIGUSR1:\n"
+           "finish the step, write a checkpoint, exit 0; a second signal exits at once.\n");
+}
+
+/* One line on rank 0: what is trained, how, on how much. */
+static void print_plan(const run *r, int spe)
+{
+    const mf_config *c = &r->j.cfg;
+    mf_model *m = r->j.model;
+    printf("model: %s, %zu parameters (%zu trainable); optimizer %s, learning rate %g; %d steps/epoch of "
+           "%d x %d images; %d compute thread%s per rank\n",
+           mf_model_name(m), mf_model_count_trainable(m) + mf_model_count_non_trainable(m),
+           mf_model_count_trainable(m), c->optimizer.name,
+           (double)c->optimizer.learning_rate * (c->dist.scale_lr ? r->j.world : 1), spe, c->data.batch_size,
+           r->j.world, mf_job_threads(&r->j), mf_job_threads(&r->j) == 1 ? "" : "s");
+    fflush(stdout);
+}
+
+/* history.csv, weights.h5 on every rank (they write on rank 0), metrics.h5 on rank 0. */
+static void add_callbacks(run *r, const char *csv, const char *wpath)
+{
+    const mf_config *c = &r->j.cfg;
+    r->cbs[0] = mf_csv_logger(csv, r->resumed);
+    r->cbs[1] = mf_model_checkpoint(wpath, "loss", "min", 0, save_weights_hook, NULL);
+    r->n_cbs = 2;
+    if (r->j.rank != 0)  /* the rank-0 rule: one writer of metrics.h5 */
+        return;
+    char mpath[MF_CFG_PATH + 32];
+    snprintf(mpath, sizeof mpath, "%s/metrics.h5", c->output.dir);
+    const char *classes[256];
+    int nc = mf_dataset_num_classes(r->j.train) < 256 ? mf_dataset_num_classes(r->j.train) : 256;
+    for (int i = 0; i < nc; i++)
+        classes[i] = mf_dataset_class_name(r->j.train, i);
+    mf_metrics_options mo = {c->text, classes, nc, r->j.world, c->output.metrics_flush_steps,
+                             r->resumed ? r->from.epoch : -1, r->resumed ? r->from.global_step : 0};
+    r->cbs[r->n_cbs++] = mf_metrics_h5_writer(mpath, &mo);
+}
+
+/* [train] and [output] -> mf_fit's options, with the checkpoint hook. */
+static mf_fit_options fit_options(run *r)
+{
+    const mf_config *c = &r->j.cfg;
+    mf_fit_options fo = mf_fit_options_default();
+    fo.checkpoint = checkpoint_hook;
+    fo.checkpoint_user = r;
+    fo.checkpoint_every = strcmp(c->output.checkpoint_every, "epoch") == 0 ? 0 : atoi(c->output.checkpoint_every);
+    fo.epochs = c->train.epochs;
+    fo.steps_per_epoch = c->train.steps_per_epoch;
+    fo.verbose = c->train.verbose;
+    fo.verbose_all_ranks = r->j.verbose_ranks;
+    fo.progress_every = c->train.progress_every;
+    fo.callbacks = r->cbs;
+    fo.n_callbacks = r->n_cbs;
+    return fo;
+}
+
+/* The last epoch's metrics and where the files went (rank 0). */
+static void print_result(const run *r, const char *wpath, const char *csv)
+{
+    const mf_logs *h = mf_fit_history(r->ctx, mf_fit_history_len(r->ctx) - 1);
+    printf("trained %d epochs on %d rank%s:", mf_fit_history_len(r->ctx), r->j.world, r->j.world == 1 ? "" : "s");
+    for (int i = 0; i < h->n; i++)
+        printf(" %s=%.4f", h->name[i], h->value[i]);
+    printf("\nweights: %s\nhistory: %s\n", wpath, csv);
+}
+
 int mf_cmd_train(int argc, char **argv)
 {
     if (help_wanted(argc, argv) || argc < 2) {
-        printf("usage: [mpirun -np N] mpifit train CONFIG [--set section.key=value ...] [--weights FILE.h5] [--verbose]\n\n"
-               "Train [model] on [data] train as configured (configs/README.md lists every key),\n"
-               "validating on [data] validation after every epoch. Under mpirun/srun every rank\n"
-               "trains on its own shard of each global batch and gradients are averaged; rank 0\n"
-               "prints and writes, other ranks print only errors unless --verbose.\n"
-               "Writes to [output] dir:\n"
-               "  metrics.h5    per-epoch and per-step series, readable while the run goes\n"
-               "  checkpoints/  ckpt-EPOCH-STEP.h5 every epoch or N steps ([output] checkpoint_every)\n"
-               "  weights.h5    the weights after the last epoch, in Keras' HDF5 layout\n"
-               "  history.csv   one row of metrics per epoch\n"
-               "--weights starts from a Keras-layout weights file (after [model] weights).\n"
-               "--resume auto continues from the newest complete checkpoint in [output] dir\n"
-               "(skipping corrupt ones), --resume PATH from that file. SIGTERM or SIGUSR1:\n"
-               "finish the step, write a checkpoint, exit 0; a second signal exits at once.\n");
+        train_usage();
         return argc < 2 ? 2 : 0;
     }
     run r;
@@ -215,41 +282,10 @@ int mf_cmd_train(int argc, char **argv)
     snprintf(csv, sizeof csv, "%s/history.csv", c->output.dir);
     snprintf(wpath, sizeof wpath, "%s/weights.h5", c->output.dir);
     if (s == MF_STATUS_OK) {
-        mf_model *m = r.j.model;
-        if (rank == 0) {
-            printf("model: %s, %zu parameters (%zu trainable); optimizer %s, learning rate %g; %d steps/epoch of "
-                   "%d x %d images; %d compute thread%s per rank\n",
-                   mf_model_name(m), mf_model_count_trainable(m) + mf_model_count_non_trainable(m),
-                   mf_model_count_trainable(m), c->optimizer.name,
-                   (double)c->optimizer.learning_rate * (c->dist.scale_lr ? r.j.world : 1), spe, c->data.batch_size,
-                   r.j.world, mf_job_threads(&r.j), mf_job_threads(&r.j) == 1 ? "" : "s");
-            fflush(stdout);
-        }
-        r.cbs[0] = mf_csv_logger(csv, r.resumed);
-        r.cbs[1] = mf_model_checkpoint(wpath, "loss", "min", 0, save_weights_hook, NULL);
-        r.n_cbs = 2;
-        if (rank == 0) {  /* the rank-0 rule: one writer of metrics.h5 */
-            char mpath[MF_CFG_PATH + 32];
-            snprintf(mpath, sizeof mpath, "%s/metrics.h5", c->output.dir);
-            const char *classes[256];
-            int nc = mf_dataset_num_classes(r.j.train) < 256 ? mf_dataset_num_classes(r.j.train) : 256;
-            for (int i = 0; i < nc; i++)
-                classes[i] = mf_dataset_class_name(r.j.train, i);
-            mf_metrics_options mo = {c->text, classes, nc, r.j.world, c->output.metrics_flush_steps,
-                                     r.resumed ? r.from.epoch : -1, r.resumed ? r.from.global_step : 0};
-            r.cbs[r.n_cbs++] = mf_metrics_h5_writer(mpath, &mo);
-        }
-        mf_fit_options fo = mf_fit_options_default();
-        fo.checkpoint = checkpoint_hook;
-        fo.checkpoint_user = &r;
-        fo.checkpoint_every = strcmp(c->output.checkpoint_every, "epoch") == 0 ? 0 : atoi(c->output.checkpoint_every);
-        fo.epochs = c->train.epochs;
-        fo.steps_per_epoch = c->train.steps_per_epoch;
-        fo.verbose = c->train.verbose;
-        fo.verbose_all_ranks = r.j.verbose_ranks;
-        fo.progress_every = c->train.progress_every;
-        fo.callbacks = r.cbs;
-        fo.n_callbacks = r.n_cbs;
+        if (rank == 0)
+            print_plan(&r, spe);
+        add_callbacks(&r, csv, wpath);
+        mf_fit_options fo = fit_options(&r);
         mf_model_set_profiling(r.j.model, c->train.profile);
         s = mf_fit(r.ctx, r.train, r.val, &fo);
         if (c->train.profile && rank == 0)
@@ -262,13 +298,8 @@ int mf_cmd_train(int argc, char **argv)
         run_free(&r);
         return 0;
     }
-    if (s == MF_STATUS_OK && rank == 0 && mf_fit_history_len(r.ctx) > 0) {
-        const mf_logs *h = mf_fit_history(r.ctx, mf_fit_history_len(r.ctx) - 1);
-        printf("trained %d epochs on %d rank%s:", mf_fit_history_len(r.ctx), r.j.world, r.j.world == 1 ? "" : "s");
-        for (int i = 0; i < h->n; i++)
-            printf(" %s=%.4f", h->name[i], h->value[i]);
-        printf("\nweights: %s\nhistory: %s\n", wpath, csv);
-    }
+    if (s == MF_STATUS_OK && rank == 0 && mf_fit_history_len(r.ctx) > 0)
+        print_result(&r, wpath, csv);
     /* collective failures carry the same message everywhere: rank 0 says it */
     if (s != MF_STATUS_OK && rank == 0)
         fprintf(stderr, "mpifit train: %s\n", mf_last_error());

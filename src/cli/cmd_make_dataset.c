@@ -88,16 +88,12 @@ static int online_cpus(void)
 }
 
 
-int mf_cmd_make_dataset(int argc, char **argv)
+/* The command line into opt, threads and the two positional arguments.
+ * Returns -1 to go on, or the exit status (0 after --help, 2 on an error). */
+static int parse_args(int argc, char **argv, mf_synth_options *opt, int *threads, const char *pos[2], int *n_pos)
 {
-    mf_synth_options opt = {.n_train = 300, .n_validation = 60, .n_test = 0, .size = 500, .quality = 90,
-                            .seed = 1};
-    int threads = online_cpus();
-    const char *pos[2] = {NULL, NULL};
-    int n_pos = 0;
     char size_what[64];
     snprintf(size_what, sizeof size_what, "an integer in %d..%d", MF_SYNTH_MIN_SIZE, MF_SYNTH_MAX_SIZE);
-
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -105,11 +101,11 @@ int mf_cmd_make_dataset(int argc, char **argv)
             return 0;
         }
         if (a[0] != '-' || a[1] == '\0') {
-            if (n_pos == 2) {
+            if (*n_pos == 2) {
                 fprintf(stderr, ME ": unexpected argument '%s' (try --help)\n", a);
                 return 2;
             }
-            pos[n_pos++] = a;
+            pos[(*n_pos)++] = a;
             continue;
         }
         /* "--name value" or "--name=value" */
@@ -142,33 +138,51 @@ int mf_cmd_make_dataset(int argc, char **argv)
         }
         int ok = 0;
         switch (k) {
-        case 0: ok = parse_int(name, val, 1, 100000000, "a positive integer", &opt.n_train); break;
-        case 1: ok = parse_int(name, val, 1, 100000000, "a positive integer", &opt.n_validation); break;
-        case 2: ok = parse_int(name, val, 0, 100000000, "a non-negative integer", &opt.n_test); break;
-        case 3: ok = parse_int(name, val, MF_SYNTH_MIN_SIZE, MF_SYNTH_MAX_SIZE, size_what, &opt.size); break;
-        case 4: ok = parse_int(name, val, 1, 100, "an integer in 1..100", &opt.quality); break;
-        case 5: ok = parse_seed(val, &opt.seed); break;
-        case 6: ok = parse_int(name, val, 1, 1024, "an integer in 1..1024", &threads); break;
+        case 0: ok = parse_int(name, val, 1, 100000000, "a positive integer", &opt->n_train); break;
+        case 1: ok = parse_int(name, val, 1, 100000000, "a positive integer", &opt->n_validation); break;
+        case 2: ok = parse_int(name, val, 0, 100000000, "a non-negative integer", &opt->n_test); break;
+        case 3: ok = parse_int(name, val, MF_SYNTH_MIN_SIZE, MF_SYNTH_MAX_SIZE, size_what, &opt->size); break;
+        case 4: ok = parse_int(name, val, 1, 100, "an integer in 1..100", &opt->quality); break;
+        case 5: ok = parse_seed(val, &opt->seed); break;
+        case 6: ok = parse_int(name, val, 1, 1024, "an integer in 1..1024", threads); break;
         }
         if (!ok)
             return 2;
     }
-    if (n_pos < 2) {
-        fprintf(stderr, ME ": %s\n\n", n_pos == 0 ? "missing the dataset kind and OUT" : "missing OUT");
+    if (*n_pos < 2) {
+        fprintf(stderr, ME ": %s\n\n", *n_pos == 0 ? "missing the dataset kind and OUT" : "missing OUT");
         usage(stderr);
         return 2;
     }
-    int kind = -1;
+    return -1;
+}
+
+/* The index of a dataset kind's name, or -1 after saying which kinds exist. */
+static int find_kind(const char *name)
+{
     for (int j = 0; j < N_KINDS; j++)
-        if (strcmp(pos[0], kinds[j]) == 0)
-            kind = j;
-    if (kind < 0) {
-        fprintf(stderr, ME ": unknown dataset kind '%s'; valid kinds:", pos[0]);
-        for (int j = 0; j < N_KINDS; j++)
-            fprintf(stderr, " %s", kinds[j]);
-        fprintf(stderr, "\n");
+        if (strcmp(name, kinds[j]) == 0)
+            return j;
+    fprintf(stderr, ME ": unknown dataset kind '%s'; valid kinds:", name);
+    for (int j = 0; j < N_KINDS; j++)
+        fprintf(stderr, " %s", kinds[j]);
+    fprintf(stderr, "\n");
+    return -1;
+}
+
+int mf_cmd_make_dataset(int argc, char **argv)
+{
+    mf_synth_options opt = {.n_train = 300, .n_validation = 60, .n_test = 0, .size = 500, .quality = 90,
+                            .seed = 1};
+    int threads = online_cpus();
+    const char *pos[2] = {NULL, NULL};
+    int n_pos = 0;
+    int rc = parse_args(argc, argv, &opt, &threads, pos, &n_pos);
+    if (rc >= 0)
+        return rc;
+    int kind = find_kind(pos[0]);
+    if (kind < 0)
         return 2;
-    }
 
     const char *out = pos[1];
     double t0 = mf_now();

@@ -238,6 +238,63 @@ int mf_cmd_export(int argc, char **argv)
 }
 
 /* gnuplot draws: loss (train and validation) and every accuracy, per epoch. */
+/* The epoch numbers (*ep) and the loss, val_loss, accuracy, val_accuracy
+ * columns (NULL where missing) of a metrics file; *rows 0 when it has none. */
+static int read_curves(const char *in, double **ep, double *cols[4], hsize_t *rows)
+{
+    mf_h5_lock();
+    hid_t f = H5Fopen(in, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) {
+        mf_h5_unlock();
+        fprintf(stderr, "mpifit plot: cannot open %s\n", in);
+        return 1;
+    }
+    *rows = 0;
+    *ep = series(f, "epoch/epoch", rows);
+    const char *want[] = {"loss", "val_loss", "accuracy", "val_accuracy"};
+    for (int k = 0; k < 4; k++) {
+        char p[80];
+        hsize_t r = 0;
+        snprintf(p, sizeof p, "epoch/%s", want[k]);
+        cols[k] = *rows ? series(f, p, &r) : NULL;
+        if (cols[k] && r != *rows) {
+            free(cols[k]);
+            cols[k] = NULL;
+        }
+    }
+    H5Fclose(f);
+    mf_h5_unlock();
+    return 0;
+}
+
+/* gnuplot's input: one row per epoch (1-based), the four columns. */
+static void write_curves(const char *path, const double *ep, double *const cols[4], hsize_t rows)
+{
+    FILE *d = fopen(path, "w");
+    for (hsize_t i = 0; d && i < rows; i++) {
+        fprintf(d, "%g", ep[i] + 1);
+        for (int k = 0; k < 4; k++)
+            fprintf(d, " %g", cols[k] ? cols[k][i] : NAN);
+        fprintf(d, "\n");
+    }
+    if (d)
+        fclose(d);
+}
+
+/* Loss and accuracy side by side, train against validation, as a PNG. */
+static int run_gnuplot(const char *out, const char *data)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "gnuplot -e \"set terminal pngcairo size 1000,420; set output '%s'; set multiplot layout 1,2; "
+             "set xlabel 'epoch'; set grid; set key top right; set title 'loss'; "
+             "plot '%s' using 1:2 with linespoints title 'train', '' using 1:3 with linespoints title 'validation'; "
+             "set key bottom right; set title 'accuracy'; set yrange [0:1]; "
+             "plot '%s' using 1:4 with linespoints title 'train', '' using 1:5 with linespoints title 'validation'; "
+             "unset multiplot\"", out, data, data);
+    return system(cmd);
+}
+
 int mf_cmd_plot(int argc, char **argv)
 {
     const char *in = NULL, *out = "curves.png";
@@ -258,67 +315,30 @@ int mf_cmd_plot(int argc, char **argv)
                "Debian: apt-get install gnuplot-nox).\n");
         return argc == -1 ? 0 : 2;
     }
-    mf_h5_lock();
-    hid_t f = H5Fopen(in, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) {
-        mf_h5_unlock();
-        fprintf(stderr, "mpifit plot: cannot open %s\n", in);
-        return 1;
-    }
-    char names[48][64];
-    int n;
-    names_of(f, "epoch", names, &n, 48);
+    double *ep = NULL, *cols[4] = {0};
     hsize_t rows = 0;
-    double *ep = series(f, "epoch/epoch", &rows);
-    if (!rows) {
-        H5Fclose(f);
-        mf_h5_unlock();
-        free(ep);
-        fprintf(stderr, "mpifit plot: %s has no epoch rows yet\n", in);
+    if (read_curves(in, &ep, cols, &rows) != 0)
         return 1;
+    int rc = 1;
+    if (!rows) {
+        fprintf(stderr, "mpifit plot: %s has no epoch rows yet\n", in);
+    } else {
+        char data[] = "/tmp/mpifit-plot-XXXXXX";
+        int fd = mkstemp(data);
+        if (fd >= 0)
+            close(fd);
+        write_curves(data, ep, cols, rows);
+        rc = run_gnuplot(out, data);
+        unlink(data);
+        if (rc != 0)
+            fprintf(stderr, "mpifit plot: gnuplot failed (status %d); is it installed? (apt-get install gnuplot-nox)\n",
+                    rc);
+        else
+            printf("%s: loss and accuracy of %llu epochs\n", out, (unsigned long long)rows);
+        rc = rc != 0;
     }
-    char data[] = "/tmp/mpifit-plot-XXXXXX";
-    int fd = mkstemp(data);
-    FILE *d = fd >= 0 ? fdopen(fd, "w") : NULL;
-    const char *want[] = {"loss", "val_loss", "accuracy", "val_accuracy"};
-    double *cols[4] = {0};
-    for (int k = 0; k < 4; k++) {
-        char p[80];
-        hsize_t r = 0;
-        snprintf(p, sizeof p, "epoch/%s", want[k]);
-        cols[k] = series(f, p, &r);
-        if (cols[k] && r != rows) {
-            free(cols[k]);
-            cols[k] = NULL;
-        }
-    }
-    H5Fclose(f);
-    mf_h5_unlock();
-    for (hsize_t i = 0; d && i < rows; i++) {
-        fprintf(d, "%g", ep[i] + 1);
-        for (int k = 0; k < 4; k++)
-            fprintf(d, " %g", cols[k] ? cols[k][i] : NAN);
-        fprintf(d, "\n");
-    }
-    if (d)
-        fclose(d);
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd,
-             "gnuplot -e \"set terminal pngcairo size 1000,420; set output '%s'; set multiplot layout 1,2; "
-             "set xlabel 'epoch'; set grid; set key top right; set title 'loss'; "
-             "plot '%s' using 1:2 with linespoints title 'train', '' using 1:3 with linespoints title 'validation'; "
-             "set key bottom right; set title 'accuracy'; set yrange [0:1]; "
-             "plot '%s' using 1:4 with linespoints title 'train', '' using 1:5 with linespoints title 'validation'; "
-             "unset multiplot\"", out, data, data);
-    int rc = system(cmd);
-    unlink(data);
     free(ep);
     for (int k = 0; k < 4; k++)
         free(cols[k]);
-    if (rc != 0) {
-        fprintf(stderr, "mpifit plot: gnuplot failed (status %d); is it installed? (apt-get install gnuplot-nox)\n", rc);
-        return 1;
-    }
-    printf("%s: loss and accuracy of %llu epochs\n", out, (unsigned long long)rows);
-    return 0;
+    return rc;
 }

@@ -38,15 +38,15 @@ static void gap_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const 
         return;
     int N = in[0]->shape.d[0], HW = in[0]->shape.d[1] * in[0]->shape.d[2], C = in[0]->shape.d[3];
     float inv = 1.0f / (float)HW;
-    int first = ex->din_first[0];  /* write, or add to what is there */
+    int first = ex->din_first[0];
+    float *g = mf_alloc((size_t)N * C * sizeof(float));  /* dy / (H*W): every pixel's share */
+    for (size_t i = 0; i < (size_t)N * C; i++)
+        g[i] = dout->data[i] * inv;
     #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        const float *dy = dout->data + (size_t)n * C;
-        float *dx = din[0]->data + (size_t)n * HW * C;
+    for (int n = 0; n < N; n++)
         for (int p = 0; p < HW; p++)
-            for (int c = 0; c < C; c++)
-                dx[(size_t)p * C + c] = (first ? 0.0f : dx[(size_t)p * C + c]) + dy[c] * inv;
-    }
+            mf_din_put(din[0]->data + ((size_t)n * HW + p) * C, g + (size_t)n * C, NULL, (size_t)C, first);
+    mf_free(g);
 }
 
 static const mf_layer_ops gap_ops = {

@@ -15,7 +15,7 @@ int main(int argc, char **argv)
     mf_model *model = ex_model();
     mf_optimizer *opt = ex_adam(model);
     mf_rng dropout;
-    mf_rng_seed2(&dropout, EX_SEED, 0);  /* what a fit context uses on rank 0 */
+    mf_rng_seed2(&dropout, EX_SEED, 0); /* what a fit context uses on rank 0 */
 
     const int C = 3;
     float probs[EX_BATCH * 3], dlogits[EX_BATCH * 3];

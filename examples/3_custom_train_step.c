@@ -11,8 +11,8 @@
 /* What the step needs besides the batch: a per-sample table the dataset
  * carries (looked up by b->index), and a metric the step owns. */
 typedef struct my_step {
-    const float *confidence;  /* per dataset sample, here all 1 (a clean dataset) */
-    mf_metric    logit_norm;  /* mean L2 norm of the logits, tracked by fit */
+    const float *confidence; /* per dataset sample, here all 1 (a clean dataset) */
+    mf_metric logit_norm; /* mean L2 norm of the logits, tracked by fit */
 } my_step;
 
 static mf_status train_step(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs, void *user)
@@ -35,7 +35,7 @@ static mf_status train_step(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs, v
             n2 += (double)logits.data[i * logits.shape.d[1] + c] * logits.data[i * logits.shape.d[1] + c];
         mf_metric_update(&me->logit_norm, sqrt(n2), me->confidence[b->index[i]]);
     }
-    mf_fit_metrics_logs(ctx, logs);  /* loss, accuracy, logit_norm: epoch running means */
+    mf_fit_metrics_logs(ctx, logs); /* loss, accuracy, logit_norm: epoch running means */
     return MF_STATUS_OK;
 }
 

@@ -10,8 +10,8 @@
 
 typedef struct my_training {
     mf_optimizer *opt;
-    mf_metric     loss_tracker, accuracy;
-    float         probs[EX_BATCH * 3], dlogits[EX_BATCH * 3];
+    mf_metric loss_tracker, accuracy;
+    float probs[EX_BATCH * 3], dlogits[EX_BATCH * 3];
 } my_training;
 
 static mf_status train_step(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs, void *user)
@@ -26,9 +26,9 @@ static mf_status train_step(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs, v
     mf_optimizer_apply(t->opt, m, EX_LR);
     mf_metric_update(&t->loss_tracker, loss * b->n / b->n_valid, b->n_valid);
     mf_metric_update_logits(&t->accuracy, logits.data, b->y, b->w, b->n, 3);
-    mf_logs_set(logs, "loss", mf_metric_result(&t->loss_tracker));   /* running mean */
-    mf_logs_set(logs, "accuracy", mf_metric_result(&t->accuracy));   /* running mean */
-    mf_logs_set(logs, "batch_loss", loss);                          /* raw, as returned */
+    mf_logs_set(logs, "loss", mf_metric_result(&t->loss_tracker)); /* running mean */
+    mf_logs_set(logs, "accuracy", mf_metric_result(&t->accuracy)); /* running mean */
+    mf_logs_set(logs, "batch_loss", loss); /* raw, as returned */
     return MF_STATUS_OK;
 }
 
@@ -41,7 +41,7 @@ int main(int argc, char **argv)
     ex_data(argv[1], &train, &val, &tl, &vl);
     mf_model *model = ex_model();
 
-    mf_fit_ctx *ctx = mf_fit_ctx_create(model, EX_SEED, 0);  /* no mf_compile */
+    mf_fit_ctx *ctx = mf_fit_ctx_create(model, EX_SEED, 0); /* no mf_compile */
     my_training t = {.opt = ex_adam(model)};
     t.loss_tracker = mf_metric_mean("loss");
     t.accuracy = mf_metric_accuracy("accuracy");

@@ -6,15 +6,20 @@
 #include <stdlib.h>
 #include <mpifit.h>
 
-#define EX_SEED     7
-#define EX_EPOCHS   2
-#define EX_BATCH    8
-#define EX_SIZE     32
-#define EX_LR       0.003f
+#define EX_SEED 7
+#define EX_EPOCHS 2
+#define EX_BATCH 8
+#define EX_SIZE 32
+#define EX_LR 0.003f
 
 /* Stop with the library's message on any failure. */
-#define EX_TRY(expr) do { if ((expr) != MF_STATUS_OK) { \
-    fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, mf_last_error()); exit(1); } } while (0)
+#define EX_TRY(expr)                                                             \
+    do {                                                                         \
+        if ((expr) != MF_STATUS_OK) {                                            \
+            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, mf_last_error()); \
+            exit(1);                                                             \
+        }                                                                        \
+    } while (0)
 
 /* DATA/train and DATA/validation as datasets, and loaders for them. */
 static inline void ex_data(const char *dir, mf_dataset **train, mf_dataset **val, mf_loader **tl, mf_loader **vl)

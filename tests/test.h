@@ -7,26 +7,36 @@
 
 static int mf_test_checks, mf_test_failures;
 
-#define MF_CHECK(cond) do { \
-    mf_test_checks++; \
-    if (!(cond)) { mf_test_failures++; \
-        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); } \
-} while (0)
+#define MF_CHECK(cond)                                                               \
+    do {                                                                             \
+        mf_test_checks++;                                                            \
+        if (!(cond)) {                                                               \
+            mf_test_failures++;                                                      \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+        }                                                                            \
+    } while (0)
 
-#define MF_CHECK_MSG(cond, ...) do { \
-    mf_test_checks++; \
-    if (!(cond)) { mf_test_failures++; \
-        fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-        fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } \
-} while (0)
+#define MF_CHECK_MSG(cond, ...)                                                      \
+    do {                                                                             \
+        mf_test_checks++;                                                            \
+        if (!(cond)) {                                                               \
+            mf_test_failures++;                                                      \
+            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                            \
+            fputc('\n', stderr);                                                     \
+        }                                                                            \
+    } while (0)
 
-#define MF_CHECK_NEAR(a, b, tol) do { \
-    double mf_a_ = (double)(a), mf_b_ = (double)(b); \
-    mf_test_checks++; \
-    if (!(fabs(mf_a_ - mf_b_) <= (tol))) { mf_test_failures++; \
-        fprintf(stderr, "%s:%d: %s = %.9g, %s = %.9g, |diff| %.3g > %.3g\n", __FILE__, __LINE__, \
-                #a, mf_a_, #b, mf_b_, fabs(mf_a_ - mf_b_), (double)(tol)); } \
-} while (0)
+#define MF_CHECK_NEAR(a, b, tol)                                                                                    \
+    do {                                                                                                            \
+        double mf_a_ = (double)(a), mf_b_ = (double)(b);                                                            \
+        mf_test_checks++;                                                                                           \
+        if (!(fabs(mf_a_ - mf_b_) <= (tol))) {                                                                      \
+            mf_test_failures++;                                                                                     \
+            fprintf(stderr, "%s:%d: %s = %.9g, %s = %.9g, |diff| %.3g > %.3g\n", __FILE__, __LINE__, #a, mf_a_, #b, \
+                    mf_b_, fabs(mf_a_ - mf_b_), (double)(tol));                                                     \
+        }                                                                                                           \
+    } while (0)
 
 static inline int mf_test_report(void)
 {

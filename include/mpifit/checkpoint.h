@@ -14,10 +14,10 @@
 #include "mpifit/fit.h"
 
 typedef struct mf_weights_report {
-    int  loaded_layers;         /* layers whose every weight came from the file */
-    int  missing_layers;        /* layers with weights that the file does not have */
-    char missing[1024];         /* their names, comma-separated (truncated with "...") */
-    int  file_layers;           /* layers with weights in the file */
+    int loaded_layers; /* layers whose every weight came from the file */
+    int missing_layers; /* layers with weights that the file does not have */
+    char missing[1024]; /* their names, comma-separated (truncated with "...") */
+    int file_layers; /* layers with weights in the file */
 } mf_weights_report;
 
 /* Load every weight of m whose layer exists in the file, by name (Keras'
@@ -47,18 +47,18 @@ MF_API mf_status mf_weights_save_keras(mf_model *m, const char *path);
  *                       and `complete` = 1, written last: a file without it is not
  *                       a checkpoint. */
 typedef struct mf_checkpoint_info {
-    const char          *config_text;   /* stored as is, or NULL */
-    const char *const   *class_names;   /* or NULL */
-    int                  n_classes;
-    mf_callback *const  *callbacks;     /* their get_state is stored */
-    int                  n_callbacks;
+    const char *config_text; /* stored as is, or NULL */
+    const char *const *class_names; /* or NULL */
+    int n_classes;
+    mf_callback *const *callbacks; /* their get_state is stored */
+    int n_callbacks;
 } mf_checkpoint_info;
 
 typedef struct mf_checkpoint_summary {
-    int  epoch;          /* the epoch to run next (or under way) */
-    int  step_in_epoch;  /* steps of it already done */
+    int epoch; /* the epoch to run next (or under way) */
+    int step_in_epoch; /* steps of it already done */
     long global_step;
-    int  world_size;     /* of the run that wrote it */
+    int world_size; /* of the run that wrote it */
 } mf_checkpoint_summary;
 
 /* Collective. Average BatchNorm statistics over the ranks, gather every rank's
@@ -91,13 +91,13 @@ MF_API mf_status mf_checkpoint_latest(const char *dir, char *path, size_t n);
  * only to write them (every epoch and every flush_every steps) and closed right
  * after, so h5dump and h5py can read it while the run is going. */
 typedef struct mf_metrics_options {
-    const char         *config_text;
-    const char *const  *class_names;
-    int                 n_classes;
-    int                 world_size;
-    int                 flush_every;     /* steps between writes of the step rows (0: 100) */
-    int                 resume_epoch;    /* >= 0: continue the file: keep epoch rows < this */
-    long                resume_step;     /* ... and step rows <= this global step */
+    const char *config_text;
+    const char *const *class_names;
+    int n_classes;
+    int world_size;
+    int flush_every; /* steps between writes of the step rows (0: 100) */
+    int resume_epoch; /* >= 0: continue the file: keep epoch rows < this */
+    long resume_step; /* ... and step rows <= this global step */
 } mf_metrics_options;
 
 /* A callback (rank 0's job) that keeps path up to date. Creates the file, or
@@ -106,18 +106,18 @@ typedef struct mf_metrics_options {
  * (once per flush) and retried at the next flush; they do not stop training. */
 MF_API mf_callback *mf_metrics_h5_writer(const char *path, const mf_metrics_options *o);
 /* Write what is buffered now (before a checkpoint). */
-MF_API mf_status    mf_metrics_h5_flush(mf_callback *writer);
+MF_API mf_status mf_metrics_h5_flush(mf_callback *writer);
 
 /* ---- a directory of checkpoints (rank 0's job) --------------------------- */
 
 /* dir/ckpt-EEEE-SSSSSSS.h5: epoch, then global step, zero-padded, so the
  * names sort in the order they were written. */
-MF_API void      mf_checkpoint_name(char *buf, size_t n, const char *dir, int epoch, long step);
+MF_API void mf_checkpoint_name(char *buf, size_t n, const char *dir, int epoch, long step);
 /* Delete all but the newest `keep` ckpt-*.h5 of dir (keep <= 0: none). */
-MF_API void      mf_checkpoint_prune(const char *dir, int keep);
+MF_API void mf_checkpoint_prune(const char *dir, int keep);
 /* Delete *.h5.tmp in dir: what writers that were killed left (never a
  * complete checkpoint: those are renamed into place). */
-MF_API void      mf_checkpoint_remove_temporaries(const char *dir);
+MF_API void mf_checkpoint_remove_temporaries(const char *dir);
 /* dir/best.h5 becomes a second name (hard link) of checkpoint, swapped in
  * atomically. MF_STATUS_IO with the reason if it cannot. */
 MF_API mf_status mf_checkpoint_mark_best(const char *dir, const char *checkpoint);

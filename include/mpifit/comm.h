@@ -21,12 +21,12 @@ typedef struct mf_comm mf_comm;
 MF_API mf_status mf_comm_create(int *argc, char ***argv, mf_comm **out);
 /* Free the communicator; MPI_Finalize if mf_comm_create started MPI.
  * Collective. NULL is a no-op. */
-MF_API void      mf_comm_free(mf_comm *c);
-MF_API int       mf_comm_rank(const mf_comm *c);
-MF_API int       mf_comm_size(const mf_comm *c);
+MF_API void mf_comm_free(mf_comm *c);
+MF_API int mf_comm_rank(const mf_comm *c);
+MF_API int mf_comm_size(const mf_comm *c);
 /* Ranks on this node (MPI_COMM_TYPE_SHARED), and this rank's index among them. */
-MF_API int       mf_comm_local_size(const mf_comm *c);
-MF_API int       mf_comm_local_rank(const mf_comm *c);
+MF_API int mf_comm_local_size(const mf_comm *c);
+MF_API int mf_comm_local_rank(const mf_comm *c);
 
 /* Collective. Broadcast n floats / bytes from root. */
 MF_API mf_status mf_comm_bcast_floats(mf_comm *c, float *buf, size_t n, int root);
@@ -49,7 +49,7 @@ MF_API mf_status mf_comm_agree(mf_comm *c, mf_status local);
 MF_API mf_status mf_comm_identical(mf_comm *c, const void *buf, size_t bytes, int *identical);
 /* End every rank now (MPI_Abort) after printing msg with this rank's prefix:
  * for failures after which the ranks can no longer meet in a collective. */
-MF_API void      mf_comm_abort(mf_comm *c, int code, const char *msg);
+MF_API void mf_comm_abort(mf_comm *c, int code, const char *msg);
 
 /* ---- gradient averaging, bucketed and overlapped with backward ------------- */
 
@@ -63,15 +63,15 @@ MF_API void      mf_comm_abort(mf_comm *c, int code, const char *msg);
  * the buckets are planned at creation. */
 typedef struct mf_grad_sync mf_grad_sync;
 MF_API mf_grad_sync *mf_grad_sync_create(mf_comm *c, mf_model *m, size_t bucket_bytes, int overlap);
-MF_API void          mf_grad_sync_free(mf_grad_sync *g);
+MF_API void mf_grad_sync_free(mf_grad_sync *g);
 /* Before a backward pass whose gradients are to be reduced. */
-MF_API void          mf_grad_sync_begin(mf_grad_sync *g);
+MF_API void mf_grad_sync_begin(mf_grad_sync *g);
 /* Called by the model after layer i's backward (see mf_model_set_backward_hook). */
-MF_API void          mf_grad_sync_layer_done(mf_grad_sync *g, int layer);
+MF_API void mf_grad_sync_layer_done(mf_grad_sync *g, int layer);
 /* Collective. Start what has not started, wait for everything, divide by the
  * number of ranks: the gradient buffer is the global average. */
-MF_API mf_status     mf_grad_sync_finish(mf_grad_sync *g);
-MF_API int           mf_grad_sync_num_buckets(const mf_grad_sync *g);
+MF_API mf_status mf_grad_sync_finish(mf_grad_sync *g);
+MF_API int mf_grad_sync_num_buckets(const mf_grad_sync *g);
 /* Seconds finish() spent waiting, summed since creation (overlap diagnostics). */
-MF_API double        mf_grad_sync_wait_seconds(const mf_grad_sync *g);
+MF_API double mf_grad_sync_wait_seconds(const mf_grad_sync *g);
 #endif

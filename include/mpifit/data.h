@@ -21,18 +21,18 @@
 typedef struct mf_dataset mf_dataset;
 
 typedef enum mf_subset {
-    MF_SUBSET_ALL = 0,        /* every image */
-    MF_SUBSET_TRAINING,       /* all but the validation_split fraction */
-    MF_SUBSET_VALIDATION      /* the last validation_split fraction of the seeded shuffle */
+    MF_SUBSET_ALL = 0, /* every image */
+    MF_SUBSET_TRAINING, /* all but the validation_split fraction */
+    MF_SUBSET_VALIDATION /* the last validation_split fraction of the seeded shuffle */
 } mf_subset;
 
 typedef struct mf_dataset_options {
-    float       validation_split; /* 0 = none; in (0, 1) with subset TRAINING/VALIDATION */
-    mf_subset   subset;
-    uint64_t    seed;             /* shuffle before carving the split (Keras: same seed for both subsets) */
-    const char *split;            /* packed files: which split ("train", "validation", "test");
+    float validation_split; /* 0 = none; in (0, 1) with subset TRAINING/VALIDATION */
+    mf_subset subset;
+    uint64_t seed; /* shuffle before carving the split (Keras: same seed for both subsets) */
+    const char *split; /* packed files: which split ("train", "validation", "test");
                                      NULL = the only split, or "path.h5:split" in the path */
-    int         quiet;            /* 1: no summary warnings (tests) */
+    int quiet; /* 1: no summary warnings (tests) */
 } mf_dataset_options;
 
 MF_API mf_dataset_options mf_dataset_options_default(void);
@@ -40,27 +40,27 @@ MF_API mf_dataset_options mf_dataset_options_default(void);
 /* Open a class-folder tree or a packed .h5 file. Errors (MF_STATUS_IO, _DATA)
  * name the path: missing directory, a class folder with no images, no class
  * folders at all, a packed file without the requested split. */
-MF_API mf_status   mf_dataset_open(mf_dataset **out, const char *path, const mf_dataset_options *opt);
-MF_API void        mf_dataset_free(mf_dataset *ds);                 /* NULL is a no-op */
-MF_API int         mf_dataset_size(const mf_dataset *ds);
-MF_API int         mf_dataset_num_classes(const mf_dataset *ds);
+MF_API mf_status mf_dataset_open(mf_dataset **out, const char *path, const mf_dataset_options *opt);
+MF_API void mf_dataset_free(mf_dataset *ds); /* NULL is a no-op */
+MF_API int mf_dataset_size(const mf_dataset *ds);
+MF_API int mf_dataset_num_classes(const mf_dataset *ds);
 MF_API const char *mf_dataset_class_name(const mf_dataset *ds, int c);
-MF_API int         mf_dataset_label(const mf_dataset *ds, int i);
+MF_API int mf_dataset_label(const mf_dataset *ds, int i);
 /* Where image i comes from, for messages: a file path, or "file.h5:split/name". */
 MF_API const char *mf_dataset_source(const mf_dataset *ds, int i);
 /* Number of non-image files ignored while scanning (0 for packed files). */
-MF_API int         mf_dataset_num_ignored(const mf_dataset *ds);
+MF_API int mf_dataset_num_ignored(const mf_dataset *ds);
 /* MF_STATUS_DATA naming both datasets and the first difference if their class
  * lists differ (train and validation must agree). */
-MF_API mf_status   mf_dataset_same_classes(const mf_dataset *a, const mf_dataset *b);
+MF_API mf_status mf_dataset_same_classes(const mf_dataset *a, const mf_dataset *b);
 /* Read image i's JPEG bytes into *buf (grown with mf_alloc as needed; *cap is its
  * size). Thread-safe. MF_STATUS_IO with the path and reason on failure. */
-MF_API mf_status   mf_dataset_read(const mf_dataset *ds, int i, uint8_t **buf, size_t *cap, size_t *len);
+MF_API mf_status mf_dataset_read(const mf_dataset *ds, int i, uint8_t **buf, size_t *cap, size_t *len);
 
 /* Decode one JPEG file, resize the whole image to input_size x input_size and
  * preprocess it to [-1, 1], as the loader does for evaluation: x gets
  * input_size^2 * 3 floats. Errors name the path and the reason. */
-MF_API mf_status   mf_image_load(const char *path, int input_size, float *x);
+MF_API mf_status mf_image_load(const char *path, int input_size, float *x);
 
 /* ---- sharding (pure functions; the same on every rank) -------------------- */
 
@@ -70,35 +70,35 @@ MF_API mf_status   mf_image_load(const char *path, int input_size, float *x);
  * drop_remainder the last partial global batch is dropped; without, it is
  * completed by wrapping around to the start of the permutation (a few samples
  * are seen twice that epoch). Every rank runs the same number of steps. */
-MF_API int  mf_shard_train_steps(int n, int world, int batch, int drop_remainder);
+MF_API int mf_shard_train_steps(int n, int world, int batch, int drop_remainder);
 /* idx: steps * batch entries, this rank's sample indices in step order. */
-MF_API void mf_shard_train_indices(int *idx, int n, int rank, int world, int batch, uint64_t seed,
-                                   int epoch, int shuffle, int drop_remainder);
+MF_API void mf_shard_train_indices(int *idx, int n, int rank, int world, int batch, uint64_t seed, int epoch,
+                                   int shuffle, int drop_remainder);
 /* Evaluation: global batches cover 0..n-1 in order exactly once; entries past n
  * are -1 (padding, weight 0). Every rank runs the same number of steps. */
-MF_API int  mf_shard_eval_steps(int n, int world, int batch);
+MF_API int mf_shard_eval_steps(int n, int world, int batch);
 MF_API void mf_shard_eval_indices(int *idx, int n, int rank, int world, int batch);
 
 /* ---- the loader ------------------------------------------------------------ */
 
 typedef enum mf_bad_image_policy {
-    MF_BAD_IMAGE_SKIP = 0,  /* report once (path, reason), weight 0 in its batch, count it */
-    MF_BAD_IMAGE_FAIL = 1   /* stop with the path and reason */
+    MF_BAD_IMAGE_SKIP = 0, /* report once (path, reason), weight 0 in its batch, count it */
+    MF_BAD_IMAGE_FAIL = 1 /* stop with the path and reason */
 } mf_bad_image_policy;
 
 typedef struct mf_loader_options {
-    int   batch_size;       /* per rank */
-    int   input_size;       /* square side of the model input */
-    int   training;         /* 1: shuffled, sharded as for training, augmented if augment;
+    int batch_size; /* per rank */
+    int input_size; /* square side of the model input */
+    int training; /* 1: shuffled, sharded as for training, augmented if augment;
                                0: in order, each sample exactly once, never augmented */
-    int   augment;          /* random resized crop + horizontal flip (training only) */
-    float crop_scale_min;   /* random crop keeps [crop_scale_min, 1] of the image area */
-    float crop_ratio_max;   /* aspect ratio of the crop in [1/r, r] */
-    int   flip;             /* random horizontal flip when augmenting */
-    int   drop_remainder;   /* training: drop the last partial global batch */
-    int   threads;          /* decoding threads (>= 1) */
-    int   prefetch;         /* batch buffers in the ring (>= threads + 1) */
-    int   rank, world;
+    int augment; /* random resized crop + horizontal flip (training only) */
+    float crop_scale_min; /* random crop keeps [crop_scale_min, 1] of the image area */
+    float crop_ratio_max; /* aspect ratio of the crop in [1/r, r] */
+    int flip; /* random horizontal flip when augmenting */
+    int drop_remainder; /* training: drop the last partial global batch */
+    int threads; /* decoding threads (>= 1) */
+    int prefetch; /* batch buffers in the ring (>= threads + 1) */
+    int rank, world;
     uint64_t seed;
     mf_bad_image_policy on_bad_image;
 } mf_loader_options;
@@ -113,13 +113,13 @@ MF_API int mf_loader_default_threads(void);
  * preprocess_input), labels y, weights w (1, or 0 for padding and skipped
  * images), index (dataset index or -1). Always batch_size rows. */
 typedef struct mf_batch {
-    float   *x;
+    float *x;
     int32_t *y;
-    float   *w;
+    float *w;
     int32_t *index;
-    int      n;        /* rows = batch_size */
-    int      n_valid;  /* rows with weight 1 */
-    int      step;     /* position in the epoch */
+    int n; /* rows = batch_size */
+    int n_valid; /* rows with weight 1 */
+    int step; /* position in the epoch */
 } mf_batch;
 
 typedef struct mf_loader mf_loader;
@@ -129,23 +129,23 @@ typedef struct mf_loader mf_loader;
 MF_API mf_status mf_loader_create(mf_loader **out, mf_dataset *ds, const mf_loader_options *opt);
 /* Stop and join the workers, free everything. Safe at any point, also after an
  * error and mid-epoch. NULL is a no-op. */
-MF_API void      mf_loader_free(mf_loader *l);
+MF_API void mf_loader_free(mf_loader *l);
 /* Plan epoch `epoch` (its permutation and this rank's slice) and let the workers
  * start on it. Any unconsumed batches of the previous epoch are discarded. */
 MF_API mf_status mf_loader_begin_epoch(mf_loader *l, int epoch);
 /* The same, starting at `step` of that epoch without decoding the steps before
  * it (resuming a run mid-epoch). */
 MF_API mf_status mf_loader_begin_epoch_at(mf_loader *l, int epoch, int step);
-MF_API int       mf_loader_steps(const mf_loader *l);
+MF_API int mf_loader_steps(const mf_loader *l);
 /* The next batch of the epoch, in order; blocks until it is ready. The batch
  * stays valid until the next call. MF_STATUS_DATA / _IO with the path when an
  * image is bad under on_bad_image = fail; MF_STATUS_INVALID past the last step. */
 MF_API mf_status mf_loader_next(mf_loader *l, const mf_batch **out);
 
 typedef struct mf_loader_stats {
-    long   images;        /* decoded this epoch */
-    long   bad_images;    /* skipped this epoch */
-    double wait_seconds;  /* time mf_loader_next spent blocked this epoch */
+    long images; /* decoded this epoch */
+    long bad_images; /* skipped this epoch */
+    double wait_seconds; /* time mf_loader_next spent blocked this epoch */
 } mf_loader_stats;
 MF_API mf_loader_stats mf_loader_epoch_stats(const mf_loader *l);
 #endif

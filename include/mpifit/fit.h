@@ -27,48 +27,48 @@
 /* ---- logs: Keras' logs dict ------------------------------------------------ */
 #define MF_LOGS_MAX 32
 typedef struct mf_logs {
-    int    n;
-    char   name[MF_LOGS_MAX][48];
+    int n;
+    char name[MF_LOGS_MAX][48];
     double value[MF_LOGS_MAX];
 } mf_logs;
 MF_API void mf_logs_clear(mf_logs *l);
 /* Set (or overwrite) name = v. Names beyond MF_LOGS_MAX are dropped (MF_ASSERT in debug). */
 MF_API void mf_logs_set(mf_logs *l, const char *name, double v);
 /* 1 and *v if present, else 0. */
-MF_API int  mf_logs_get(const mf_logs *l, const char *name, double *v);
+MF_API int mf_logs_get(const mf_logs *l, const char *name, double *v);
 
 /* ---- metrics: Keras Metric objects as a small vector of sums --------------- */
 typedef enum mf_metric_kind {
-    MF_METRIC_MEAN = 0,             /* weighted mean of values */
-    MF_METRIC_SPARSE_ACCURACY = 1,  /* argmax(logits) == label, weighted */
-    MF_METRIC_SPARSE_TOP_K = 2      /* label among the k largest logits, weighted */
+    MF_METRIC_MEAN = 0, /* weighted mean of values */
+    MF_METRIC_SPARSE_ACCURACY = 1, /* argmax(logits) == label, weighted */
+    MF_METRIC_SPARSE_TOP_K = 2 /* label among the k largest logits, weighted */
 } mf_metric_kind;
 
 /* State is (total, count): update adds to both, result = total / count, and
  * summing the states of all ranks gives the exact global value. */
 typedef struct mf_metric {
-    char           name[40];
+    char name[40];
     mf_metric_kind kind;
-    int            k;
-    double         total, count;
+    int k;
+    double total, count;
 } mf_metric;
 MF_API mf_metric mf_metric_mean(const char *name);
 MF_API mf_metric mf_metric_accuracy(const char *name);
 MF_API mf_metric mf_metric_top_k(const char *name, int k);
-MF_API void      mf_metric_reset(mf_metric *m);
-MF_API void      mf_metric_update(mf_metric *m, double value, double weight);  /* MEAN */
+MF_API void mf_metric_reset(mf_metric *m);
+MF_API void mf_metric_update(mf_metric *m, double value, double weight); /* MEAN */
 /* ACCURACY / TOP_K from logits (N, C), labels (N), weights (N) or NULL. */
-MF_API void      mf_metric_update_logits(mf_metric *m, const float *logits, const int32_t *labels,
-                                         const float *weights, int N, int C);
-MF_API double    mf_metric_result(const mf_metric *m);  /* 0 when count == 0 */
+MF_API void mf_metric_update_logits(mf_metric *m, const float *logits, const int32_t *labels, const float *weights,
+                                    int N, int C);
+MF_API double mf_metric_result(const mf_metric *m); /* 0 when count == 0 */
 
 /* ---- loss ----------------------------------------------------------------- */
 /* Sparse categorical cross-entropy from logits with Keras semantics: per-sample
  * weight = batch weight (0 for padding and skipped images) x class_weight[label];
  * the batch loss is sum(w_i * l_i) / N over the batch's N rows. */
 typedef struct mf_loss {
-    const float *class_weight;  /* n_classes values, or NULL (all 1) */
-    int          n_classes;
+    const float *class_weight; /* n_classes values, or NULL (all 1) */
+    int n_classes;
 } mf_loss;
 
 /* ---- the context ----------------------------------------------------------- */
@@ -77,23 +77,23 @@ typedef struct mf_fit_ctx mf_fit_ctx;
 /* A context for model m (built; not owned). seed and rank seed the dropout rng
  * (mf_rng_seed2(seed, rank)), so a run is reproducible for a given world size. */
 MF_API mf_fit_ctx *mf_fit_ctx_create(mf_model *m, uint64_t seed, int rank);
-MF_API void        mf_fit_ctx_free(mf_fit_ctx *ctx);  /* frees the optimizer and callbacks it owns */
+MF_API void mf_fit_ctx_free(mf_fit_ctx *ctx); /* frees the optimizer and callbacks it owns */
 /* Keras' compile: the optimizer (ownership passes to ctx), the learning-rate
  * schedule (copied), the loss (class weights copied; NULL = plain), and the
  * metrics as a comma list: "accuracy", "top_k" or "top_k=K" (Keras names:
  * "accuracy", "sparse_top_k_categorical_accuracy"). A "loss" Mean is always
  * tracked. MF_STATUS_INVALID names an unknown metric and the valid ones. */
-MF_API mf_status   mf_compile(mf_fit_ctx *ctx, mf_optimizer *opt, const mf_schedule *schedule,
-                              const mf_loss *loss, const char *metrics);
-MF_API mf_model   *mf_fit_model(mf_fit_ctx *ctx);
-MF_API mf_optimizer *mf_fit_optimizer(mf_fit_ctx *ctx);  /* NULL before compile */
+MF_API mf_status mf_compile(mf_fit_ctx *ctx, mf_optimizer *opt, const mf_schedule *schedule, const mf_loss *loss,
+                            const char *metrics);
+MF_API mf_model *mf_fit_model(mf_fit_ctx *ctx);
+MF_API mf_optimizer *mf_fit_optimizer(mf_fit_ctx *ctx); /* NULL before compile */
 
 /* ---- data parallelism -------------------------------------------------------- */
 typedef struct mf_dist_options {
-    size_t bucket_bytes;     /* gradient allreduce bucket size (default 4 MiB) */
-    int    overlap;          /* 1: start each bucket's allreduce as soon as backward produced it */
-    int    sync_batchnorm;   /* 1: BatchNorm statistics over the global batch */
-    int    check_identical;  /* debug: after every step, compare a hash of the parameters across ranks */
+    size_t bucket_bytes; /* gradient allreduce bucket size (default 4 MiB) */
+    int overlap; /* 1: start each bucket's allreduce as soon as backward produced it */
+    int sync_batchnorm; /* 1: BatchNorm statistics over the global batch */
+    int check_identical; /* debug: after every step, compare a hash of the parameters across ranks */
 } mf_dist_options;
 MF_API mf_dist_options mf_dist_options_default(void);
 /* Make ctx data-parallel over comm: gradients are averaged over the ranks by
@@ -103,7 +103,7 @@ MF_API mf_dist_options mf_dist_options_default(void);
  * Call after mf_compile and after freezing layers (the buckets cover what is
  * trainable then). The context's rank must be comm's. Collective. */
 MF_API mf_status mf_fit_distribute(mf_fit_ctx *ctx, mf_comm *comm, const mf_dist_options *o);
-MF_API mf_comm  *mf_fit_comm(mf_fit_ctx *ctx);  /* NULL when not distributed */
+MF_API mf_comm *mf_fit_comm(mf_fit_ctx *ctx); /* NULL when not distributed */
 /* Rank 0's parameters, BatchNorm statistics and optimizer state (and step
  * count) to every rank; fit does it when it starts. Collective. */
 MF_API mf_status mf_fit_broadcast_state(mf_fit_ctx *ctx);
@@ -114,7 +114,7 @@ MF_API mf_status mf_fit_broadcast_state(mf_fit_ctx *ctx);
 MF_API mf_status mf_fit_set_accumulation(mf_fit_ctx *ctx, int k);
 /* 0: backward passes do not start the gradient allreduce (the first k-1
  * micro-batches of accumulation); mf_apply_gradients still reduces everything. */
-MF_API void      mf_fit_set_grad_sync(mf_fit_ctx *ctx, int on);
+MF_API void mf_fit_set_grad_sync(mf_fit_ctx *ctx, int on);
 
 /* Building blocks of a step. */
 /* Forward pass of the batch (training: BatchNorm batch statistics, dropout
@@ -122,11 +122,10 @@ MF_API void      mf_fit_set_grad_sync(mf_fit_ctx *ctx, int on);
 MF_API mf_tensor mf_fit_forward(mf_fit_ctx *ctx, const mf_batch *b, mf_mode mode);
 /* The compiled loss of logits for the batch; if dlogits is not NULL, *dlogits
  * points to its gradient (context scratch, valid until the next call). */
-MF_API double    mf_fit_compiled_loss(mf_fit_ctx *ctx, const mf_batch *b, const mf_tensor *logits,
-                                      const float **dlogits);
+MF_API double mf_fit_compiled_loss(mf_fit_ctx *ctx, const mf_batch *b, const mf_tensor *logits, const float **dlogits);
 /* Zero the gradient buffer / back-propagate dlogits, accumulating into it. */
-MF_API void      mf_fit_zero_grad(mf_fit_ctx *ctx);
-MF_API void      mf_fit_backward(mf_fit_ctx *ctx, const float *dlogits);
+MF_API void mf_fit_zero_grad(mf_fit_ctx *ctx);
+MF_API void mf_fit_backward(mf_fit_ctx *ctx, const float *dlogits);
 /* Finish the step: make the gradient buffer the global average (across ranks,
  * once MPI is wired) and run the optimizer at the current learning rate.
  * Whatever filled the gradient buffer gets the same treatment. Fails with
@@ -135,29 +134,29 @@ MF_API void      mf_fit_backward(mf_fit_ctx *ctx, const float *dlogits);
 MF_API mf_status mf_apply_gradients(mf_fit_ctx *ctx);
 /* Update the compiled metrics (loss Mean weighted by the batch's valid rows,
  * and the accuracy metrics) and read every tracked metric's result. */
-MF_API void      mf_fit_update_metrics(mf_fit_ctx *ctx, const mf_batch *b, const mf_tensor *logits, double loss);
-MF_API void      mf_fit_metrics_logs(mf_fit_ctx *ctx, mf_logs *logs);
+MF_API void mf_fit_update_metrics(mf_fit_ctx *ctx, const mf_batch *b, const mf_tensor *logits, double loss);
+MF_API void mf_fit_metrics_logs(mf_fit_ctx *ctx, mf_logs *logs);
 /* Track a metric the user's step owns: fit resets it at each epoch begin (and
  * reduces it across ranks). The pointer must stay valid while ctx is used. */
-MF_API void      mf_fit_track_metric(mf_fit_ctx *ctx, mf_metric *m);
-MF_API void      mf_fit_reset_metrics(mf_fit_ctx *ctx);
+MF_API void mf_fit_track_metric(mf_fit_ctx *ctx, mf_metric *m);
+MF_API void mf_fit_reset_metrics(mf_fit_ctx *ctx);
 
 /* The default steps (Keras' Model.train_step / test_step). */
 MF_API mf_status mf_train_step_default(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs, void *user);
 MF_API mf_status mf_test_step_default(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs, void *user);
 
 /* State that steps and callbacks may read or steer. */
-MF_API float mf_fit_learning_rate(const mf_fit_ctx *ctx);       /* the rate the next step uses */
-MF_API void  mf_fit_set_learning_rate(mf_fit_ctx *ctx, float lr); /* override the schedule (LearningRateScheduler) */
-MF_API long  mf_fit_global_step(const mf_fit_ctx *ctx);         /* optimizer steps taken */
-MF_API int   mf_fit_epoch(const mf_fit_ctx *ctx);
-MF_API void  mf_fit_stop_training(mf_fit_ctx *ctx);             /* Keras' model.stop_training = True */
-MF_API int   mf_fit_history_len(const mf_fit_ctx *ctx);         /* epochs recorded */
+MF_API float mf_fit_learning_rate(const mf_fit_ctx *ctx); /* the rate the next step uses */
+MF_API void mf_fit_set_learning_rate(mf_fit_ctx *ctx, float lr); /* override the schedule (LearningRateScheduler) */
+MF_API long mf_fit_global_step(const mf_fit_ctx *ctx); /* optimizer steps taken */
+MF_API int mf_fit_epoch(const mf_fit_ctx *ctx);
+MF_API void mf_fit_stop_training(mf_fit_ctx *ctx); /* Keras' model.stop_training = True */
+MF_API int mf_fit_history_len(const mf_fit_ctx *ctx); /* epochs recorded */
 MF_API const mf_logs *mf_fit_history(const mf_fit_ctx *ctx, int i);
 /* Where training stands: the epoch under way (or next, once finished) and the
  * steps done in it. After mf_checkpoint_load the next fit continues from
  * here; otherwise each fit starts at its initial_epoch, as in Keras. */
-MF_API int   mf_fit_position(const mf_fit_ctx *ctx, int *step_in_epoch);
+MF_API int mf_fit_position(const mf_fit_ctx *ctx, int *step_in_epoch);
 /* Seconds the last train step computed, and waited for its batch. */
 MF_API double mf_fit_last_step_seconds(const mf_fit_ctx *ctx);
 MF_API double mf_fit_last_wait_seconds(const mf_fit_ctx *ctx);
@@ -181,13 +180,13 @@ struct mf_callback {
     mf_status (*on_train_batch_end)(mf_callback *cb, mf_fit_ctx *ctx, int step, mf_logs *logs);
     mf_status (*on_test_begin)(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs);
     mf_status (*on_test_end)(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs);
-    void      (*destroy)(mf_callback *cb);  /* frees cb itself; NULL for user-owned callbacks */
+    void (*destroy)(mf_callback *cb); /* frees cb itself; NULL for user-owned callbacks */
     /* State that checkpoints keep (EarlyStopping's best value and wait):
      * write at most cap values, return how many; restore them (called by fit
      * right after on_train_begin when a checkpoint was loaded). Optional. */
-    int       (*get_state)(mf_callback *cb, double *v, int cap);
-    void      (*set_state)(mf_callback *cb, const double *v, int n);
-    void       *user;
+    int (*get_state)(mf_callback *cb, double *v, int cap);
+    void (*set_state)(mf_callback *cb, const double *v, int n);
+    void *user;
 };
 
 /* EarlyStopping: stop when `monitor` (e.g. "val_loss") has not improved by
@@ -205,20 +204,18 @@ MF_API mf_callback *mf_csv_logger(const char *path, int append);
  * the pattern ("{epoch}" -> the 1-based epoch number, zero-padded to 4); with
  * save_best_only only when `monitor` improved (mode as EarlyStopping). The save
  * hook is where the HDF5 writer plugs in. */
-MF_API mf_callback *mf_model_checkpoint(const char *pattern, const char *monitor, const char *mode,
-                                        int save_best_only,
-                                        mf_status (*save)(mf_fit_ctx *ctx, const char *path, void *user),
-                                        void *user);
-MF_API void         mf_callback_free(mf_callback *cb);  /* calls destroy; NULL is a no-op */
+MF_API mf_callback *mf_model_checkpoint(const char *pattern, const char *monitor, const char *mode, int save_best_only,
+                                        mf_status (*save)(mf_fit_ctx *ctx, const char *path, void *user), void *user);
+MF_API void mf_callback_free(mf_callback *cb); /* calls destroy; NULL is a no-op */
 
 /* ---- fit / evaluate / predict ----------------------------------------------- */
 typedef mf_status (*mf_step_fn)(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs, void *user);
 
 /* Why fit asks for a checkpoint. */
 typedef enum mf_checkpoint_reason {
-    MF_CHECKPOINT_EPOCH = 0,    /* an epoch ended (after validation and callbacks) */
-    MF_CHECKPOINT_STEPS = 1,    /* checkpoint_every steps passed */
-    MF_CHECKPOINT_PREEMPT = 2   /* a preemption signal arrived (mf_preemption_install) */
+    MF_CHECKPOINT_EPOCH = 0, /* an epoch ended (after validation and callbacks) */
+    MF_CHECKPOINT_STEPS = 1, /* checkpoint_every steps passed */
+    MF_CHECKPOINT_PREEMPT = 2 /* a preemption signal arrived (mf_preemption_install) */
 } mf_checkpoint_reason;
 /* Collective: called on every rank at the same point (see mf_checkpoint_save). */
 typedef mf_status (*mf_checkpoint_fn)(mf_fit_ctx *ctx, mf_checkpoint_reason why, void *user);
@@ -229,25 +226,25 @@ typedef mf_status (*mf_checkpoint_fn)(mf_fit_ctx *ctx, mf_checkpoint_reason why,
  * (status 128 + signal) without touching any checkpoint: the last good one
  * stays, a half-written temporary file is ignored and removed on resume. */
 MF_API void mf_preemption_install(void);
-MF_API int  mf_preemption_requested(void);  /* signal number, or 0 */
+MF_API int mf_preemption_requested(void); /* signal number, or 0 */
 
 typedef struct mf_fit_options {
-    int          epochs;           /* train until this epoch (exclusive, 0-based) */
-    int          initial_epoch;    /* start here (resume) */
-    int          steps_per_epoch;  /* 0 = one pass over the training loader */
-    int          validation_steps; /* 0 = the whole validation loader */
-    int          verbose;          /* 0 silent, 1 progress bar (plain lines off a TTY), 2 one line per epoch */
-    int          verbose_all_ranks;/* progress from every rank, not only rank 0 (debugging) */
-    int          progress_every;   /* off a TTY with verbose 1: a line every this many steps (0 = 10 lines/epoch) */
-    mf_step_fn   train_step;       /* NULL = mf_train_step_default */
-    mf_step_fn   test_step;        /* NULL = mf_test_step_default */
-    void        *step_user;        /* handed to both steps */
-    mf_callback **callbacks;       /* not owned */
-    int          n_callbacks;
-    FILE        *out;              /* progress stream, NULL = stdout */
-    mf_checkpoint_fn checkpoint;   /* NULL: none; see mf_checkpoint_reason */
-    void        *checkpoint_user;
-    int          checkpoint_every; /* 0: at every epoch end; N > 0: every N optimizer steps */
+    int epochs; /* train until this epoch (exclusive, 0-based) */
+    int initial_epoch; /* start here (resume) */
+    int steps_per_epoch; /* 0 = one pass over the training loader */
+    int validation_steps; /* 0 = the whole validation loader */
+    int verbose; /* 0 silent, 1 progress bar (plain lines off a TTY), 2 one line per epoch */
+    int verbose_all_ranks; /* progress from every rank, not only rank 0 (debugging) */
+    int progress_every; /* off a TTY with verbose 1: a line every this many steps (0 = 10 lines/epoch) */
+    mf_step_fn train_step; /* NULL = mf_train_step_default */
+    mf_step_fn test_step; /* NULL = mf_test_step_default */
+    void *step_user; /* handed to both steps */
+    mf_callback **callbacks; /* not owned */
+    int n_callbacks;
+    FILE *out; /* progress stream, NULL = stdout */
+    mf_checkpoint_fn checkpoint; /* NULL: none; see mf_checkpoint_reason */
+    void *checkpoint_user;
+    int checkpoint_every; /* 0: at every epoch end; N > 0: every N optimizer steps */
 } mf_fit_options;
 MF_API mf_fit_options mf_fit_options_default(void);
 
@@ -260,5 +257,5 @@ MF_API mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation
 MF_API mf_status mf_evaluate(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_logs *logs);
 /* Class probabilities (softmax of the logits) of N samples x (N, H, W, 3):
  * probs (N, C). Inference mode, in chunks of up to `batch` samples. */
-MF_API void      mf_predict(mf_fit_ctx *ctx, const float *x, int N, int batch, float *probs);
+MF_API void mf_predict(mf_fit_ctx *ctx, const float *x, int N, int batch, float *probs);
 #endif

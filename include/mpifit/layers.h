@@ -25,11 +25,9 @@ typedef struct mf_layer mf_layer;
 
 /* Conv2D: `filters` outputs, square kernel 1 or 3 (any odd size works), stride 1 or 2.
  * Padding "same" follows TensorFlow (extra pad at bottom/right when odd). */
-MF_API mf_layer *mf_conv2d(const char *name, int filters, int kernel, int stride,
-                           mf_padding padding, int use_bias);
+MF_API mf_layer *mf_conv2d(const char *name, int filters, int kernel, int stride, mf_padding padding, int use_bias);
 /* DepthwiseConv2D with depth multiplier 1: one kernel x kernel filter per channel. */
-MF_API mf_layer *mf_depthwise_conv2d(const char *name, int kernel, int stride,
-                                     mf_padding padding, int use_bias);
+MF_API mf_layer *mf_depthwise_conv2d(const char *name, int kernel, int stride, mf_padding padding, int use_bias);
 /* BatchNormalization over the channel axis (Keras defaults: momentum 0.99, epsilon 1e-3). */
 MF_API mf_layer *mf_batchnorm(const char *name, float momentum, float epsilon);
 /* Change a BatchNormalization layer's momentum (e.g. 0.9 to let moving
@@ -52,15 +50,15 @@ MF_API mf_layer *mf_dropout(const char *name, float rate);
 MF_API mf_layer *mf_dense(const char *name, int units, int use_bias);
 
 /* Free a layer that was never added to a model. mf_layer_free(NULL) is a no-op. */
-MF_API void        mf_layer_free(mf_layer *l);
+MF_API void mf_layer_free(mf_layer *l);
 MF_API const char *mf_layer_name(const mf_layer *l);
 /* Keras class name: "Conv2D", "DepthwiseConv2D", "BatchNormalization", ... */
 MF_API const char *mf_layer_kind(const mf_layer *l);
-MF_API mf_shape    mf_layer_output_shape(const mf_layer *l);
+MF_API mf_shape mf_layer_output_shape(const mf_layer *l);
 /* Trainable flag (default 1). A frozen layer's parameters get no update, and a
  * frozen BatchNorm runs in inference mode, as in Keras >= 2.1.3. */
-MF_API void        mf_layer_set_trainable(mf_layer *l, int trainable);
-MF_API int         mf_layer_trainable(const mf_layer *l);
+MF_API void mf_layer_set_trainable(mf_layer *l, int trainable);
+MF_API int mf_layer_trainable(const mf_layer *l);
 
 /* probs (N, C) = softmax of each row of logits (N, C), stably (as
  * exp(z - logsumexp(z))); the probabilities mf_softmax_xent_forward and
@@ -73,10 +71,10 @@ MF_API void mf_softmax(float *probs, const float *logits, int N, int C);
  * weights is NULL. Stable for any logit magnitude.
  *   logits: (N, C)  labels: (N) in [0, C)  weights: (N) or NULL  probs: (N, C) out, or NULL
  * Returns the loss in double. A label outside [0, C) is a bug (MF_ASSERT). */
-MF_API double mf_softmax_xent_forward(float *probs, const float *logits, const int32_t *labels,
-                                      const float *weights, int N, int C);
+MF_API double mf_softmax_xent_forward(float *probs, const float *logits, const int32_t *labels, const float *weights,
+                                      int N, int C);
 /* dlogits = dloss * w_i * (softmax(z_i) - onehot(y_i)) / N, overwriting dlogits.
  *   probs: (N, C) from the forward pass  dlogits: (N, C) out */
-MF_API void mf_softmax_xent_backward(float *dlogits, const float *probs, const int32_t *labels,
-                                     const float *weights, int N, int C, float dloss);
+MF_API void mf_softmax_xent_backward(float *dlogits, const float *probs, const int32_t *labels, const float *weights,
+                                     int N, int C, float dloss);
 #endif

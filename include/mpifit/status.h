@@ -10,16 +10,16 @@
 #include "mpifit/version.h"
 
 typedef enum mf_status {
-    MF_STATUS_OK      =  0,
-    MF_STATUS_INVALID = -1,  /* bad argument to an API call                 */
-    MF_STATUS_CONFIG  = -2,  /* bad configuration value or file             */
-    MF_STATUS_IO      = -3,  /* file missing, unreadable, unwritable        */
-    MF_STATUS_DATA    = -4,  /* bad input data (JPEG, dataset layout)       */
-    MF_STATUS_SHAPE   = -5,  /* incompatible tensor shapes                  */
-    MF_STATUS_NOMEM   = -6,  /* allocation refused (recoverable sites only) */
-    MF_STATUS_MPI     = -7,  /* an MPI call failed                          */
-    MF_STATUS_HDF5    = -8,  /* an HDF5 call failed                         */
-    MF_STATUS_NUMERIC = -9,  /* NaN/Inf where a number was required         */
+    MF_STATUS_OK = 0,
+    MF_STATUS_INVALID = -1, /* bad argument to an API call                 */
+    MF_STATUS_CONFIG = -2, /* bad configuration value or file             */
+    MF_STATUS_IO = -3, /* file missing, unreadable, unwritable        */
+    MF_STATUS_DATA = -4, /* bad input data (JPEG, dataset layout)       */
+    MF_STATUS_SHAPE = -5, /* incompatible tensor shapes                  */
+    MF_STATUS_NOMEM = -6, /* allocation refused (recoverable sites only) */
+    MF_STATUS_MPI = -7, /* an MPI call failed                          */
+    MF_STATUS_HDF5 = -8, /* an HDF5 call failed                         */
+    MF_STATUS_NUMERIC = -9, /* NaN/Inf where a number was required         */
     MF_STATUS_PREEMPTED = -10 /* stopped on request (signal), checkpoint written */
 } mf_status;
 

@@ -23,7 +23,7 @@
 #include "model/flops.h"
 #include "tensor/gemm.h"
 
-#define N_BATCHES 3  /* distinct synthetic batches, cycled */
+#define N_BATCHES 3 /* distinct synthetic batches, cycled */
 
 typedef struct bench_opts {
     int steps, warmup, gemm;
@@ -43,8 +43,8 @@ static mf_status take_options(int *argc, char **argv, bench_opts *o)
                 return mf_fail(MF_STATUS_INVALID, "%s needs a value", a);
             long v = strtol(argv[i + 1], &end, 10);
             if (*end || end == argv[i + 1] || v < (dst == &o->steps ? 1 : 0) || v > 1000000)
-                return mf_fail(MF_STATUS_INVALID, "%s must be an integer >= %d, got '%s'", a,
-                               dst == &o->steps ? 1 : 0, argv[i + 1]);
+                return mf_fail(MF_STATUS_INVALID, "%s must be an integer >= %d, got '%s'", a, dst == &o->steps ? 1 : 0,
+                               argv[i + 1]);
             *dst = (int)v;
             i++;
         } else if (strcmp(a, "--gemm") == 0) {
@@ -56,7 +56,6 @@ static mf_status take_options(int *argc, char **argv, bench_opts *o)
     *argc = out;
     return MF_STATUS_OK;
 }
-
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -109,7 +108,7 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
     int rank = mf_comm_rank(comm), world = mf_comm_size(comm), threads = mf_job_threads(j);
     mf_set_num_threads(threads);
     if (c->model.classes == 0)
-        j->classes = 3;  /* no dataset is read: [model] classes = 0 means 3 here (beans) */
+        j->classes = 3; /* no dataset is read: [model] classes = 0 means 3 here (beans) */
     MF_TRY(mf_job_agree(j, mf_job_build_model(j)));
     mf_model *m = j->model;
     int B = c->data.batch_size, S = c->model.input_size, C = j->classes;
@@ -154,7 +153,7 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
     double wall0 = 0.0;
     for (int k = 0; k < o->warmup + n && s == MF_STATUS_OK; k++) {
         if (k == o->warmup) {
-            s = mf_comm_agree(comm, MF_STATUS_OK);  /* start the clock together */
+            s = mf_comm_agree(comm, MF_STATUS_OK); /* start the clock together */
             wall0 = mf_now();
         }
         mf_batch b;
@@ -190,14 +189,14 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
     if (s == MF_STATUS_OK)
         s = mf_comm_allreduce_min_max(comm, &rss_lo, &rss_hi, 1);
     if (s == MF_STATUS_OK && rank == 0) {
-        double flops = mf_model_flops(m, B, 1);  /* one rank's step */
+        double flops = mf_model_flops(m, B, 1); /* one rank's step */
         double ips = (double)world * B * n / wall, gflops = flops * world * n / wall * 1e-9;
         double step = median(t.step, n) * 1e3, fwd = median(t.fwd, n) * 1e3, bwd = median(t.bwd, n) * 1e3;
         double wait = median(t.wait, n) * 1e3, optm = median(t.opt, n) * 1e3, rss = (double)rss_hi / 1024.0;
         printf("bench: %s, %d px, alpha %g, %d classes, %zu trainable parameters; %s; batch %d per rank x %d "
                "rank%s, %d thread%s per rank; %d warm-up + %d timed steps on synthetic in-memory batches\n",
-               mf_model_name(m), S, (double)c->model.alpha, C, mf_model_count_trainable(m), c->optimizer.name, B,
-               world, world == 1 ? "" : "s", threads, threads == 1 ? "" : "s", o->warmup, n);
+               mf_model_name(m), S, (double)c->model.alpha, C, mf_model_count_trainable(m), c->optimizer.name, B, world,
+               world == 1 ? "" : "s", threads, threads == 1 ? "" : "s", o->warmup, n);
         printf("  images/s       %10.1f  (all ranks)\n", ips);
         printf("  ms/step        %10.1f  (median; the parts below are medians too)\n", step);
         printf("    forward      %10.1f  (with the loss)\n", fwd);
@@ -215,7 +214,7 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
     mf_free(all);
     mf_free(x);
     mf_free(y);
-    mf_fit_ctx_free(ctx);  /* frees the optimizer */
+    mf_fit_ctx_free(ctx); /* frees the optimizer */
     return s;
 }
 

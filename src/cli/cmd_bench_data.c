@@ -16,7 +16,6 @@
 #include "core/core.h"
 #include "data/sources.h"
 
-
 /* Evict the dataset's files from the page cache (posix_fadvise DONTNEED needs
  * no privileges), so a run reads from the disk as a first epoch on a cluster
  * file system would. */
@@ -66,7 +65,7 @@ static mf_status measure(mf_dataset *ds, const mf_config *c, int threads, int im
             if (s != MF_STATUS_OK)
                 break;
             if (t0 == 0.0)
-                t0 = mf_now();  /* after the first batch: threads started, caches warm */
+                t0 = mf_now(); /* after the first batch: threads started, caches warm */
             else
                 done += b->n;
         }
@@ -81,11 +80,12 @@ int mf_cmd_bench_data(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         FILE *f = argc < 2 ? stderr : stdout;
-        fprintf(f, "usage: mpifit bench-data CONFIG [--set section.key=value ...] [--images N] [--cold]\n\n"
-                   "Decode + augment + preprocess throughput of [data] train at [model] input_size,\n"
-                   "with 1 thread and with all cores, from the folder and from a packed copy.\n"
-                   "Each figure is the median of 3 runs over N images (default 384). --cold evicts\n"
-                   "the files from the page cache before every run, to see the file system too.\n");
+        fprintf(f,
+                "usage: mpifit bench-data CONFIG [--set section.key=value ...] [--images N] [--cold]\n\n"
+                "Decode + augment + preprocess throughput of [data] train at [model] input_size,\n"
+                "with 1 thread and with all cores, from the folder and from a packed copy.\n"
+                "Each figure is the median of 3 runs over N images (default 384). --cold evicts\n"
+                "the files from the page cache before every run, to see the file system too.\n");
         return argc < 2 ? 2 : 0;
     }
     mf_config c;

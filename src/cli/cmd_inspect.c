@@ -50,7 +50,11 @@ static long long int_attr(hid_t obj, const char *name)
 }
 
 /* every dataset under the group, with its shape */
-typedef struct walk { int n; size_t values; int print; } walk;
+typedef struct walk {
+    int n;
+    size_t values;
+    int print;
+} walk;
 
 static herr_t visit(hid_t obj, const char *name, const H5O_info_t *info, void *data)
 {
@@ -166,7 +170,8 @@ static int inspect(const char *path)
         char *kind = g >= 0 ? str_attr(g, "kind") : NULL;
         printf("optimizer: %s, %lld iterations\n", kind ? kind : "?", g >= 0 ? int_attr(g, "iterations") : -1);
         free(kind);
-        if (g >= 0) H5Gclose(g);
+        if (g >= 0)
+            H5Gclose(g);
         H5Ovisit_by_name(f, "model_weights", H5_INDEX_NAME, H5_ITER_INC, visit, &w, H5P_DEFAULT);
         printf("weights: %d tensors, %zu values (/model_weights, Keras layout)\n", w.n, w.values);
         if (H5Lexists(f, "history", H5P_DEFAULT) > 0) {
@@ -291,7 +296,8 @@ static int run_gnuplot(const char *out, const char *data)
              "plot '%s' using 1:2 with linespoints title 'train', '' using 1:3 with linespoints title 'validation'; "
              "set key bottom right; set title 'accuracy'; set yrange [0:1]; "
              "plot '%s' using 1:4 with linespoints title 'train', '' using 1:5 with linespoints title 'validation'; "
-             "unset multiplot\"", out, data, data);
+             "unset multiplot\"",
+             out, data, data);
     return system(cmd);
 }
 

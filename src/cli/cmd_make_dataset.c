@@ -87,7 +87,6 @@ static int online_cpus(void)
     return n >= 1 && n <= 1024 ? (int)n : 1;
 }
 
-
 /* The command line into opt, threads and the two positional arguments.
  * Returns -1 to go on, or the exit status (0 after --help, 2 on an error). */
 static int parse_args(int argc, char **argv, mf_synth_options *opt, int *threads, const char *pos[2], int *n_pos)
@@ -119,8 +118,8 @@ static int parse_args(int argc, char **argv, mf_synth_options *opt, int *threads
         } else {
             mf_strlcpy(name, a, sizeof name);
         }
-        static const char *const known[] = {"--train", "--validation", "--test", "--size",
-                                            "--quality", "--seed", "--threads"};
+        static const char *const known[] = {"--train",   "--validation", "--test",   "--size",
+                                            "--quality", "--seed",       "--threads"};
         int k = -1;
         for (int j = 0; j < (int)(sizeof known / sizeof known[0]); j++)
             if (strcmp(name, known[j]) == 0)
@@ -172,8 +171,7 @@ static int find_kind(const char *name)
 
 int mf_cmd_make_dataset(int argc, char **argv)
 {
-    mf_synth_options opt = {.n_train = 300, .n_validation = 60, .n_test = 0, .size = 500, .quality = 90,
-                            .seed = 1};
+    mf_synth_options opt = {.n_train = 300, .n_validation = 60, .n_test = 0, .size = 500, .quality = 90, .seed = 1};
     int threads = online_cpus();
     const char *pos[2] = {NULL, NULL};
     int n_pos = 0;
@@ -196,7 +194,8 @@ int mf_cmd_make_dataset(int argc, char **argv)
     if (opt.n_test > 0)
         snprintf(test_part, sizeof test_part, ", %d test", opt.n_test);
     printf("make-dataset: %s: %d train, %d validation%s images of %dx%d px in %s, %.2f s, %.1f images/s "
-           "(%d thread%s)\n", kinds[kind], opt.n_train, opt.n_validation, test_part, opt.size, opt.size, out, secs,
+           "(%d thread%s)\n",
+           kinds[kind], opt.n_train, opt.n_validation, test_part, opt.size, opt.size, out, secs,
            secs > 0.0 ? (double)total / secs : 0.0, threads, threads == 1 ? "" : "s");
     return 0;
 }

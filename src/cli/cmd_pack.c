@@ -10,14 +10,15 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: mpifit pack DIR OUT.h5 [--split NAME]\n\n"
-               "Store the JPEG files of a class-folder tree in one HDF5 file (bytes unchanged,\n"
-               "plus labels, class names and split). Parallel file systems serve one large file\n"
-               "far better than thousands of small ones. Training reads either form.\n\n"
-               "If DIR holds train/, validation/ and/or test/ folders of class folders, each\n"
-               "becomes a split of that name (their class lists must agree). Otherwise DIR's\n"
-               "class folders become one split, named by --split (default: train).\n"
-               "Use a split as [data] train = OUT.h5:train.\n");
+    fprintf(f,
+            "usage: mpifit pack DIR OUT.h5 [--split NAME]\n\n"
+            "Store the JPEG files of a class-folder tree in one HDF5 file (bytes unchanged,\n"
+            "plus labels, class names and split). Parallel file systems serve one large file\n"
+            "far better than thousands of small ones. Training reads either form.\n\n"
+            "If DIR holds train/, validation/ and/or test/ folders of class folders, each\n"
+            "becomes a split of that name (their class lists must agree). Otherwise DIR's\n"
+            "class folders become one split, named by --split (default: train).\n"
+            "Use a split as [data] train = OUT.h5:train.\n");
 }
 
 static int is_dir(const char *p)

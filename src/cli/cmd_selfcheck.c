@@ -30,14 +30,17 @@ static void check_gemm(void)
     float A[M * K], B[K * N], C[M * N];
     mf_rng r;
     mf_rng_seed(&r, 1);
-    for (int i = 0; i < M * K; i++) A[i] = mf_rng_normal(&r);
-    for (int i = 0; i < K * N; i++) B[i] = mf_rng_normal(&r);
+    for (int i = 0; i < M * K; i++)
+        A[i] = mf_rng_normal(&r);
+    for (int i = 0; i < K * N; i++)
+        B[i] = mf_rng_normal(&r);
     mf_sgemm(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
     double err = 0.0;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             double s = 0.0;
-            for (int k = 0; k < K; k++) s += (double)A[i * K + k] * B[k * N + j];
+            for (int k = 0; k < K; k++)
+                s += (double)A[i * K + k] * B[k * N + j];
             err = fmax(err, fabs(s - C[i * N + j]));
         }
     char d[128];
@@ -54,11 +57,12 @@ static void check_hdf5(void)
     int fd = mkstemp(path), ok = 0;
     if (fd >= 0)
         close(fd);
-    if (fd >= 0 && mf_small_cnn(&a, 8, 3, 2, 0.0f, 1) == MF_STATUS_OK && mf_small_cnn(&b, 8, 3, 2, 0.0f, 2) == MF_STATUS_OK &&
-        mf_weights_save_keras(a, path) == MF_STATUS_OK && mf_weights_load_keras(b, path, NULL) == MF_STATUS_OK)
+    if (fd >= 0 && mf_small_cnn(&a, 8, 3, 2, 0.0f, 1) == MF_STATUS_OK &&
+        mf_small_cnn(&b, 8, 3, 2, 0.0f, 2) == MF_STATUS_OK && mf_weights_save_keras(a, path) == MF_STATUS_OK &&
+        mf_weights_load_keras(b, path, NULL) == MF_STATUS_OK)
         ok = memcmp(mf_model_params(a), mf_model_params(b), mf_model_num_params(a) * sizeof(float)) == 0;
-    snprintf(d, sizeof d, "HDF5 %s, weights file written and read back%s%s", mf_h5_library_version(),
-             ok ? "" : ": ", ok ? "" : mf_last_error());
+    snprintf(d, sizeof d, "HDF5 %s, weights file written and read back%s%s", mf_h5_library_version(), ok ? "" : ": ",
+             ok ? "" : mf_last_error());
     report("hdf5", ok, d);
     if (fd >= 0)
         unlink(path);
@@ -120,8 +124,10 @@ static void check_gradient(void)
     float xin[N * 7 * 7 * 3], R[N * 3];
     mf_rng r;
     mf_rng_seed(&r, 3);
-    for (size_t i = 0; i < sizeof xin / sizeof *xin; i++) xin[i] = mf_rng_normal(&r);
-    for (int i = 0; i < N * 3; i++) R[i] = mf_rng_normal(&r);
+    for (size_t i = 0; i < sizeof xin / sizeof *xin; i++)
+        xin[i] = mf_rng_normal(&r);
+    for (int i = 0; i < N * 3; i++)
+        R[i] = mf_rng_normal(&r);
     mf_tensor y = mf_model_forward(m, xin, N, MF_MODE_TRAIN, NULL);
     (void)y;
     mf_model_zero_grad(m);
@@ -133,10 +139,12 @@ static void check_gradient(void)
         double lp = 0.0, lm = 0.0;
         p[i] = keep + h;
         y = mf_model_forward(m, xin, N, MF_MODE_TRAIN, NULL);
-        for (int k = 0; k < N * 3; k++) lp += (double)y.data[k] * R[k];
+        for (int k = 0; k < N * 3; k++)
+            lp += (double)y.data[k] * R[k];
         p[i] = keep - h;
         y = mf_model_forward(m, xin, N, MF_MODE_TRAIN, NULL);
-        for (int k = 0; k < N * 3; k++) lm += (double)y.data[k] * R[k];
+        for (int k = 0; k < N * 3; k++)
+            lm += (double)y.data[k] * R[k];
         p[i] = keep;
         double num = (lp - lm) / (2.0 * h), ana = g[i];
         d2 += (num - ana) * (num - ana);
@@ -167,7 +175,7 @@ int mf_cmd_selfcheck(int argc, char **argv)
         fprintf(stderr, "mpifit selfcheck: %s\n", mf_last_error());
         return 1;
     }
-    size_t live = mf_alloc_live_count();  /* the communicator's own allocation */
+    size_t live = mf_alloc_live_count(); /* the communicator's own allocation */
     mf_log_info("mpifit %s self-check", mf_version());
     check_libs();
     check_gemm();

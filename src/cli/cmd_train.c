@@ -25,28 +25,27 @@ static int fail(const char *cmd, mf_job *j)
     return 1;
 }
 
-
 static mf_status save_weights_hook(mf_fit_ctx *ctx, const char *path, void *user)
 {
     (void)user;
-    if (mf_comm_rank(mf_fit_comm(ctx)) != 0)  /* the rank-0 rule: one writer */
+    if (mf_comm_rank(mf_fit_comm(ctx)) != 0) /* the rank-0 rule: one writer */
         return MF_STATUS_OK;
     return mf_weights_save_keras(mf_fit_model(ctx), path);
 }
 
 /* Everything of a training run that needs freeing. */
 typedef struct run {
-    mf_job       j;
-    mf_comm     *comm;
-    mf_loader   *train, *val;
+    mf_job j;
+    mf_comm *comm;
+    mf_loader *train, *val;
     mf_optimizer *opt;
-    mf_fit_ctx  *ctx;
-    mf_callback *cbs[3];        /* CSV history, final weights, metrics.h5 (rank 0) */
-    int          n_cbs;
-    char         ckpt_dir[MF_CFG_PATH + 16];
-    char         last_ckpt[MF_CFG_PATH + 64];
-    double       best;          /* save_best: the best value so far */
-    int          resumed;
+    mf_fit_ctx *ctx;
+    mf_callback *cbs[3]; /* CSV history, final weights, metrics.h5 (rank 0) */
+    int n_cbs;
+    char ckpt_dir[MF_CFG_PATH + 16];
+    char last_ckpt[MF_CFG_PATH + 64];
+    double best; /* save_best: the best value so far */
+    int resumed;
     mf_checkpoint_summary from;
 } run;
 
@@ -55,7 +54,7 @@ static void run_free(run *r)
     for (int i = 0; i < r->n_cbs; i++)
         mf_callback_free(r->cbs[i]);
     if (r->ctx)
-        mf_fit_ctx_free(r->ctx);  /* frees the optimizer */
+        mf_fit_ctx_free(r->ctx); /* frees the optimizer */
     else
         mf_optimizer_free(r->opt);
     mf_loader_free(r->train);
@@ -70,7 +69,7 @@ static mf_status checkpoint_hook(mf_fit_ctx *ctx, mf_checkpoint_reason why, void
     run *r = user;
     const mf_config *c = &r->j.cfg;
     if (r->n_cbs == 3 && r->cbs[2])
-        mf_metrics_h5_flush(r->cbs[2]);  /* the rows up to this checkpoint are on disk first */
+        mf_metrics_h5_flush(r->cbs[2]); /* the rows up to this checkpoint are on disk first */
     int step_in = 0, epoch = mf_fit_position(ctx, &step_in);
     mf_checkpoint_name(r->last_ckpt, sizeof r->last_ckpt, r->ckpt_dir, epoch, mf_fit_global_step(ctx));
     const char *classes[256];
@@ -152,8 +151,8 @@ static mf_status setup(run *r, int argc, char **argv, int *spe)
         MF_TRY(mf_job_agree(j, mf_loader_create(&r->val, j->validation, &vo)));
     }
     *spe = c->train.steps_per_epoch > 0
-               ? c->train.steps_per_epoch
-               : mf_shard_train_steps(mf_dataset_size(j->train), j->world, c->data.batch_size, c->data.drop_remainder);
+        ? c->train.steps_per_epoch
+        : mf_shard_train_steps(mf_dataset_size(j->train), j->world, c->data.batch_size, c->data.drop_remainder);
     mf_schedule sch;
     MF_TRY(mf_job_make_optimizer(j, *spe, &r->opt, &sch));
     if (c->dist.scale_lr)
@@ -199,10 +198,9 @@ static void print_plan(const run *r, int spe)
     mf_model *m = r->j.model;
     printf("model: %s, %zu parameters (%zu trainable); optimizer %s, learning rate %g; %d steps/epoch of "
            "%d x %d images; %d compute thread%s per rank\n",
-           mf_model_name(m), mf_model_count_trainable(m) + mf_model_count_non_trainable(m),
-           mf_model_count_trainable(m), c->optimizer.name,
-           (double)c->optimizer.learning_rate * (c->dist.scale_lr ? r->j.world : 1), spe, c->data.batch_size,
-           r->j.world, mf_job_threads(&r->j), mf_job_threads(&r->j) == 1 ? "" : "s");
+           mf_model_name(m), mf_model_count_trainable(m) + mf_model_count_non_trainable(m), mf_model_count_trainable(m),
+           c->optimizer.name, (double)c->optimizer.learning_rate * (c->dist.scale_lr ? r->j.world : 1), spe,
+           c->data.batch_size, r->j.world, mf_job_threads(&r->j), mf_job_threads(&r->j) == 1 ? "" : "s");
     fflush(stdout);
 }
 
@@ -213,7 +211,7 @@ static void add_callbacks(run *r, const char *csv, const char *wpath)
     r->cbs[0] = mf_csv_logger(csv, r->resumed);
     r->cbs[1] = mf_model_checkpoint(wpath, "loss", "min", 0, save_weights_hook, NULL);
     r->n_cbs = 2;
-    if (r->j.rank != 0)  /* the rank-0 rule: one writer of metrics.h5 */
+    if (r->j.rank != 0) /* the rank-0 rule: one writer of metrics.h5 */
         return;
     char mpath[MF_CFG_PATH + 32];
     snprintf(mpath, sizeof mpath, "%s/metrics.h5", c->output.dir);
@@ -221,8 +219,13 @@ static void add_callbacks(run *r, const char *csv, const char *wpath)
     int nc = mf_dataset_num_classes(r->j.train) < 256 ? mf_dataset_num_classes(r->j.train) : 256;
     for (int i = 0; i < nc; i++)
         classes[i] = mf_dataset_class_name(r->j.train, i);
-    mf_metrics_options mo = {c->text, classes, nc, r->j.world, c->output.metrics_flush_steps,
-                             r->resumed ? r->from.epoch : -1, r->resumed ? r->from.global_step : 0};
+    mf_metrics_options mo = {c->text,
+                             classes,
+                             nc,
+                             r->j.world,
+                             c->output.metrics_flush_steps,
+                             r->resumed ? r->from.epoch : -1,
+                             r->resumed ? r->from.global_step : 0};
     r->cbs[r->n_cbs++] = mf_metrics_h5_writer(mpath, &mo);
 }
 
@@ -273,8 +276,8 @@ int mf_cmd_train(int argc, char **argv)
     const mf_config *c = &r.j.cfg;
     if (s == MF_STATUS_OK && r.resumed && mf_fit_position(r.ctx, NULL) >= c->train.epochs) {
         if (rank == 0)
-            printf("nothing to do: the checkpoint has finished %d of [train] epochs = %d\n", mf_fit_position(r.ctx, NULL),
-                   c->train.epochs);
+            printf("nothing to do: the checkpoint has finished %d of [train] epochs = %d\n",
+                   mf_fit_position(r.ctx, NULL), c->train.epochs);
         run_free(&r);
         return 0;
     }
@@ -293,8 +296,7 @@ int mf_cmd_train(int argc, char **argv)
     }
     if (s == MF_STATUS_PREEMPTED) {
         if (rank == 0)
-            printf("preempted: %s; checkpoint %s written; continue with --resume auto\n", mf_last_error(),
-                   r.last_ckpt);
+            printf("preempted: %s; checkpoint %s written; continue with --resume auto\n", mf_last_error(), r.last_ckpt);
         run_free(&r);
         return 0;
     }
@@ -393,7 +395,7 @@ int mf_cmd_predict(int argc, char **argv)
     mf_job j;
     if (mf_job_parse(&j, argc, argv, 0, NULL) != MF_STATUS_OK)
         return fail("predict", &j);
-    j.info = stderr;  /* stdout carries only the result lines */
+    j.info = stderr; /* stdout carries only the result lines */
     if (!j.weights || j.n_positional == 0) {
         mf_fail(MF_STATUS_INVALID, "--weights FILE.h5 and at least one IMAGE are required");
         return fail("predict", &j);

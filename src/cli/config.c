@@ -14,62 +14,91 @@ typedef enum { K_INT, K_LONG, K_FLOAT, K_BOOL, K_STR, K_ENUM, K_FLOAT_CHOICE } k
 
 typedef struct key_def {
     const char *section, *name;
-    ktype       type;
-    size_t      offset, size;  /* into mf_config; size for strings */
-    double      lo, hi;        /* numeric range, inclusive */
-    const char *choices;       /* K_ENUM: "a|b|c" */
-    const char *def;           /* default, parsed like any value */
+    ktype type;
+    size_t offset, size; /* into mf_config; size for strings */
+    double lo, hi; /* numeric range, inclusive */
+    const char *choices; /* K_ENUM: "a|b|c" */
+    const char *def; /* default, parsed like any value */
     const char *help;
 } key_def;
 
 #define OFF(f) offsetof(mf_config, f), sizeof(((mf_config *)0)->f)
 static const key_def keys[] = {
     {"model", "arch", K_ENUM, OFF(model.arch), 0, 0, "mobilenet_v2|small_cnn", "mobilenet_v2", "network architecture"},
-    {"model", "alpha", K_FLOAT_CHOICE, OFF(model.alpha), 0, 0, "0.35|0.5|0.75|1.0|1.3|1.4", "1.0", "MobileNetV2 width multiplier"},
+    {"model", "alpha", K_FLOAT_CHOICE, OFF(model.alpha), 0, 0, "0.35|0.5|0.75|1.0|1.3|1.4", "1.0",
+     "MobileNetV2 width multiplier"},
     {"model", "input_size", K_INT, OFF(model.input_size), 32, 4096, NULL, "224", "square input side in pixels"},
-    {"model", "classes", K_INT, OFF(model.classes), 0, 100000, NULL, "0", "output classes; 0 = the number of class folders"},
+    {"model", "classes", K_INT, OFF(model.classes), 0, 100000, NULL, "0",
+     "output classes; 0 = the number of class folders"},
     {"model", "dropout", K_FLOAT, OFF(model.dropout), 0, 0.99, NULL, "0.2", "dropout rate before the classifier"},
-    {"model", "bn_momentum", K_FLOAT, OFF(model.bn_momentum), 0, 1, NULL, "0", "BatchNormalization momentum; 0 = the architecture's own (MobileNetV2 0.999, small_cnn 0.99)"},
-    {"model", "weights", K_STR, OFF(model.weights), 0, 0, NULL, "none", "Keras-layout .h5 weights to start from, or none"},
-    {"model", "freeze_base", K_BOOL, OFF(model.freeze_base), 0, 0, NULL, "false", "train only the classifier head (transfer learning)"},
-    {"data", "train", K_STR, OFF(data.train), 0, 0, NULL, "none", "training images: a class-folder dir or a packed .h5 (file.h5, or file.h5:split)"},
+    {"model", "bn_momentum", K_FLOAT, OFF(model.bn_momentum), 0, 1, NULL, "0",
+     "BatchNormalization momentum; 0 = the architecture's own (MobileNetV2 0.999, small_cnn 0.99)"},
+    {"model", "weights", K_STR, OFF(model.weights), 0, 0, NULL, "none",
+     "Keras-layout .h5 weights to start from, or none"},
+    {"model", "freeze_base", K_BOOL, OFF(model.freeze_base), 0, 0, NULL, "false",
+     "train only the classifier head (transfer learning)"},
+    {"data", "train", K_STR, OFF(data.train), 0, 0, NULL, "none",
+     "training images: a class-folder dir or a packed .h5 (file.h5, or file.h5:split)"},
     {"data", "validation", K_STR, OFF(data.validation), 0, 0, NULL, "none", "validation images (same forms), or none"},
     {"data", "batch_size", K_INT, OFF(data.batch_size), 1, 65536, NULL, "32", "batch size per rank"},
-    {"data", "augment", K_BOOL, OFF(data.augment), 0, 0, NULL, "true", "random resized crop + horizontal flip on training images"},
-    {"data", "crop_scale_min", K_FLOAT, OFF(data.crop_scale_min), 0.05, 1.0, NULL, "0.5", "smallest crop area fraction when augmenting"},
+    {"data", "augment", K_BOOL, OFF(data.augment), 0, 0, NULL, "true",
+     "random resized crop + horizontal flip on training images"},
+    {"data", "crop_scale_min", K_FLOAT, OFF(data.crop_scale_min), 0.05, 1.0, NULL, "0.5",
+     "smallest crop area fraction when augmenting"},
     {"data", "flip", K_BOOL, OFF(data.flip), 0, 0, NULL, "true", "random horizontal flip when augmenting"},
-    {"data", "threads", K_INT, OFF(data.threads), 0, 256, NULL, "0", "decoding threads per rank; 0 = auto (half the rank's cores, at least 1)"},
+    {"data", "threads", K_INT, OFF(data.threads), 0, 256, NULL, "0",
+     "decoding threads per rank; 0 = auto (half the rank's cores, at least 1)"},
     {"data", "prefetch", K_INT, OFF(data.prefetch), 0, 1024, NULL, "0", "batches decoded ahead; 0 = threads + 2"},
-    {"data", "validation_split", K_FLOAT, OFF(data.validation_split), 0, 0.95, NULL, "0", "carve this fraction of train out as validation (seeded)"},
-    {"data", "drop_remainder", K_BOOL, OFF(data.drop_remainder), 0, 0, NULL, "false", "drop the last partial global batch instead of wrapping around"},
-    {"data", "on_bad_image", K_ENUM, OFF(data.on_bad_image), 0, 0, "skip|fail", "skip", "a corrupt or unreadable image is skipped (reported once) or stops the run"},
+    {"data", "validation_split", K_FLOAT, OFF(data.validation_split), 0, 0.95, NULL, "0",
+     "carve this fraction of train out as validation (seeded)"},
+    {"data", "drop_remainder", K_BOOL, OFF(data.drop_remainder), 0, 0, NULL, "false",
+     "drop the last partial global batch instead of wrapping around"},
+    {"data", "on_bad_image", K_ENUM, OFF(data.on_bad_image), 0, 0, "skip|fail", "skip",
+     "a corrupt or unreadable image is skipped (reported once) or stops the run"},
     {"optimizer", "name", K_ENUM, OFF(optimizer.name), 0, 0, "adam|sgd", "adam", "optimizer"},
     {"optimizer", "learning_rate", K_FLOAT, OFF(optimizer.learning_rate), 0, 100, NULL, "0.001", "peak learning rate"},
     {"optimizer", "momentum", K_FLOAT, OFF(optimizer.momentum), 0, 0.9999, NULL, "0.9", "SGD momentum"},
     {"optimizer", "nesterov", K_BOOL, OFF(optimizer.nesterov), 0, 0, NULL, "false", "SGD Nesterov momentum"},
     {"optimizer", "weight_decay", K_FLOAT, OFF(optimizer.weight_decay), 0, 1, NULL, "0", "decoupled weight decay"},
-    {"optimizer", "schedule", K_ENUM, OFF(optimizer.schedule), 0, 0, "constant|step|cosine", "constant", "learning-rate schedule after warm-up"},
-    {"optimizer", "warmup_epochs", K_FLOAT, OFF(optimizer.warmup_epochs), 0, 1000, NULL, "0", "linear warm-up length in epochs"},
-    {"optimizer", "decay_rate", K_FLOAT, OFF(optimizer.decay_rate), 0, 1, NULL, "0.1", "step schedule: multiply the rate by this ..."},
-    {"optimizer", "decay_epochs", K_FLOAT, OFF(optimizer.decay_epochs), 0.001, 1e6, NULL, "30", "step schedule: ... every this many epochs"},
+    {"optimizer", "schedule", K_ENUM, OFF(optimizer.schedule), 0, 0, "constant|step|cosine", "constant",
+     "learning-rate schedule after warm-up"},
+    {"optimizer", "warmup_epochs", K_FLOAT, OFF(optimizer.warmup_epochs), 0, 1000, NULL, "0",
+     "linear warm-up length in epochs"},
+    {"optimizer", "decay_rate", K_FLOAT, OFF(optimizer.decay_rate), 0, 1, NULL, "0.1",
+     "step schedule: multiply the rate by this ..."},
+    {"optimizer", "decay_epochs", K_FLOAT, OFF(optimizer.decay_epochs), 0.001, 1e6, NULL, "30",
+     "step schedule: ... every this many epochs"},
     {"train", "epochs", K_INT, OFF(train.epochs), 1, 1000000, NULL, "10", "epochs to train"},
-    {"train", "seed", K_LONG, OFF(train.seed), 0, 9.0e15, NULL, "1", "seed of weights, data order, augmentation and dropout"},
-    {"train", "steps_per_epoch", K_INT, OFF(train.steps_per_epoch), 0, 100000000, NULL, "0", "steps per epoch; 0 = the whole training set"},
+    {"train", "seed", K_LONG, OFF(train.seed), 0, 9.0e15, NULL, "1",
+     "seed of weights, data order, augmentation and dropout"},
+    {"train", "steps_per_epoch", K_INT, OFF(train.steps_per_epoch), 0, 100000000, NULL, "0",
+     "steps per epoch; 0 = the whole training set"},
     {"train", "verbose", K_INT, OFF(train.verbose), 0, 2, NULL, "1", "0 silent, 1 progress bar, 2 one line per epoch"},
-    {"train", "progress_every", K_INT, OFF(train.progress_every), 0, 1000000, NULL, "0", "off a terminal: a progress line every N steps (0 = ten per epoch)"},
-    {"train", "profile", K_BOOL, OFF(train.profile), 0, 0, NULL, "false", "time every layer kind's forward and backward; print the table at the end"},
-    {"train", "accumulate_steps", K_INT, OFF(train.accumulate_steps), 1, 1024, NULL, "1", "split each batch into this many micro-batches, one optimizer step (batch_size must be a multiple)"},
-    {"dist", "threads", K_INT, OFF(dist.threads), 0, 1024, NULL, "0", "compute threads (OpenBLAS and kernels) per rank; 0 = this rank's share of the node's cores"},
-    {"dist", "overlap", K_BOOL, OFF(dist.overlap), 0, 0, NULL, "true", "start each gradient bucket's allreduce during backward"},
+    {"train", "progress_every", K_INT, OFF(train.progress_every), 0, 1000000, NULL, "0",
+     "off a terminal: a progress line every N steps (0 = ten per epoch)"},
+    {"train", "profile", K_BOOL, OFF(train.profile), 0, 0, NULL, "false",
+     "time every layer kind's forward and backward; print the table at the end"},
+    {"train", "accumulate_steps", K_INT, OFF(train.accumulate_steps), 1, 1024, NULL, "1",
+     "split each batch into this many micro-batches, one optimizer step (batch_size must be a multiple)"},
+    {"dist", "threads", K_INT, OFF(dist.threads), 0, 1024, NULL, "0",
+     "compute threads (OpenBLAS and kernels) per rank; 0 = this rank's share of the node's cores"},
+    {"dist", "overlap", K_BOOL, OFF(dist.overlap), 0, 0, NULL, "true",
+     "start each gradient bucket's allreduce during backward"},
     {"dist", "bucket_mb", K_FLOAT, OFF(dist.bucket_mb), 0.01, 4096, NULL, "4", "gradient allreduce bucket size in MiB"},
-    {"dist", "sync_batchnorm", K_BOOL, OFF(dist.sync_batchnorm), 0, 0, NULL, "false", "BatchNorm statistics over the global batch instead of per rank"},
-    {"dist", "scale_lr", K_BOOL, OFF(dist.scale_lr), 0, 0, NULL, "false", "multiply the learning rate by the number of ranks (use with warmup_epochs)"},
-    {"dist", "check_identical", K_BOOL, OFF(dist.check_identical), 0, 0, NULL, "false", "debug: after every step check that all ranks hold identical parameters"},
+    {"dist", "sync_batchnorm", K_BOOL, OFF(dist.sync_batchnorm), 0, 0, NULL, "false",
+     "BatchNorm statistics over the global batch instead of per rank"},
+    {"dist", "scale_lr", K_BOOL, OFF(dist.scale_lr), 0, 0, NULL, "false",
+     "multiply the learning rate by the number of ranks (use with warmup_epochs)"},
+    {"dist", "check_identical", K_BOOL, OFF(dist.check_identical), 0, 0, NULL, "false",
+     "debug: after every step check that all ranks hold identical parameters"},
     {"output", "dir", K_STR, OFF(output.dir), 0, 0, NULL, "runs/default", "where metrics and checkpoints go"},
-    {"output", "checkpoint_every", K_STR, OFF(output.checkpoint_every), 0, 0, NULL, "epoch", "epoch, or a number of steps"},
+    {"output", "checkpoint_every", K_STR, OFF(output.checkpoint_every), 0, 0, NULL, "epoch",
+     "epoch, or a number of steps"},
     {"output", "keep", K_INT, OFF(output.keep), 0, 1000000, NULL, "3", "newest checkpoints kept; 0 = all"},
-    {"output", "save_best", K_STR, OFF(output.save_best), 0, 0, NULL, "none", "a metric (e.g. val_accuracy): keep best.h5 of the best epoch"},
-    {"output", "metrics_flush_steps", K_INT, OFF(output.metrics_flush_steps), 1, 1000000, NULL, "50", "write the per-step metrics every this many steps"},
+    {"output", "save_best", K_STR, OFF(output.save_best), 0, 0, NULL, "none",
+     "a metric (e.g. val_accuracy): keep best.h5 of the best epoch"},
+    {"output", "metrics_flush_steps", K_INT, OFF(output.metrics_flush_steps), 1, 1000000, NULL, "50",
+     "write the per-step metrics every this many steps"},
 };
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
 
@@ -114,8 +143,14 @@ static int parse_bool(const char *v, int *out)
 {
     const char *t[] = {"true", "yes", "on", "1"}, *f[] = {"false", "no", "off", "0"};
     for (int i = 0; i < 4; i++) {
-        if (strcasecmp(v, t[i]) == 0) { *out = 1; return 1; }
-        if (strcasecmp(v, f[i]) == 0) { *out = 0; return 1; }
+        if (strcasecmp(v, t[i]) == 0) {
+            *out = 1;
+            return 1;
+        }
+        if (strcasecmp(v, f[i]) == 0) {
+            *out = 0;
+            return 1;
+        }
     }
     return 0;
 }
@@ -149,8 +184,10 @@ static int store(mf_config *c, const key_def *k, const char *v, char *err, size_
             snprintf(err, errn, "must be an integer in [%.0f, %.0f], got '%s'", k->lo, k->hi, v);
             return 0;
         }
-        if (k->type == K_INT) *(int *)dst = (int)x;
-        else *(long *)dst = (long)x;
+        if (k->type == K_INT)
+            *(int *)dst = (int)x;
+        else
+            *(long *)dst = (long)x;
         return 1;
     }
     case K_FLOAT: {
@@ -168,7 +205,7 @@ static int store(mf_config *c, const key_def *k, const char *v, char *err, size_
             return 0;
         }
         return 1;
-    case K_FLOAT_CHOICE:  /* a number restricted to a list (Keras' MobileNetV2 alphas) */
+    case K_FLOAT_CHOICE: /* a number restricted to a list (Keras' MobileNetV2 alphas) */
         if (!enum_ok(k->choices, v)) {
             snprintf(err, errn, "must be one of %s, got '%s'", k->choices, v);
             return 0;
@@ -204,13 +241,13 @@ void mf_config_defaults(mf_config *c)
 }
 
 typedef struct parse_ctx {
-    mf_config  *c;
-    const char *text;      /* what is left to read */
+    mf_config *c;
+    const char *text; /* what is left to read */
     const char *path;
-    int         line;        /* of the line the reader handed out last */
-    int         too_long;
-    mf_status   status;
-    char        section[64];
+    int line; /* of the line the reader handed out last */
+    int too_long;
+    mf_status status;
+    char section[64];
 } parse_ctx;
 
 /* fgets over the config text that counts lines, so the handler can name
@@ -252,8 +289,8 @@ static int handler(void *user, const char *section, const char *name, const char
     const key_def *k = find_key(section, name);
     if (!k) {
         list_keys(err, sizeof err, section);
-        p->status = mf_fail(MF_STATUS_CONFIG, "%s:%d: unknown key '%s' in [%s]; valid keys: %s", p->path, p->line,
-                            name, section, err);
+        p->status = mf_fail(MF_STATUS_CONFIG, "%s:%d: unknown key '%s' in [%s]; valid keys: %s", p->path, p->line, name,
+                            section, err);
         return 1;
     }
     if (!store(p->c, k, value, err, sizeof err))
@@ -283,7 +320,8 @@ mf_status mf_config_parse(mf_config *c, const char *path, const char *text)
     p.path = path;
     int r = ini_parse_stream(reader, &p, handler, &p);
     if (p.status == MF_STATUS_OK && p.too_long)
-        p.status = mf_fail(MF_STATUS_CONFIG, "%s:%d: line longer than %d characters", path, p.too_long, INI_MAX_LINE - 2);
+        p.status =
+            mf_fail(MF_STATUS_CONFIG, "%s:%d: line longer than %d characters", path, p.too_long, INI_MAX_LINE - 2);
     if (p.status == MF_STATUS_OK && r > 0)
         p.status = mf_fail(MF_STATUS_CONFIG, "%s:%d: not 'key = value', '[section]' or a comment", path, r);
     if (p.status == MF_STATUS_OK) {
@@ -368,18 +406,23 @@ mf_status mf_config_validate(const mf_config *c)
 {
     const char *where = c->path[0] ? c->path : "config";
     if (strcmp(c->data.train, "none") == 0)
-        return mf_fail(MF_STATUS_CONFIG, "%s: [data] train is not set: give a class-folder directory or a packed .h5 "
-                       "(e.g. make one with `mpifit make-dataset synthetic-beans data/synth`)", where);
+        return mf_fail(MF_STATUS_CONFIG,
+                       "%s: [data] train is not set: give a class-folder directory or a packed .h5 "
+                       "(e.g. make one with `mpifit make-dataset synthetic-beans data/synth`)",
+                       where);
     if (c->data.validation_split > 0.0f && strcmp(c->data.validation, "none") != 0)
-        return mf_fail(MF_STATUS_CONFIG, "%s: [data] validation_split = %g carves validation out of train, so "
-                       "[data] validation must be none (it is '%s')", where, (double)c->data.validation_split,
-                       c->data.validation);
+        return mf_fail(MF_STATUS_CONFIG,
+                       "%s: [data] validation_split = %g carves validation out of train, so "
+                       "[data] validation must be none (it is '%s')",
+                       where, (double)c->data.validation_split, c->data.validation);
     const char *ce = c->output.checkpoint_every;
     char *end = NULL;
     long every = strtol(ce, &end, 10);
     if (strcmp(ce, "epoch") != 0 && (!*ce || *end || every < 1))
-        return mf_fail(MF_STATUS_CONFIG, "%s: [output] checkpoint_every must be 'epoch' or a number of steps >= 1, "
-                       "got '%s'", where, ce);
+        return mf_fail(MF_STATUS_CONFIG,
+                       "%s: [output] checkpoint_every must be 'epoch' or a number of steps >= 1, "
+                       "got '%s'",
+                       where, ce);
     if (strcmp(c->optimizer.name, "adam") == 0 && c->optimizer.nesterov)
         return mf_fail(MF_STATUS_CONFIG, "%s: [optimizer] nesterov applies to sgd, not adam", where);
     return MF_STATUS_OK;

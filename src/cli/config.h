@@ -11,70 +11,70 @@
 
 typedef struct mf_config {
     struct {
-        char  arch[32];              /* mobilenet_v2 | small_cnn */
-        float alpha;                 /* MobileNetV2 width multiplier */
-        int   input_size;            /* square input side, >= 32 */
-        int   classes;               /* 0 = number of class folders */
-        float dropout;               /* rate before the classifier */
-        float bn_momentum;           /* 0 = the architecture's own */
-        char  weights[MF_CFG_PATH];  /* Keras .h5 weights, or "none" */
-        int   freeze_base;           /* transfer learning: train only the head */
+        char arch[32]; /* mobilenet_v2 | small_cnn */
+        float alpha; /* MobileNetV2 width multiplier */
+        int input_size; /* square input side, >= 32 */
+        int classes; /* 0 = number of class folders */
+        float dropout; /* rate before the classifier */
+        float bn_momentum; /* 0 = the architecture's own */
+        char weights[MF_CFG_PATH]; /* Keras .h5 weights, or "none" */
+        int freeze_base; /* transfer learning: train only the head */
     } model;
     struct {
-        char  train[MF_CFG_PATH];       /* class-folder dir, packed .h5, or "synthetic" */
-        char  validation[MF_CFG_PATH];  /* same, or "none" */
-        int   batch_size;               /* per rank */
-        int   augment;
+        char train[MF_CFG_PATH]; /* class-folder dir, packed .h5, or "synthetic" */
+        char validation[MF_CFG_PATH]; /* same, or "none" */
+        int batch_size; /* per rank */
+        int augment;
         float crop_scale_min;
-        int   flip;
-        int   threads;                  /* decoding threads per rank, 0 = auto */
-        int   prefetch;                 /* batch buffers, 0 = threads + 2 */
-        float validation_split;         /* carve validation out of train (0 = off) */
-        int   drop_remainder;
-        char  on_bad_image[8];          /* skip | fail */
+        int flip;
+        int threads; /* decoding threads per rank, 0 = auto */
+        int prefetch; /* batch buffers, 0 = threads + 2 */
+        float validation_split; /* carve validation out of train (0 = off) */
+        int drop_remainder;
+        char on_bad_image[8]; /* skip | fail */
     } data;
     struct {
-        char  name[16];                 /* adam | sgd */
+        char name[16]; /* adam | sgd */
         float learning_rate;
         float momentum;
-        int   nesterov;
-        float weight_decay;             /* decoupled (AdamW / SGDW style) */
-        char  schedule[16];             /* constant | step | cosine */
+        int nesterov;
+        float weight_decay; /* decoupled (AdamW / SGDW style) */
+        char schedule[16]; /* constant | step | cosine */
         float warmup_epochs;
-        float decay_rate;               /* step schedule: factor per decay_epochs */
+        float decay_rate; /* step schedule: factor per decay_epochs */
         float decay_epochs;
     } optimizer;
     struct {
-        int  epochs;
+        int epochs;
         long seed;
-        int  steps_per_epoch;           /* 0 = the whole training set */
-        int  verbose;                   /* 0 silent, 1 progress bar, 2 one line per epoch */
-        int  progress_every;            /* plain progress lines every N steps, 0 = 10 per epoch */
-        int  accumulate_steps;          /* micro-batches per optimizer step */
-        int  profile;                   /* per-layer-kind timing table at the end */
+        int steps_per_epoch; /* 0 = the whole training set */
+        int verbose; /* 0 silent, 1 progress bar, 2 one line per epoch */
+        int progress_every; /* plain progress lines every N steps, 0 = 10 per epoch */
+        int accumulate_steps; /* micro-batches per optimizer step */
+        int profile; /* per-layer-kind timing table at the end */
     } train;
     struct {
         char dir[MF_CFG_PATH];
-        char checkpoint_every[16];      /* "epoch" or a number of steps */
-        int  keep;                      /* newest checkpoints kept, 0 = all */
-        char save_best[48];             /* metric to keep best.h5 for, or "none" */
-        int  metrics_flush_steps;
+        char checkpoint_every[16]; /* "epoch" or a number of steps */
+        int keep; /* newest checkpoints kept, 0 = all */
+        char save_best[48]; /* metric to keep best.h5 for, or "none" */
+        int metrics_flush_steps;
     } output;
     struct {
-        int   threads;                  /* compute threads per rank, 0 = auto */
-        int   overlap;                  /* allreduce buckets during backward */
+        int threads; /* compute threads per rank, 0 = auto */
+        int overlap; /* allreduce buckets during backward */
         float bucket_mb;
-        int   sync_batchnorm;
-        int   scale_lr;                 /* Goyal et al.: learning rate x ranks */
-        int   check_identical;          /* debug: hash parameters across ranks every step */
+        int sync_batchnorm;
+        int scale_lr; /* Goyal et al.: learning rate x ranks */
+        int check_identical; /* debug: hash parameters across ranks every step */
     } dist;
 
-    char  path[MF_CFG_PATH];  /* the file it came from */
-    char *text;               /* the file's text followed by the --set lines (for checkpoints) */
+    char path[MF_CFG_PATH]; /* the file it came from */
+    char *text; /* the file's text followed by the --set lines (for checkpoints) */
 } mf_config;
 
 /* Defaults of every key (the values configs/README.md lists). */
-void      mf_config_defaults(mf_config *c);
+void mf_config_defaults(mf_config *c);
 /* Parse path over the defaults. Errors (MF_STATUS_CONFIG / _IO) name
  * path:line, the section and key, the bad value and the valid choices. */
 mf_status mf_config_load(mf_config *c, const char *path);
@@ -89,7 +89,7 @@ mf_status mf_config_set(mf_config *c, const char *assignment);
 /* Cross-key checks after loading and overrides (e.g. validation_split with a
  * validation dir). */
 mf_status mf_config_validate(const mf_config *c);
-void      mf_config_free(mf_config *c);
+void mf_config_free(mf_config *c);
 /* One line per key: "[section] key = default  - help" (for docs and tests). */
-void      mf_config_print_keys(FILE *f);
+void mf_config_print_keys(FILE *f);
 #endif

@@ -112,8 +112,10 @@ mf_status mf_job_open_data(mf_job *j, int need_validation)
         MF_TRY(mf_dataset_open(&j->validation, c->data.validation, &o));
         MF_TRY(mf_dataset_same_classes(j->train, j->validation));
     } else if (need_validation) {
-        return mf_fail(MF_STATUS_CONFIG, "%s: [data] validation is none and there is no validation_split: nothing to "
-                       "evaluate on", c->path);
+        return mf_fail(MF_STATUS_CONFIG,
+                       "%s: [data] validation is none and there is no validation_split: nothing to "
+                       "evaluate on",
+                       c->path);
     }
     if (j->comm && j->world > 1) {
         /* every rank scanned the folders itself: they must have seen the same */
@@ -122,7 +124,8 @@ mf_status mf_job_open_data(mf_job *j, int need_validation)
         int64_t hi[3] = {lo[0], lo[1], lo[2]};
         MF_TRY(mf_comm_allreduce_min_max(j->comm, lo, hi, 3));
         if (lo[0] != hi[0] || lo[1] != hi[1] || lo[2] != hi[2])
-            return mf_fail(MF_STATUS_DATA, "the ranks see different datasets (train %lld..%lld images, validation "
+            return mf_fail(MF_STATUS_DATA,
+                           "the ranks see different datasets (train %lld..%lld images, validation "
                            "%lld..%lld, classes %lld..%lld): is %s on a file system every node shares?",
                            (long long)lo[0], (long long)hi[0], (long long)lo[1], (long long)hi[1], (long long)lo[2],
                            (long long)hi[2], c->data.train);
@@ -155,8 +158,10 @@ mf_status mf_job_classes(mf_job *j)
         o.quiet = 1;
         mf_dataset *ds;
         if (mf_dataset_open(&ds, j->cfg.data.train, &o) != MF_STATUS_OK)
-            return mf_fail(MF_STATUS_CONFIG, "%s: [model] classes = 0 means 'as many as class folders in [data] train', "
-                           "but %s cannot be read: %s", j->cfg.path, j->cfg.data.train, mf_last_error());
+            return mf_fail(MF_STATUS_CONFIG,
+                           "%s: [model] classes = 0 means 'as many as class folders in [data] train', "
+                           "but %s cannot be read: %s",
+                           j->cfg.path, j->cfg.data.train, mf_last_error());
         from_data = mf_dataset_num_classes(ds);
         mf_dataset_free(ds);
     }
@@ -188,8 +193,8 @@ mf_status mf_job_build_model(mf_job *j)
         MF_TRY(mf_job_classes(j));
     uint64_t seed = (uint64_t)c->train.seed;
     if (strcmp(c->model.arch, "mobilenet_v2") == 0)
-        MF_TRY(mf_mobilenet_v2_classifier(&j->model, c->model.alpha, c->model.input_size, j->classes,
-                                          c->model.dropout, seed));
+        MF_TRY(mf_mobilenet_v2_classifier(&j->model, c->model.alpha, c->model.input_size, j->classes, c->model.dropout,
+                                          seed));
     else
         MF_TRY(mf_small_cnn(&j->model, c->model.input_size, j->classes, 16, c->model.dropout, seed));
     if (c->model.bn_momentum > 0.0f)
@@ -256,7 +261,7 @@ mf_status mf_job_make_optimizer(const mf_job *j, int steps_per_epoch, mf_optimiz
         return mf_fail(MF_STATUS_CONFIG, "%s: [optimizer]: %s", c->path, mf_last_error());
     memset(sch, 0, sizeof *sch);
     sch->kind = strcmp(c->optimizer.schedule, "cosine") == 0 ? MF_SCHEDULE_COSINE
-              : strcmp(c->optimizer.schedule, "step") == 0   ? MF_SCHEDULE_STEP
+        : strcmp(c->optimizer.schedule, "step") == 0         ? MF_SCHEDULE_STEP
                                                              : MF_SCHEDULE_CONSTANT;
     sch->base_lr = c->optimizer.learning_rate;
     sch->warmup_steps = lroundf(c->optimizer.warmup_epochs * (float)steps_per_epoch);

@@ -9,18 +9,18 @@
 #define MF_JOB_MAX_ARGS 256
 
 typedef struct mf_job {
-    mf_config   cfg;
-    const char *weights;              /* --weights FILE, or NULL */
-    const char *positional[MF_JOB_MAX_ARGS];  /* arguments after CONFIG that are not options */
-    int         n_positional;
-    int         verbose_ranks;        /* --verbose: every rank logs */
-    const char *resume;               /* --resume auto|PATH (train) */
-    mf_dataset *train, *validation;   /* NULL until mf_job_open_data */
-    mf_model   *model;
-    int         classes;
-    int         rank, world;
-    FILE       *info;                 /* where progress notes go: stdout, or stderr when stdout is data (predict) */
-    mf_comm    *comm;                 /* NULL: a single process */
+    mf_config cfg;
+    const char *weights; /* --weights FILE, or NULL */
+    const char *positional[MF_JOB_MAX_ARGS]; /* arguments after CONFIG that are not options */
+    int n_positional;
+    int verbose_ranks; /* --verbose: every rank logs */
+    const char *resume; /* --resume auto|PATH (train) */
+    mf_dataset *train, *validation; /* NULL until mf_job_open_data */
+    mf_model *model;
+    int classes;
+    int rank, world;
+    FILE *info; /* where progress notes go: stdout, or stderr when stdout is data (predict) */
+    mf_comm *comm; /* NULL: a single process */
 } mf_job;
 
 /* Parse `mpifit CMD CONFIG [--set s.k=v]... [--weights F] [args...]` (argv[0]
@@ -32,7 +32,7 @@ mf_status mf_job_parse(mf_job *j, int argc, char **argv, int need_train_data, mf
  * failing rank's message. A no-op without a communicator. */
 mf_status mf_job_agree(mf_job *j, mf_status s);
 /* Compute threads per rank: [dist] threads, or this rank's share of the node. */
-int       mf_job_threads(const mf_job *j);
+int mf_job_threads(const mf_job *j);
 /* Open [data] train (and validation, or the validation_split subsets) and
  * check their class lists; prints the classes on rank 0. */
 mf_status mf_job_open_data(mf_job *j, int need_validation);
@@ -43,7 +43,7 @@ mf_status mf_job_classes(mf_job *j);
 mf_status mf_job_build_model(mf_job *j);
 /* Loader options from [data] for this rank. */
 mf_loader_options mf_job_loader_options(const mf_job *j, int training);
-void      mf_job_free(mf_job *j);
+void mf_job_free(mf_job *j);
 /* [optimizer] -> optimizer and schedule, for steps_per_epoch steps an epoch. */
 mf_status mf_job_make_optimizer(const mf_job *j, int steps_per_epoch, mf_optimizer **opt, mf_schedule *sch);
 /* [dist] -> the options of mf_fit_distribute. */

@@ -19,8 +19,7 @@ static void *alloc(size_t bytes, int zero, const char *file, int line)
     size_t total = MF_ALIGN + ((bytes + MF_ALIGN - 1) / MF_ALIGN) * MF_ALIGN;
     unsigned char *base = aligned_alloc(MF_ALIGN, total);
     if (!base)
-        mf_panic(file, line, "out of memory allocating %zu bytes (%.1f MiB)",
-                 bytes, (double)bytes / (1024.0 * 1024.0));
+        mf_panic(file, line, "out of memory allocating %zu bytes (%.1f MiB)", bytes, (double)bytes / (1024.0 * 1024.0));
     if (zero)
         memset(base, 0, total);
     else

@@ -22,8 +22,7 @@
  * where they exist. ISO C mode (-std=c11) keeps FMA contraction off, so
  * every clone rounds exactly as the baseline does: results do not depend on
  * the CPU. -DMF_NO_CLONES turns it off. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(MF_NO_CLONES)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(MF_NO_CLONES)
 #define MF_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define MF_SIMD_CLONES
@@ -32,14 +31,22 @@
 /* Tier 1: a broken invariant is a bug. Always on (kept in Release, unlike
  * assert()); prints "[mpifit rank r/w] file:line: assertion failed: cond" and
  * ends the whole job (MPI_Abort when MPI is up, else abort()). */
-#define MF_ASSERT(cond) \
-    do { if (!(cond)) mf_panic(__FILE__, __LINE__, "assertion failed: %s", #cond); } while (0)
+#define MF_ASSERT(cond)                                                  \
+    do {                                                                 \
+        if (!(cond))                                                     \
+            mf_panic(__FILE__, __LINE__, "assertion failed: %s", #cond); \
+    } while (0)
 MF_NORETURN MF_PRINTF(3, 4) void mf_panic(const char *file, int line, const char *fmt, ...);
 
 /* Tier 2: record a message for mf_last_error() and return s (use: return mf_fail(...)). */
 MF_PRINTF(2, 3) mf_status mf_fail(mf_status s, const char *fmt, ...);
 /* Propagate a failure from a call returning mf_status. */
-#define MF_TRY(expr) do { mf_status mf_try_s_ = (expr); if (mf_try_s_ != MF_STATUS_OK) return mf_try_s_; } while (0)
+#define MF_TRY(expr)                   \
+    do {                               \
+        mf_status mf_try_s_ = (expr);  \
+        if (mf_try_s_ != MF_STATUS_OK) \
+            return mf_try_s_;          \
+    } while (0)
 
 /* How the job ends on panic: the MPI module installs MPI_Abort here. */
 typedef void (*mf_abort_fn)(int code);
@@ -49,8 +56,8 @@ void mf_set_abort_handler(mf_abort_fn fn);
  * mf_log_info prints on rank 0 only (the rank-0 rule); mf_log_warn and
  * mf_log_error print on every rank, to stderr. */
 void mf_log_set_rank(int rank, int world);
-int  mf_log_rank(void);
-int  mf_log_world(void);
+int mf_log_rank(void);
+int mf_log_world(void);
 MF_PRINTF(1, 2) void mf_log_info(const char *fmt, ...);
 MF_PRINTF(1, 2) void mf_log_all(const char *fmt, ...);
 MF_PRINTF(1, 2) void mf_log_warn(const char *fmt, ...);

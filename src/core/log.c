@@ -7,9 +7,13 @@
 static int log_rank = 0;
 static int log_world = 1;
 
-void mf_log_set_rank(int rank, int world) { log_rank = rank; log_world = world; }
-int  mf_log_rank(void)  { return log_rank; }
-int  mf_log_world(void) { return log_world; }
+void mf_log_set_rank(int rank, int world)
+{
+    log_rank = rank;
+    log_world = world;
+}
+int mf_log_rank(void) { return log_rank; }
+int mf_log_world(void) { return log_world; }
 
 /* One line per message, whole: the stream is locked for the line, so the
  * loader's threads reporting at the same moment never interleave. */

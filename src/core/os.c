@@ -35,7 +35,7 @@ mf_status mf_mkdir_p(const char *path)
             return mf_fail(MF_STATUS_IO, "cannot create directory %s: %s", buf, strerror(errno));
         buf[i] = keep;
     }
-    struct stat st;  /* EEXIST also covers a regular file of that name */
+    struct stat st; /* EEXIST also covers a regular file of that name */
     if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
         return mf_fail(MF_STATUS_IO, "cannot create directory %s: a file of that name is in the way", buf);
     return MF_STATUS_OK;

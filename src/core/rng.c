@@ -42,10 +42,7 @@ uint64_t mf_rng_u64(mf_rng *r)
     return result;
 }
 
-float mf_rng_uniform(mf_rng *r)
-{
-    return (float)(mf_rng_u64(r) >> 40) * (1.0f / 16777216.0f);
-}
+float mf_rng_uniform(mf_rng *r) { return (float)(mf_rng_u64(r) >> 40) * (1.0f / 16777216.0f); }
 
 uint32_t mf_rng_below(mf_rng *r, uint32_t n)
 {

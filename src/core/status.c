@@ -13,15 +13,15 @@ void mf_clear_error(void) { last_error[0] = '\0'; }
 const char *mf_status_name(mf_status s)
 {
     switch (s) {
-    case MF_STATUS_OK:      return "ok";
+    case MF_STATUS_OK: return "ok";
     case MF_STATUS_INVALID: return "invalid argument";
-    case MF_STATUS_CONFIG:  return "config";
-    case MF_STATUS_IO:      return "i/o";
-    case MF_STATUS_DATA:    return "data";
-    case MF_STATUS_SHAPE:   return "shape";
-    case MF_STATUS_NOMEM:   return "out of memory";
-    case MF_STATUS_MPI:     return "mpi";
-    case MF_STATUS_HDF5:    return "hdf5";
+    case MF_STATUS_CONFIG: return "config";
+    case MF_STATUS_IO: return "i/o";
+    case MF_STATUS_DATA: return "data";
+    case MF_STATUS_SHAPE: return "shape";
+    case MF_STATUS_NOMEM: return "out of memory";
+    case MF_STATUS_MPI: return "mpi";
+    case MF_STATUS_HDF5: return "hdf5";
     case MF_STATUS_NUMERIC: return "numeric";
     case MF_STATUS_PREEMPTED: return "preempted";
     }
@@ -54,7 +54,7 @@ void mf_panic(const char *file, int line, const char *fmt, ...)
     fprintf(stderr, "[mpifit rank %d/%d] %s:%d: %s\n", mf_log_rank(), mf_log_world(), file, line, msg);
     fflush(stderr);
     if (abort_handler)
-        abort_handler(134);  /* 128 + SIGABRT, what a plain abort() would give */
+        abort_handler(134); /* 128 + SIGABRT, what a plain abort() would give */
     abort();
 }
 

@@ -9,8 +9,7 @@ void mf_augment_rng(mf_rng *r, uint64_t seed, int epoch, int index)
     mf_rng_seed2(r, seed ^ (0xA0A0A0A0ull * (uint64_t)(epoch + 1)), (uint64_t)index);
 }
 
-void mf_augment_sample(mf_crop *crop, int *flipped, int w, int h, float scale_min, float ratio_max, int flip,
-                       mf_rng *r)
+void mf_augment_sample(mf_crop *crop, int *flipped, int w, int h, float scale_min, float ratio_max, int flip, mf_rng *r)
 {
     crop->x0 = 0.0f;
     crop->y0 = 0.0f;

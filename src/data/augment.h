@@ -16,5 +16,5 @@ void mf_augment_sample(mf_crop *crop, int *flipped, int w, int h, float scale_mi
                        mf_rng *r);
 /* The side TurboJPEG should decode at least, so a crop still has input_size
  * pixels across: input_size / sqrt(scale_min) when augmenting. */
-int  mf_augment_decode_side(int input_size, int augment, float scale_min);
+int mf_augment_decode_side(int input_size, int augment, float scale_min);
 #endif

@@ -35,8 +35,8 @@ mf_status mf_ds_apply_subset(mf_dataset *ds, const mf_dataset_options *opt)
 {
     if (opt->subset == MF_SUBSET_ALL) {
         if (opt->validation_split != 0.0f)
-            return mf_fail(MF_STATUS_INVALID, "%s: validation_split %g needs subset training or validation",
-                           ds->path, (double)opt->validation_split);
+            return mf_fail(MF_STATUS_INVALID, "%s: validation_split %g needs subset training or validation", ds->path,
+                           (double)opt->validation_split);
         return MF_STATUS_OK;
     }
     if (!(opt->validation_split > 0.0f && opt->validation_split < 1.0f))
@@ -57,8 +57,8 @@ mf_status mf_ds_apply_subset(mf_dataset *ds, const mf_dataset_options *opt)
     int lo = opt->subset == MF_SUBSET_TRAINING ? 0 : ds->n - n_val;
     int hi = opt->subset == MF_SUBSET_TRAINING ? ds->n - n_val : ds->n;
     if (hi - lo <= 0)
-        return mf_fail(MF_STATUS_DATA, "%s: validation_split %g of %d images leaves the %s subset empty",
-                       ds->path, (double)opt->validation_split, ds->n,
+        return mf_fail(MF_STATUS_DATA, "%s: validation_split %g of %d images leaves the %s subset empty", ds->path,
+                       (double)opt->validation_split, ds->n,
                        opt->subset == MF_SUBSET_TRAINING ? "training" : "validation");
     for (int i = 0; i < ds->n; i++)
         if (i < lo || i >= hi)
@@ -115,8 +115,8 @@ mf_status mf_dataset_same_classes(const mf_dataset *a, const mf_dataset *b)
                            a->class_names[c], a->path, b->class_names[c], b->path);
     if (a->n_classes != b->n_classes) {
         const mf_dataset *more = a->n_classes > b->n_classes ? a : b;
-        return mf_fail(MF_STATUS_DATA, "class lists differ: %s has %d classes, %s has %d (first extra: '%s')",
-                       a->path, a->n_classes, b->path, b->n_classes, more->class_names[n]);
+        return mf_fail(MF_STATUS_DATA, "class lists differ: %s has %d classes, %s has %d (first extra: '%s')", a->path,
+                       a->n_classes, b->path, b->n_classes, more->class_names[n]);
     }
     return MF_STATUS_OK;
 }

@@ -19,25 +19,25 @@ typedef struct mf_ds_source {
      * count into *len; the reason in the error when it cannot. */
     mf_status (*read)(const mf_dataset *ds, int i, uint8_t **buf, size_t *cap, size_t *len);
     /* Release the source's state (ds->state). Optional. */
-    void      (*close)(mf_dataset *ds);
+    void (*close)(mf_dataset *ds);
 } mf_ds_source;
 
 typedef struct mf_ds_item {
-    int      label;
-    char    *source;   /* path, or "file.h5:split/name" for messages */
-    uint64_t offset;   /* packed: first byte in the split's blob */
-    uint64_t length;   /* packed: bytes */
+    int label;
+    char *source; /* path, or "file.h5:split/name" for messages */
+    uint64_t offset; /* packed: first byte in the split's blob */
+    uint64_t length; /* packed: bytes */
 } mf_ds_item;
 
 struct mf_dataset {
     const mf_ds_source *src;
-    char       *path;          /* as opened */
-    int         n, cap;
-    mf_ds_item *items;         /* n, in label-then-name order (or the split's shuffle) */
-    int         n_classes;
-    char      **class_names;   /* n_classes, sorted */
-    int         n_ignored;     /* non-image files seen while scanning */
-    void       *state;         /* the source's own (an open packed file) */
+    char *path; /* as opened */
+    int n, cap;
+    mf_ds_item *items; /* n, in label-then-name order (or the split's shuffle) */
+    int n_classes;
+    char **class_names; /* n_classes, sorted */
+    int n_ignored; /* non-image files seen while scanning */
+    void *state; /* the source's own (an open packed file) */
 };
 
 /* Allocate an empty dataset read by `src` for `path`. */

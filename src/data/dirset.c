@@ -92,9 +92,9 @@ static mf_status list_dir(const char *dir, name_list *dirs, name_list *files)
 
 typedef struct scan {
     mf_dataset *ds;
-    int         label;
-    int         images;       /* in the current class */
-    char        first_ignored[4096];
+    int label;
+    int images; /* in the current class */
+    char first_ignored[4096];
 } scan;
 
 static mf_status walk_class(scan *sc, const char *dir, int depth)
@@ -172,9 +172,10 @@ mf_status mf_dirset_open(mf_dataset *ds, const mf_dataset_options *opt)
     MF_TRY(list_dir(ds->path, &classes, &top_files));
     mf_status s = MF_STATUS_OK;
     if (classes.n == 0) {
-        s = mf_fail(MF_STATUS_DATA, "%s has no class folders: expected one sub-folder of .jpg images per class "
-                    "(e.g. %s/healthy/*.jpg)%s", ds->path, ds->path,
-                    top_files.n ? " and found only loose files" : "");
+        s = mf_fail(MF_STATUS_DATA,
+                    "%s has no class folders: expected one sub-folder of .jpg images per class "
+                    "(e.g. %s/healthy/*.jpg)%s",
+                    ds->path, ds->path, top_files.n ? " and found only loose files" : "");
         goto done;
     }
     ds->n_classes = classes.n;
@@ -184,7 +185,7 @@ mf_status mf_dirset_open(mf_dataset *ds, const mf_dataset_options *opt)
     scan sc;
     memset(&sc, 0, sizeof sc);
     sc.ds = ds;
-    ds->n_ignored = top_files.n;  /* files beside the class folders belong to no class */
+    ds->n_ignored = top_files.n; /* files beside the class folders belong to no class */
     if (top_files.n && join(sc.first_ignored, sizeof sc.first_ignored, ds->path, top_files.v[0]) != MF_STATUS_OK)
         sc.first_ignored[0] = '\0';
     char path[4096];

@@ -23,10 +23,10 @@
 #include "jpeg.h"
 
 struct mf_jpeg_decoder {
-    tjhandle tj;   /* decompressor, replaced after each failure (fail_reset);
+    tjhandle tj; /* decompressor, replaced after each failure (fail_reset);
                     * NULL if that replacement ran out of memory */
-    uint8_t *buf;  /* (h, w, 3) RGB output; (h, w, 4) CMYK before conversion */
-    size_t   cap;  /* bytes in buf */
+    uint8_t *buf; /* (h, w, 3) RGB output; (h, w, 4) CMYK before conversion */
+    size_t cap; /* bytes in buf */
 };
 
 mf_jpeg_decoder *mf_jpeg_decoder_create(void)
@@ -59,7 +59,7 @@ static mf_status check_signature(const uint8_t *buf, size_t len)
         return mf_fail(MF_STATUS_DATA, "empty file (0 bytes)");
     if (len >= 2 && buf[0] == 0xFF && buf[1] == 0xD8)
         return MF_STATUS_OK;
-    char hex[16] = "";  /* "xx xx xx xx" */
+    char hex[16] = ""; /* "xx xx xx xx" */
     size_t n = len < 4 ? len : 4, at = 0;
     for (size_t i = 0; i < n; i++)
         at += (size_t)snprintf(hex + at, sizeof hex - at, i ? " %02x" : "%02x", (unsigned)buf[i]);
@@ -77,7 +77,7 @@ static mf_status fail_reset(mf_jpeg_decoder *d, mf_status s)
 {
     if (d->tj)
         tjDestroy(d->tj);
-    d->tj = tjInitDecompress();  /* NULL: reported by the next call */
+    d->tj = tjInitDecompress(); /* NULL: reported by the next call */
     return s;
 }
 
@@ -89,13 +89,13 @@ static mf_status read_header(mf_jpeg_decoder *d, const uint8_t *buf, size_t len,
         return mf_fail(MF_STATUS_NOMEM, "cannot create a TurboJPEG decompressor: %s", tjGetErrorStr2(NULL));
     int subsamp = 0;
     if (tjDecompressHeader3(d->tj, buf, (unsigned long)len, w, h, &subsamp, cs) != 0)
-        return fail_reset(d, mf_fail(MF_STATUS_DATA, "truncated or corrupt JPEG: header unreadable: %s",
-                                     tjGetErrorStr2(d->tj)));
+        return fail_reset(
+            d, mf_fail(MF_STATUS_DATA, "truncated or corrupt JPEG: header unreadable: %s", tjGetErrorStr2(d->tj)));
     /* libjpeg fakes an EOI at the end of the data, so a file cut inside the
      * header "succeeds" with no frame: 0x0 */
     if (*w <= 0 || *h <= 0)
-        return fail_reset(d, mf_fail(MF_STATUS_DATA, "truncated or corrupt JPEG: no frame header (size %dx%d)",
-                                     *w, *h));
+        return fail_reset(d,
+                          mf_fail(MF_STATUS_DATA, "truncated or corrupt JPEG: no frame header (size %dx%d)", *w, *h));
     return MF_STATUS_OK;
 }
 
@@ -115,22 +115,22 @@ mf_status mf_jpeg_header(mf_jpeg_decoder *d, const uint8_t *buf, size_t len, int
  * just ends the walk (libjpeg has already accepted the header by now). */
 static int has_adobe_marker(const uint8_t *buf, size_t len)
 {
-    size_t p = 2;  /* after SOI */
+    size_t p = 2; /* after SOI */
     while (p + 4 <= len) {
         if (buf[p] != 0xFF)
             return 0;
         uint8_t m = buf[p + 1];
-        if (m == 0xFF) {  /* fill byte */
+        if (m == 0xFF) { /* fill byte */
             p++;
             continue;
         }
-        if (m == 0xDA || m == 0xD9)  /* SOS, EOI: no more tables */
+        if (m == 0xDA || m == 0xD9) /* SOS, EOI: no more tables */
             return 0;
-        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {  /* TEM, RSTn: no length */
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { /* TEM, RSTn: no length */
             p += 2;
             continue;
         }
-        size_t seg = ((size_t)buf[p + 2] << 8) | buf[p + 3];  /* includes its 2 length bytes */
+        size_t seg = ((size_t)buf[p + 2] << 8) | buf[p + 3]; /* includes its 2 length bytes */
         if (seg < 2)
             return 0;
         /* libjpeg's own test (jdmarker.c): 12 data bytes starting "Adobe" */
@@ -148,9 +148,12 @@ static void cmyk_to_rgb_inplace(uint8_t *px, size_t n, int inverted)
     for (size_t i = 0; i < n; i++) {
         unsigned c = px[4 * i], m = px[4 * i + 1], y = px[4 * i + 2], k = px[4 * i + 3];
         if (!inverted) {
-            c = 255 - c; m = 255 - m; y = 255 - y; k = 255 - k;
+            c = 255 - c;
+            m = 255 - m;
+            y = 255 - y;
+            k = 255 - k;
         }
-        px[3 * i]     = (uint8_t)((c * k + 127) / 255);
+        px[3 * i] = (uint8_t)((c * k + 127) / 255);
         px[3 * i + 1] = (uint8_t)((m * k + 127) / 255);
         px[3 * i + 2] = (uint8_t)((y * k + 127) / 255);
     }
@@ -162,7 +165,7 @@ static void cmyk_to_rgb_inplace(uint8_t *px, size_t n, int inverted)
  * contract defines as full size. */
 static tjscalingfactor pick_scale(int w, int h, int min_w, int min_h)
 {
-    tjscalingfactor best = { 1, 1 };
+    tjscalingfactor best = {1, 1};
     if (min_w <= 0 && min_h <= 0)
         return best;
     int n = 0;
@@ -178,17 +181,16 @@ static tjscalingfactor pick_scale(int w, int h, int min_w, int min_h)
     return best;
 }
 
-mf_status mf_jpeg_decode(mf_jpeg_decoder *d, const uint8_t *buf, size_t len, int min_w, int min_h,
-                         mf_image_rgb8 *out)
+mf_status mf_jpeg_decode(mf_jpeg_decoder *d, const uint8_t *buf, size_t len, int min_w, int min_h, mf_image_rgb8 *out)
 {
     MF_ASSERT(d && out && (buf || len == 0));
     memset(out, 0, sizeof *out);
     int w = 0, h = 0, cs = 0;
     MF_TRY(read_header(d, buf, len, &w, &h, &cs));
     /* before any allocation: a forged header must not cost 10 GiB */
-    if (w > MF_JPEG_MAX_SIDE || h > MF_JPEG_MAX_SIDE ||
-        (uint64_t)w * (uint64_t)h > MF_JPEG_MAX_PIXELS)
-        return mf_fail(MF_STATUS_DATA, "image is %dx%d, larger than the limit of %d px per side and %u "
+    if (w > MF_JPEG_MAX_SIDE || h > MF_JPEG_MAX_SIDE || (uint64_t)w * (uint64_t)h > MF_JPEG_MAX_PIXELS)
+        return mf_fail(MF_STATUS_DATA,
+                       "image is %dx%d, larger than the limit of %d px per side and %u "
                        "pixels (MF_JPEG_MAX_SIDE, MF_JPEG_MAX_PIXELS)",
                        w, h, MF_JPEG_MAX_SIDE, MF_JPEG_MAX_PIXELS);
 
@@ -209,8 +211,9 @@ mf_status mf_jpeg_decode(mf_jpeg_decoder *d, const uint8_t *buf, size_t len, int
     if (tjDecompress2(d->tj, buf, (unsigned long)len, d->buf, ow, 0, oh, four ? TJPF_CMYK : TJPF_RGB,
                       TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS) != 0) {
         int warn = tjGetErrorCode(d->tj) == TJERR_WARNING;
-        return fail_reset(d, mf_fail(MF_STATUS_DATA, "truncated or corrupt JPEG: %s%s", tjGetErrorStr2(d->tj),
-                                     warn ? " (a libjpeg warning, treated as an error)" : ""));
+        return fail_reset(d,
+                          mf_fail(MF_STATUS_DATA, "truncated or corrupt JPEG: %s%s", tjGetErrorStr2(d->tj),
+                                  warn ? " (a libjpeg warning, treated as an error)" : ""));
     }
     if (four)
         cmyk_to_rgb_inplace(d->buf, (size_t)ow * (size_t)oh, has_adobe_marker(buf, len));
@@ -235,7 +238,7 @@ mf_status mf_jpeg_encode(const uint8_t *rgb, int w, int h, int quality, uint8_t 
     tjhandle tj = tjInitCompress();
     if (!tj)
         return mf_fail(MF_STATUS_NOMEM, "cannot create a TurboJPEG compressor: %s", tjGetErrorStr2(NULL));
-    unsigned char *jb = NULL;  /* TurboJPEG allocates it: tjAlloc'ed, so tjFree'd */
+    unsigned char *jb = NULL; /* TurboJPEG allocates it: tjAlloc'ed, so tjFree'd */
     unsigned long jlen = 0;
     mf_status s = MF_STATUS_OK;
     /* no TJFLAG_PROGRESSIVE: baseline */

@@ -17,19 +17,19 @@
 /* Largest image accepted, checked from the header before any pixel buffer is
  * allocated: a corrupt or hostile header claiming 60000x60000 is refused. */
 #define MF_JPEG_MAX_PIXELS (64u * 1024u * 1024u)
-#define MF_JPEG_MAX_SIDE   32768
+#define MF_JPEG_MAX_SIDE 32768
 
 typedef struct mf_jpeg_decoder mf_jpeg_decoder;
 
 /* An RGB8 image owned by the decoder: valid until the next decode call. */
 typedef struct mf_image_rgb8 {
-    const uint8_t *rgb;  /* (h, w, 3) interleaved */
-    int w, h;            /* decoded (possibly DCT-scaled) size */
-    int src_w, src_h;    /* size stored in the file */
+    const uint8_t *rgb; /* (h, w, 3) interleaved */
+    int w, h; /* decoded (possibly DCT-scaled) size */
+    int src_w, src_h; /* size stored in the file */
 } mf_image_rgb8;
 
 mf_jpeg_decoder *mf_jpeg_decoder_create(void);
-void             mf_jpeg_decoder_free(mf_jpeg_decoder *d);  /* NULL is a no-op */
+void mf_jpeg_decoder_free(mf_jpeg_decoder *d); /* NULL is a no-op */
 
 /* Decode buf[0..len) to RGB8 at the smallest DCT scale whose output is still at
  * least min_w x min_h (0, 0: full size). Never crashes on bad input; fails with
@@ -37,8 +37,7 @@ void             mf_jpeg_decoder_free(mf_jpeg_decoder *d);  /* NULL is a no-op *
  * caller adds): "empty file (0 bytes)", "not a JPEG (starts with 89 50 4e 47)",
  * "truncated or corrupt JPEG: <libjpeg message>", "image is 60000x60000, larger
  * than the limit of ...". Truncated data is an error, not a gray-filled image. */
-mf_status mf_jpeg_decode(mf_jpeg_decoder *d, const uint8_t *buf, size_t len, int min_w, int min_h,
-                         mf_image_rgb8 *out);
+mf_status mf_jpeg_decode(mf_jpeg_decoder *d, const uint8_t *buf, size_t len, int min_w, int min_h, mf_image_rgb8 *out);
 
 /* Read just the header: image size and whether it is a JPEG at all. Reports
  * the stored size as is (no MF_JPEG_MAX_* check: only decoding refuses large

@@ -29,8 +29,8 @@ mf_status mf_dataset_open(mf_dataset **out, const char *path, const mf_dataset_o
     mf_dataset *ds;
     if (S_ISDIR(st.st_mode)) {
         if (split)
-            return mf_fail(MF_STATUS_INVALID, "dataset %s: a split name ('%s') only applies to packed .h5 files",
-                           path, split);
+            return mf_fail(MF_STATUS_INVALID, "dataset %s: a split name ('%s') only applies to packed .h5 files", path,
+                           split);
         ds = mf_ds_alloc(&mf_dirset_source, file);
         s = mf_dirset_open(ds, &opt);
     } else if (mf_is_hdf5_file(file)) {
@@ -48,4 +48,3 @@ mf_status mf_dataset_open(mf_dataset **out, const char *path, const mf_dataset_o
     *out = ds;
     return MF_STATUS_OK;
 }
-

@@ -113,9 +113,9 @@ static mf_status list_splits(hid_t f, char *buf, size_t n)
 
 /* An open packed file: the source's state (ds->state). */
 typedef struct packed_state {
-    hid_t    h5_file, h5_blob;
-    int      blob_fd;    /* plain read-only descriptor of the file, or -1 */
-    uint64_t blob_base;  /* file address of the contiguous blob (pread path) */
+    hid_t h5_file, h5_blob;
+    int blob_fd; /* plain read-only descriptor of the file, or -1 */
+    uint64_t blob_base; /* file address of the contiguous blob (pread path) */
 } packed_state;
 
 /* Open file and check that it is a packed dataset. */
@@ -129,8 +129,10 @@ static mf_status open_file(packed_state *P, const char *file)
     int ok = fmt && strcmp(fmt, PACK_FORMAT) == 0;
     mf_free(fmt);
     if (!ok)
-        return mf_fail(MF_STATUS_DATA, "%s is an HDF5 file but not a packed dataset (no format = \"%s\" attribute; "
-                       "make one with `mpifit pack DIR %s`)", file, PACK_FORMAT, file);
+        return mf_fail(MF_STATUS_DATA,
+                       "%s is an HDF5 file but not a packed dataset (no format = \"%s\" attribute; "
+                       "make one with `mpifit pack DIR %s`)",
+                       file, PACK_FORMAT, file);
     return MF_STATUS_OK;
 }
 
@@ -140,8 +142,8 @@ static mf_status choose_split(packed_state *P, const char *file, const char **sp
     list_splits(P->h5_file, splits, n);
     if (!*split) {
         if (strchr(splits, ','))
-            return mf_fail(MF_STATUS_INVALID, "%s holds several splits (%s): name one, e.g. %s:%s", file, splits,
-                           file, "train");
+            return mf_fail(MF_STATUS_INVALID, "%s holds several splits (%s): name one, e.g. %s:%s", file, splits, file,
+                           "train");
         *split = splits;
     }
     if (H5Lexists(P->h5_file, *split, H5P_DEFAULT) <= 0)
@@ -191,8 +193,8 @@ static mf_status read_index(mf_dataset *ds, packed_state *P, const char *file, c
     hssize_t n_off = H5Sget_simple_extent_npoints(sp);
     H5Sclose(sp);
     if (n <= 0 || n_off != n + 1) {
-        s = mf_fail(MF_STATUS_DATA, "%s:%s: %lld labels but %lld offsets (want labels + 1)", file, split,
-                    (long long)n, (long long)n_off);
+        s = mf_fail(MF_STATUS_DATA, "%s:%s: %lld labels but %lld offsets (want labels + 1)", file, split, (long long)n,
+                    (long long)n_off);
         goto done;
     }
     off = mf_alloc((size_t)(n + 1) * sizeof *off);
@@ -207,9 +209,10 @@ static mf_status read_index(mf_dataset *ds, packed_state *P, const char *file, c
         goto done;
     for (hssize_t i = 0; i < n; i++) {
         if (off[i + 1] < off[i] || off[i + 1] > (uint64_t)total || lab[i] < 0 || lab[i] >= ds->n_classes) {
-            s = mf_fail(MF_STATUS_DATA, "%s:%s: record %lld (%s) is corrupt: bytes [%llu, %llu) of %lld, label %d of %d",
-                        file, split, (long long)i, names[i], (unsigned long long)off[i],
-                        (unsigned long long)off[i + 1], (long long)total, lab[i], ds->n_classes);
+            s = mf_fail(MF_STATUS_DATA,
+                        "%s:%s: record %lld (%s) is corrupt: bytes [%llu, %llu) of %lld, label %d of %d", file, split,
+                        (long long)i, names[i], (unsigned long long)off[i], (unsigned long long)off[i + 1],
+                        (long long)total, lab[i], ds->n_classes);
             goto done;
         }
         char src[4096];
@@ -224,9 +227,12 @@ done:
     }
     mf_free(off);
     mf_free(lab);
-    if (d_off >= 0) H5Dclose(d_off);
-    if (d_lab >= 0) H5Dclose(d_lab);
-    if (d_nam >= 0) H5Dclose(d_nam);
+    if (d_off >= 0)
+        H5Dclose(d_off);
+    if (d_lab >= 0)
+        H5Dclose(d_lab);
+    if (d_nam >= 0)
+        H5Dclose(d_nam);
     return s;
 }
 
@@ -259,7 +265,7 @@ mf_status mf_packed_open(mf_dataset *ds, const char *file, const char *split)
     packed_state *P = mf_alloc(sizeof *P);
     P->h5_file = P->h5_blob = H5I_INVALID_HID;
     P->blob_fd = -1;
-    ds->state = P;  /* packed_close releases it, also after a failed open */
+    ds->state = P; /* packed_close releases it, also after a failed open */
     mf_h5_lock();
     mf_status s = packed_open_locked(ds, file, split);
     mf_h5_unlock();
@@ -338,7 +344,8 @@ static herr_t write_str_attr(hid_t obj, const char *name, const char *value)
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
     herr_t e = a < 0 ? -1 : H5Awrite(a, t, &value);
-    if (a >= 0) H5Aclose(a);
+    if (a >= 0)
+        H5Aclose(a);
     H5Sclose(sp);
     H5Tclose(t);
     return e;
@@ -354,11 +361,13 @@ static herr_t write_strings(hid_t loc, const char *name, int is_attr, const char
     if (is_attr) {
         hid_t a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
         e = a < 0 ? -1 : H5Awrite(a, t, v);
-        if (a >= 0) H5Aclose(a);
+        if (a >= 0)
+            H5Aclose(a);
     } else {
         hid_t d = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         e = d < 0 ? -1 : H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-        if (d >= 0) H5Dclose(d);
+        if (d >= 0)
+            H5Dclose(d);
     }
     H5Sclose(sp);
     H5Tclose(t);
@@ -370,7 +379,8 @@ static herr_t write_array(hid_t loc, const char *name, hid_t type, const void *v
     hid_t sp = H5Screate_simple(1, &n, NULL);
     hid_t d = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     herr_t e = d < 0 ? -1 : H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-    if (d >= 0) H5Dclose(d);
+    if (d >= 0)
+        H5Dclose(d);
     H5Sclose(sp);
     return e;
 }
@@ -389,7 +399,9 @@ static mf_status write_split(hid_t f, const char *out_path, const mf_pack_split 
         const char *src = ds->items[i].source;
         if (stat(src, &st) != 0) {
             mf_status s = mf_fail(MF_STATUS_IO, "pack: cannot stat %s: %s", src, strerror(errno));
-            mf_free(off); mf_free(lab); mf_free(names);
+            mf_free(off);
+            mf_free(lab);
+            mf_free(names);
             return s;
         }
         off[i + 1] = off[i] + (uint64_t)st.st_size;
@@ -410,7 +422,7 @@ static mf_status write_split(hid_t f, const char *out_path, const mf_pack_split 
     uint8_t *buf = NULL;
     size_t cap = 0, len = 0;
     for (int i = 0; i < n && s == MF_STATUS_OK; i++) {
-        mf_h5_unlock();  /* file reading needs no lock; let loader threads elsewhere run */
+        mf_h5_unlock(); /* file reading needs no lock; let loader threads elsewhere run */
         s = mf_dataset_read(ds, i, &buf, &cap, &len);
         mf_h5_lock();
         if (s != MF_STATUS_OK) {
@@ -436,14 +448,15 @@ static mf_status write_split(hid_t f, const char *out_path, const mf_pack_split 
     mf_free(buf);
     if (s == MF_STATUS_OK &&
         (write_array(g, "offsets", H5T_NATIVE_UINT64, off, (hsize_t)n + 1) < 0 ||
-         write_array(g, "labels", H5T_NATIVE_INT32, lab, (hsize_t)n) < 0 ||
-         write_strings(g, "names", 0, names, n) < 0))
+         write_array(g, "labels", H5T_NATIVE_INT32, lab, (hsize_t)n) < 0 || write_strings(g, "names", 0, names, n) < 0))
         s = mf_fail(MF_STATUS_HDF5, "pack: writing the index of %s into %s: %s", sp->name, out_path,
                     mf_h5_error(err, sizeof err));
 done:
-    if (blob >= 0) H5Dclose(blob);
+    if (blob >= 0)
+        H5Dclose(blob);
     H5Sclose(fsp);
-    if (g >= 0) H5Gclose(g);
+    if (g >= 0)
+        H5Gclose(g);
     mf_free(off);
     mf_free(lab);
     mf_free(names);
@@ -476,7 +489,8 @@ mf_status mf_packed_write(const char *out_path, const mf_pack_split *splits, int
         write_str_attr(f, "mpifit_version", mf_version()) < 0 ||
         write_strings(f, "class_names", 1, (const char *const *)ds0->class_names, ds0->n_classes) < 0)
         s = mf_fail(MF_STATUS_HDF5, "pack: writing attributes of %s: %s", tmp, mf_h5_error(err, sizeof err));
-    if (a >= 0) H5Aclose(a);
+    if (a >= 0)
+        H5Aclose(a);
     H5Sclose(sp);
     for (int k = 0; k < n_splits && s == MF_STATUS_OK; k++)
         s = write_split(f, tmp, &splits[k]);

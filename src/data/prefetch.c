@@ -27,49 +27,48 @@
 enum { SLOT_EMPTY, SLOT_FILLING, SLOT_READY };
 
 typedef struct slot {
-    mf_batch  b;         /* buffers sized for batch_size */
-    int       state;
-    int       step;
-    uint64_t  gen;       /* epoch generation it was claimed in */
-    int32_t  *plan;      /* batch_size dataset indices (-1 = padding), copied at claim */
-    mf_status status;    /* of filling: OK, or the failure under on_bad_image = fail */
-    char      err[1024];
-    long      images, bad;
+    mf_batch b; /* buffers sized for batch_size */
+    int state;
+    int step;
+    uint64_t gen; /* epoch generation it was claimed in */
+    int32_t *plan; /* batch_size dataset indices (-1 = padding), copied at claim */
+    mf_status status; /* of filling: OK, or the failure under on_bad_image = fail */
+    char err[1024];
+    long images, bad;
 } slot;
 
 typedef struct worker {
     struct mf_loader *l;
-    int               id;
-    pthread_t         thread;
-    mf_jpeg_decoder  *dec;
-    uint8_t          *buf;   /* file bytes, cap bytes */
-    size_t            cap;
-    float            *scratch;
-    size_t            scratch_floats;
+    int id;
+    pthread_t thread;
+    mf_jpeg_decoder *dec;
+    uint8_t *buf; /* file bytes, cap bytes */
+    size_t cap;
+    float *scratch;
+    size_t scratch_floats;
 } worker;
 
 struct mf_loader {
-    mf_dataset       *ds;
+    mf_dataset *ds;
     mf_loader_options o;
-    size_t            sample_floats;   /* input_size^2 * 3 */
-    int              *idx;             /* steps * batch: this rank's plan for the epoch */
-    int               steps, epoch;
-    uint64_t          gen;
-    slot             *slots;
-    int               n_slots;
-    int               next_fill, next_out, held;
-    int               stop;
-    pthread_mutex_t   mu;
-    pthread_cond_t    cv_work, cv_ready;
-    worker           *workers;
-    unsigned char    *reported;        /* n: bad image already reported */
-    mf_loader_stats   stats;
+    size_t sample_floats; /* input_size^2 * 3 */
+    int *idx; /* steps * batch: this rank's plan for the epoch */
+    int steps, epoch;
+    uint64_t gen;
+    slot *slots;
+    int n_slots;
+    int next_fill, next_out, held;
+    int stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_ready;
+    worker *workers;
+    unsigned char *reported; /* n: bad image already reported */
+    mf_loader_stats stats;
 };
-
 
 int mf_loader_default_threads(void)
 {
-    int cores = omp_get_num_procs();  /* libgomp counts the affinity mask */
+    int cores = omp_get_num_procs(); /* libgomp counts the affinity mask */
     return cores >= 2 ? cores / 2 : 1;
 }
 
@@ -137,7 +136,7 @@ static void fill(worker *w, slot *sl)
         int i = sl->plan[k];
         float *x = b->x + (size_t)k * l->sample_floats;
         b->index[k] = i;
-        if (i < 0) {  /* evaluation padding */
+        if (i < 0) { /* evaluation padding */
             memset(x, 0, l->sample_floats * sizeof(float));
             b->y[k] = 0;
             b->w[k] = 0.0f;
@@ -212,7 +211,8 @@ mf_status mf_loader_create(mf_loader **out, mf_dataset *ds, const mf_loader_opti
     if (o->world < 1 || o->rank < 0 || o->rank >= o->world)
         return mf_fail(MF_STATUS_INVALID, "loader: rank %d of world %d", o->rank, o->world);
     if (o->augment && !(o->crop_scale_min > 0.0f && o->crop_scale_min <= 1.0f))
-        return mf_fail(MF_STATUS_INVALID, "loader: crop_scale_min must be in (0, 1], got %g", (double)o->crop_scale_min);
+        return mf_fail(MF_STATUS_INVALID, "loader: crop_scale_min must be in (0, 1], got %g",
+                       (double)o->crop_scale_min);
     if (o->augment && !(o->crop_ratio_max >= 1.0f))
         return mf_fail(MF_STATUS_INVALID, "loader: crop_ratio_max must be >= 1, got %g", (double)o->crop_ratio_max);
     if (mf_dataset_size(ds) <= 0)
@@ -247,7 +247,7 @@ mf_status mf_loader_create(mf_loader **out, mf_dataset *ds, const mf_loader_opti
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             mf_jpeg_decoder_free(w->dec);
             w->dec = NULL;
-            l->o.threads = t;  /* join only what started */
+            l->o.threads = t; /* join only what started */
             mf_loader_free(l);
             return mf_fail(MF_STATUS_NOMEM, "loader: cannot start decoding thread %d of %d", t + 1, o->threads);
         }

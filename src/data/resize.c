@@ -30,22 +30,22 @@ static size_t max_taps(int d, int n) { return (size_t)(n / d) + 3; }
 size_t mf_resize_scratch_floats(int dw, int dh, int sw, int sh)
 {
     MF_ASSERT(dw > 0 && dh > 0 && sw > 0 && sh > 0);
-    return (size_t)dw * (max_taps(dw, sw) + 1)   /* x weights (dw, kx) + offsets (dw) */
-         + (size_t)dh * (max_taps(dh, sh) + 1)   /* y weights (dh, ky) + first rows (dh) */
-         + (size_t)sw * 3;                       /* one vertically blended row (<= sw, 3) */
+    return (size_t)dw * (max_taps(dw, sw) + 1) /* x weights (dw, kx) + offsets (dw) */
+        + (size_t)dh * (max_taps(dh, sh) + 1) /* y weights (dh, ky) + first rows (dh) */
+        + (size_t)sw * 3; /* one vertically blended row (<= sw, 3) */
 }
 
 /* One axis of the filter. */
 typedef struct axis {
-    int    k;       /* taps per output pixel */
-    int    lo, hi;  /* source pixels the crop touches, inclusive */
-    float *w;       /* (d, k) weights, each row sums to 1 */
-    float *first;   /* (d) first source pixel minus lo; a float, exact below 2^24 */
+    int k; /* taps per output pixel */
+    int lo, hi; /* source pixels the crop touches, inclusive */
+    float *w; /* (d, k) weights, each row sums to 1 */
+    float *first; /* (d) first source pixel minus lo; a float, exact below 2^24 */
 } axis;
 
 static void add_tap(float *w, int k, int lo, int hi, int first, int j, double wt, double *sum)
 {
-    int c = j < lo ? lo : j > hi ? hi : j;  /* clamp to the edge pixel */
+    int c = j < lo ? lo : j > hi ? hi : j; /* clamp to the edge pixel */
     int slot = c - first;
     /* only round-off puts a tap outside the window, with a weight of ~0 */
     slot = slot < 0 ? 0 : slot >= k ? k - 1 : slot;
@@ -57,12 +57,12 @@ static void add_tap(float *w, int k, int lo, int hi, int first, int j, double wt
  * pixels. w: (d, k) and first: (d), k <= max_taps(d, n); w must be zeroed. */
 static axis axis_taps(float *w, float *first, int d, double c0, double cw, int n)
 {
-    axis a = { 0, 0, 0, w, first };
+    axis a = {0, 0, 0, w, first};
     a.lo = (int)floor(c0 + EDGE_EPS);
     a.hi = (int)ceil(c0 + cw - EDGE_EPS) - 1;
     a.lo = a.lo < 0 ? 0 : a.lo > n - 1 ? n - 1 : a.lo;
     a.hi = a.hi < a.lo ? a.lo : a.hi > n - 1 ? n - 1 : a.hi;
-    double r = cw / d;  /* source pixels per output pixel */
+    double r = cw / d; /* source pixels per output pixel */
     int area = r > 2.0;
     int span = a.hi - a.lo + 1;
     a.k = area ? (int)ceil(r) + 1 : 2;
@@ -108,8 +108,8 @@ static axis axis_taps(float *w, float *first, int d, double c0, double cw, int n
     return a;
 }
 
-void mf_resize_rgb8(float *dst, int dw, int dh, const uint8_t *src, int sw, int sh, mf_crop crop,
-                    int flip, float scale, float offset, float *scratch)
+void mf_resize_rgb8(float *dst, int dw, int dh, const uint8_t *src, int sw, int sh, mf_crop crop, int flip, float scale,
+                    float offset, float *scratch)
 {
     MF_ASSERT(dst && src && scratch && dw > 0 && dh > 0 && sw > 0 && sh > 0);
     /* offsets are stored as floats: 3 * sw must stay exact */
@@ -119,18 +119,18 @@ void mf_resize_rgb8(float *dst, int dw, int dh, const uint8_t *src, int sw, int 
     MF_ASSERT(crop.y0 >= -EDGE_EPS && crop.y0 + crop.h <= sh + EDGE_EPS);
 
     size_t kxc = max_taps(dw, sw), kyc = max_taps(dh, sh);
-    float *xw = scratch;                    /* (dw, kx) */
-    float *xoff = xw + (size_t)dw * kxc;    /* (dw) */
-    float *yw = xoff + dw;                  /* (dh, ky) */
-    float *yfirst = yw + (size_t)dh * kyc;  /* (dh) */
-    float *row = yfirst + dh;               /* (nx, 3) */
+    float *xw = scratch; /* (dw, kx) */
+    float *xoff = xw + (size_t)dw * kxc; /* (dw) */
+    float *yw = xoff + dw; /* (dh, ky) */
+    float *yfirst = yw + (size_t)dh * kyc; /* (dh) */
+    float *row = yfirst + dh; /* (nx, 3) */
     for (float *p = scratch; p < row; p++)
         *p = 0.0f;
 
     axis ax = axis_taps(xw, xoff, dw, crop.x0, crop.w, sw);
     axis ay = axis_taps(yw, yfirst, dh, crop.y0, crop.h, sh);
     int kx = ax.k, ky = ay.k;
-    for (int i = 0; i < dw; i++)  /* pixel offset -> float offset in row */
+    for (int i = 0; i < dw; i++) /* pixel offset -> float offset in row */
         xoff[i] *= 3.0f;
     size_t n3 = (size_t)(ax.hi - ax.lo + 1) * 3;
     size_t stride = (size_t)sw * 3;
@@ -144,7 +144,7 @@ void mf_resize_rgb8(float *dst, int dw, int dh, const uint8_t *src, int sw, int 
             row[j] = w0 * s0[j];
         for (int t = 1; t < ky; t++) {
             float wt = wy[t];
-            if (wt == 0.0f)  /* bilinear on a pixel centre: skip the dead tap */
+            if (wt == 0.0f) /* bilinear on a pixel centre: skip the dead tap */
                 continue;
             const uint8_t *st = s0 + (size_t)t * stride;
             for (size_t j = 0; j < n3; j++)

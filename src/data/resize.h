@@ -15,14 +15,14 @@
 #include <stdint.h>
 
 typedef struct mf_crop {
-    float x0, y0;  /* top-left corner in source pixels */
-    float w, h;    /* extent in source pixels, > 0, inside the image */
+    float x0, y0; /* top-left corner in source pixels */
+    float w, h; /* extent in source pixels, > 0, inside the image */
 } mf_crop;
 
 /* dst: (dh, dw, 3) floats = src_sample * scale + offset; flip mirrors
  * horizontally. src: (sh, sw, 3) RGB8. scratch: at least
  * mf_resize_scratch_floats(dw, dh, sw, sh) floats. Thread-safe. */
-void   mf_resize_rgb8(float *dst, int dw, int dh, const uint8_t *src, int sw, int sh, mf_crop crop,
-                      int flip, float scale, float offset, float *scratch);
+void mf_resize_rgb8(float *dst, int dw, int dh, const uint8_t *src, int sw, int sh, mf_crop crop, int flip, float scale,
+                    float offset, float *scratch);
 size_t mf_resize_scratch_floats(int dw, int dh, int sw, int sh);
 #endif

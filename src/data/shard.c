@@ -41,8 +41,8 @@ static void epoch_permutation(int *p, int n, uint64_t seed, int epoch, int shuff
     }
 }
 
-void mf_shard_train_indices(int *idx, int n, int rank, int world, int batch, uint64_t seed, int epoch,
-                            int shuffle, int drop_remainder)
+void mf_shard_train_indices(int *idx, int n, int rank, int world, int batch, uint64_t seed, int epoch, int shuffle,
+                            int drop_remainder)
 {
     MF_ASSERT(n > 0 && rank >= 0 && rank < world);
     int steps = mf_shard_train_steps(n, world, batch, drop_remainder);
@@ -55,10 +55,7 @@ void mf_shard_train_indices(int *idx, int n, int rank, int world, int batch, uin
     mf_free(p);
 }
 
-int mf_shard_eval_steps(int n, int world, int batch)
-{
-    return mf_shard_train_steps(n, world, batch, 0);
-}
+int mf_shard_eval_steps(int n, int world, int batch) { return mf_shard_train_steps(n, world, batch, 0); }
 
 void mf_shard_eval_indices(int *idx, int n, int rank, int world, int batch)
 {

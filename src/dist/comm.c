@@ -13,12 +13,17 @@
 
 struct mf_comm {
     MPI_Comm comm, local;
-    int      rank, size, local_rank, local_size;
-    int      started_mpi;
+    int rank, size, local_rank, local_size;
+    int started_mpi;
 };
 
 /* MF_MPI(call): on failure, return an mf_status naming the call and MPI's reason. */
-#define MF_MPI(call) do { int mf_rc_ = (call); if (mf_rc_ != MPI_SUCCESS) return mpi_fail(mf_rc_, #call); } while (0)
+#define MF_MPI(call)                        \
+    do {                                    \
+        int mf_rc_ = (call);                \
+        if (mf_rc_ != MPI_SUCCESS)          \
+            return mpi_fail(mf_rc_, #call); \
+    } while (0)
 
 static mf_status mpi_fail(int rc, const char *what)
 {
@@ -170,7 +175,10 @@ mf_status mf_comm_agree(mf_comm *c, mf_status local)
     if (first == c->size)
         return MF_STATUS_OK;
     /* that rank's status and message, to everyone */
-    struct { int status; char msg[1000]; } m;
+    struct {
+        int status;
+        char msg[1000];
+    } m;
     memset(&m, 0, sizeof m);
     if (c->rank == first) {
         m.status = (int)local;
@@ -211,27 +219,26 @@ void mf_comm_abort(mf_comm *c, int code, const char *msg)
 /* ---- bucketed gradient allreduce -------------------------------------------- */
 
 typedef struct bucket {
-    size_t      lo, hi;       /* float range of the gradient buffer */
-    int         pending;      /* parameter tensors not yet produced by backward */
-    int         started;
+    size_t lo, hi; /* float range of the gradient buffer */
+    int pending; /* parameter tensors not yet produced by backward */
+    int started;
     MPI_Request req;
 } bucket;
 
 struct mf_grad_sync {
     mf_comm *c;
     mf_model *m;
-    int      overlap;
-    bucket  *b;
-    int      n;
-    int      next;            /* buckets start in index order: the same on every rank */
-    int     *layer_first, *layer_count; /* per layer: its tensors' bucket indices */
-    int     *tensor_bucket;   /* per layer tensor slot in layer order */
-    int      n_layers;
-    double   wait;
-    int      active;          /* begun, not finished */
-    int      error;           /* MPI error of a non-blocking start, reported by finish */
+    int overlap;
+    bucket *b;
+    int n;
+    int next; /* buckets start in index order: the same on every rank */
+    int *layer_first, *layer_count; /* per layer: its tensors' bucket indices */
+    int *tensor_bucket; /* per layer tensor slot in layer order */
+    int n_layers;
+    double wait;
+    int active; /* begun, not finished */
+    int error; /* MPI error of a non-blocking start, reported by finish */
 };
-
 
 mf_grad_sync *mf_grad_sync_create(mf_comm *c, mf_model *m, size_t bucket_bytes, int overlap)
 {
@@ -294,7 +301,7 @@ void mf_grad_sync_free(mf_grad_sync *g)
     mf_free(g);
 }
 
-int    mf_grad_sync_num_buckets(const mf_grad_sync *g) { return g->n; }
+int mf_grad_sync_num_buckets(const mf_grad_sync *g) { return g->n; }
 double mf_grad_sync_wait_seconds(const mf_grad_sync *g) { return g->wait; }
 
 void mf_grad_sync_begin(mf_grad_sync *g)
@@ -318,8 +325,8 @@ static void launch_ready(mf_grad_sync *g)
     float *grads = mf_model_grads(g->m);
     while (g->next < g->n && g->b[g->next].pending == 0) {
         bucket *b = &g->b[g->next++];
-        int rc = MPI_Iallreduce(MPI_IN_PLACE, grads + b->lo, (int)(b->hi - b->lo), MPI_FLOAT, MPI_SUM, g->c->comm,
-                                &b->req);
+        int rc =
+            MPI_Iallreduce(MPI_IN_PLACE, grads + b->lo, (int)(b->hi - b->lo), MPI_FLOAT, MPI_SUM, g->c->comm, &b->req);
         if (rc != MPI_SUCCESS && !g->error)
             g->error = rc;
         b->started = 1;
@@ -352,7 +359,7 @@ mf_status mf_grad_sync_finish(mf_grad_sync *g)
     if (g->c->size == 1)
         return MF_STATUS_OK;
     if (!g->active)
-        mf_grad_sync_begin(g);  /* gradients filled by other means: reduce them all */
+        mf_grad_sync_begin(g); /* gradients filled by other means: reduce them all */
     g->active = 0;
     float *grads = mf_model_grads(g->m);
     double t0 = mf_now();
@@ -363,14 +370,14 @@ mf_status mf_grad_sync_finish(mf_grad_sync *g)
     }
     if (g->overlap) {
         for (int i = 0; i < g->n; i++)
-            g->b[i].pending = 0;  /* whatever backward did not report is final now */
+            g->b[i].pending = 0; /* whatever backward did not report is final now */
         launch_ready(g);
         for (int i = 0; i < g->n; i++)
             MF_MPI(MPI_Wait(&g->b[i].req, MPI_STATUS_IGNORE));
     } else {
         for (int i = 0; i < g->n; i++)
-            MF_MPI(MPI_Allreduce(MPI_IN_PLACE, grads + g->b[i].lo, (int)(g->b[i].hi - g->b[i].lo), MPI_FLOAT,
-                                 MPI_SUM, g->c->comm));
+            MF_MPI(MPI_Allreduce(MPI_IN_PLACE, grads + g->b[i].lo, (int)(g->b[i].hi - g->b[i].lo), MPI_FLOAT, MPI_SUM,
+                                 g->c->comm));
     }
     g->wait += mf_now() - t0;
     float inv = 1.0f / (float)g->c->size;

@@ -36,7 +36,7 @@ void mf_checkpoint_prune(const char *dir, int keep)
         }
     }
     closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);  /* oldest first */
+    qsort(names, (size_t)n, sizeof *names, cmp_str); /* oldest first */
     for (int i = 0; i < n; i++) {
         if (i < n - keep) {
             char p[4096 + 300];

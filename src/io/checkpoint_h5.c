@@ -24,7 +24,8 @@ static herr_t attr_write(hid_t obj, const char *name, hid_t type, const void *v)
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate2(obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
     herr_t e = a < 0 ? -1 : H5Awrite(a, type, v);
-    if (a >= 0) H5Aclose(a);
+    if (a >= 0)
+        H5Aclose(a);
     H5Sclose(sp);
     return e;
 }
@@ -48,7 +49,8 @@ static herr_t attr_strings(hid_t obj, const char *name, const char *const *v, in
     hid_t sp = n ? H5Screate_simple(1, &d, NULL) : H5Screate(H5S_NULL);
     hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
     herr_t e = a < 0 ? -1 : (n ? H5Awrite(a, t, v) : 0);
-    if (a >= 0) H5Aclose(a);
+    if (a >= 0)
+        H5Aclose(a);
     H5Sclose(sp);
     H5Tclose(t);
     return e;
@@ -60,7 +62,8 @@ static int attr_read(hid_t obj, const char *name, hid_t type, void *v)
         return -1;
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
     herr_t e = a < 0 ? -1 : H5Aread(a, type, v);
-    if (a >= 0) H5Aclose(a);
+    if (a >= 0)
+        H5Aclose(a);
     return e < 0 ? -1 : 0;
 }
 
@@ -86,7 +89,8 @@ static herr_t dataset_write(hid_t loc, const char *name, hid_t mem, hid_t file, 
     hid_t sp = H5Screate_simple(rank, dims, NULL);
     hid_t d = H5Dcreate2(loc, name, file, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     herr_t e = d < 0 ? -1 : H5Dwrite(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-    if (d >= 0) H5Dclose(d);
+    if (d >= 0)
+        H5Dclose(d);
     H5Sclose(sp);
     return e;
 }
@@ -114,7 +118,7 @@ static int dataset_read(hid_t loc, const char *name, hid_t mem, void *v, hssize_
  * the running metric sums */
 typedef struct rank_part {
     uint64_t rng[4];
-    double   metrics[2 * MF_MAX_TRACKED];
+    double metrics[2 * MF_MAX_TRACKED];
 } rank_part;
 
 static void my_part(const mf_fit_ctx *ctx, rank_part *p)
@@ -148,14 +152,16 @@ static mf_status write_file(mf_fit_ctx *ctx, hid_t f, const char *what, const mf
     bad |= attr_i64(f, "data_started", ctx->data_started) < 0;
     bad |= attr_i64(f, "seed", (int64_t)ctx->seed) < 0;
     bad |= attr_str(f, "config", info && info->config_text ? info->config_text : "") < 0;
-    bad |= attr_strings(f, "class_names", info ? info->class_names : NULL, info && info->class_names ? info->n_classes : 0) < 0;
+    bad |= attr_strings(f, "class_names", info ? info->class_names : NULL,
+                        info && info->class_names ? info->n_classes : 0) < 0;
     if (bad)
         return mf_fail(MF_STATUS_HDF5, "writing attributes of %s: %s", what, mf_h5_error(err, sizeof err));
 
     hid_t g = H5Gcreate2(f, "model_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     mf_status s = g < 0 ? mf_fail(MF_STATUS_HDF5, "%s: %s", what, mf_h5_error(err, sizeof err))
                         : mf_keras_write_group(g, m, what);
-    if (g >= 0) H5Gclose(g);
+    if (g >= 0)
+        H5Gclose(g);
     MF_TRY(s);
 
     /* optimizer: kind, hyper-parameters, iterations, one dataset per buffer */
@@ -187,7 +193,7 @@ static mf_status write_file(mf_fit_ctx *ctx, hid_t f, const char *what, const mf
         bad |= attr_i64(g, "kind", sc->kind) < 0 || attr_f64(g, "base_lr", sc->base_lr) < 0;
         bad |= attr_i64(g, "warmup_steps", sc->warmup_steps) < 0 || attr_i64(g, "total_steps", sc->total_steps) < 0;
         bad |= attr_f64(g, "decay_rate", sc->decay_rate) < 0 || attr_i64(g, "decay_steps", sc->decay_steps) < 0;
-        bad |= attr_f64(g, "lr_override", ctx->lr_override) < 0;  /* NaN: none */
+        bad |= attr_f64(g, "lr_override", ctx->lr_override) < 0; /* NaN: none */
         H5Gclose(g);
     }
 
@@ -257,7 +263,8 @@ static mf_status write_file(mf_fit_ctx *ctx, hid_t f, const char *what, const mf
             if (n > 0)
                 bad |= dataset_write(g, cb->name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, &d, v) < 0;
         }
-        if (g >= 0) H5Gclose(g);
+        if (g >= 0)
+            H5Gclose(g);
     }
     if (bad)
         return mf_fail(MF_STATUS_HDF5, "writing %s: %s", what, mf_h5_error(err, sizeof err));
@@ -355,7 +362,10 @@ mf_status mf_checkpoint_check(const char *path, mf_checkpoint_summary *out)
     return s;
 }
 
-typedef struct cand { char name[256]; long epoch, step; } cand;
+typedef struct cand {
+    char name[256];
+    long epoch, step;
+} cand;
 
 static int by_position_desc(const void *a, const void *b)
 {
@@ -408,17 +418,17 @@ mf_status mf_checkpoint_latest(const char *dir, char *path, size_t n)
 
 /* What rank 0 reads besides the model and optimizer buffers; broadcast as bytes. */
 typedef struct loaded {
-    int32_t  status;
-    int32_t  epoch, step, epoch_done, data_epoch, data_step, data_started, world;
-    int64_t  global_step, iterations;
-    float    lr_override;
+    int32_t status;
+    int32_t epoch, step, epoch_done, data_epoch, data_step, data_started, world;
+    int64_t global_step, iterations;
+    float lr_override;
     mf_schedule schedule;
-    int32_t  n_history;
-    int32_t  n_cb;
-    char     cb_name[8][32];
-    double   cb_state[8][16];
-    int32_t  cb_len[8];
-    int32_t  n_metrics;
+    int32_t n_history;
+    int32_t n_cb;
+    char cb_name[8][32];
+    double cb_state[8][16];
+    int32_t cb_len[8];
+    int32_t n_metrics;
 } loaded;
 
 static mf_status read_file(mf_fit_ctx *ctx, hid_t f, const char *path, loaded *L, uint64_t **rng_table,
@@ -449,8 +459,10 @@ static mf_status read_file(mf_fit_ctx *ctx, hid_t f, const char *path, loaded *L
         return mf_fail(MF_STATUS_SHAPE, "%s was written for another architecture: this model's layer%s %s %s not in it",
                        path, r.missing_layers > 1 ? "s" : "", r.missing, r.missing_layers > 1 ? "are" : "is");
     if (r.file_layers != r.loaded_layers)
-        return mf_fail(MF_STATUS_SHAPE, "%s was written for another architecture: it has %d layers with weights, "
-                       "this model %d", path, r.file_layers, r.loaded_layers);
+        return mf_fail(MF_STATUS_SHAPE,
+                       "%s was written for another architecture: it has %d layers with weights, "
+                       "this model %d",
+                       path, r.file_layers, r.loaded_layers);
     /* optimizer */
     g = H5Gopen2(f, "optimizer", H5P_DEFAULT);
     if (g < 0)
@@ -462,7 +474,8 @@ static mf_status read_file(mf_fit_ctx *ctx, hid_t f, const char *path, loaded *L
     H5Tclose(t);
     const char *want = !ctx->opt ? "none" : mf_optimizer_options_of(ctx->opt)->kind == MF_OPT_ADAM ? "adam" : "sgd";
     if (!kind || strcmp(kind, want) != 0)
-        s = mf_fail(MF_STATUS_CONFIG, "%s holds %s optimizer state but this run uses %s", path, kind ? kind : "no", want);
+        s = mf_fail(MF_STATUS_CONFIG, "%s holds %s optimizer state but this run uses %s", path, kind ? kind : "no",
+                    want);
     if (kind)
         H5free_memory(kind);
     if (s == MF_STATUS_OK && ctx->opt) {
@@ -515,7 +528,8 @@ static mf_status read_file(mf_fit_ctx *ctx, hid_t f, const char *path, loaded *L
         hid_t a = H5Aopen(d, "names", H5P_DEFAULT);
         if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, h) < 0 || a < 0 || H5Aread(a, st, names) < 0)
             s = mf_fail(MF_STATUS_DATA, "%s: cannot read /history: %s", path, mf_h5_error(err, sizeof err));
-        if (a >= 0) H5Aclose(a);
+        if (a >= 0)
+            H5Aclose(a);
         if (s == MF_STATUS_OK) {
             *history = mf_alloc((size_t)(ne ? ne : 1) * sizeof **history);
             for (int e = 0; e < ne; e++) {
@@ -525,7 +539,7 @@ static mf_status read_file(mf_fit_ctx *ctx, hid_t f, const char *path, loaded *L
                         mf_logs_set(&(*history)[e], names[k], h[(size_t)e * nn + k]);
             }
             L->n_history = ne;
-            H5Dvlen_reclaim(st, H5S_ALL, H5P_DEFAULT, names);  /* frees the strings only */
+            H5Dvlen_reclaim(st, H5S_ALL, H5P_DEFAULT, names); /* frees the strings only */
         }
         H5Tclose(st);
         mf_free(names);
@@ -546,7 +560,8 @@ static mf_status read_file(mf_fit_ctx *ctx, hid_t f, const char *path, loaded *L
             hid_t sp = H5Dget_space(d);
             hssize_t n = H5Sget_simple_extent_npoints(sp);
             H5Sclose(sp);
-            if (n > 0 && n <= 16 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, L->cb_state[L->n_cb]) >= 0) {
+            if (n > 0 && n <= 16 &&
+                H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, L->cb_state[L->n_cb]) >= 0) {
                 mf_strlcpy(L->cb_name[L->n_cb], name, sizeof L->cb_name[0]);
                 L->cb_len[L->n_cb++] = (int32_t)n;
             }
@@ -589,7 +604,7 @@ mf_status mf_checkpoint_load(mf_fit_ctx *ctx, const char *path, mf_checkpoint_su
      * mf_fit_broadcast_state (fit calls it when it starts) */
     if (world > 1)
         MF_TRY(mf_comm_bcast_bytes(ctx->comm, &L, sizeof L, 0));
-    int nm = 2 * L.n_metrics;  /* known on every rank only now */
+    int nm = 2 * L.n_metrics; /* known on every rank only now */
     if (world > 1) {
         if (ctx->rank != 0) {
             rng_table = mf_alloc((size_t)L.world * 4 * sizeof *rng_table);
@@ -610,7 +625,7 @@ mf_status mf_checkpoint_load(mf_fit_ctx *ctx, const char *path, mf_checkpoint_su
     ctx->global_step = L.global_step;
     ctx->data_epoch = L.data_epoch;
     ctx->data_step = L.data_step;
-    ctx->data_started = 0;  /* the loader is repositioned at the next batch */
+    ctx->data_started = 0; /* the loader is repositioned at the next batch */
     ctx->restored = 1;
     ctx->schedule = L.schedule;
     ctx->lr_override = L.lr_override;
@@ -624,14 +639,15 @@ mf_status mf_checkpoint_load(mf_fit_ctx *ctx, const char *path, mf_checkpoint_su
         mf_rng_seed2(&ctx->rng, ctx->seed ^ (uint64_t)L.global_step, (uint64_t)ctx->rank);
         if (ctx->rank == 0)
             mf_log_warn("%s was written by %d ranks, this run has %d: the data order re-shards and dropout "
-                        "restarts, so the run continues but not bit for bit", path, L.world, world);
+                        "restarts, so the run continues but not bit for bit",
+                        path, L.world, world);
     }
     for (int i = 0; i < L.n_metrics && i < ctx->n_tracked; i++) {
         double total = 0.0, count = 0.0;
         if (L.world == world) {
             total = met_table[(size_t)ctx->rank * nm + 2 * i];
             count = met_table[(size_t)ctx->rank * nm + 2 * i + 1];
-        } else if (ctx->rank == 0) {  /* rank 0 carries the saved ranks' sums */
+        } else if (ctx->rank == 0) { /* rank 0 carries the saved ranks' sums */
             for (int rk = 0; rk < L.world; rk++) {
                 total += met_table[(size_t)rk * nm + 2 * i];
                 count += met_table[(size_t)rk * nm + 2 * i + 1];
@@ -697,14 +713,16 @@ mf_status mf_checkpoint_export_keras(const char *checkpoint, const char *out)
                 hid_t dst = H5Acreate2(o, attrs[k], type, space, H5P_DEFAULT, H5P_DEFAULT);
                 if (H5Aread(src, type, buf) < 0 || dst < 0 || H5Awrite(dst, type, buf) < 0)
                     s = mf_fail(MF_STATUS_HDF5, "export: attribute %s: %s", attrs[k], mf_h5_error(err, sizeof err));
-                if (dst >= 0) H5Aclose(dst);
+                if (dst >= 0)
+                    H5Aclose(dst);
                 mf_free(buf);
                 H5Sclose(space);
                 H5Tclose(type);
                 H5Aclose(src);
             }
         }
-        if (g >= 0) H5Gclose(g);
+        if (g >= 0)
+            H5Gclose(g);
         if (o >= 0 && H5Fclose(o) < 0 && s == MF_STATUS_OK)
             s = mf_fail(MF_STATUS_IO, "export: closing %s: %s", tmp, mf_h5_error(err, sizeof err));
         H5Fclose(f);

@@ -23,7 +23,10 @@ void mf_h5_lock(void)
 
 void mf_h5_unlock(void) { pthread_mutex_unlock(&h5_mutex); }
 
-typedef struct walk_ctx { char *buf; size_t n; } walk_ctx;
+typedef struct walk_ctx {
+    char *buf;
+    size_t n;
+} walk_ctx;
 
 static herr_t last_desc(unsigned n, const H5E_error2_t *e, void *data)
 {
@@ -127,7 +130,7 @@ mf_status mf_h5_mem_commit(hid_t f, const char *path, mf_status s)
         if (H5Fget_file_image(f, img, (size_t)size) != size)
             s = mf_fail(MF_STATUS_HDF5, "%s: cannot copy the file image: %s", path, mf_h5_error(err, sizeof err));
     }
-    H5Fclose(f);  /* in memory: closing cannot fail for lack of space */
+    H5Fclose(f); /* in memory: closing cannot fail for lack of space */
     if (s != MF_STATUS_OK) {
         mf_free(img);
         return s;

@@ -27,7 +27,7 @@ mf_status mf_commit_file(const char *tmp, const char *path, mf_status s);
  * itself: a full disk is then one failed write() with its errno, not an HDF5
  * library left with a file it can neither flush nor close. Caller holds the
  * lock for both calls. */
-hid_t     mf_h5_mem_create(const char *name);
+hid_t mf_h5_mem_create(const char *name);
 /* Take the image of f, close f, write it to path.tmp, fsync, rename to path
  * (mf_commit_file). s: the status so far; on failure nothing is renamed. */
 mf_status mf_h5_mem_commit(hid_t f, const char *path, mf_status s);

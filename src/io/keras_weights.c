@@ -85,10 +85,11 @@ mf_status mf_keras_read_group(hid_t f, mf_model *m, const char *path, mf_weights
                     char a[64], b[64];
                     mf_shape_str(&sl->shape, a, sizeof a);
                     mf_shape_str(&fs, b, sizeof b);
-                    s = mf_fail(MF_STATUS_SHAPE, "%s: layer '%s' weight '%s' is %s in the file but %s in the model "
-                                "(another architecture, alpha or class count?)", path, l->name, sl->name, b, a);
-                } else if (pass == 1 &&
-                           H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, sl->data) < 0) {
+                    s = mf_fail(MF_STATUS_SHAPE,
+                                "%s: layer '%s' weight '%s' is %s in the file but %s in the model "
+                                "(another architecture, alpha or class count?)",
+                                path, l->name, sl->name, b, a);
+                } else if (pass == 1 && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, sl->data) < 0) {
                     s = mf_fail(MF_STATUS_HDF5, "%s: reading /%s: %s", path, ds, mf_h5_error(err, sizeof err));
                 }
                 H5Dclose(d);
@@ -145,7 +146,8 @@ static herr_t write_names(hid_t obj, const char *attr, const char *const *names,
     hid_t sp = n ? H5Screate_simple(1, &dims, NULL) : H5Screate(H5S_NULL);
     hid_t a = H5Acreate2(obj, attr, t, sp, H5P_DEFAULT, H5P_DEFAULT);
     herr_t e = a < 0 ? -1 : (n ? H5Awrite(a, t, buf) : 0);
-    if (a >= 0) H5Aclose(a);
+    if (a >= 0)
+        H5Aclose(a);
     H5Sclose(sp);
     H5Tclose(t);
     mf_free(buf);
@@ -160,7 +162,8 @@ static herr_t write_str(hid_t obj, const char *attr, const char *v)
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate2(obj, attr, t, sp, H5P_DEFAULT, H5P_DEFAULT);
     herr_t e = a < 0 ? -1 : H5Awrite(a, t, one[0]);
-    if (a >= 0) H5Aclose(a);
+    if (a >= 0)
+        H5Aclose(a);
     H5Sclose(sp);
     H5Tclose(t);
     return e;
@@ -198,22 +201,24 @@ mf_status mf_keras_write_group(hid_t f, mf_model *m, const char *tmp)
                 hid_t sp = H5Screate_simple(sl->shape.ndim, dims, NULL);
                 char dn[64];
                 snprintf(dn, sizeof dn, "%s:0", sl->name);
-                hid_t d = inner < 0 ? -1 : H5Dcreate2(inner, dn, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+                hid_t d =
+                    inner < 0 ? -1 : H5Dcreate2(inner, dn, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
                 if (d < 0 || H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, sl->data) < 0)
                     s = mf_fail(MF_STATUS_HDF5, "writing %s/%s to %s: %s", l->name, sl->name, tmp,
                                 mf_h5_error(err, sizeof err));
-                if (d >= 0) H5Dclose(d);
+                if (d >= 0)
+                    H5Dclose(d);
                 H5Sclose(sp);
             }
-            if (inner >= 0) H5Gclose(inner);
+            if (inner >= 0)
+                H5Gclose(inner);
         }
-        if (g >= 0) H5Gclose(g);
+        if (g >= 0)
+            H5Gclose(g);
     }
     mf_free(names);
     return s;
 }
-
-
 
 mf_status mf_weights_save_keras(mf_model *m, const char *path)
 {

@@ -14,38 +14,40 @@
 #define MAX_SERIES 48
 
 typedef struct row_buf {
-    int    n, cap;
-    double *v;          /* n rows x n_cols */
+    int n, cap;
+    double *v; /* n rows x n_cols */
 } row_buf;
 
 typedef struct writer {
-    char     path[1024];
-    char    *config;
-    char   **classes;
-    int      n_classes, world, flush_every;
-    int      resume_epoch;
-    long     resume_step;
-    int      created;
+    char path[1024];
+    char *config;
+    char **classes;
+    int n_classes, world, flush_every;
+    int resume_epoch;
+    long resume_step;
+    int created;
     /* pending rows; columns named in *_names */
-    char     step_names[5][16];
-    double  *steps;          /* pending step rows x 5 */
-    int      n_steps, cap_steps;
-    long     step_row0;      /* file row of the first pending step row */
-    mf_logs  epochs[64];     /* pending epoch rows (epoch, logs, lr, images_per_s, wall_time) */
-    int      epoch_row[64];
-    int      n_epochs;
-    double   t0, wall0;      /* process clock at train begin; wall time already in the file */
-    int      warned;
+    char step_names[5][16];
+    double *steps; /* pending step rows x 5 */
+    int n_steps, cap_steps;
+    long step_row0; /* file row of the first pending step row */
+    mf_logs epochs[64]; /* pending epoch rows (epoch, logs, lr, images_per_s, wall_time) */
+    int epoch_row[64];
+    int n_epochs;
+    double t0, wall0; /* process clock at train begin; wall time already in the file */
+    int warned;
 } writer;
-
 
 static const char *units_of(const char *name)
 {
-    if (strcmp(name, "images_per_s") == 0) return "images/s";
+    if (strcmp(name, "images_per_s") == 0)
+        return "images/s";
     if (strcmp(name, "wall_time") == 0 || strcmp(name, "step_time") == 0 || strcmp(name, "data_wait") == 0)
         return "s";
-    if (strcmp(name, "epoch") == 0) return "epoch (0-based)";
-    if (strcmp(name, "global_step") == 0) return "optimizer steps (1-based)";
+    if (strcmp(name, "epoch") == 0)
+        return "epoch (0-based)";
+    if (strcmp(name, "global_step") == 0)
+        return "optimizer steps (1-based)";
     return "1";
 }
 
@@ -56,7 +58,8 @@ static hid_t series(hid_t f, const char *group, const char *name)
     snprintf(p, sizeof p, "%s/%s", group, name);
     if (H5Lexists(f, group, H5P_DEFAULT) <= 0) {
         hid_t g = H5Gcreate2(f, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        if (g < 0) return -1;
+        if (g < 0)
+            return -1;
         H5Gclose(g);
     }
     if (H5Lexists(f, p, H5P_DEFAULT) > 0)
@@ -76,7 +79,10 @@ static hid_t series(hid_t f, const char *group, const char *name)
         H5Tset_size(t, strlen(u) + 1);
         hid_t as = H5Screate(H5S_SCALAR);
         hid_t a = H5Acreate2(d, "units", t, as, H5P_DEFAULT, H5P_DEFAULT);
-        if (a >= 0) { H5Awrite(a, t, u); H5Aclose(a); }
+        if (a >= 0) {
+            H5Awrite(a, t, u);
+            H5Aclose(a);
+        }
         H5Sclose(as);
         H5Tclose(t);
     }
@@ -125,7 +131,8 @@ static void truncate_group(hid_t f, const char *group, hsize_t keep)
         hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
         if (d >= 0 && rows_of(d) > keep)
             H5Dset_extent(d, &keep);
-        if (d >= 0) H5Dclose(d);
+        if (d >= 0)
+            H5Dclose(d);
     }
     H5Gclose(g);
 }
@@ -162,18 +169,21 @@ static herr_t root_attrs(hid_t f, const writer *w)
     for (int i = 0; i < 3; i++) {
         hid_t a = H5Acreate2(f, keys[i], t, sc, H5P_DEFAULT, H5P_DEFAULT);
         e |= a < 0 ? -1 : H5Awrite(a, t, &vals[i]);
-        if (a >= 0) H5Aclose(a);
+        if (a >= 0)
+            H5Aclose(a);
     }
     int64_t ws = w->world;
     hid_t a = H5Acreate2(f, "world_size", H5T_NATIVE_INT64, sc, H5P_DEFAULT, H5P_DEFAULT);
     e |= a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_INT64, &ws);
-    if (a >= 0) H5Aclose(a);
+    if (a >= 0)
+        H5Aclose(a);
     H5Sclose(sc);
     hsize_t n = (hsize_t)w->n_classes;
     hid_t sp = n ? H5Screate_simple(1, &n, NULL) : H5Screate(H5S_NULL);
     a = H5Acreate2(f, "class_names", t, sp, H5P_DEFAULT, H5P_DEFAULT);
     e |= a < 0 ? -1 : (n ? H5Awrite(a, t, w->classes) : 0);
-    if (a >= 0) H5Aclose(a);
+    if (a >= 0)
+        H5Aclose(a);
     H5Sclose(sp);
     H5Tclose(t);
     return e;
@@ -228,13 +238,17 @@ static mf_status flush_locked(writer *w)
         hid_t d = series(f, "step", w->step_names[c]);
         for (int r = 0; r < w->n_steps && d >= 0 && e >= 0; r++)
             e = put(d, (hsize_t)(w->step_row0 + r), w->steps[(size_t)r * 5 + c]);
-        if (d >= 0) H5Dclose(d); else e = -1;
+        if (d >= 0)
+            H5Dclose(d);
+        else
+            e = -1;
     }
     for (int r = 0; r < w->n_epochs && e >= 0; r++)
         for (int i = 0; i < w->epochs[r].n && e >= 0; i++) {
             hid_t d = series(f, "epoch", w->epochs[r].name[i]);
             e = d < 0 ? -1 : put(d, (hsize_t)w->epoch_row[r], w->epochs[r].value[i]);
-            if (d >= 0) H5Dclose(d);
+            if (d >= 0)
+                H5Dclose(d);
         }
     if (H5Fclose(f) < 0)
         e = -1;
@@ -265,7 +279,7 @@ static mf_status on_train_begin(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs)
     writer *w = cb->user;
     w->t0 = mf_now();
     w->step_row0 = w->resume_epoch >= 0 ? w->resume_step : mf_fit_global_step(ctx);
-    mf_metrics_h5_flush(cb);  /* create or cut back now, so readers see it from the start */
+    mf_metrics_h5_flush(cb); /* create or cut back now, so readers see it from the start */
     return MF_STATUS_OK;
 }
 
@@ -273,7 +287,7 @@ static mf_status on_batch_end(mf_callback *cb, mf_fit_ctx *ctx, int step, mf_log
 {
     (void)step;
     writer *w = cb->user;
-    w->steps = mf_grow(w->steps, w->n_steps, &w->cap_steps, 256, 5 * sizeof *w->steps);  /* rows of 5 */
+    w->steps = mf_grow(w->steps, w->n_steps, &w->cap_steps, 256, 5 * sizeof *w->steps); /* rows of 5 */
     double loss = NAN;
     mf_logs_get(logs, "loss", &loss);
     double *row = w->steps + (size_t)w->n_steps++ * 5;
@@ -311,7 +325,8 @@ static mf_status on_epoch_end(mf_callback *cb, mf_fit_ctx *ctx, int epoch, mf_lo
 
 static mf_status on_train_end(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs)
 {
-    (void)ctx; (void)logs;
+    (void)ctx;
+    (void)logs;
     mf_metrics_h5_flush(cb);
     return MF_STATUS_OK;
 }

@@ -16,21 +16,24 @@ static mf_status add_build(mf_layer *l)
 
 static void add_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, mf_tensor *out)
 {
-    (void)l; (void)ex;
+    (void)l;
+    (void)ex;
     size_t n = mf_tensor_numel(out);
     const float *a = in[0]->data, *b = in[1]->data;
     float *o = out->data;
-    #pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++)
         o[i] = a[i] + b[i];
 }
 
-static void add_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
-                         const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
+static void add_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, const mf_tensor *out,
+                         const mf_tensor *dout, mf_tensor *const *din)
 {
-    (void)l; (void)in; (void)out;
+    (void)l;
+    (void)in;
+    (void)out;
     size_t n = mf_tensor_numel(dout);
-    for (int k = 0; k < 2; k++) {  /* in order: Add(x, x) writes then adds */
+    for (int k = 0; k < 2; k++) { /* in order: Add(x, x) writes then adds */
         if (!din[k])
             continue;
         /* the plan may give din the memory of dout (ops->inplace): then the
@@ -40,8 +43,14 @@ static void add_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const 
 }
 
 static const mf_layer_ops add_ops = {
-    .kind = "Add", .default_name = "add", .n_in = 2, .bwd_reads = MF_READS_NONE, .inplace = 1,
-    .build = add_build, .forward = add_forward, .backward = add_backward,
+    .kind = "Add",
+    .default_name = "add",
+    .n_in = 2,
+    .bwd_reads = MF_READS_NONE,
+    .inplace = 1,
+    .build = add_build,
+    .forward = add_forward,
+    .backward = add_backward,
 };
 
 mf_layer *mf_add(const char *name) { return mf_layer_alloc(&add_ops, sizeof(mf_layer), name); }

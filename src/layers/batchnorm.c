@@ -23,14 +23,14 @@ typedef struct batchnorm {
     mf_layer base;
     float momentum, epsilon;
     int C;
-    int gamma, beta, mmean, mvar;  /* slot indices */
-    float *mean, *invstd;          /* (C) each: statistics of the last forward */
-    double *acc;                   /* (2C + 1): combined channel sums (+ rows, for sync BN) */
-    float *k;                      /* (3C): backward coefficients k1..k3 */
-    float *zero;                   /* (C) zeros: the shift of unshifted sums */
-    double rows;                   /* rows the last training statistics covered (all ranks') */
-    double *part;                  /* part_threads * 2C partial sums */
-    float  *fpart;                 /* part_threads * 2C block sums */
+    int gamma, beta, mmean, mvar; /* slot indices */
+    float *mean, *invstd; /* (C) each: statistics of the last forward */
+    double *acc; /* (2C + 1): combined channel sums (+ rows, for sync BN) */
+    float *k; /* (3C): backward coefficients k1..k3 */
+    float *zero; /* (C) zeros: the shift of unshifted sums */
+    double rows; /* rows the last training statistics covered (all ranks') */
+    double *part; /* part_threads * 2C partial sums */
+    float *fpart; /* part_threads * 2C block sums */
     int part_threads;
 } batchnorm;
 
@@ -98,7 +98,7 @@ static double *partials(batchnorm *b, int nt)
  * from the ReLU's output: backward then streams dy and x only. The same
  * expression as the forward pass, so the same bits decide. */
 typedef struct relu_mask {
-    const float *gamma, *beta, *invstd;  /* (C); the mean is the sums' k */
+    const float *gamma, *beta, *invstd; /* (C); the mean is the sums' k */
     float hi;
 } relu_mask;
 
@@ -110,7 +110,7 @@ static void block_sums(float *restrict f1, float *restrict f2, const float *x, c
     for (size_t r = r0; r < r1; r++) {
         const float *xr = x + r * C;
         if (mode == 0) {
-            #pragma omp simd
+#pragma omp simd
             for (int c = 0; c < C; c++) {
                 float d = xr[c] - k[c];
                 f1[c] += d;
@@ -118,7 +118,7 @@ static void block_sums(float *restrict f1, float *restrict f2, const float *x, c
             }
         } else if (!rm) {
             const float *gr = dy + r * C;
-            #pragma omp simd
+#pragma omp simd
             for (int c = 0; c < C; c++) {
                 f1[c] += gr[c];
                 f2[c] += gr[c] * (xr[c] - k[c]);
@@ -127,12 +127,12 @@ static void block_sums(float *restrict f1, float *restrict f2, const float *x, c
             const float *gr = dy + r * C;
             const float *ga = rm->gamma, *be = rm->beta, *is = rm->invstd;
             float hi = rm->hi;
-            #pragma omp simd
+#pragma omp simd
             for (int c = 0; c < C; c++) {
                 /* dy loaded unconditionally: a select, not a branch (a load
                  * inside ?: keeps GCC from vectorising) */
                 float gv = gr[c], d = xr[c] - k[c];
-                float z = ga[c] * d * is[c] + be[c];  /* the forward's value, bit for bit */
+                float z = ga[c] * d * is[c] + be[c]; /* the forward's value, bit for bit */
                 float g = ((z > 0.0f) & (z < hi)) ? gv : 0.0f;
                 f1[c] += g;
                 f2[c] += g * d;
@@ -141,13 +141,13 @@ static void block_sums(float *restrict f1, float *restrict f2, const float *x, c
     }
 }
 
-static void channel_sums(batchnorm *b, double *s1, double *s2, const float *x, const float *dy,
-                         const relu_mask *rm, const float *k, size_t M, int mode)
+static void channel_sums(batchnorm *b, double *s1, double *s2, const float *x, const float *dy, const relu_mask *rm,
+                         const float *k, size_t M, int mode)
 {
     int C = b->C;
     int nt = omp_get_max_threads();
     double *part = partials(b, nt);
-    #pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num(), n = omp_get_num_threads();
         double *p1 = part + (size_t)t * 2 * C, *p2 = p1 + C;
@@ -184,24 +184,24 @@ static void apply_rows(float *restrict y, const float *restrict x, const float *
                        const float *mean, const float *invstd, float lo, float hi, size_t r0, size_t r1, int C)
 {
     for (size_t r = r0; r < r1; r++) {
-        #pragma omp simd
+#pragma omp simd
         for (int c = 0; c < C; c++) {
             float v = gamma[c] * (x[r * C + c] - mean[c]) * invstd[c] + beta[c];
-            v = v < lo ? lo : v;  /* NaN stays NaN: TerminateOnNaN must see it */
+            v = v < lo ? lo : v; /* NaN stays NaN: TerminateOnNaN must see it */
             y[r * C + c] = v > hi ? hi : v;
         }
     }
 }
 
 /* Rows [0, M) split evenly over the threads (one thread when small). */
-#define ROWS_PARALLEL(M, C, call)                                                              \
-    do {                                                                                       \
-        _Pragma("omp parallel if ((M) * (size_t)(C) > 65536)")                                 \
-        {                                                                                      \
-            size_t t_ = (size_t)omp_get_thread_num(), n_ = (size_t)omp_get_num_threads();       \
-            size_t r0 = (M) * t_ / n_, r1 = (M) * (t_ + 1) / n_;                               \
-            call;                                                                              \
-        }                                                                                      \
+#define ROWS_PARALLEL(M, C, call)                                                         \
+    do {                                                                                  \
+        _Pragma("omp parallel if ((M) * (size_t)(C) > 65536)")                            \
+        {                                                                                 \
+            size_t t_ = (size_t)omp_get_thread_num(), n_ = (size_t)omp_get_num_threads(); \
+            size_t r0 = (M)*t_ / n_, r1 = (M) * (t_ + 1) / n_;                            \
+            call;                                                                         \
+        }                                                                                 \
     } while (0)
 
 static void bn_apply(float *restrict y, const float *restrict x, const float *gamma, const float *beta,
@@ -223,7 +223,7 @@ static void bn_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
          * which must share one shift: zero */
         const float *shift = ex->stat_sum ? b->zero : in[0]->data;
         channel_sums(b, acc, acc + C, in[0]->data, NULL, NULL, shift, M, 0);
-        double Mg = (double)M;  /* rows the statistics cover: all ranks' with sync BN */
+        double Mg = (double)M; /* rows the statistics cover: all ranks' with sync BN */
         if (ex->stat_sum) {
             acc[2 * C] = (double)M;
             MF_ASSERT(ex->stat_sum(ex->stat_user, acc, 2 * C + 1) == MF_STATUS_OK);
@@ -248,16 +248,16 @@ static void bn_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
             b->invstd[c] = 1.0f / sqrtf(mv[c] + b->epsilon);
         }
     }
-    bn_apply(out->data, in[0]->data, gamma, beta, b->mean, b->invstd, ex->fuse_relu ? 0.0f : -FLT_MAX, ex->fuse_relu ? ex->relu_max : FLT_MAX,
-             M, C);
+    bn_apply(out->data, in[0]->data, gamma, beta, b->mean, b->invstd, ex->fuse_relu ? 0.0f : -FLT_MAX,
+             ex->fuse_relu ? ex->relu_max : FLT_MAX, M, C);
 }
 
 /* dx (M,C) (=, or += unless first) k1 g - k2 - k3 (x - mean), g = dy, or with
  * a fused ReLU dy where the ReLU passed it. One pass over dy, x and dx. */
 MF_SIMD_CLONES
-static void dx_rows(float *restrict dx, const float *restrict dy, const relu_mask *rm,
-                    const float *restrict x, const float *k1, const float *k2, const float *k3, const float *mean,
-                    int first, size_t r0, size_t r1, int C)
+static void dx_rows(float *restrict dx, const float *restrict dy, const relu_mask *rm, const float *restrict x,
+                    const float *k1, const float *k2, const float *k3, const float *mean, int first, size_t r0,
+                    size_t r1, int C)
 {
     for (size_t r = r0; r < r1; r++) {
         float *dr = dx + r * C;
@@ -267,40 +267,39 @@ static void dx_rows(float *restrict dx, const float *restrict dy, const relu_mas
         /* `first` chooses a loop, never a factor: dx is not initialised then
          * (the arena is not zeroed), and 0 * NaN is NaN */
         if (rm && first) {
-            #pragma omp simd
+#pragma omp simd
             for (int c = 0; c < C; c++) {
-                float gv = gr[c], d = xr[c] - mean[c];  /* loaded unconditionally: a select */
+                float gv = gr[c], d = xr[c] - mean[c]; /* loaded unconditionally: a select */
                 float z = ga[c] * d * is[c] + be[c];
                 dr[c] = k1[c] * (((z > 0.0f) & (z < hi)) ? gv : 0.0f) - k2[c] - k3[c] * d;
             }
         } else if (rm) {
-            #pragma omp simd
+#pragma omp simd
             for (int c = 0; c < C; c++) {
                 float gv = gr[c], d = xr[c] - mean[c];
                 float z = ga[c] * d * is[c] + be[c];
                 dr[c] += k1[c] * (((z > 0.0f) & (z < hi)) ? gv : 0.0f) - k2[c] - k3[c] * d;
             }
         } else if (first) {
-            #pragma omp simd
+#pragma omp simd
             for (int c = 0; c < C; c++)
                 dr[c] = k1[c] * gr[c] - k2[c] - k3[c] * (xr[c] - mean[c]);
         } else {
-            #pragma omp simd
+#pragma omp simd
             for (int c = 0; c < C; c++)
                 dr[c] += k1[c] * gr[c] - k2[c] - k3[c] * (xr[c] - mean[c]);
         }
     }
 }
 
-static void bn_dx(float *restrict dx, const float *restrict dy, const relu_mask *rm,
-                  const float *restrict x, const float *k1, const float *k2, const float *k3, const float *mean,
-                  int first, size_t M, int C)
+static void bn_dx(float *restrict dx, const float *restrict dy, const relu_mask *rm, const float *restrict x,
+                  const float *k1, const float *k2, const float *k3, const float *mean, int first, size_t M, int C)
 {
     ROWS_PARALLEL(M, C, dx_rows(dx, dy, rm, x, k1, k2, k3, mean, first, r0, r1, C));
 }
 
-static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
-                        const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
+static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, const mf_tensor *out,
+                        const mf_tensor *dout, mf_tensor *const *din)
 {
     (void)out;
     batchnorm *b = (batchnorm *)l;
@@ -338,8 +337,8 @@ static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
             float *k1 = b->k, *k2 = k1 + C, *k3 = k1 + 2 * C;
             for (int c = 0; c < C; c++) {
                 double is = b->invstd[c];
-                k1[c] = (float)(gamma[c] * is);                            /* scale of dy  */
-                k2[c] = (float)(gamma[c] * is * sum_dy[c] / Mg);    /* constant     */
+                k1[c] = (float)(gamma[c] * is); /* scale of dy  */
+                k2[c] = (float)(gamma[c] * is * sum_dy[c] / Mg); /* constant     */
                 k3[c] = (float)(gamma[c] * is * is * is * sum_dy_xc[c] / Mg); /* of x-mean */
             }
             bn_dx(dx, dy, rm, x, k1, k2, k3, b->mean, ex->din_first[0], M, C);
@@ -368,10 +367,16 @@ static void bn_destroy(mf_layer *l)
 }
 
 static const mf_layer_ops bn_ops = {
-    .kind = "BatchNormalization", .default_name = "batch_normalization", .n_in = 1,
-    .bwd_reads = MF_READS_IN0, .fuses_relu = 1,
+    .kind = "BatchNormalization",
+    .default_name = "batch_normalization",
+    .n_in = 1,
+    .bwd_reads = MF_READS_IN0,
+    .fuses_relu = 1,
     .infer_when_frozen = 1,
-    .build = bn_build, .init = bn_init, .forward = bn_forward, .backward = bn_backward,
+    .build = bn_build,
+    .init = bn_init,
+    .forward = bn_forward,
+    .backward = bn_backward,
     .destroy = bn_destroy,
 };
 

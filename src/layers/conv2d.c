@@ -17,7 +17,7 @@ typedef struct conv2d {
     int filters, K, S, use_bias;
     mf_padding padding;
     mf_conv_geom g;
-    int kernel, bias;  /* slot indices; bias -1 without bias */
+    int kernel, bias; /* slot indices; bias -1 without bias */
 } conv2d;
 
 static int is_pointwise(const conv2d *c) { return c->K == 1 && c->S == 1; }
@@ -82,14 +82,14 @@ static void epilogue(float *restrict y, size_t rows, int F, const float *restric
     for (size_t r = 0; r < rows; r++) {
         float *yr = y + r * (size_t)F;
         if (b) {
-            #pragma omp simd
+#pragma omp simd
             for (int f = 0; f < F; f++)
                 yr[f] += b[f];
         }
         if (relu) {
-            #pragma omp simd
+#pragma omp simd
             for (int f = 0; f < F; f++) {
-                float v = yr[f] < 0.0f ? 0.0f : yr[f];  /* NaN stays NaN */
+                float v = yr[f] < 0.0f ? 0.0f : yr[f]; /* NaN stays NaN */
                 yr[f] = v > hi ? hi : v;
             }
         }
@@ -108,7 +108,7 @@ static void conv2d_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *cons
     const float *b = ex->fold_b ? ex->fold_b : c->bias >= 0 ? l->slot[c->bias].data : NULL;
     int relu = ex->fuse_relu;
     float *y = out->data;
-    size_t P = (size_t)Ho * Wo;  /* output pixels per image */
+    size_t P = (size_t)Ho * Wo; /* output pixels per image */
     if (is_pointwise(c)) {
         size_t rows = (size_t)N * P;
         if (!b && !relu) {
@@ -119,7 +119,7 @@ static void conv2d_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *cons
          * followed by its epilogue (mf_sgemm runs single-threaded in here) */
         size_t rb = (size_t)(65536 / F) < 64 ? 64 : (size_t)(65536 / F);
         long nb = (long)((rows + rb - 1) / rb);
-        #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
         for (long k = 0; k < nb; k++) {
             size_t r0 = (size_t)k * rb, n = rows - r0 < rb ? rows - r0 : rb;
             mf_sgemm(0, 0, (int)n, F, Cin, 1.0f, in[0]->data + r0 * Cin, Cin, w, F, 0.0f, y + r0 * F, F);
@@ -130,19 +130,19 @@ static void conv2d_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *cons
     /* images over threads, each with its own cols buffer and a single-threaded
      * product (mf_sgemm does not split inside a parallel region) */
     int nt = ws_threads(c, l, ex, N);
-    #pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(static)
     for (int n = 0; n < N; n++) {
         float *cols = ex->ws + (size_t)omp_get_thread_num() * per_image(c, l);
-        mf_im2col(cols, in[0]->data + (size_t)n * H * W * Cin, H, W, Cin, c->K, c->S,
-                  c->g.pad_top, c->g.pad_left, Ho, Wo);
+        mf_im2col(cols, in[0]->data + (size_t)n * H * W * Cin, H, W, Cin, c->K, c->S, c->g.pad_top, c->g.pad_left, Ho,
+                  Wo);
         mf_sgemm(0, 0, (int)P, F, KKC, 1.0f, cols, KKC, w, F, 0.0f, y + (size_t)n * P * F, F);
         if (b || relu)
             epilogue(y + (size_t)n * P * F, P, F, b, relu, ex->relu_max);
     }
 }
 
-static void conv2d_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
-                            const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
+static void conv2d_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, const mf_tensor *out,
+                            const mf_tensor *dout, mf_tensor *const *din)
 {
     (void)out;
     conv2d *c = (conv2d *)l;
@@ -160,9 +160,9 @@ static void conv2d_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *con
         if (mf_sgemm_pointwise_backward(M, Cin, F, in[0]->data, dy, w, din[0] ? din[0]->data : NULL, ex->din_first[0],
                                         ex->param_grads ? dw : NULL))
             return;
-        if (ex->param_grads)  /* dW (Cin,F) += x^T (Cin,M) . dy (M,F) */
+        if (ex->param_grads) /* dW (Cin,F) += x^T (Cin,M) . dy (M,F) */
             mf_sgemm(1, 0, Cin, F, M, 1.0f, in[0]->data, Cin, dy, F, 1.0f, dw, F);
-        if (din[0])           /* dx (M,Cin) (+)= dy (M,F) . W^T (F,Cin) */
+        if (din[0]) /* dx (M,Cin) (+)= dy (M,F) . W^T (F,Cin) */
             mf_sgemm(0, 1, M, Cin, F, 1.0f, dy, F, w, F, ex->din_first[0] ? 0.0f : 1.0f, din[0]->data, Cin);
         return;
     }
@@ -171,13 +171,13 @@ static void conv2d_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *con
      * the threads by mf_sgemm, so the sum's order (and result) is fixed. */
     if (din[0]) {
         int nt = ws_threads(c, l, ex, N);
-        #pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(static)
         for (int n = 0; n < N; n++) {
             float *dcols = ex->ws + (size_t)omp_get_thread_num() * per_image(c, l) + P * KKC;
             /* dcols (P,KKC) = dy_n (P,F) . W^T (F,KKC), folded back onto dx */
             mf_sgemm(0, 1, (int)P, KKC, F, 1.0f, dy + (size_t)n * P * F, F, w, F, 0.0f, dcols, KKC);
             float *dxn = din[0]->data + (size_t)n * H * W * Cin;
-            if (ex->din_first[0])  /* col2im adds: start this image from zero */
+            if (ex->din_first[0]) /* col2im adds: start this image from zero */
                 memset(dxn, 0, (size_t)H * W * Cin * sizeof(float));
             mf_col2im_add(dxn, dcols, H, W, Cin, c->K, c->S, c->g.pad_top, c->g.pad_left, Ho, Wo);
         }
@@ -185,8 +185,8 @@ static void conv2d_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *con
     if (ex->param_grads) {
         float *cols = ex->ws;
         for (int n = 0; n < N; n++) {
-            mf_im2col(cols, in[0]->data + (size_t)n * H * W * Cin, H, W, Cin, c->K, c->S,
-                      c->g.pad_top, c->g.pad_left, Ho, Wo);
+            mf_im2col(cols, in[0]->data + (size_t)n * H * W * Cin, H, W, Cin, c->K, c->S, c->g.pad_top, c->g.pad_left,
+                      Ho, Wo);
             /* dW (KKC,F) += cols^T (KKC,P) . dy_n (P,F) */
             mf_sgemm(1, 0, KKC, F, (int)P, 1.0f, cols, KKC, dy + (size_t)n * P * F, F, 1.0f, dw, F);
         }
@@ -194,16 +194,23 @@ static void conv2d_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *con
 }
 
 static const mf_layer_ops conv2d_ops = {
-    .kind = "Conv2D", .default_name = "conv2d", .n_in = 1, .bwd_reads = MF_READS_IN0, .folds_bn = 1,
-    .build = conv2d_build, .init = conv2d_init, .workspace = conv2d_workspace,
-    .forward = conv2d_forward, .backward = conv2d_backward,
+    .kind = "Conv2D",
+    .default_name = "conv2d",
+    .n_in = 1,
+    .bwd_reads = MF_READS_IN0,
+    .folds_bn = 1,
+    .build = conv2d_build,
+    .init = conv2d_init,
+    .workspace = conv2d_workspace,
+    .forward = conv2d_forward,
+    .backward = conv2d_backward,
 };
 
 mf_layer *mf_conv2d(const char *name, int filters, int kernel, int stride, mf_padding padding, int use_bias)
 {
     if (filters <= 0 || kernel <= 0 || stride <= 0) {
-        mf_fail(MF_STATUS_INVALID, "Conv2D: filters, kernel and stride must be > 0, got %d, %d, %d",
-                filters, kernel, stride);
+        mf_fail(MF_STATUS_INVALID, "Conv2D: filters, kernel and stride must be > 0, got %d, %d, %d", filters, kernel,
+                stride);
         return NULL;
     }
     if (padding != MF_PADDING_SAME && padding != MF_PADDING_VALID) {

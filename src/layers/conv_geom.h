@@ -7,7 +7,7 @@
 
 typedef struct mf_conv_geom {
     int Ho, Wo;
-    int pad_top, pad_left;  /* bottom/right pads are implied by Ho, Wo */
+    int pad_top, pad_left; /* bottom/right pads are implied by Ho, Wo */
 } mf_conv_geom;
 
 /* Fails with MF_STATUS_SHAPE when a "valid" window does not fit. */

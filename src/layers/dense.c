@@ -6,7 +6,7 @@
 typedef struct dense {
     mf_layer base;
     int units, use_bias;
-    int kernel, bias;  /* slot indices; bias -1 without bias */
+    int kernel, bias; /* slot indices; bias -1 without bias */
 } dense;
 
 static mf_status dense_build(mf_layer *l)
@@ -14,7 +14,9 @@ static mf_status dense_build(mf_layer *l)
     dense *d = (dense *)l;
     const mf_shape *s = &l->in_shape[0];
     if (s->ndim != 2)
-        return mf_fail(MF_STATUS_SHAPE, "input must be (N, features), got %d axes (add GlobalAveragePooling2D or Flatten first)", s->ndim);
+        return mf_fail(MF_STATUS_SHAPE,
+                       "input must be (N, features), got %d axes (add GlobalAveragePooling2D or Flatten first)",
+                       s->ndim);
     l->out_shape = mf_shape2(0, d->units);
     d->kernel = mf_layer_reserve(l, "kernel", mf_shape2(s->d[1], d->units), MF_PARAM_TRAINABLE);
     d->bias = d->use_bias ? mf_layer_reserve(l, "bias", mf_shape1(d->units), MF_PARAM_TRAINABLE) : -1;
@@ -47,8 +49,8 @@ static void dense_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const
     mf_sgemm(0, 0, N, U, I, 1.0f, in[0]->data, I, W, U, d->bias >= 0 ? 1.0f : 0.0f, y, U);
 }
 
-static void dense_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
-                           const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
+static void dense_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, const mf_tensor *out,
+                           const mf_tensor *dout, mf_tensor *const *din)
 {
     (void)out;
     dense *d = (dense *)l;
@@ -63,13 +65,19 @@ static void dense_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *cons
     }
     /* dx (N,I) += dy (N,U) . W^T (U,I) */
     if (din[0])
-        mf_sgemm(0, 1, N, I, U, 1.0f, dy, U, l->slot[d->kernel].data, U, ex->din_first[0] ? 0.0f : 1.0f,
-                 din[0]->data, I);
+        mf_sgemm(0, 1, N, I, U, 1.0f, dy, U, l->slot[d->kernel].data, U, ex->din_first[0] ? 0.0f : 1.0f, din[0]->data,
+                 I);
 }
 
 static const mf_layer_ops dense_ops = {
-    .kind = "Dense", .default_name = "dense", .n_in = 1, .bwd_reads = MF_READS_IN0,
-    .build = dense_build, .init = dense_init, .forward = dense_forward, .backward = dense_backward,
+    .kind = "Dense",
+    .default_name = "dense",
+    .n_in = 1,
+    .bwd_reads = MF_READS_IN0,
+    .build = dense_build,
+    .init = dense_init,
+    .forward = dense_forward,
+    .backward = dense_backward,
 };
 
 mf_layer *mf_dense(const char *name, int units, int use_bias)

@@ -17,7 +17,7 @@ typedef struct depthwise_conv2d {
     int K, S, use_bias;
     mf_padding padding;
     mf_conv_geom g;
-    int kernel, bias;  /* slot indices; bias -1 without bias */
+    int kernel, bias; /* slot indices; bias -1 without bias */
 } depthwise_conv2d;
 
 static mf_status dw_build(mf_layer *l)
@@ -73,7 +73,7 @@ static void dw_forward_row(float *restrict y, const float *restrict inp_n, const
                     continue;
                 const float *x = inp_n + ((size_t)hi * W + wi) * C;
                 const float *wk = w + ((size_t)kh * K + kw) * C;
-                #pragma omp simd
+#pragma omp simd
                 for (int c = 0; c < C; c++)
                     y[c] += x[c] * wk[c];
             }
@@ -82,14 +82,14 @@ static void dw_forward_row(float *restrict y, const float *restrict inp_n, const
 }
 
 /* inp: (N,H,W,C)  w: (K,K,C)  b: (C) or NULL  out: (N,Ho,Wo,C) */
-static void dw_forward_k(float *out, const float *inp, const float *w, const float *b,
-                         int N, int H, int W, int C, int K, int S, int pt, int pl, int Ho, int Wo)
+static void dw_forward_k(float *out, const float *inp, const float *w, const float *b, int N, int H, int W, int C,
+                         int K, int S, int pt, int pl, int Ho, int Wo)
 {
-    #pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int ho = 0; ho < Ho; ho++)
-            dw_forward_row(out + (((size_t)n * Ho + ho) * Wo) * C, inp + (size_t)n * H * W * C, w, b, H, W, C, K, S,
-                           pt, pl, ho, Wo);
+            dw_forward_row(out + (((size_t)n * Ho + ho) * Wo) * C, inp + (size_t)n * H * W * C, w, b, H, W, C, K, S, pt,
+                           pl, ho, Wo);
 }
 
 /* One image: dinp_n (H,W,C) (=, if first, or +=) conv^T(dout_n (Ho,Wo,C)). */
@@ -97,7 +97,7 @@ MF_SIMD_CLONES
 static void dw_backward_input_image(float *restrict dinp_n, const float *restrict dout_n, const float *restrict w,
                                     int first, int H, int W, int C, int K, int S, int pt, int pl, int Ho, int Wo)
 {
-    if (first)  /* the scatter adds: start this image from zero */
+    if (first) /* the scatter adds: start this image from zero */
         memset(dinp_n, 0, (size_t)H * W * C * sizeof(float));
     for (int ho = 0; ho < Ho; ho++) {
         for (int wo = 0; wo < Wo; wo++) {
@@ -112,7 +112,7 @@ static void dw_backward_input_image(float *restrict dinp_n, const float *restric
                         continue;
                     float *dx = dinp_n + ((size_t)hi * W + wi) * C;
                     const float *wk = w + ((size_t)kh * K + kw) * C;
-                    #pragma omp simd
+#pragma omp simd
                     for (int c = 0; c < C; c++)
                         dx[c] += dy[c] * wk[c];
                 }
@@ -123,10 +123,10 @@ static void dw_backward_input_image(float *restrict dinp_n, const float *restric
 
 /* dinp (N,H,W,C) += conv^T(dout) (first: = ); images are independent, so
  * threads split over n. */
-static void dw_backward_input_k(float *dinp, const float *dout, const float *w, int first,
-                                int N, int H, int W, int C, int K, int S, int pt, int pl, int Ho, int Wo)
+static void dw_backward_input_k(float *dinp, const float *dout, const float *w, int first, int N, int H, int W, int C,
+                                int K, int S, int pt, int pl, int Ho, int Wo)
 {
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++)
         dw_backward_input_image(dinp + (size_t)n * H * W * C, dout + (size_t)n * Ho * Wo * C, w, first, H, W, C, K, S,
                                 pt, pl, Ho, Wo);
@@ -134,8 +134,8 @@ static void dw_backward_input_k(float *dinp, const float *dout, const float *w, 
 
 /* acc (K,K,C) += the products of output row ho of one image: inp_n (H,W,C), dout row (Wo,C) */
 MF_SIMD_CLONES
-static void dw_weight_row(float *restrict acc, const float *restrict inp_n, const float *restrict dy,
-                          int H, int W, int C, int K, int S, int pt, int pl, int ho, int Wo)
+static void dw_weight_row(float *restrict acc, const float *restrict inp_n, const float *restrict dy, int H, int W,
+                          int C, int K, int S, int pt, int pl, int ho, int Wo)
 {
     for (int wo = 0; wo < Wo; wo++, dy += C) {
         for (int kh = 0; kh < K; kh++) {
@@ -148,7 +148,7 @@ static void dw_weight_row(float *restrict acc, const float *restrict inp_n, cons
                     continue;
                 const float *x = inp_n + ((size_t)hi * W + wi) * C;
                 float *a = acc + ((size_t)kh * K + kw) * C;
-                #pragma omp simd
+#pragma omp simd
                 for (int c = 0; c < C; c++)
                     a[c] += x[c] * dy[c];
             }
@@ -158,9 +158,9 @@ static void dw_weight_row(float *restrict acc, const float *restrict inp_n, cons
 
 /* dw (K,K,C) += sum over n, ho, wo of inp patch * dout; db (C) += sum of dout.
  * part: part_floats of scratch for per-thread partial sums (K*K*C each). */
-static void dw_backward_weight_k(float *dw, float *db, float *part, size_t part_floats,
-                                 const float *inp, const float *dout,
-                                 int N, int H, int W, int C, int K, int S, int pt, int pl, int Ho, int Wo)
+static void dw_backward_weight_k(float *dw, float *db, float *part, size_t part_floats, const float *inp,
+                                 const float *dout, int N, int H, int W, int C, int K, int S, int pt, int pl, int Ho,
+                                 int Wo)
 {
     size_t KKC = (size_t)K * K * C;
     /* the thread count may have grown since the workspace was sized: use no
@@ -170,14 +170,14 @@ static void dw_backward_weight_k(float *dw, float *db, float *part, size_t part_
         nt = (int)(part_floats / KKC);
     MF_ASSERT(nt >= 1);
     memset(part, 0, (size_t)nt * KKC * sizeof(float));
-    #pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt)
     {
         float *acc = part + (size_t)omp_get_thread_num() * KKC;
-        #pragma omp for collapse(2) schedule(static)
+#pragma omp for collapse(2) schedule(static)
         for (int n = 0; n < N; n++)
             for (int ho = 0; ho < Ho; ho++)
-                dw_weight_row(acc, inp + (size_t)n * H * W * C, dout + (((size_t)n * Ho + ho) * Wo) * C, H, W, C, K,
-                              S, pt, pl, ho, Wo);
+                dw_weight_row(acc, inp + (size_t)n * H * W * C, dout + (((size_t)n * Ho + ho) * Wo) * C, H, W, C, K, S,
+                              pt, pl, ho, Wo);
     }
     for (int t = 0; t < nt; t++)
         for (size_t i = 0; i < KKC; i++)
@@ -189,7 +189,7 @@ static void dw_backward_weight_k(float *dw, float *db, float *part, size_t part_
 /* y (n) = min(max(y, 0), hi) in place; NaN stays NaN */
 static void clamp_k(float *y, size_t n, float hi)
 {
-    #pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         float v = y[i] < 0.0f ? 0.0f : y[i];
         y[i] = v > hi ? hi : v;
@@ -199,37 +199,44 @@ static void clamp_k(float *y, size_t n, float hi)
 static void dw_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, mf_tensor *out)
 {
     depthwise_conv2d *d = (depthwise_conv2d *)l;
-    const mf_shape *s = &in[0]->shape;  /* unpadded when a ZeroPadding2D was folded in */
+    const mf_shape *s = &in[0]->shape; /* unpadded when a ZeroPadding2D was folded in */
     /* a folded BatchNorm (ex->fold_w/fold_b) replaces the kernel and bias */
     const float *w = ex->fold_w ? ex->fold_w : l->slot[d->kernel].data;
     const float *b = ex->fold_b ? ex->fold_b : d->bias >= 0 ? l->slot[d->bias].data : NULL;
-    dw_forward_k(out->data, in[0]->data, w, b,
-                 s->d[0], s->d[1], s->d[2], s->d[3], d->K, d->S, d->g.pad_top + ex->pad_top, d->g.pad_left + ex->pad_left, d->g.Ho, d->g.Wo);
-    if (ex->fuse_relu)  /* the ReLU after the folded BatchNorm */
+    dw_forward_k(out->data, in[0]->data, w, b, s->d[0], s->d[1], s->d[2], s->d[3], d->K, d->S,
+                 d->g.pad_top + ex->pad_top, d->g.pad_left + ex->pad_left, d->g.Ho, d->g.Wo);
+    if (ex->fuse_relu) /* the ReLU after the folded BatchNorm */
         clamp_k(out->data, mf_tensor_numel(out), ex->relu_max);
 }
 
-static void dw_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
-                        const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
+static void dw_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, const mf_tensor *out,
+                        const mf_tensor *dout, mf_tensor *const *din)
 {
     (void)out;
     depthwise_conv2d *d = (depthwise_conv2d *)l;
     const mf_shape *s = &in[0]->shape;
     if (ex->param_grads)
-        dw_backward_weight_k(l->slot[d->kernel].grad, d->bias >= 0 ? l->slot[d->bias].grad : NULL, ex->ws, ex->ws_floats,
-                             in[0]->data, dout->data, s->d[0], s->d[1], s->d[2], s->d[3], d->K, d->S,
+        dw_backward_weight_k(l->slot[d->kernel].grad, d->bias >= 0 ? l->slot[d->bias].grad : NULL, ex->ws,
+                             ex->ws_floats, in[0]->data, dout->data, s->d[0], s->d[1], s->d[2], s->d[3], d->K, d->S,
                              d->g.pad_top + ex->pad_top, d->g.pad_left + ex->pad_left, d->g.Ho, d->g.Wo);
     if (din[0])
         dw_backward_input_k(din[0]->data, dout->data, l->slot[d->kernel].data, ex->din_first[0], s->d[0], s->d[1],
-                            s->d[2],
-                            s->d[3], d->K, d->S, d->g.pad_top + ex->pad_top, d->g.pad_left + ex->pad_left, d->g.Ho, d->g.Wo);
+                            s->d[2], s->d[3], d->K, d->S, d->g.pad_top + ex->pad_top, d->g.pad_left + ex->pad_left,
+                            d->g.Ho, d->g.Wo);
 }
 
 static const mf_layer_ops dw_ops = {
-    .kind = "DepthwiseConv2D", .default_name = "depthwise_conv2d", .n_in = 1,
-    .bwd_reads = MF_READS_IN0, .folds_pad = 1, .folds_bn = 1,
-    .build = dw_build, .init = dw_init, .workspace = dw_workspace,
-    .forward = dw_forward, .backward = dw_backward,
+    .kind = "DepthwiseConv2D",
+    .default_name = "depthwise_conv2d",
+    .n_in = 1,
+    .bwd_reads = MF_READS_IN0,
+    .folds_pad = 1,
+    .folds_bn = 1,
+    .build = dw_build,
+    .init = dw_init,
+    .workspace = dw_workspace,
+    .forward = dw_forward,
+    .backward = dw_backward,
 };
 
 mf_layer *mf_depthwise_conv2d(const char *name, int kernel, int stride, mf_padding padding, int use_bias)

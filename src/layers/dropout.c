@@ -6,8 +6,8 @@
 
 typedef struct dropout {
     mf_layer base;
-    float  rate;
-    float *mask;       /* mask_cap floats: 0 or 1/(1-rate), from the last training forward */
+    float rate;
+    float *mask; /* mask_cap floats: 0 or 1/(1-rate), from the last training forward */
     size_t mask_cap;
 } dropout;
 
@@ -41,10 +41,11 @@ static void dropout_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *con
     }
 }
 
-static void dropout_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
-                             const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
+static void dropout_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, const mf_tensor *out,
+                             const mf_tensor *dout, mf_tensor *const *din)
 {
-    (void)in; (void)out;
+    (void)in;
+    (void)out;
     dropout *d = (dropout *)l;
     if (!din[0])
         return;
@@ -59,8 +60,13 @@ static void dropout_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *co
 static void dropout_destroy(mf_layer *l) { mf_free(((dropout *)l)->mask); }
 
 static const mf_layer_ops dropout_ops = {
-    .kind = "Dropout", .default_name = "dropout", .n_in = 1, .bwd_reads = MF_READS_NONE,
-    .build = dropout_build, .forward = dropout_forward, .backward = dropout_backward,
+    .kind = "Dropout",
+    .default_name = "dropout",
+    .n_in = 1,
+    .bwd_reads = MF_READS_NONE,
+    .build = dropout_build,
+    .forward = dropout_forward,
+    .backward = dropout_backward,
     .destroy = dropout_destroy,
 };
 

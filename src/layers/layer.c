@@ -9,8 +9,8 @@ mf_layer *mf_layer_alloc(const mf_layer_ops *ops, size_t size, const char *name)
 {
     MF_ASSERT(size >= sizeof(mf_layer));
     if (name && strlen(name) >= MF_NAME_MAX) {
-        mf_fail(MF_STATUS_INVALID, "%s: layer name '%s' is longer than %d characters",
-                ops->kind, name, MF_NAME_MAX - 1);
+        mf_fail(MF_STATUS_INVALID, "%s: layer name '%s' is longer than %d characters", ops->kind, name,
+                MF_NAME_MAX - 1);
         return NULL;
     }
     if (name && !name[0]) {
@@ -71,17 +71,17 @@ MF_SIMD_CLONES
 static void din_put(float *restrict dx, const float *restrict g, const float *restrict s, size_t n, int first)
 {
     if (first && s) {
-        #pragma omp simd
+#pragma omp simd
         for (size_t i = 0; i < n; i++)
             dx[i] = g[i] * s[i];
     } else if (first) {
         memcpy(dx, g, n * sizeof(float));
     } else if (s) {
-        #pragma omp simd
+#pragma omp simd
         for (size_t i = 0; i < n; i++)
             dx[i] += g[i] * s[i];
     } else {
-        #pragma omp simd
+#pragma omp simd
         for (size_t i = 0; i < n; i++)
             dx[i] += g[i];
     }
@@ -89,7 +89,7 @@ static void din_put(float *restrict dx, const float *restrict g, const float *re
 
 void mf_din_put(float *dx, const float *g, const float *s, size_t n, int first)
 {
-    if (dx == g) {  /* the plan gave dx the memory of g: Add(x, x) adds it twice */
+    if (dx == g) { /* the plan gave dx the memory of g: Add(x, x) adds it twice */
         MF_ASSERT(!s);
         if (!first)
             for (size_t i = 0; i < n; i++)
@@ -100,7 +100,7 @@ void mf_din_put(float *dx, const float *g, const float *s, size_t n, int first)
         din_put(dx, g, s, n, first);
         return;
     }
-    #pragma omp parallel
+#pragma omp parallel
     {
         size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
         size_t lo = n * t / nt, hi = n * (t + 1) / nt;
@@ -114,7 +114,7 @@ static void column_sums(float *restrict s, const float *restrict dy, size_t rows
     for (int c = 0; c < C; c++)
         s[c] = 0.0f;
     for (size_t r = 0; r < rows; r++) {
-        #pragma omp simd
+#pragma omp simd
         for (int c = 0; c < C; c++)
             s[c] += dy[r * C + c];
     }
@@ -148,6 +148,6 @@ void mf_layer_free(mf_layer *l)
 
 const char *mf_layer_name(const mf_layer *l) { return l->name; }
 const char *mf_layer_kind(const mf_layer *l) { return l->ops->kind; }
-mf_shape    mf_layer_output_shape(const mf_layer *l) { return l->out_shape; }
-void        mf_layer_set_trainable(mf_layer *l, int trainable) { l->trainable = trainable != 0; }
-int         mf_layer_trainable(const mf_layer *l) { return l->trainable; }
+mf_shape mf_layer_output_shape(const mf_layer *l) { return l->out_shape; }
+void mf_layer_set_trainable(mf_layer *l, int trainable) { l->trainable = trainable != 0; }
+int mf_layer_trainable(const mf_layer *l) { return l->trainable; }

@@ -19,34 +19,34 @@
 #include "mpifit/model.h"
 #include "../core/core.h"
 
-#define MF_LAYER_MAX_SLOTS  4
+#define MF_LAYER_MAX_SLOTS 4
 #define MF_LAYER_MAX_INPUTS 2
-#define MF_NAME_MAX         64
+#define MF_NAME_MAX 64
 
 /* A named weight tensor, reserved by build() and bound by mf_model_build(). */
 typedef struct mf_slot {
-    char          name[32];  /* Keras weight name: "kernel", "bias", "gamma", "moving_mean" */
-    mf_shape      shape;     /* Keras layout; ndim counts every axis (no batch) */
+    char name[32]; /* Keras weight name: "kernel", "bias", "gamma", "moving_mean" */
+    mf_shape shape; /* Keras layout; ndim counts every axis (no batch) */
     mf_param_kind kind;
-    size_t        numel;
-    size_t        offset;    /* floats into model params (TRAINABLE) or state (STATE) */
-    float        *data;      /* bound view */
-    float        *grad;      /* bound view into grads; NULL for STATE */
+    size_t numel;
+    size_t offset; /* floats into model params (TRAINABLE) or state (STATE) */
+    float *data; /* bound view */
+    float *grad; /* bound view into grads; NULL for STATE */
 } mf_slot;
 
 /* What one forward/backward call of a layer may use besides its tensors. */
 typedef struct mf_exec {
-    mf_mode mode;        /* resolved per layer: a frozen BatchNorm sees MF_MODE_INFER */
-    mf_rng *rng;         /* Dropout's mask source; NULL in inference */
-    float  *ws;          /* scratch of at least ops->workspace(l, N) floats, shared */
-    size_t  ws_floats;   /* its actual size (may exceed what this layer asked for) */
-    int     param_grads; /* 0: the layer is frozen, skip parameter gradients */
+    mf_mode mode; /* resolved per layer: a frozen BatchNorm sees MF_MODE_INFER */
+    mf_rng *rng; /* Dropout's mask source; NULL in inference */
+    float *ws; /* scratch of at least ops->workspace(l, N) floats, shared */
+    size_t ws_floats; /* its actual size (may exceed what this layer asked for) */
+    int param_grads; /* 0: the layer is frozen, skip parameter gradients */
     /* Synchronized BatchNorm: sums n doubles over every process in place, or
      * NULL (per-process statistics). The layer never learns who "every
      * process" is: the model hands in what mf_model_set_stat_reduce gave it. */
     mf_stat_reduce_fn stat_sum;
-    void   *stat_user;
-    int     din_first[MF_LAYER_MAX_INPUTS]; /* 1: write din[i] (=), 0: add to it (+=) */
+    void *stat_user;
+    int din_first[MF_LAYER_MAX_INPUTS]; /* 1: write din[i] (=), 0: add to it (+=) */
     /* Fusions the memory plan chose (each only for kinds whose ops allow it):
      *   fuse_relu: the ReLU that follows is done here (ops->fuses_relu): forward
      *     writes min(max(y, 0), relu_max) to `out`; backward gets the ReLU's
@@ -56,9 +56,9 @@ typedef struct mf_exec {
      *     (ops->folds_pad): the input is the unpadded tensor and this much more
      *     padding comes before it (bottom/right padding is implied by the
      *     output size); backward writes the unpadded input's gradient. */
-    int     fuse_relu;
-    float   relu_max;    /* FLT_MAX: unbounded */
-    int     pad_top, pad_left;
+    int fuse_relu;
+    float relu_max; /* FLT_MAX: unbounded */
+    int pad_top, pad_left;
     /*   fold_w, fold_b: an inference-mode BatchNorm that follows was folded in
      *     (ops->folds_bn): use fold_w instead of the kernel (same layout, each
      *     output channel scaled) and add fold_b (one per output channel)
@@ -69,47 +69,47 @@ typedef struct mf_exec {
 /* What a kind's backward reads besides dout, so that the memory plan keeps
  * exactly those activations alive until then. 0 (not set) means all of them:
  * the safe default for a new kind. */
-#define MF_READS_IN0  1u
-#define MF_READS_IN1  2u
-#define MF_READS_OUT  4u
-#define MF_READS_NONE 8u  /* shapes only (and what the layer keeps itself) */
+#define MF_READS_IN0 1u
+#define MF_READS_IN1 2u
+#define MF_READS_OUT 4u
+#define MF_READS_NONE 8u /* shapes only (and what the layer keeps itself) */
 
 typedef struct mf_layer_ops {
-    const char *kind;          /* Keras class name */
-    const char *default_name;  /* Keras' automatic name stem, e.g. "conv2d" */
-    int         n_in;          /* inputs taken: 1, or 2 for Add */
-    int         infer_when_frozen; /* BatchNorm: frozen => inference mode (Keras >= 2.1.3) */
-    unsigned    bwd_reads;     /* MF_READS_* mask; 0 = every input and the output */
-    int         fuses_relu;    /* may take mf_exec.fuse_relu (BatchNorm) */
-    int         folds_pad;     /* may take mf_exec.pad_top/pad_left (DepthwiseConv2D) */
-    int         folds_bn;      /* may take mf_exec.fold_w/fold_b and fuse_relu (convolutions) */
+    const char *kind; /* Keras class name */
+    const char *default_name; /* Keras' automatic name stem, e.g. "conv2d" */
+    int n_in; /* inputs taken: 1, or 2 for Add */
+    int infer_when_frozen; /* BatchNorm: frozen => inference mode (Keras >= 2.1.3) */
+    unsigned bwd_reads; /* MF_READS_* mask; 0 = every input and the output */
+    int fuses_relu; /* may take mf_exec.fuse_relu (BatchNorm) */
+    int folds_pad; /* may take mf_exec.pad_top/pad_left (DepthwiseConv2D) */
+    int folds_bn; /* may take mf_exec.fold_w/fold_b and fuse_relu (convolutions) */
     /* Elementwise and alias-safe: out may be the memory of an input in
      * forward, and an input gradient the memory of dout in backward (no
      * restrict pointers; each element read before it is written). */
-    int         inplace;
+    int inplace;
     /* in_shape[] is set (batch 0); compute out_shape, validate, reserve slots. */
     mf_status (*build)(mf_layer *l);
     /* Fill TRAINABLE and STATE slots with Keras' default initial values. Optional. */
-    void      (*init)(mf_layer *l, mf_rng *rng);
+    void (*init)(mf_layer *l, mf_rng *rng);
     /* Scratch floats needed for a batch of N. Optional (0). */
-    size_t    (*workspace)(const mf_layer *l, int N);
-    void      (*forward)(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, mf_tensor *out);
+    size_t (*workspace)(const mf_layer *l, int N);
+    void (*forward)(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, mf_tensor *out);
     /* din[i] == NULL: that input needs no gradient. Accumulates into din and grads. */
-    void      (*backward)(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
-                          const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din);
+    void (*backward)(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, const mf_tensor *out,
+                     const mf_tensor *dout, mf_tensor *const *din);
     /* Free what the kind allocated itself (not the struct). Optional. */
-    void      (*destroy)(mf_layer *l);
+    void (*destroy)(mf_layer *l);
 } mf_layer_ops;
 
 struct mf_layer {
     const mf_layer_ops *ops;
-    char     name[MF_NAME_MAX];  /* "" until the model names it */
-    int      trainable;
-    int      n_in;
-    mf_shape in_shape[MF_LAYER_MAX_INPUTS];  /* batch 0 */
-    mf_shape out_shape;                      /* batch 0 */
-    int      n_slots;
-    mf_slot  slot[MF_LAYER_MAX_SLOTS];
+    char name[MF_NAME_MAX]; /* "" until the model names it */
+    int trainable;
+    int n_in;
+    mf_shape in_shape[MF_LAYER_MAX_INPUTS]; /* batch 0 */
+    mf_shape out_shape; /* batch 0 */
+    int n_slots;
+    mf_slot slot[MF_LAYER_MAX_SLOTS];
 };
 
 /* Allocate a zeroed kind struct of `size` bytes with its common header set.
@@ -117,17 +117,17 @@ struct mf_layer {
  * error set if the name is too long. */
 mf_layer *mf_layer_alloc(const mf_layer_ops *ops, size_t size, const char *name);
 /* Reserve a named weight; returns its slot index. Called from build(). */
-int       mf_layer_reserve(mf_layer *l, const char *name, mf_shape shape, mf_param_kind kind);
+int mf_layer_reserve(mf_layer *l, const char *name, mf_shape shape, mf_param_kind kind);
 
 /* A BatchNormalization in inference mode is y = x * scale + shift per
  * channel: fill scale and shift (C each, either may be NULL) and return C, or
  * return 0 if l is not one. */
-int   mf_batchnorm_affine(const mf_layer *l, float *scale, float *shift);
+int mf_batchnorm_affine(const mf_layer *l, float *scale, float *shift);
 /* The clamp of a ReLU layer (FLT_MAX when unbounded), or -1 if l is not one. */
 float mf_relu_clamp(const mf_layer *l);
 /* The pads ((top, bottom), (left, right)) of a ZeroPadding2D into p[4]; 0 if l
  * is not one. */
-int   mf_zero_pad2d_pads(const mf_layer *l, int p[4]);
+int mf_zero_pad2d_pads(const mf_layer *l, int p[4]);
 
 /* 1 if l is trainable and has trainable weights (backward must reach it). */
 int mf_layer_has_trainable(const mf_layer *l);

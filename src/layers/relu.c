@@ -13,7 +13,7 @@ typedef struct relu {
 static void relu_forward_k(float *restrict out, const float *restrict inp, size_t n, float max_value)
 {
     float hi = max_value > 0.0f ? max_value : FLT_MAX;
-    #pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         float v = inp[i] > 0.0f ? inp[i] : 0.0f;
         out[i] = v < hi ? v : hi;
@@ -34,13 +34,13 @@ static void relu_backward_k(float *restrict dinp, const float *restrict outp, co
      * branch, ReLU6's random signs cost a misprediction every other element:
      * 4.4 ns instead of ~1 ns per element.) */
     if (first) {
-        #pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (n > 65536)
         for (size_t i = 0; i < n; i++) {
             float x = outp[i], g = dout[i];
             dinp[i] = ((x > 0.0f) & (x < hi)) ? g : 0.0f;
         }
     } else {
-        #pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (n > 65536)
         for (size_t i = 0; i < n; i++) {
             float x = outp[i], g = dout[i];
             dinp[i] += ((x > 0.0f) & (x < hi)) ? g : 0.0f;
@@ -60,8 +60,8 @@ static void relu_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const 
     relu_forward_k(out->data, in[0]->data, mf_tensor_numel(out), ((relu *)l)->max_value);
 }
 
-static void relu_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
-                          const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
+static void relu_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, const mf_tensor *out,
+                          const mf_tensor *dout, mf_tensor *const *din)
 {
     (void)in;
     if (din[0])
@@ -70,8 +70,13 @@ static void relu_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const
 }
 
 static const mf_layer_ops relu_ops = {
-    .kind = "ReLU", .default_name = "re_lu", .n_in = 1, .bwd_reads = MF_READS_OUT,
-    .build = relu_build, .forward = relu_forward, .backward = relu_backward,
+    .kind = "ReLU",
+    .default_name = "re_lu",
+    .n_in = 1,
+    .bwd_reads = MF_READS_OUT,
+    .build = relu_build,
+    .forward = relu_forward,
+    .backward = relu_backward,
 };
 
 float mf_relu_clamp(const mf_layer *l)

@@ -29,8 +29,8 @@ void mf_softmax(float *probs, const float *logits, int N, int C)
     }
 }
 
-double mf_softmax_xent_forward(float *probs, const float *logits, const int32_t *labels,
-                               const float *weights, int N, int C)
+double mf_softmax_xent_forward(float *probs, const float *logits, const int32_t *labels, const float *weights, int N,
+                               int C)
 {
     MF_ASSERT(N > 0 && C > 0);
     double total = 0.0;
@@ -47,8 +47,8 @@ double mf_softmax_xent_forward(float *probs, const float *logits, const int32_t 
     return total / N;
 }
 
-void mf_softmax_xent_backward(float *dlogits, const float *probs, const int32_t *labels,
-                              const float *weights, int N, int C, float dloss)
+void mf_softmax_xent_backward(float *dlogits, const float *probs, const int32_t *labels, const float *weights, int N,
+                              int C, float dloss)
 {
     MF_ASSERT(N > 0 && C > 0);
     for (int n = 0; n < N; n++) {

@@ -29,9 +29,9 @@ static void zp_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
     int N = in[0]->shape.d[0], H = in[0]->shape.d[1], W = in[0]->shape.d[2], C = in[0]->shape.d[3];
     int Ho = out->shape.d[1], Wo = out->shape.d[2];
     size_t row = (size_t)Wo * C;
-    /* every output row once: pad rows zeroed, inner rows = left pad, copy, right pad
+/* every output row once: pad rows zeroed, inner rows = left pad, copy, right pad
      * (not a memset of the whole output and a second pass over it) */
-    #pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int ho = 0; ho < Ho; ho++) {
             float *yr = y + ((size_t)n * Ho + ho) * row;
@@ -46,8 +46,8 @@ static void zp_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
         }
 }
 
-static void zp_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
-                        const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
+static void zp_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, const mf_tensor *out,
+                        const mf_tensor *dout, mf_tensor *const *din)
 {
     (void)out;
     if (!din[0])
@@ -56,7 +56,7 @@ static void zp_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
     int first = ex->din_first[0];
     int N = in[0]->shape.d[0], H = in[0]->shape.d[1], W = in[0]->shape.d[2], C = in[0]->shape.d[3];
     int Ho = dout->shape.d[1], Wo = dout->shape.d[2];
-    #pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int h = 0; h < H; h++) {
             float *dx = din[0]->data + (((size_t)n * H + h) * W) * C;
@@ -66,8 +66,13 @@ static void zp_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
 }
 
 static const mf_layer_ops zp_ops = {
-    .kind = "ZeroPadding2D", .default_name = "zero_padding2d", .n_in = 1, .bwd_reads = MF_READS_NONE,
-    .build = zp_build, .forward = zp_forward, .backward = zp_backward,
+    .kind = "ZeroPadding2D",
+    .default_name = "zero_padding2d",
+    .n_in = 1,
+    .bwd_reads = MF_READS_NONE,
+    .build = zp_build,
+    .forward = zp_forward,
+    .backward = zp_backward,
 };
 
 int mf_zero_pad2d_pads(const mf_layer *l, int p[4])
@@ -75,7 +80,10 @@ int mf_zero_pad2d_pads(const mf_layer *l, int p[4])
     if (l->ops != &zp_ops)
         return 0;
     const zero_pad2d *z = (const zero_pad2d *)l;
-    p[0] = z->top; p[1] = z->bottom; p[2] = z->left; p[3] = z->right;
+    p[0] = z->top;
+    p[1] = z->bottom;
+    p[2] = z->left;
+    p[3] = z->right;
     return 1;
 }
 
@@ -87,7 +95,10 @@ mf_layer *mf_zero_pad2d(const char *name, int top, int bottom, int left, int rig
     }
     zero_pad2d *z = (zero_pad2d *)mf_layer_alloc(&zp_ops, sizeof(zero_pad2d), name);
     if (z) {
-        z->top = top; z->bottom = bottom; z->left = left; z->right = right;
+        z->top = top;
+        z->bottom = bottom;
+        z->left = left;
+        z->right = right;
     }
     return (mf_layer *)z;
 }

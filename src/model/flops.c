@@ -24,27 +24,27 @@ static double layer_forward(const mf_layer *l, int N, int *is_matmul)
     int bias = mf_layer_slot(l, "bias") != NULL;
     *is_matmul = 0;
     if (strcmp(kind, "Conv2D") == 0) {
-        const mf_slot *w = mf_layer_slot(l, "kernel");  /* (K, K, Cin, F) */
+        const mf_slot *w = mf_layer_slot(l, "kernel"); /* (K, K, Cin, F) */
         *is_matmul = 1;
         return 2.0 * out * w->shape.d[0] * w->shape.d[1] * w->shape.d[2] + (bias ? out : 0.0);
     }
     if (strcmp(kind, "DepthwiseConv2D") == 0) {
-        const mf_slot *w = mf_layer_slot(l, "depthwise_kernel");  /* (K, K, C, 1) */
+        const mf_slot *w = mf_layer_slot(l, "depthwise_kernel"); /* (K, K, C, 1) */
         *is_matmul = 1;
         return 2.0 * out * w->shape.d[0] * w->shape.d[1] * w->shape.d[3] + (bias ? out : 0.0);
     }
     if (strcmp(kind, "Dense") == 0) {
-        const mf_slot *w = mf_layer_slot(l, "kernel");  /* (Cin, U) */
+        const mf_slot *w = mf_layer_slot(l, "kernel"); /* (Cin, U) */
         *is_matmul = 1;
         return 2.0 * out * w->shape.d[0] + (bias ? out : 0.0);
     }
-    if (strcmp(kind, "BatchNormalization") == 0)  /* batch statistics, normalise, scale and shift */
+    if (strcmp(kind, "BatchNormalization") == 0) /* batch statistics, normalise, scale and shift */
         return (l->trainable ? 4.0 : 2.0) * out;
     if (strcmp(kind, "ReLU") == 0 || strcmp(kind, "Add") == 0 || strcmp(kind, "Dropout") == 0)
         return out;
     if (strcmp(kind, "GlobalAveragePooling2D") == 0)
         return (double)N * sample_numel(&l->in_shape[0]);
-    return 0.0;  /* ZeroPadding2D: a copy */
+    return 0.0; /* ZeroPadding2D: a copy */
 }
 
 double mf_model_flops(const mf_model *m, int N, int training)

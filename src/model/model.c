@@ -12,7 +12,6 @@
 #include "../layers/layer.h"
 #include "model_internal.h"
 
-
 mf_model *mf_model_create(const char *name)
 {
     if (!name)
@@ -100,22 +99,23 @@ static int add_failed(mf_model *m)
 static int add_node(mf_model *m, mf_layer *l, const int *in, int n_in)
 {
     if (!l)
-        return add_failed(m);  /* the constructor failed and already set the error */
+        return add_failed(m); /* the constructor failed and already set the error */
     if (m->built) {
         mf_layer_free(l);
         mf_fail(MF_STATUS_INVALID, "model '%s': cannot add a layer after mf_model_build", m->name);
         return -1;
     }
     if (n_in != l->ops->n_in) {
-        mf_fail(MF_STATUS_INVALID, "model '%s': %s takes %d input(s), got %d",
-                m->name, l->ops->kind, l->ops->n_in, n_in);
+        mf_fail(MF_STATUS_INVALID, "model '%s': %s takes %d input(s), got %d", m->name, l->ops->kind, l->ops->n_in,
+                n_in);
         mf_layer_free(l);
         return add_failed(m);
     }
     for (int i = 0; i < n_in; i++)
         if (in[i] < 0 || in[i] >= m->n_nodes) {
-            mf_fail(MF_STATUS_INVALID, "model '%s': %s reads node %d, which does not exist (have %d; declare the input first)",
-                    m->name, l->ops->kind, in[i], m->n_nodes);
+            mf_fail(MF_STATUS_INVALID,
+                    "model '%s': %s reads node %d, which does not exist (have %d; declare the input first)", m->name,
+                    l->ops->kind, in[i], m->n_nodes);
             mf_layer_free(l);
             return add_failed(m);
         }
@@ -257,12 +257,24 @@ mf_shape mf_model_output_shape(const mf_model *m)
     return m->nodes[m->n_nodes - 1].shape;
 }
 
-float *mf_model_params(mf_model *m) { MF_ASSERT(m->built); return m->params; }
-float *mf_model_grads(mf_model *m)  { MF_ASSERT(m->built); return m->grads; }
-float *mf_model_state(mf_model *m)  { MF_ASSERT(m->built); return m->state; }
+float *mf_model_params(mf_model *m)
+{
+    MF_ASSERT(m->built);
+    return m->params;
+}
+float *mf_model_grads(mf_model *m)
+{
+    MF_ASSERT(m->built);
+    return m->grads;
+}
+float *mf_model_state(mf_model *m)
+{
+    MF_ASSERT(m->built);
+    return m->state;
+}
 size_t mf_model_num_params(const mf_model *m) { return m->n_params; }
-size_t mf_model_num_state(const mf_model *m)  { return m->n_state; }
-int    mf_model_num_param_tensors(const mf_model *m) { return m->n_infos; }
+size_t mf_model_num_state(const mf_model *m) { return m->n_state; }
+int mf_model_num_param_tensors(const mf_model *m) { return m->n_infos; }
 
 mf_param_info mf_model_param(const mf_model *m, int i)
 {
@@ -365,8 +377,7 @@ static mf_exec exec_for(const mf_model *m, int i, mf_mode mode, mf_rng *rng)
     const mf_plan_node *pn = &m->plan.node[i];
     mf_exec ex;
     memset(&ex, 0, sizeof ex);
-    ex.mode = (mode == MF_MODE_TRAIN && !(l->ops->infer_when_frozen && !l->trainable))
-                  ? MF_MODE_TRAIN : MF_MODE_INFER;
+    ex.mode = (mode == MF_MODE_TRAIN && !(l->ops->infer_when_frozen && !l->trainable)) ? MF_MODE_TRAIN : MF_MODE_INFER;
     ex.rng = rng;
     ex.ws = m->ws;
     ex.ws_floats = m->ws_floats;
@@ -388,7 +399,7 @@ static void fold_batchnorm(mf_model *m, int i, mf_exec *ex)
 {
     const mf_plan_node *pn = &m->plan.node[i];
     const mf_layer *l = m->nodes[i].layer;
-    const mf_slot *k = &l->slot[0];  /* the kernel, output channels last */
+    const mf_slot *k = &l->slot[0]; /* the kernel, output channels last */
     size_t F = (size_t)l->out_shape.d[l->out_shape.ndim - 1];
     float *w = m->fold + pn->fold, *b = w + (k->numel + 15) / 16 * 16, *scale = b + F;
     MF_ASSERT(mf_batchnorm_affine(m->nodes[pn->fold_bn].layer, scale, b) == (int)F);
@@ -411,7 +422,7 @@ mf_tensor mf_model_forward(mf_model *m, const float *x, int N, mf_mode mode, mf_
     for (int i = 1; i < m->n_nodes; i++) {
         const mf_plan_node *pn = &m->plan.node[i];
         if (!pn->run)
-            continue;  /* done by a neighbour */
+            continue; /* done by a neighbour */
         mf_model_node *nd = &m->nodes[i];
         const mf_tensor *in[MF_LAYER_MAX_INPUTS] = {NULL, NULL};
         for (int k = 0; k < nd->n_in; k++)
@@ -452,10 +463,12 @@ void mf_model_backward(mf_model *m, const float *dout, float *dx)
     MF_ASSERT(m->built);
     MF_ASSERT(m->last_N > 0);
     if (!m->plan.backward)
-        mf_panic(__FILE__, __LINE__, "mf_model_backward after an inference-mode forward that kept nothing for it; "
+        mf_panic(__FILE__, __LINE__,
+                 "mf_model_backward after an inference-mode forward that kept nothing for it; "
                  "call mf_model_set_backward_keep(m, MF_KEEP_INFER_BACKWARD) before the forward pass");
     if (dx && !m->plan.input_grad)
-        mf_panic(__FILE__, __LINE__, "mf_model_backward asked for the input gradient, which the forward pass did "
+        mf_panic(__FILE__, __LINE__,
+                 "mf_model_backward asked for the input gradient, which the forward pass did "
                  "not plan for; call mf_model_set_backward_keep(m, MF_KEEP_INPUT_GRAD) before it");
     int N = m->last_N;
     memset(m->grad_written, 0, (size_t)m->n_nodes);

@@ -7,9 +7,9 @@
 
 /* One tensor to place: an activation or an activation gradient. */
 typedef struct buf {
-    size_t size;        /* floats, a multiple of 16 (64 bytes) */
-    int    start, end;  /* live from step start to step end, both included */
-    int    node, grad;  /* whose tensor */
+    size_t size; /* floats, a multiple of 16 (64 bytes) */
+    int start, end; /* live from step start to step end, both included */
+    int node, grad; /* whose tensor */
     size_t off;
 } buf;
 
@@ -18,7 +18,7 @@ static int by_size(const void *a, const void *b)
     const buf *x = a, *y = b;
     if (x->size != y->size)
         return x->size > y->size ? -1 : 1;
-    if (x->start != y->start)  /* ties broken the same way every time */
+    if (x->start != y->start) /* ties broken the same way every time */
         return x->start < y->start ? -1 : 1;
     if (x->node != y->node)
         return x->node < y->node ? -1 : 1;
@@ -48,7 +48,7 @@ static size_t place(buf *b, int nb)
         size_t off = 0;
         for (int j = 0; j < nl; j++) {
             if (off + b[i].size <= live[j]->off)
-                break;  /* fits in the gap below live[j] */
+                break; /* fits in the gap below live[j] */
             if (live[j]->off + live[j]->size > off)
                 off = live[j]->off + live[j]->size;
         }
@@ -70,8 +70,7 @@ static int same_plan(const mf_plan *p, const mf_model *m, int N, int infer, int 
                      const unsigned char *need_grad)
 {
     if (!p->node || p->n != m->n_nodes || p->N != N || p->infer != infer || p->backward != backward ||
-        p->input_grad != input_grad ||
-        p->keep_all != ((m->keep & MF_KEEP_ALL) != 0))
+        p->input_grad != input_grad || p->keep_all != ((m->keep & MF_KEEP_ALL) != 0))
         return 0;
     for (int i = 0; i < p->n; i++)
         if (p->node[i].need_grad != need_grad[i])
@@ -102,8 +101,7 @@ static void fuse(mf_plan *p, const mf_model *m, int infer)
             p->node[i].fuse_relu = 1;
             p->node[i].relu_max = mf_relu_clamp(next);
             p->node[j].run = 0;
-        } else if (mf_zero_pad2d_pads(l, pads) && next->ops->folds_pad && !p->node[j].pad_top &&
-                   !p->node[j].pad_left) {
+        } else if (mf_zero_pad2d_pads(l, pads) && next->ops->folds_pad && !p->node[j].pad_top && !p->node[j].pad_left) {
             p->node[i].run = 0;
             p->node[j].in[0] = p->node[i].in[0];
             p->node[j].pad_top = pads[0];
@@ -129,7 +127,7 @@ static void fuse(mf_plan *p, const mf_model *m, int infer)
         p->node[c].fold = p->fold_floats;
         p->node[b].run = 0;
         size_t kernel = l->slot[0].numel, F = (size_t)l->out_shape.d[l->out_shape.ndim - 1];
-        p->fold_floats += (kernel + 15) / 16 * 16 + 2 * F;  /* weights, bias, scale */
+        p->fold_floats += (kernel + 15) / 16 * 16 + 2 * F; /* weights, bias, scale */
     }
     mf_free(uses);
     mf_free(user);
@@ -178,7 +176,7 @@ void mf_plan_make(mf_plan *p, const mf_model *m, int N, int infer, int backward,
     int *as = mf_alloc((size_t)n * 4 * sizeof *as), *ae = as + n, *gs = as + 2 * n, *ge = as + 3 * n;
     for (int i = 0; i < n; i++)
         as[i] = ae[i] = gs[i] = ge[i] = -1;
-    as[0] = ae[0] = 0;  /* the input, copied in before step 1 */
+    as[0] = ae[0] = 0; /* the input, copied in before step 1 */
     for (int j = 1; j < n; j++) {
         const mf_plan_node *pj = &p->node[j];
         if (!pj->run)
@@ -191,7 +189,7 @@ void mf_plan_make(mf_plan *p, const mf_model *m, int N, int infer, int backward,
     for (int j = 1; j < n; j++)
         if (p->node[j].run && p->node[j].out == n - 1)
             writer_of_out = j;
-    ae[n - 1] = END;  /* the caller reads the output after the pass */
+    ae[n - 1] = END; /* the caller reads the output after the pass */
     if (backward) {
         for (int j = n - 1; j >= 1; j--) {
             const mf_plan_node *pj = &p->node[j];
@@ -206,15 +204,15 @@ void mf_plan_make(mf_plan *p, const mf_model *m, int N, int infer, int backward,
                 if (reads & (MF_READS_IN0 << k))
                     widen(&as[x], &ae[x], t);
                 if (need_grad[x])
-                    widen(&gs[x], &ge[x], t);  /* this backward writes dact[x] */
+                    widen(&gs[x], &ge[x], t); /* this backward writes dact[x] */
             }
             if (reads & MF_READS_OUT)
                 widen(&as[pj->out], &ae[pj->out], t);
-            widen(&gs[pj->out], &ge[pj->out], t);  /* reads its output gradient */
+            widen(&gs[pj->out], &ge[pj->out], t); /* reads its output gradient */
         }
-        widen(&gs[n - 1], &ge[n - 1], 2 * n - writer_of_out);  /* dout is copied in first */
+        widen(&gs[n - 1], &ge[n - 1], 2 * n - writer_of_out); /* dout is copied in first */
         if (input_grad)
-            widen(&gs[0], &ge[0], END);  /* copied out after the pass */
+            widen(&gs[0], &ge[0], END); /* copied out after the pass */
     }
 
     /* In place (ops->inplace, e.g. the residual Add): the output takes the
@@ -226,7 +224,7 @@ void mf_plan_make(mf_plan *p, const mf_model *m, int N, int infer, int backward,
     int *act_of = mf_alloc((size_t)n * 2 * sizeof *act_of), *grad_of = act_of + n;
     for (int x = 0; x < n; x++)
         act_of[x] = grad_of[x] = x;
-    if (p->keep_all)  /* everything for the whole pass: nothing can share */
+    if (p->keep_all) /* everything for the whole pass: nothing can share */
         for (int x = 0; x < n; x++) {
             if (as[x] >= 0)
                 as[x] = 0, ae[x] = END;
@@ -256,12 +254,12 @@ void mf_plan_make(mf_plan *p, const mf_model *m, int N, int infer, int backward,
             r = grad_of[r];
         for (int k = 0; k < m->nodes[j].n_in; k++) {
             int x = pj->in[k];
-            if (gs[x] == t && grad_of[x] == x && ge[r] == t && x != o && x != 0 &&
-                (k == 0 || pj->in[0] != x) && mf_shape_eq(&m->nodes[x].shape, &m->nodes[o].shape)) {
+            if (gs[x] == t && grad_of[x] == x && ge[r] == t && x != o && x != 0 && (k == 0 || pj->in[0] != x) &&
+                mf_shape_eq(&m->nodes[x].shape, &m->nodes[o].shape)) {
                 grad_of[x] = r;
                 ge[r] = ge[x];
                 gs[x] = -1;
-                break;  /* one input only: the other must not see its writes */
+                break; /* one input only: the other must not see its writes */
             }
         }
     }
@@ -282,13 +280,13 @@ void mf_plan_make(mf_plan *p, const mf_model *m, int N, int infer, int backward,
         else
             p->node[b[i].node].act = b[i].off;
     }
-    for (int x = 0; x < n; x++) {  /* aliases point where their owner went */
+    for (int x = 0; x < n; x++) { /* aliases point where their owner went */
         int r = x;
         while (act_of[r] != r)
             r = act_of[r];
         p->node[x].act = p->node[r].act;
-        for (r = x; grad_of[r] != r;)  /* a chain: o's owner may itself have */
-            r = grad_of[r];            /* been given to a later Add's output */
+        for (r = x; grad_of[r] != r;) /* a chain: o's owner may itself have */
+            r = grad_of[r]; /* been given to a later Add's output */
         p->node[x].dact = p->node[r].dact;
     }
     mf_free(act_of);

@@ -30,28 +30,28 @@
 #define MF_PLAN_NONE ((size_t)-1)
 
 typedef struct mf_plan_node {
-    int    run;        /* 0: its work is done by a neighbour (fused or folded) */
-    int    in[2];      /* nodes whose activations it reads as inputs */
-    int    out;        /* node whose act/dact it writes: itself, or its fused ReLU */
-    int    fuse_relu;  /* 1: the ReLU node `out` is applied in this pass */
-    float  relu_max;
-    int    pad_top, pad_left; /* padding folded in from a ZeroPadding2D */
-    int    fold_bn;    /* BatchNorm node folded into this convolution, or 0 */
-    size_t fold;       /* its folded weights and bias: floats into the fold buffer */
-    int    need_grad;  /* backward reaches this node */
-    size_t act, dact;  /* floats into the arena, or MF_PLAN_NONE */
+    int run; /* 0: its work is done by a neighbour (fused or folded) */
+    int in[2]; /* nodes whose activations it reads as inputs */
+    int out; /* node whose act/dact it writes: itself, or its fused ReLU */
+    int fuse_relu; /* 1: the ReLU node `out` is applied in this pass */
+    float relu_max;
+    int pad_top, pad_left; /* padding folded in from a ZeroPadding2D */
+    int fold_bn; /* BatchNorm node folded into this convolution, or 0 */
+    size_t fold; /* its folded weights and bias: floats into the fold buffer */
+    int need_grad; /* backward reaches this node */
+    size_t act, dact; /* floats into the arena, or MF_PLAN_NONE */
 } mf_plan_node;
 
 typedef struct mf_plan {
-    int    n;            /* nodes */
-    int    N;            /* batch the offsets are for */
-    int    backward;     /* planned for a backward pass */
-    int    input_grad;   /* ... that writes the input gradient */
-    int    infer;        /* the forward pass runs in inference mode */
-    int    keep_all;     /* no plan: everything kept, nothing fused (tests) */
-    mf_plan_node *node;  /* n */
-    size_t floats;       /* arena size the plan needs */
-    size_t fold_floats;  /* folded weights and biases, all convolutions */
+    int n; /* nodes */
+    int N; /* batch the offsets are for */
+    int backward; /* planned for a backward pass */
+    int input_grad; /* ... that writes the input gradient */
+    int infer; /* the forward pass runs in inference mode */
+    int keep_all; /* no plan: everything kept, nothing fused (tests) */
+    mf_plan_node *node; /* n */
+    size_t floats; /* arena size the plan needs */
+    size_t fold_floats; /* folded weights and biases, all convolutions */
 } mf_plan;
 
 struct mf_model;

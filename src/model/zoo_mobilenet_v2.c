@@ -90,13 +90,8 @@ int mf_mobilenet_v2_base(mf_model *m, int x, float alpha)
     }
     /* (filters, stride, expansion) of blocks 0..16 */
     static const int blocks[17][3] = {
-        {16, 1, 1},
-        {24, 2, 6}, {24, 1, 6},
-        {32, 2, 6}, {32, 1, 6}, {32, 1, 6},
-        {64, 2, 6}, {64, 1, 6}, {64, 1, 6}, {64, 1, 6},
-        {96, 1, 6}, {96, 1, 6}, {96, 1, 6},
-        {160, 2, 6}, {160, 1, 6}, {160, 1, 6},
-        {320, 1, 6},
+        {16, 1, 1}, {24, 2, 6}, {24, 1, 6}, {32, 2, 6}, {32, 1, 6},  {32, 1, 6},  {64, 2, 6},  {64, 1, 6},  {64, 1, 6},
+        {64, 1, 6}, {96, 1, 6}, {96, 1, 6}, {96, 1, 6}, {160, 2, 6}, {160, 1, 6}, {160, 1, 6}, {320, 1, 6},
     };
     x = mf_model_add(m, mf_conv2d("Conv1", make_divisible(32 * alpha), 3, 2, MF_PADDING_SAME, 0), x);
     x = mf_model_add(m, bn("bn_Conv1"), x);
@@ -167,8 +162,9 @@ mf_status mf_small_cnn(mf_model **out, int input_size, int classes, int width, f
 {
     *out = NULL;
     if (input_size < 8 || classes <= 0 || width <= 0)
-        return mf_fail(MF_STATUS_INVALID, "small_cnn: input_size >= 8, classes > 0 and width > 0 required, got %d, %d, %d",
-                       input_size, classes, width);
+        return mf_fail(MF_STATUS_INVALID,
+                       "small_cnn: input_size >= 8, classes > 0 and width > 0 required, got %d, %d, %d", input_size,
+                       classes, width);
     mf_model *m = mf_model_create("small_cnn");
     int x = mf_model_input(m, mf_shape4(0, input_size, input_size, 3));
     for (int stage = 0; stage < 3 && x >= 0; stage++) {

@@ -28,7 +28,7 @@ void mf_adam_update(float *restrict p, const float *restrict g, float *restrict 
     double bc2 = 1.0 - pow((double)beta2, (double)t);
     const float lr_t = (float)((double)lr * sqrt(bc2) / bc1);
     const float c1 = 1.0f - beta1, c2 = 1.0f - beta2;
-    #pragma omp parallel for simd schedule(static) if (n > MF_OPTIM_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n > MF_OPTIM_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float pi = p[i] - decay * p[i];
         float gi = g[i];

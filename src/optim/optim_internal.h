@@ -21,8 +21,8 @@
 void mf_sgd_update(float *restrict p, const float *restrict g, size_t n, float lr, float decay);
 /* SGD with momentum (Keras): v = momentum*v - lr*g; p += v, or with Nesterov
  * p += momentum*v - lr*g (v already updated). */
-void mf_sgd_momentum_update(float *restrict p, const float *restrict g, float *restrict v, size_t n,
-                            float lr, float momentum, int nesterov, float decay);
+void mf_sgd_momentum_update(float *restrict p, const float *restrict g, float *restrict v, size_t n, float lr,
+                            float momentum, int nesterov, float decay);
 /* Adam (Keras/TF epsilon-hat form) at step t = iterations + 1 (t >= 1):
  * bias corrections computed in double from t, then one pass over the tensor. */
 void mf_adam_update(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,

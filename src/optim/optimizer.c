@@ -17,11 +17,11 @@
 
 struct mf_optimizer {
     mf_optimizer_options o;
-    size_t num_params;           /* mf_model_num_params of the model it was made for */
-    int    n_bufs;               /* SGD: 0 (plain) or 1; Adam: 2 */
-    float *buf[MAX_BUFS];        /* SGD: {momentum}; Adam: {m, v}; num_params floats each */
-    const char *name[MAX_BUFS];  /* checkpoint dataset names: "momentum", "m", "v" */
-    long   iterations;           /* completed apply() calls (Keras optimizer.iterations) */
+    size_t num_params; /* mf_model_num_params of the model it was made for */
+    int n_bufs; /* SGD: 0 (plain) or 1; Adam: 2 */
+    float *buf[MAX_BUFS]; /* SGD: {momentum}; Adam: {m, v}; num_params floats each */
+    const char *name[MAX_BUFS]; /* checkpoint dataset names: "momentum", "m", "v" */
+    long iterations; /* completed apply() calls (Keras optimizer.iterations) */
 };
 
 mf_optimizer_options mf_optimizer_defaults(mf_optimizer_kind kind)
@@ -31,12 +31,12 @@ mf_optimizer_options mf_optimizer_defaults(mf_optimizer_kind kind)
     mf_optimizer_options o;
     memset(&o, 0, sizeof o);
     o.kind = kind;
-    o.momentum = 0.0f;      /* keras.optimizers.SGD */
+    o.momentum = 0.0f; /* keras.optimizers.SGD */
     o.nesterov = 0;
-    o.beta1 = 0.9f;         /* keras.optimizers.Adam */
+    o.beta1 = 0.9f; /* keras.optimizers.Adam */
     o.beta2 = 0.999f;
     o.epsilon = 1e-7f;
-    o.weight_decay = 0.0f;  /* Keras: weight_decay=None */
+    o.weight_decay = 0.0f; /* Keras: weight_decay=None */
     return o;
 }
 
@@ -139,8 +139,7 @@ void mf_optimizer_apply(mf_optimizer *opt, mf_model *m, float lr)
             if (opt->n_bufs == 0)
                 mf_sgd_update(p + off, g + off, k, lr, decay);
             else
-                mf_sgd_momentum_update(p + off, g + off, opt->buf[0] + off, k, lr, o->momentum, o->nesterov,
-                                       decay);
+                mf_sgd_momentum_update(p + off, g + off, opt->buf[0] + off, k, lr, o->momentum, o->nesterov, decay);
             break;
         case MF_OPT_ADAM:
             mf_adam_update(p + off, g + off, opt->buf[0] + off, opt->buf[1] + off, k, lr, o->beta1, o->beta2,

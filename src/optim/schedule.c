@@ -32,8 +32,7 @@ float mf_schedule_lr(const mf_schedule *s, long step)
         return (float)(base * (double)(step + 1) / (double)warm);
     long after = step - warm;
     switch (s->kind) {
-    case MF_SCHEDULE_CONSTANT:
-        return (float)base;
+    case MF_SCHEDULE_CONSTANT: return (float)base;
     case MF_SCHEDULE_STEP:
         if (s->decay_steps <= 0)
             return (float)base;

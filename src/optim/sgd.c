@@ -17,7 +17,7 @@
 /* p, g: n floats */
 void mf_sgd_update(float *restrict p, const float *restrict g, size_t n, float lr, float decay)
 {
-    #pragma omp parallel for simd schedule(static) if (n > MF_OPTIM_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n > MF_OPTIM_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float pi = p[i] - decay * p[i];
         p[i] = pi - lr * g[i];
@@ -25,13 +25,13 @@ void mf_sgd_update(float *restrict p, const float *restrict g, size_t n, float l
 }
 
 /* p, g, v: n floats */
-void mf_sgd_momentum_update(float *restrict p, const float *restrict g, float *restrict v, size_t n,
-                            float lr, float momentum, int nesterov, float decay)
+void mf_sgd_momentum_update(float *restrict p, const float *restrict g, float *restrict v, size_t n, float lr,
+                            float momentum, int nesterov, float decay)
 {
     /* Two loops rather than a branch per element, so each stays a plain
      * vectorisable stream. */
     if (nesterov) {
-        #pragma omp parallel for simd schedule(static) if (n > MF_OPTIM_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n > MF_OPTIM_PAR_MIN)
         for (size_t i = 0; i < n; i++) {
             float pi = p[i] - decay * p[i];
             float vi = momentum * v[i] - lr * g[i];
@@ -39,7 +39,7 @@ void mf_sgd_momentum_update(float *restrict p, const float *restrict g, float *r
             p[i] = pi + (momentum * vi - lr * g[i]);
         }
     } else {
-        #pragma omp parallel for simd schedule(static) if (n > MF_OPTIM_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n > MF_OPTIM_PAR_MIN)
         for (size_t i = 0; i < n; i++) {
             float pi = p[i] - decay * p[i];
             float vi = momentum * v[i] - lr * g[i];

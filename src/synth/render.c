@@ -50,9 +50,15 @@ static float smoothstepf(float e0, float e1, float x)
 }
 static float unif(mf_rng *r, float lo, float hi) { return lo + (hi - lo) * mf_rng_uniform(r); }
 
-typedef struct rgbf { float r, g, b; } rgbf;
+typedef struct rgbf {
+    float r, g, b;
+} rgbf;
 
-static rgbf rgb(float r, float g, float b) { rgbf c = {r, g, b}; return c; }
+static rgbf rgb(float r, float g, float b)
+{
+    rgbf c = {r, g, b};
+    return c;
+}
 static rgbf rgb_scale(rgbf c, float s) { return rgb(c.r * s, c.g * s, c.b * s); }
 static rgbf rgb_mix(rgbf a, rgbf b, float w) { return rgb(mixf(a.r, b.r, w), mixf(a.g, b.g, w), mixf(a.b, b.b, w)); }
 
@@ -99,8 +105,8 @@ static void normal_pair(mf_rng *r, float *a, float *b)
  * and shifted by a random amount so that no two share the lattice's axes (an
  * axis-aligned lattice shows up as blocky, rectangular blotches). */
 typedef struct vnoise {
-    int   g;
-    float c, s, ox, oy;  /* rotation and offset of the frame in lattice units */
+    int g;
+    float c, s, ox, oy; /* rotation and offset of the frame in lattice units */
     float v[NOISE_MAX_CELLS * NOISE_MAX_CELLS];
 } vnoise;
 
@@ -135,31 +141,31 @@ static float vnoise_at(const vnoise *n, float x, float y)
 
 /* ---- the leaf: geometry drawn from the seed */
 
-#define WTAB     256  /* samples of the half-width profile over t in [-lobe, 1] */
-#define MAX_LAT  8    /* lateral veins per side */
-#define MAX_RHO  10   /* cross veins per half band */
+#define WTAB 256 /* samples of the half-width profile over t in [-lobe, 1] */
+#define MAX_LAT 8 /* lateral veins per side */
+#define MAX_RHO 10 /* cross veins per half band */
 
 typedef struct leaf {
-    float bx, by;          /* petiole insertion (t = 0 on the midrib), pixels */
-    float ax, ay;          /* unit vector from base to tip */
-    float len;             /* base-to-tip length L, pixels */
-    float half_w[2];       /* widest half-width per side (0: v < 0, 1: v >= 0), pixels:
+    float bx, by; /* petiole insertion (t = 0 on the midrib), pixels */
+    float ax, ay; /* unit vector from base to tip */
+    float len; /* base-to-tip length L, pixels */
+    float half_w[2]; /* widest half-width per side (0: v < 0, 1: v >= 0), pixels:
                             * the two halves of a leaflet are rarely equal */
-    float bend;            /* midrib curvature: v is measured from v0 = bend * L * t^2 */
-    float lobe;            /* how far the basal lobes reach behind t = 0 (heart-shaped base) */
-    float notch;           /* half-width of the basal notch at t = -lobe, in units of half_w */
-    float wtab[WTAB + 1];  /* half-width profile w(t) / half_w, max ~1 */
-    float dtab[WTAB + 1];  /* d(profile)/dt */
+    float bend; /* midrib curvature: v is measured from v0 = bend * L * t^2 */
+    float lobe; /* how far the basal lobes reach behind t = 0 (heart-shaped base) */
+    float notch; /* half-width of the basal notch at t = -lobe, in units of half_w */
+    float wtab[WTAB + 1]; /* half-width profile w(t) / half_w, max ~1 */
+    float dtab[WTAB + 1]; /* d(profile)/dt */
     /* venation */
-    float a1, a2;                        /* lateral vein curve q = t - a1|r| - a2 r^2 */
-    int   n_lat[2];                      /* lateral veins per side */
-    float lat_q[2][MAX_LAT];             /* their q, increasing */
-    float split[2][MAX_LAT + 1];         /* where a minor veinlet splits each band, 0..1 */
-    int   n_rho;                         /* cross veins per half band */
-    float rho[2][MAX_LAT + 1][2][MAX_RHO];  /* their |r|, increasing */
-    float mid_hw, lat_hw, minor_hw;      /* vein half-widths at the base, pixels */
-    float petiole_len, petiole_hw;       /* stalk behind the base, pixels */
-    float bound_x, bound_y, bound_r;     /* a circle holding leaf and petiole: pixels
+    float a1, a2; /* lateral vein curve q = t - a1|r| - a2 r^2 */
+    int n_lat[2]; /* lateral veins per side */
+    float lat_q[2][MAX_LAT]; /* their q, increasing */
+    float split[2][MAX_LAT + 1]; /* where a minor veinlet splits each band, 0..1 */
+    int n_rho; /* cross veins per half band */
+    float rho[2][MAX_LAT + 1][2][MAX_RHO]; /* their |r|, increasing */
+    float mid_hw, lat_hw, minor_hw; /* vein half-widths at the base, pixels */
+    float petiole_len, petiole_hw; /* stalk behind the base, pixels */
+    float bound_x, bound_y, bound_r; /* a circle holding leaf and petiole: pixels
                                           * outside it skip the distance field */
 } leaf;
 
@@ -209,7 +215,8 @@ static void leaf_init(leaf *lf, int size, mf_rng *r)
         float dt = 1e-3f;
         lf->wtab[i] = leaf_profile(t, c, lf->lobe, h_hi, tip0, tipk);
         lf->dtab[i] = (leaf_profile(t + dt, c, lf->lobe, h_hi, tip0, tipk) -
-                       leaf_profile(t - dt, c, lf->lobe, h_hi, tip0, tipk)) / (2.0f * dt);
+                       leaf_profile(t - dt, c, lf->lobe, h_hi, tip0, tipk)) /
+            (2.0f * dt);
     }
 
     /* Venation: 5-7 arching lateral veins per side, independently jittered so
@@ -257,10 +264,10 @@ static int leaf_far(const leaf *lf, float x, float y, float margin)
 
 /* A point in leaf coordinates. */
 typedef struct leafpt {
-    float t, v;     /* along the midrib (0 base, 1 tip); across it, pixels */
-    float wpx;      /* local half-width on v's side, pixels */
-    float slope;    /* d wpx / d(pixels along the midrib) */
-    int   side;     /* 0: v < 0, 1: v >= 0 */
+    float t, v; /* along the midrib (0 base, 1 tip); across it, pixels */
+    float wpx; /* local half-width on v's side, pixels */
+    float slope; /* d wpx / d(pixels along the midrib) */
+    int side; /* 0: v < 0, 1: v >= 0 */
 } leafpt;
 
 /* The normalised half-width at t (0 off the blade), and its slope if wanted. */
@@ -273,7 +280,8 @@ static float leaf_width(const leaf *lf, float t, float *dprof)
         prof = mixf(lf->wtab[i], lf->wtab[i + 1], w);
         d = mixf(lf->dtab[i], lf->dtab[i + 1], w);
     }
-    if (dprof) *dprof = d;
+    if (dprof)
+        *dprof = d;
     return prof;
 }
 
@@ -322,11 +330,11 @@ static float petiole_sdist(const leaf *lf, const leafpt *p)
 
 /* Where a leaf point sits in the vein network. */
 typedef struct veinpt {
-    int   cell;   /* areole id: (side, band, half, slot), unique per leaf */
-    float lat;    /* pixels to the nearest lateral vein's centre line */
-    float minor;  /* pixels to the nearest veinlet or cross vein centre line */
-    float edge;   /* pixels to the nearest vein edge enclosing the areole */
-    float bump;   /* 0 at the band's veins .. 1 midway: the lamina bulges between veins */
+    int cell; /* areole id: (side, band, half, slot), unique per leaf */
+    float lat; /* pixels to the nearest lateral vein's centre line */
+    float minor; /* pixels to the nearest veinlet or cross vein centre line */
+    float edge; /* pixels to the nearest vein edge enclosing the areole */
+    float bump; /* 0 at the band's veins .. 1 midway: the lamina bulges between veins */
 } veinpt;
 
 static void vein_at(const leaf *lf, const leafpt *p, veinpt *o)
@@ -351,7 +359,8 @@ static void vein_at(const leaf *lf, const leafpt *p, veinpt *o)
     /* a veinlet halves each band; the open bands at the base and the tip get
      * one at a fixed distance from their single vein */
     float split = k >= 0 && k + 1 < n ? lo + lf->split[s][k + 1] * (hi - lo)
-                : k < 0 ? lq[0] - 0.06f : lq[n - 1] + 0.08f;
+        : k < 0                       ? lq[0] - 0.06f
+                                      : lq[n - 1] + 0.08f;
     int h = q >= split;
     float d_split = fabsf(q - split) / gq;
     const float *rho = lf->rho[s][k + 1][h];
@@ -359,8 +368,10 @@ static void vein_at(const leaf *lf, const leafpt *p, veinpt *o)
     while (j < lf->n_rho && rho[j] <= ar)
         j++;
     float d_rho = big;
-    if (j > 0) d_rho = (ar - rho[j - 1]) * wpx;
-    if (j < lf->n_rho) d_rho = minf(d_rho, (rho[j] - ar) * wpx);
+    if (j > 0)
+        d_rho = (ar - rho[j - 1]) * wpx;
+    if (j < lf->n_rho)
+        d_rho = minf(d_rho, (rho[j] - ar) * wpx);
     o->minor = minf(d_split, d_rho);
     o->cell = ((s * (MAX_LAT + 1) + (k + 1)) * 2 + h) * (MAX_RHO + 1) + j;
     float taper = 1.0f - 0.6f * ar;
@@ -372,10 +383,7 @@ static void vein_at(const leaf *lf, const leafpt *p, veinpt *o)
 
 /* Coverage of an anti-aliased line of half-width hw at distance d (pixels):
  * lines thinner than a pixel fade instead of vanishing. */
-static float line_cover(float d, float hw)
-{
-    return clampf(hw + 0.5f - d, 0.0f, minf(1.0f, 2.0f * hw));
-}
+static float line_cover(float d, float hw) { return clampf(hw + 0.5f - d, 0.0f, minf(1.0f, 2.0f * hw)); }
 
 /* The pixel position of leaf coordinates (t, r): the inverse of leaf_point. */
 static void leaf_to_xy(const leaf *lf, float t, float r, float *x, float *y)
@@ -403,18 +411,18 @@ static void leaf_random_point(const leaf *lf, mf_rng *r, float rmax, float *x, f
 /* ---- the canvas */
 
 typedef struct canvas {
-    int      size;
-    size_t   n;       /* size * size */
-    float   *alb;     /* (n, 3) leaf albedo: colour before lighting */
-    float   *shade;   /* (n) leaf lighting multiplier */
-    float   *gloss;   /* (n) specular sheen added on top, 0..1 */
-    float   *cover;   /* (n) leaf (and petiole) coverage, 0..1 */
-    float   *edge;    /* (n) pixels to the nearest vein edge of the pixel's areole */
-    int32_t *cell;    /* (n) areole id, -1 off the blade */
-    float   *img;     /* (n, 3) the composed photo */
-    leaf     lf;
-    rgbf     leaf_col;  /* the leaf's base colour, for class features to key off */
-    float    light_x, light_y;  /* unit vector towards the light, image plane */
+    int size;
+    size_t n; /* size * size */
+    float *alb; /* (n, 3) leaf albedo: colour before lighting */
+    float *shade; /* (n) leaf lighting multiplier */
+    float *gloss; /* (n) specular sheen added on top, 0..1 */
+    float *cover; /* (n) leaf (and petiole) coverage, 0..1 */
+    float *edge; /* (n) pixels to the nearest vein edge of the pixel's areole */
+    int32_t *cell; /* (n) areole id, -1 off the blade */
+    float *img; /* (n, 3) the composed photo */
+    leaf lf;
+    rgbf leaf_col; /* the leaf's base colour, for class features to key off */
+    float light_x, light_y; /* unit vector towards the light, image plane */
 } canvas;
 
 /* Pass 1: leaf shape, colour, venation, lighting. */
@@ -443,10 +451,10 @@ static void draw_leaf(canvas *cv, mf_rng *r)
     float gloss_amt = mf_rng_uniform(r) < 0.6f ? unif(r, 0.03f, 0.16f) : 0.0f;
     float gl_t = unif(r, 0.2f, 0.8f), gl_r = unif(r, -0.6f, 0.6f), gl_s = unif(r, 0.15f, 0.35f);
     vnoise *nz = mf_alloc(3 * sizeof *nz);
-    vnoise_init(&nz[0], 3 + (int)mf_rng_below(r, 3), r);   /* brightness blotches */
-    vnoise_init(&nz[1], 6 + (int)mf_rng_below(r, 5), r);   /* hue variation */
-    vnoise_init(&nz[2], 5 + (int)mf_rng_below(r, 4), r);   /* mottling */
-    float soft = maxf(0.7f, (float)S / 500.0f);  /* edge softness: a real lens blurs ~1 px */
+    vnoise_init(&nz[0], 3 + (int)mf_rng_below(r, 3), r); /* brightness blotches */
+    vnoise_init(&nz[1], 6 + (int)mf_rng_below(r, 5), r); /* hue variation */
+    vnoise_init(&nz[2], 5 + (int)mf_rng_below(r, 4), r); /* mottling */
+    float soft = maxf(0.7f, (float)S / 500.0f); /* edge softness: a real lens blurs ~1 px */
     float inv = 1.0f / (float)S;
     uint32_t salt = (uint32_t)mf_rng_u64(r);
 
@@ -496,7 +504,7 @@ static void draw_leaf(canvas *cv, mf_rng *r)
             cv->edge[p] = vp.edge;
             float sh = 1.0f + side_l * rr + tilt * (t - 0.45f) - cup * rr * rr;
             sh += 0.16f * (vnoise_at(&nz[0], nx, ny) - 0.5f) + quilt * (vp.bump - 0.5f);
-            sh += 0.15f * mid;  /* the midrib stands proud and catches light */
+            sh += 0.15f * mid; /* the midrib stands proud and catches light */
             /* each areole bulges a little differently: the blade's pebbled look */
             sh += 0.06f * (hash01((uint32_t)vp.cell, 7u, salt) - 0.5f);
             cv->shade[p] = sh;
@@ -510,10 +518,10 @@ static void draw_leaf(canvas *cv, mf_rng *r)
 
 /* A polygon of 5-7 vertices around (cx, cy), counter-clockwise in (x, y). */
 typedef struct polygon {
-    int   n;
+    int n;
     float cx, cy;
     float x[8], y[8];
-    float nx[8], ny[8], c[8];  /* edge i: inward unit normal and offset */
+    float nx[8], ny[8], c[8]; /* edge i: inward unit normal and offset */
 } polygon;
 
 static void polygon_random(polygon *pg, float cx, float cy, float rad, mf_rng *r)
@@ -550,7 +558,9 @@ static float polygon_sdist(const polygon *pg, float x, float y)
     return d;
 }
 
-typedef struct bbox { int x0, y0, x1, y1; } bbox;
+typedef struct bbox {
+    int x0, y0, x1, y1;
+} bbox;
 
 static bbox bbox_around(float cx, float cy, float rad, int size)
 {
@@ -571,7 +581,7 @@ static bbox bbox_around(float cx, float cy, float rad, int size)
 static void draw_lesions(canvas *cv, mf_rng *r)
 {
     const leaf *lf = &cv->lf;
-    int n = 5 + (int)(40.0f * powf(mf_rng_uniform(r), 1.3f));  /* mostly few, sometimes many */
+    int n = 5 + (int)(40.0f * powf(mf_rng_uniform(r), 1.3f)); /* mostly few, sometimes many */
     MF_ASSERT(n <= MAX_LESIONS);
     polygon *pg = mf_alloc(MAX_LESIONS * sizeof *pg);
     int cells[MAX_LESIONS];
@@ -596,7 +606,7 @@ static void draw_lesions(canvas *cv, mf_rng *r)
         leaf_point(lf, x, y, &lp);
         veinpt vp;
         vein_at(lf, &lp, &vp);
-        int on_blade = leaf_sdist(lf, &lp) > 1.0f;  /* a clustered one may fall off */
+        int on_blade = leaf_sdist(lf, &lp) > 1.0f; /* a clustered one may fall off */
         cells[i] = on_blade ? vp.cell : -2;
         halo[i] = mf_rng_uniform(r) < 0.5f && on_blade ? unif(r, 0.25f, 0.6f) : 0.0f;
         halo_w[i] = rad * unif(r, 0.4f, 0.9f);
@@ -655,7 +665,7 @@ static void draw_pustules(canvas *cv, mf_rng *r)
     int n = 20 + (int)(200.0f * powf(mf_rng_uniform(r), 1.5f));
     float base_r = (float)S * unif(r, 0.005f, 0.011f);
     rgbf orange = rgb(0.80f, 0.43f, 0.12f), rust = rgb(0.56f, 0.26f, 0.09f);
-    float age = mf_rng_uniform(r);  /* young pustules orange, old ones rust-brown */
+    float age = mf_rng_uniform(r); /* young pustules orange, old ones rust-brown */
     rgbf halo_col = rgb_mix(cv->leaf_col, rgb(0.80f, 0.80f, 0.38f), 0.85f);
     float halo_a = unif(r, 0.4f, 0.85f);
     int n_clusters = 1 + (int)mf_rng_below(r, 4);
@@ -754,8 +764,8 @@ static void draw_background_and_compose(canvas *cv, mf_rng *r)
     /* Soil: dry to moist brown with darker damp patches, clods and grit. Dark:
      * a shaded gap under the canopy. Foliage: other bean plants out of focus,
      * greens with dark gaps, sunlit flecks and some soil or dead leaves. */
-    rgbf soil = rgb_scale(rgb(0.40f + unif(r, -0.04f, 0.04f), 0.29f, 0.19f + unif(r, -0.03f, 0.03f)),
-                          unif(r, 0.55f, 1.15f));
+    rgbf soil =
+        rgb_scale(rgb(0.40f + unif(r, -0.04f, 0.04f), 0.29f, 0.19f + unif(r, -0.03f, 0.03f)), unif(r, 0.55f, 1.15f));
     rgbf dark = rgb_scale(rgb(0.06f, 0.07f, 0.045f), unif(r, 0.6f, 1.6f));
     rgbf fol_dark = rgb(0.04f, 0.07f, 0.03f);
     rgbf fol_mid = rgb_scale(rgb(0.20f + unif(r, -0.04f, 0.06f), 0.34f, 0.11f), unif(r, 0.7f, 1.2f));
@@ -787,15 +797,13 @@ static void draw_background_and_compose(canvas *cv, mf_rng *r)
                 case BG_SOIL: {
                     float n2 = vnoise_at(&nz[2], nx, ny), n3 = vnoise_at(&nz[3], nx, ny);
                     float w = hash01((uint32_t)x, (uint32_t)y, salt);
-                    float m = 0.55f * n0 + 0.3f * n1 + 0.15f * n2;  /* damp (dark) vs dry patches */
+                    float m = 0.55f * n0 + 0.3f * n1 + 0.15f * n2; /* damp (dark) vs dry patches */
                     bg = rgb_scale(soil, (0.55f + 0.8f * m) * (0.8f + 0.4f * n3) * (0.88f + 0.24f * w));
-                    bg = rgb_mix(bg, rgb_scale(soil, 1.3f), 0.45f * smoothstepf(0.7f, 0.9f, n2));  /* dry clods */
-                    bg = rgb_mix(bg, rgb(0.55f, 0.5f, 0.42f), 0.25f * smoothstepf(0.8f, 0.95f, n3));  /* grit */
+                    bg = rgb_mix(bg, rgb_scale(soil, 1.3f), 0.45f * smoothstepf(0.7f, 0.9f, n2)); /* dry clods */
+                    bg = rgb_mix(bg, rgb(0.55f, 0.5f, 0.42f), 0.25f * smoothstepf(0.8f, 0.95f, n3)); /* grit */
                     break;
                 }
-                case BG_DARK:
-                    bg = rgb_scale(dark, 0.6f + 0.8f * n0 + 0.2f * n1);
-                    break;
+                case BG_DARK: bg = rgb_scale(dark, 0.6f + 0.8f * n0 + 0.2f * n1); break;
                 default: {
                     /* out of focus: only the coarse fields, wide soft transitions */
                     float n2 = vnoise_at(&nz[2], nx, ny);
@@ -839,7 +847,7 @@ static void finish(canvas *cv, uint8_t *out, mf_rng *r)
     int S = cv->size;
     float blur = unif(r, 0.0f, 0.6f);
     float sigma = unif(r, 1.0f, 4.0f) / 255.0f;
-    float *tmp = cv->alb;  /* reused: the albedo is no longer needed */
+    float *tmp = cv->alb; /* reused: the albedo is no longer needed */
     /* horizontal then vertical pass, edges clamped */
     for (int y = 0; y < S; y++) {
         const float *row = cv->img + (size_t)y * S * 3;
@@ -859,7 +867,7 @@ static void finish(canvas *cv, uint8_t *out, mf_rng *r)
             for (int c = 0; c < 3; c++) {
                 size_t i = ((size_t)y * S + x) * 3 + c;
                 float b = 0.25f * tmp[((size_t)yu * S + x) * 3 + c] + 0.5f * tmp[i] +
-                          0.25f * tmp[((size_t)yd * S + x) * 3 + c];
+                    0.25f * tmp[((size_t)yd * S + x) * 3 + c];
                 /* luminance noise shared by the channels plus a little chroma noise */
                 float v = mixf(cv->img[i], b, blur) + sigma * (nz[0] + 0.5f * nz[c + 1]);
                 out[i] = (uint8_t)(clampf(v, 0.0f, 1.0f) * 255.0f + 0.5f);

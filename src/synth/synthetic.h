@@ -39,11 +39,11 @@ void mf_synth_draw(uint8_t *rgb, int size, int label, uint64_t seed);
 void mf_synth_draw_ex(uint8_t *rgb, uint8_t *leaf_mask, int size, int label, uint64_t seed);
 
 typedef struct mf_synth_options {
-    int      n_train;       /* images in train/, spread evenly over the classes */
-    int      n_validation;  /* images in validation/ */
-    int      n_test;        /* images in test/ (0: no test/ folder) */
-    int      size;          /* square side in pixels (beans: 500) */
-    int      quality;       /* JPEG quality, 1..100 */
+    int n_train; /* images in train/, spread evenly over the classes */
+    int n_validation; /* images in validation/ */
+    int n_test; /* images in test/ (0: no test/ folder) */
+    int size; /* square side in pixels (beans: 500) */
+    int quality; /* JPEG quality, 1..100 */
     uint64_t seed;
 } mf_synth_options;
 

@@ -12,17 +12,16 @@
 
 #define MF_SYNTH_PATH_MAX 4096
 
-
 enum { N_SPLITS = 3 };
 static const char *const split_names[N_SPLITS] = {"train", "validation", "test"};
 
 /* What every image's job needs: a job is one image. */
 typedef struct writer {
-    const char             *out_dir;
+    const char *out_dir;
     const mf_synth_options *opt;
-    int                     count[N_SPLITS];  /* images per split */
-    int                     total;
-    int                     digits;           /* of the number in the file names */
+    int count[N_SPLITS]; /* images per split */
+    int total;
+    int digits; /* of the number in the file names */
 } writer;
 
 static mf_status write_one(writer *w, int job, uint8_t *rgb8)
@@ -35,8 +34,8 @@ static mf_status write_one(writer *w, int job, uint8_t *rgb8)
     int label = i % MF_SYNTH_NUM_CLASSES;
     const char *cls = mf_synth_class_names[label];
     char path[MF_SYNTH_PATH_MAX];
-    int len = snprintf(path, sizeof path, "%s/%s/%s/%s_%0*d.jpg", w->out_dir, split_names[split], cls, cls,
-                       w->digits, i / MF_SYNTH_NUM_CLASSES);
+    int len = snprintf(path, sizeof path, "%s/%s/%s/%s_%0*d.jpg", w->out_dir, split_names[split], cls, cls, w->digits,
+                       i / MF_SYNTH_NUM_CLASSES);
     if (len < 0 || (size_t)len >= sizeof path)
         return mf_fail(MF_STATUS_INVALID, "output path too long under '%.64s'", w->out_dir);
     /* the image's seed depends on (seed, split, i) only, never on which thread
@@ -60,11 +59,13 @@ mf_status mf_synth_write_dataset(const char *out_dir, const mf_synth_options *op
     if (out_dir[0] == '\0')
         return mf_fail(MF_STATUS_INVALID, "synthetic dataset: the output directory is empty");
     if (opt->n_train < 0 || opt->n_validation < 0 || opt->n_test < 0)
-        return mf_fail(MF_STATUS_INVALID, "synthetic dataset: image counts must be >= 0, got train %d, "
-                       "validation %d, test %d", opt->n_train, opt->n_validation, opt->n_test);
+        return mf_fail(MF_STATUS_INVALID,
+                       "synthetic dataset: image counts must be >= 0, got train %d, "
+                       "validation %d, test %d",
+                       opt->n_train, opt->n_validation, opt->n_test);
     if (opt->size < MF_SYNTH_MIN_SIZE || opt->size > MF_SYNTH_MAX_SIZE)
-        return mf_fail(MF_STATUS_INVALID, "synthetic dataset: size must be %d..%d pixels, got %d",
-                       MF_SYNTH_MIN_SIZE, MF_SYNTH_MAX_SIZE, opt->size);
+        return mf_fail(MF_STATUS_INVALID, "synthetic dataset: size must be %d..%d pixels, got %d", MF_SYNTH_MIN_SIZE,
+                       MF_SYNTH_MAX_SIZE, opt->size);
     if (opt->quality < 1 || opt->quality > 100)
         return mf_fail(MF_STATUS_INVALID, "synthetic dataset: JPEG quality must be 1..100, got %d", opt->quality);
     if (threads < 1)
@@ -82,7 +83,8 @@ mf_status mf_synth_write_dataset(const char *out_dir, const mf_synth_options *op
         if (w.count[s] > INT32_MAX - w.total)
             return mf_fail(MF_STATUS_INVALID, "synthetic dataset: too many images");
         w.total += w.count[s];
-        if (w.count[s] > most) most = w.count[s];
+        if (w.count[s] > most)
+            most = w.count[s];
     }
     /* four digits, more when a class holds 10000 images or more, so that the
      * names of one folder always sort in number order */
@@ -110,26 +112,26 @@ mf_status mf_synth_write_dataset(const char *out_dir, const mf_synth_options *op
     mf_status status = MF_STATUS_OK;
     char msg[1024] = "";
     int failed = 0;
-    #pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads)
     {
         uint8_t *rgb8 = mf_alloc((size_t)opt->size * opt->size * 3);
-        #pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1)
         for (int job = 0; job < w.total; job++) {
             int stop;
-            #pragma omp atomic read
+#pragma omp atomic read
             stop = failed;
             if (stop)
                 continue;
             mf_status s = write_one(&w, job, rgb8);
             if (s != MF_STATUS_OK) {
-                #pragma omp critical(mf_synth_failure)
+#pragma omp critical(mf_synth_failure)
                 {
                     if (status == MF_STATUS_OK) {
                         status = s;
-                        mf_strlcpy(msg, mf_last_error(), sizeof msg);  /* thread-local: copy it out */
+                        mf_strlcpy(msg, mf_last_error(), sizeof msg); /* thread-local: copy it out */
                     }
                 }
-                #pragma omp atomic write
+#pragma omp atomic write
                 failed = 1;
             }
         }

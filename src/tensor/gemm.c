@@ -17,7 +17,7 @@
 
 /* OpenBLAS' own extensions (declared in its cblas.h; repeated here so that a
  * reference cblas.h found first still compiles against libopenblas). */
-void  openblas_set_num_threads(int num_threads);
+void openblas_set_num_threads(int num_threads);
 char *openblas_get_config(void);
 
 /* OpenBLAS goes single-threaded exactly once. mf_sgemm runs inside OpenMP
@@ -45,8 +45,8 @@ static void blas_single(void) { openblas_set_num_threads(1); }
  * libxsmm is column-major: row-major C(M,N) = A(M,K) B(K,N) is column-major
  * C'(N,M) = B'(N,K) A'(K,M), so a kernel is dispatched with m = N, n = a block
  * of rows, k = K. */
-#define XS_ROWS  64    /* rows of C per kernel call */
-#define XS_CHUNK 2048  /* rows of a weight gradient's partial sum */
+#define XS_ROWS 64 /* rows of C per kernel call */
+#define XS_CHUNK 2048 /* rows of a weight gradient's partial sum */
 /* libxsmm where the weight matrix (K x N of a product, M x N of a weight
  * gradient) has at most XS_WEIGHTS entries: there it beat OpenBLAS by
  * 1.2-1.6x; on MobileNetV2's last layers (576x160 and up, few rows) OpenBLAS
@@ -72,8 +72,8 @@ static libxsmm_smmfunction xs_kernel(int m, int n, int k, int lda, int ldb, int 
 /* C(M,N) (beta 0: =, 1: +=) A(M,K) B(K,N), row-major, rows over the threads
  * (nt of them; 1 inside a parallel region). Each row of C is computed by one
  * kernel call whatever the thread count. Returns 0 if libxsmm has no kernel. */
-static int xs_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C,
-                 int ldc, int nt)
+static int xs_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                 int nt)
 {
     int rem = M % XS_ROWS;
     libxsmm_smmfunction full = xs_kernel(N, XS_ROWS, K, ldb, lda, ldc, beta, LIBXSMM_GEMM_FLAG_NONE);
@@ -82,7 +82,7 @@ static int xs_nn(int M, int N, int K, const float *A, int lda, const float *B, i
         return 0;
     atomic_fetch_add_explicit(&xsmm_calls, 1, memory_order_relaxed);
     int blocks = (M + XS_ROWS - 1) / XS_ROWS;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int b = 0; b < blocks; b++) {
         size_t r = (size_t)b * XS_ROWS;
         libxsmm_smmfunction f = (rem && b == blocks - 1) ? tail : full;
@@ -96,8 +96,7 @@ static int xs_nn(int M, int N, int K, const float *A, int lda, const float *B, i
  * summed into its own partial, and the partials added in chunk order: the
  * result depends neither on the thread count nor on timing. scratch: at
  * least ceil(K / XS_CHUNK) * M * N floats. Returns 0 if libxsmm has no kernel. */
-static int xs_tn_acc(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
-                     int nt)
+static int xs_tn_acc(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int nt)
 {
     int chunks = (K + XS_CHUNK - 1) / XS_CHUNK, rem = K % XS_ROWS;
     /* column-major: C'(N,M) += B'(N,k) A'(k,M)^T, A' stored (M,k): trans B */
@@ -110,10 +109,10 @@ static int xs_tn_acc(int M, int N, int K, const float *A, int lda, const float *
     atomic_fetch_add_explicit(&xsmm_calls, 1, memory_order_relaxed);
     size_t mn = (size_t)M * N;
     float *part = mf_alloc_uninit((size_t)chunks * mn * sizeof(float));
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int c = 0; c < chunks; c++) {
         int r0 = c * XS_CHUNK, r1 = r0 + XS_CHUNK < K ? r0 + XS_CHUNK : K;
-        float *P = part + (size_t)c * mn;  /* (M,N) row-major = C'(N,M) column-major, ld N */
+        float *P = part + (size_t)c * mn; /* (M,N) row-major = C'(N,M) column-major, ld N */
         for (int r = r0; r < r1; r += XS_ROWS) {
             int last = r + XS_ROWS > K;
             libxsmm_smmfunction f = r == r0 ? (last ? tail0 : first) : (last ? tail1 : next);
@@ -151,7 +150,7 @@ int mf_sgemm_pointwise_backward(int M, int Cin, int F, const float *x, const flo
     atomic_fetch_add_explicit(&xsmm_calls, 1, memory_order_relaxed);
     size_t cf = (size_t)Cin * F;
     float *wt = NULL, *part = NULL;
-    if (dx) {  /* W (Cin,F) -> Wt (F,Cin) */
+    if (dx) { /* W (Cin,F) -> Wt (F,Cin) */
         wt = mf_alloc_uninit(cf * sizeof(float));
         for (int i = 0; i < Cin; i++)
             for (int j = 0; j < F; j++)
@@ -160,9 +159,9 @@ int mf_sgemm_pointwise_backward(int M, int Cin, int F, const float *x, const flo
     if (dW)
         part = mf_alloc_uninit((size_t)chunks * cf * sizeof(float));
     int nt = (double)M * Cin * F < SPLIT_MIN_FLOPS || omp_in_parallel() ? 1 : omp_get_max_threads();
-    /* one chunk at a time per thread: each block of dy is read from memory
+/* one chunk at a time per thread: each block of dy is read from memory
      * once, for dx and then, still in cache, for dW */
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int c = 0; c < chunks; c++) {
         int r0 = c * XS_CHUNK, r1 = r0 + XS_CHUNK < M ? r0 + XS_CHUNK : M;
         float *P = part ? part + (size_t)c * cf : NULL;
@@ -176,7 +175,7 @@ int mf_sgemm_pointwise_backward(int M, int Cin, int F, const float *x, const flo
         }
     }
     if (dW) {
-        for (int c = 0; c < chunks; c++) {  /* in chunk order: independent of the threads */
+        for (int c = 0; c < chunks; c++) { /* in chunk order: independent of the threads */
             const float *P = part + (size_t)c * cf;
             for (size_t i = 0; i < cf; i++)
                 dW[i] += P[i];
@@ -187,8 +186,8 @@ int mf_sgemm_pointwise_backward(int M, int Cin, int F, const float *x, const flo
     return 1;
 }
 
-void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
-              const float *B, int ldb, float beta, float *C, int ldc)
+void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+              float beta, float *C, int ldc)
 {
     MF_ASSERT(M >= 0 && N >= 0 && K >= 0);
     if (M == 0 || N == 0)
@@ -198,8 +197,7 @@ void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, 
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     /* the small dimensions must be small: N and K of a product, M and N of a
      * weight gradient (whose K is the batch's rows) */
-    if (alpha == 1.0f && xs_fits(N, ta ? M : K) && (ta ? K : M) >= XS_ROWS &&
-        !mf_gemm_openblas_only && !(ta && tb)) {
+    if (alpha == 1.0f && xs_fits(N, ta ? M : K) && (ta ? K : M) >= XS_ROWS && !mf_gemm_openblas_only && !(ta && tb)) {
         pthread_once(&xsmm_once, xsmm_init);
         int small = (double)M * N * K < SPLIT_MIN_FLOPS;
         if (tb && (beta == 0.0f || beta == 1.0f)) {
@@ -219,8 +217,7 @@ void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, 
             xs_nn(M, N, K, A, lda, B, ldb, beta, C, ldc, small ? 1 : nt))
             return;
         /* weight gradients: M, N the (small) weight shape, K the batch's rows */
-        if (ta && beta == 1.0f &&
-            xs_tn_acc(M, N, K, A, lda, B, ldb, C, ldc, small ? 1 : nt))
+        if (ta && beta == 1.0f && xs_tn_acc(M, N, K, A, lda, B, ldb, C, ldc, small ? 1 : nt))
             return;
     }
     if (nt <= 1 || (double)M * N * K < SPLIT_MIN_FLOPS) {
@@ -232,7 +229,7 @@ void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, 
     int len = by_rows ? M : N;
     if (nt > len)
         nt = len;
-    #pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num(), n = omp_get_num_threads();
         int lo = (int)((long)len * t / n), hi = (int)((long)len * (t + 1) / n);
@@ -255,7 +252,7 @@ void mf_set_num_threads(int n)
 {
     MF_ASSERT(n > 0);
     num_threads = n;
-    pthread_once(&blas_single_once, blas_single);  /* before any product, outside parallel regions */
+    pthread_once(&blas_single_once, blas_single); /* before any product, outside parallel regions */
     omp_set_num_threads(n);
 }
 
@@ -278,7 +275,7 @@ double mf_sgemm_peak_gflops(int n, int threads, int via_mf, int reps)
     else
         openblas_set_num_threads(threads);
     double best = 0.0;
-    for (int r = 0; r < reps + 1; r++) {  /* the first run warms the caches and thread pools up */
+    for (int r = 0; r < reps + 1; r++) { /* the first run warms the caches and thread pools up */
         double t0 = omp_get_wtime();
         if (via_mf)
             mf_sgemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
@@ -288,7 +285,7 @@ double mf_sgemm_peak_gflops(int n, int threads, int via_mf, int reps)
         if (r > 0 && s > 0.0 && 2.0 * n * (double)n * n / s * 1e-9 > best)
             best = 2.0 * n * (double)n * n / s * 1e-9;
     }
-    mf_set_num_threads(keep);  /* OpenBLAS single-threaded again, as mf_sgemm needs */
+    mf_set_num_threads(keep); /* OpenBLAS single-threaded again, as mf_sgemm needs */
     mf_free(a);
     mf_free(b);
     mf_free(c);

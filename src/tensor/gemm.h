@@ -2,13 +2,13 @@
  * row-major, so a different BLAS or our own kernel is a one-file change. */
 #ifndef MF_GEMM_H
 #define MF_GEMM_H
-#include "mpifit/tensor.h"  /* mf_set_num_threads lives in gemm.c */
+#include "mpifit/tensor.h" /* mf_set_num_threads lives in gemm.c */
 
 /* C(M,N) = alpha * op(A) * op(B) + beta * C, row-major.
  *   op(A): (M,K), A stored (M,K) with lda, or (K,M) when ta
  *   op(B): (K,N), B stored (K,N) with ldb, or (N,K) when tb */
-void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
-              const float *B, int ldb, float beta, float *C, int ldc);
+void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+              float beta, float *C, int ldc);
 
 /* Best GFLOP/s (2 per multiply-add) of reps square row-major products
  * C(n,n) = A(n,n) B(n,n) after one warm-up run: via_mf == 0 calls cblas_sgemm

@@ -4,11 +4,11 @@
 #include <string.h>
 #include "im2col.h"
 
-void mf_im2col(float *cols, const float *x, int H, int W, int C, int K, int S,
-               int pad_top, int pad_left, int Ho, int Wo)
+void mf_im2col(float *cols, const float *x, int H, int W, int C, int K, int S, int pad_top, int pad_left, int Ho,
+               int Wo)
 {
     size_t row_len = (size_t)K * K * C;
-    #pragma omp parallel for schedule(static) if ((size_t)Ho * Wo * row_len > 65536)
+#pragma omp parallel for schedule(static) if ((size_t)Ho * Wo * row_len > 65536)
     for (int ho = 0; ho < Ho; ho++) {
         for (int wo = 0; wo < Wo; wo++) {
             float *row = cols + ((size_t)ho * Wo + wo) * row_len;
@@ -31,8 +31,8 @@ void mf_im2col(float *cols, const float *x, int H, int W, int C, int K, int S,
     }
 }
 
-void mf_col2im_add(float *dx, const float *dcols, int H, int W, int C, int K, int S,
-                   int pad_top, int pad_left, int Ho, int Wo)
+void mf_col2im_add(float *dx, const float *dcols, int H, int W, int C, int K, int S, int pad_top, int pad_left, int Ho,
+                   int Wo)
 {
     size_t row_len = (size_t)K * K * C;
     for (int ho = 0; ho < Ho; ho++) {

@@ -6,9 +6,9 @@
 #define MF_IM2COL_H
 
 /* x: (H,W,C) one image  cols: (Ho*Wo, K*K*C) */
-void mf_im2col(float *cols, const float *x, int H, int W, int C, int K, int S,
-               int pad_top, int pad_left, int Ho, int Wo);
+void mf_im2col(float *cols, const float *x, int H, int W, int C, int K, int S, int pad_top, int pad_left, int Ho,
+               int Wo);
 /* The adjoint: dx (H,W,C) += fold(dcols (Ho*Wo, K*K*C)). */
-void mf_col2im_add(float *dx, const float *dcols, int H, int W, int C, int K, int S,
-                   int pad_top, int pad_left, int Ho, int Wo);
+void mf_col2im_add(float *dx, const float *dcols, int H, int W, int C, int K, int S, int pad_top, int pad_left, int Ho,
+                   int Wo);
 #endif

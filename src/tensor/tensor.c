@@ -3,10 +3,26 @@
 #include <string.h>
 #include "mpifit/tensor.h"
 
-mf_shape mf_shape1(int d0) { mf_shape s = {1, {d0, 0, 0, 0}}; return s; }
-mf_shape mf_shape2(int d0, int d1) { mf_shape s = {2, {d0, d1, 0, 0}}; return s; }
-mf_shape mf_shape3(int d0, int d1, int d2) { mf_shape s = {3, {d0, d1, d2, 0}}; return s; }
-mf_shape mf_shape4(int d0, int d1, int d2, int d3) { mf_shape s = {4, {d0, d1, d2, d3}}; return s; }
+mf_shape mf_shape1(int d0)
+{
+    mf_shape s = {1, {d0, 0, 0, 0}};
+    return s;
+}
+mf_shape mf_shape2(int d0, int d1)
+{
+    mf_shape s = {2, {d0, d1, 0, 0}};
+    return s;
+}
+mf_shape mf_shape3(int d0, int d1, int d2)
+{
+    mf_shape s = {3, {d0, d1, d2, 0}};
+    return s;
+}
+mf_shape mf_shape4(int d0, int d1, int d2, int d3)
+{
+    mf_shape s = {4, {d0, d1, d2, d3}};
+    return s;
+}
 
 size_t mf_shape_sample_numel(const mf_shape *s)
 {

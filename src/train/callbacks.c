@@ -39,17 +39,18 @@ static int direction(const char *mode, const char *monitor)
 
 /* ---- EarlyStopping --------------------------------------------------------- */
 typedef struct early {
-    char   monitor[48];
-    float  min_delta;
-    int    patience, dir, restore;
+    char monitor[48];
+    float min_delta;
+    int patience, dir, restore;
     double best;
-    int    wait, best_epoch, stopped_epoch;
-    float *best_params, *best_state;  /* copies of the buffers at the best epoch */
+    int wait, best_epoch, stopped_epoch;
+    float *best_params, *best_state; /* copies of the buffers at the best epoch */
 } early;
 
 static mf_status es_train_begin(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs)
 {
-    (void)ctx; (void)logs;
+    (void)ctx;
+    (void)logs;
     early *e = cb->user;
     e->best = e->dir > 0 ? -INFINITY : INFINITY;
     e->wait = 0;
@@ -160,7 +161,7 @@ mf_callback *mf_early_stopping(const char *monitor, float min_delta, int patienc
 /* ---- LearningRateScheduler ------------------------------------------------- */
 typedef struct lrs {
     float (*fn)(int epoch, float lr, void *user);
-    void  *user;
+    void *user;
 } lrs;
 
 static mf_status lrs_epoch_begin(mf_callback *cb, mf_fit_ctx *ctx, int epoch, mf_logs *logs)
@@ -169,14 +170,16 @@ static mf_status lrs_epoch_begin(mf_callback *cb, mf_fit_ctx *ctx, int epoch, mf
     lrs *s = cb->user;
     float lr = s->fn(epoch, mf_fit_learning_rate(ctx), s->user);
     if (!(lr >= 0.0f) || isinf(lr))
-        return mf_fail(MF_STATUS_NUMERIC, "LearningRateScheduler: epoch %d gave learning rate %g", epoch + 1, (double)lr);
+        return mf_fail(MF_STATUS_NUMERIC, "LearningRateScheduler: epoch %d gave learning rate %g", epoch + 1,
+                       (double)lr);
     mf_fit_set_learning_rate(ctx, lr);
     return MF_STATUS_OK;
 }
 
 static mf_status lrs_epoch_end(mf_callback *cb, mf_fit_ctx *ctx, int epoch, mf_logs *logs)
 {
-    (void)cb; (void)epoch;
+    (void)cb;
+    (void)epoch;
     mf_logs_set(logs, "lr", mf_fit_learning_rate(ctx));
     return MF_STATUS_OK;
 }
@@ -215,7 +218,7 @@ mf_callback *mf_terminate_on_nan(void)
 /* ---- CSVLogger ------------------------------------------------------------- */
 typedef struct csv {
     char path[1024];
-    int  append, header_done;
+    int append, header_done;
     FILE *f;
 } csv;
 
@@ -262,7 +265,8 @@ static mf_status csv_epoch_end(mf_callback *cb, mf_fit_ctx *ctx, int epoch, mf_l
 
 static mf_status csv_train_end(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs)
 {
-    (void)ctx; (void)logs;
+    (void)ctx;
+    (void)logs;
     csv *c = cb->user;
     if (c->f && fclose(c->f) != 0) {
         c->f = NULL;
@@ -295,11 +299,11 @@ mf_callback *mf_csv_logger(const char *path, int append)
 
 /* ---- ModelCheckpoint ------------------------------------------------------- */
 typedef struct ckpt {
-    char   pattern[1024], monitor[48];
-    int    dir, best_only;
+    char pattern[1024], monitor[48];
+    int dir, best_only;
     double best;
     mf_status (*save)(mf_fit_ctx *ctx, const char *path, void *user);
-    void  *user;
+    void *user;
 } ckpt;
 
 /* pattern with "{epoch}" replaced by the 1-based epoch, zero-padded to 4 */
@@ -315,7 +319,8 @@ static void expand(char *out, size_t n, const char *pattern, int epoch)
 
 static mf_status ck_train_begin(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs)
 {
-    (void)ctx; (void)logs;
+    (void)ctx;
+    (void)logs;
     ckpt *k = cb->user;
     k->best = k->dir > 0 ? -INFINITY : INFINITY;
     return MF_STATUS_OK;

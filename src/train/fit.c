@@ -29,16 +29,16 @@ static void history_push(mf_fit_ctx *ctx, const mf_logs *logs)
 }
 
 /* Run hook `h` of every callback; the first failure stops fit. */
-#define CALLBACKS(o, h, ...)                                                            \
-    do {                                                                                \
-        for (int cb_i_ = 0; cb_i_ < (o)->n_callbacks; cb_i_++) {                        \
-            mf_callback *cb_ = (o)->callbacks[cb_i_];                                   \
-            if (cb_->h) {                                                               \
-                mf_status cb_s_ = cb_->h(cb_, __VA_ARGS__);                             \
-                if (cb_s_ != MF_STATUS_OK)                                              \
-                    return cb_s_;                                                       \
-            }                                                                           \
-        }                                                                               \
+#define CALLBACKS(o, h, ...)                                     \
+    do {                                                         \
+        for (int cb_i_ = 0; cb_i_ < (o)->n_callbacks; cb_i_++) { \
+            mf_callback *cb_ = (o)->callbacks[cb_i_];            \
+            if (cb_->h) {                                        \
+                mf_status cb_s_ = cb_->h(cb_, __VA_ARGS__);      \
+                if (cb_s_ != MF_STATUS_OK)                       \
+                    return cb_s_;                                \
+            }                                                    \
+        }                                                        \
     } while (0)
 
 mf_status mf_fit_reduce_logs(mf_fit_ctx *ctx, mf_logs *logs, double *images)
@@ -171,7 +171,7 @@ static int preempted(mf_fit_ctx *ctx)
 {
     double flag = mf_preemption_requested() ? 1.0 : 0.0;
     if (ctx->comm && mf_comm_size(ctx->comm) > 1 && mf_comm_allreduce_sum(ctx->comm, &flag, 1) != MF_STATUS_OK)
-        return 1;  /* cannot agree: stop rather than run on alone */
+        return 1; /* cannot agree: stop rather than run on alone */
     return flag > 0.0;
 }
 
@@ -194,7 +194,7 @@ static void start_position(mf_fit_ctx *ctx, const mf_fit_options *o, int *first,
             *resume_step = 0;
         }
     } else {
-        ctx->data_started = 0;  /* a new fit: the data order starts at epoch initial_epoch */
+        ctx->data_started = 0; /* a new fit: the data order starts at epoch initial_epoch */
         ctx->data_epoch = *first;
         ctx->data_step = 0;
     }
@@ -289,7 +289,7 @@ static mf_status run_epoch(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validat
     MF_TRY(begin_epoch_data(ctx, train, o, epoch, s0));
     int steps = o->steps_per_epoch > 0 ? o->steps_per_epoch : mf_loader_steps(train);
     if (s0 == 0)
-        mf_fit_reset_metrics(ctx);  /* resuming mid-epoch keeps the restored running metrics */
+        mf_fit_reset_metrics(ctx); /* resuming mid-epoch keeps the restored running metrics */
     mf_logs_clear(logs);
     CALLBACKS(o, on_epoch_begin, ctx, epoch, logs);
     mf_progress prog;
@@ -304,7 +304,7 @@ static mf_status run_epoch(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validat
     ctx->last_epoch_ips = dt > 0 ? images / dt : 0.0;
     mf_progress_end(&prog, done, logs, ctx->last_epoch_ips);
     CALLBACKS(o, on_epoch_end, ctx, epoch, logs);
-    history_push(ctx, logs);  /* last, as Keras' History: it sees what callbacks added (lr) */
+    history_push(ctx, logs); /* last, as Keras' History: it sees what callbacks added (lr) */
     ctx->epoch_done = 1;
     if (o->checkpoint_every == 0 || (o->checkpoint_every > 0 && ctx->global_step % o->checkpoint_every == 0))
         MF_TRY(checkpoint(ctx, o, MF_CHECKPOINT_EPOCH));
@@ -315,7 +315,7 @@ mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const
 {
     mf_step_fn train_step = o->train_step ? o->train_step : mf_train_step_default;
     mf_step_fn test_step = o->test_step ? o->test_step : mf_test_step_default;
-    int verbose = ctx->rank == 0 || o->verbose_all_ranks ? o->verbose : 0;  /* rank 0 speaks for the job */
+    int verbose = ctx->rank == 0 || o->verbose_all_ranks ? o->verbose : 0; /* rank 0 speaks for the job */
     int first, resume_step;
     start_position(ctx, o, &first, &resume_step);
     if (o->epochs <= first)

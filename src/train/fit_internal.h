@@ -7,50 +7,50 @@
 #define MF_MAX_TRACKED 32
 
 struct mf_fit_ctx {
-    mf_model     *model;          /* not owned */
-    uint64_t      seed;
-    int           rank;
-    mf_rng        rng;            /* dropout masks, per rank */
+    mf_model *model; /* not owned */
+    uint64_t seed;
+    int rank;
+    mf_rng rng; /* dropout masks, per rank */
     /* compile */
-    mf_optimizer *opt;            /* owned */
-    mf_schedule   schedule;
-    int           compiled;
-    float        *class_weight;   /* n_classes or NULL */
-    int           n_class_weight;
-    mf_metric     compiled_metrics[8];  /* [0] = "loss" Mean, then accuracy metrics */
-    int           n_compiled;
-    mf_metric    *tracked[MF_MAX_TRACKED]; /* compiled ones first, then the user's */
-    int           n_tracked;
+    mf_optimizer *opt; /* owned */
+    mf_schedule schedule;
+    int compiled;
+    float *class_weight; /* n_classes or NULL */
+    int n_class_weight;
+    mf_metric compiled_metrics[8]; /* [0] = "loss" Mean, then accuracy metrics */
+    int n_compiled;
+    mf_metric *tracked[MF_MAX_TRACKED]; /* compiled ones first, then the user's */
+    int n_tracked;
     /* scratch for the loss: (rows, C) probabilities and gradient, rows weights */
-    float        *probs, *dlogits, *weights;
-    size_t        scratch_rows, scratch_c;
+    float *probs, *dlogits, *weights;
+    size_t scratch_rows, scratch_c;
     /* progress of training */
-    long          global_step;    /* optimizer steps taken */
-    int           epoch;
-    int           stop;
-    float         lr_override;    /* NaN: follow the schedule */
-    int           data_epoch;     /* the training loader's epoch and position */
-    int           data_step;
-    int           data_started;
+    long global_step; /* optimizer steps taken */
+    int epoch;
+    int stop;
+    float lr_override; /* NaN: follow the schedule */
+    int data_epoch; /* the training loader's epoch and position */
+    int data_step;
+    int data_started;
     /* data parallelism */
-    mf_comm      *comm;           /* NULL: one process */
+    mf_comm *comm; /* NULL: one process */
     mf_grad_sync *gsync;
     mf_dist_options dist;
-    int           grad_sync_on;   /* backward starts bucket allreduces */
-    int           accumulate;     /* micro-batches per step in the default train step */
+    int grad_sync_on; /* backward starts bucket allreduces */
+    int accumulate; /* micro-batches per step in the default train step */
     /* where training stands (checkpoints store it, resume restores it) */
-    int           epoch_step;     /* steps done in ctx->epoch */
-    int           epoch_done;     /* ctx->epoch finished (validation and callbacks included) */
-    int           restored;       /* a checkpoint was loaded: the next fit starts where it stands */
-    double        last_step_s, last_wait_s, last_epoch_ips;
+    int epoch_step; /* steps done in ctx->epoch */
+    int epoch_done; /* ctx->epoch finished (validation and callbacks included) */
+    int restored; /* a checkpoint was loaded: the next fit starts where it stands */
+    double last_step_s, last_wait_s, last_epoch_ips;
     /* callback states from a loaded checkpoint, applied after on_train_begin */
-    int           n_cb_state;
-    char          cb_state_name[8][32];
-    double        cb_state[8][16];
-    int           cb_state_len[8];
+    int n_cb_state;
+    char cb_state_name[8][32];
+    double cb_state[8][16];
+    int cb_state_len[8];
     /* history: logs of every finished epoch */
-    mf_logs      *history;
-    int           n_history, cap_history;
+    mf_logs *history;
+    int n_history, cap_history;
 };
 
 /* Sum the tracked metrics over the ranks and put the global results into logs
@@ -68,10 +68,10 @@ mf_status mf_fit_average_state(mf_fit_ctx *ctx);
 
 /* Keras' epoch progress output (progress.c). */
 typedef struct mf_progress {
-    FILE  *f;
-    int    tty, verbose, every, total;
+    FILE *f;
+    int tty, verbose, every, total;
     double t0, last_draw;
-    int    drawn;   /* characters of the in-place line drawn so far */
+    int drawn; /* characters of the in-place line drawn so far */
 } mf_progress;
 void mf_progress_begin(mf_progress *p, FILE *f, int verbose, int every, int total, int epoch, int epochs);
 void mf_progress_step(mf_progress *p, int done, const mf_logs *logs);

@@ -15,7 +15,7 @@ void mf_logs_set(mf_logs *l, const char *name, double v)
             return;
         }
     if (l->n >= MF_LOGS_MAX)
-        return;  /* documented: extra names are dropped */
+        return; /* documented: extra names are dropped */
     mf_strlcpy(l->name[l->n], name, sizeof l->name[0]);
     l->value[l->n++] = v;
 }

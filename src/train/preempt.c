@@ -13,7 +13,7 @@ static volatile sig_atomic_t requested;
 static void on_signal(int sig)
 {
     if (requested)
-        _exit(128 + sig);  /* async-signal-safe; no cleanup on purpose */
+        _exit(128 + sig); /* async-signal-safe; no cleanup on purpose */
     requested = sig;
 }
 
@@ -28,7 +28,7 @@ void mf_preemption_install(void)
     sigemptyset(&sa.sa_mask);
     sigaddset(&sa.sa_mask, SIGTERM);
     sigaddset(&sa.sa_mask, SIGUSR1);
-    sa.sa_flags = SA_RESTART;  /* a blocking read or wait simply goes on */
+    sa.sa_flags = SA_RESTART; /* a blocking read or wait simply goes on */
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
 }

@@ -12,7 +12,6 @@
 #include <unistd.h>
 #include "fit_internal.h"
 
-
 static void print_logs(FILE *f, const mf_logs *logs)
 {
     for (int i = 0; logs && i < logs->n; i++)
@@ -70,7 +69,7 @@ void mf_progress_step(mf_progress *p, int done, const mf_logs *logs)
         fprintf(p->f, " - ETA: ");
         print_duration(p->f, eta);
         print_logs(p->f, logs);
-        fprintf(p->f, "\033[K");  /* clear what a longer previous line left */
+        fprintf(p->f, "\033[K"); /* clear what a longer previous line left */
         fflush(p->f);
         p->drawn = 1;
     } else if (done % p->every == 0 && done < p->total) {

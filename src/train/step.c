@@ -71,8 +71,7 @@ mf_status mf_compile(mf_fit_ctx *ctx, mf_optimizer *opt, const mf_schedule *sche
             snprintf(name, sizeof name, "top_%d_accuracy", k);
             ctx->compiled_metrics[ctx->n_compiled++] =
                 mf_metric_top_k(k == 5 ? "sparse_top_k_categorical_accuracy" : name, k);
-        }
-        else
+        } else
             return mf_fail(MF_STATUS_INVALID, "compile: unknown metric '%s'; valid: accuracy, top_k, top_k=K", tok);
     }
     mf_free(ctx->class_weight);
@@ -198,13 +197,14 @@ float mf_fit_learning_rate(const mf_fit_ctx *ctx)
 
 void mf_fit_set_learning_rate(mf_fit_ctx *ctx, float lr) { ctx->lr_override = lr; }
 long mf_fit_global_step(const mf_fit_ctx *ctx) { return ctx->global_step; }
-int  mf_fit_epoch(const mf_fit_ctx *ctx) { return ctx->epoch; }
+int mf_fit_epoch(const mf_fit_ctx *ctx) { return ctx->epoch; }
 void mf_fit_stop_training(mf_fit_ctx *ctx) { ctx->stop = 1; }
 
 mf_status mf_apply_gradients(mf_fit_ctx *ctx)
 {
     if (!ctx->opt)
-        return mf_fail(MF_STATUS_INVALID, "apply_gradients: no optimizer (call mf_compile, or update the weights "
+        return mf_fail(MF_STATUS_INVALID,
+                       "apply_gradients: no optimizer (call mf_compile, or update the weights "
                        "in your own step)");
     /* the global average first: every rank then takes the same decisions */
     if (ctx->gsync)
@@ -310,7 +310,8 @@ mf_status mf_test_step_default(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs
 {
     (void)user;
     if (!ctx->compiled)
-        return mf_fail(MF_STATUS_INVALID, "evaluate: the default test step needs mf_compile (or pass your own test_step)");
+        return mf_fail(MF_STATUS_INVALID,
+                       "evaluate: the default test step needs mf_compile (or pass your own test_step)");
     mf_tensor logits = mf_fit_forward(ctx, b, MF_MODE_INFER);
     double loss = mf_fit_compiled_loss(ctx, b, &logits, NULL);
     mf_fit_update_metrics(ctx, b, &logits, loss);

@@ -28,47 +28,48 @@
 #include "layers/layer.h"
 
 #define MAX_PROBES 48
-#define H_STEP     1e-2  /* default; a case may set its own */
+#define H_STEP 1e-2 /* default; a case may set its own */
 
 typedef int (*build_fn)(mf_model *m, int x);
 
 typedef struct grad_case {
     const char *name;
-    int         N;          /* batch */
-    mf_shape    in;         /* input, batch 0 */
-    build_fn    build;
-    mf_mode     mode;
-    double      tol;        /* max relative error */
-    int         relu_input; /* keep inputs away from ReLU/ReLU6 kinks, spread over [-8, 8] */
-    int         sabotage;   /* wrapped with a wrong backward: must be detected */
-    void      (*prepare)(mf_model *m, mf_rng *r); /* optional: freeze, random moving stats */
-    double      h;          /* finite-difference step, 0 = H_STEP */
+    int N; /* batch */
+    mf_shape in; /* input, batch 0 */
+    build_fn build;
+    mf_mode mode;
+    double tol; /* max relative error */
+    int relu_input; /* keep inputs away from ReLU/ReLU6 kinks, spread over [-8, 8] */
+    int sabotage; /* wrapped with a wrong backward: must be detected */
+    void (*prepare)(mf_model *m, mf_rng *r); /* optional: freeze, random moving stats */
+    double h; /* finite-difference step, 0 = H_STEP */
 } grad_case;
 
 /* ---- builders ---------------------------------------------------------- */
-#define ONE(fn, expr) static int fn(mf_model *m, int x) { return mf_model_add(m, (expr), x); }
+#define ONE(fn, expr) \
+    static int fn(mf_model *m, int x) { return mf_model_add(m, (expr), x); }
 ONE(conv_k1_s1_valid_bias, mf_conv2d(NULL, 5, 1, 1, MF_PADDING_VALID, 1))
-ONE(conv_k1_s2_same_odd,   mf_conv2d(NULL, 4, 1, 2, MF_PADDING_SAME, 0))
-ONE(conv_k3_s1_same_bias,  mf_conv2d(NULL, 4, 3, 1, MF_PADDING_SAME, 1))
-ONE(conv_k3_s2_same_odd,   mf_conv2d(NULL, 4, 3, 2, MF_PADDING_SAME, 0))
-ONE(conv_k3_s2_same_even,  mf_conv2d(NULL, 3, 3, 2, MF_PADDING_SAME, 1))
+ONE(conv_k1_s2_same_odd, mf_conv2d(NULL, 4, 1, 2, MF_PADDING_SAME, 0))
+ONE(conv_k3_s1_same_bias, mf_conv2d(NULL, 4, 3, 1, MF_PADDING_SAME, 1))
+ONE(conv_k3_s2_same_odd, mf_conv2d(NULL, 4, 3, 2, MF_PADDING_SAME, 0))
+ONE(conv_k3_s2_same_even, mf_conv2d(NULL, 3, 3, 2, MF_PADDING_SAME, 1))
 ONE(conv_k3_s2_valid_even, mf_conv2d(NULL, 4, 3, 2, MF_PADDING_VALID, 0))
-ONE(conv_k3_s1_valid_odd,  mf_conv2d(NULL, 3, 3, 1, MF_PADDING_VALID, 1))
-ONE(dw_k3_s1_same,         mf_depthwise_conv2d(NULL, 3, 1, MF_PADDING_SAME, 0))
-ONE(dw_k3_s2_same_odd,     mf_depthwise_conv2d(NULL, 3, 2, MF_PADDING_SAME, 0))
-ONE(dw_k3_s2_valid_even,   mf_depthwise_conv2d(NULL, 3, 2, MF_PADDING_VALID, 0))
-ONE(dw_k3_s1_valid_bias,   mf_depthwise_conv2d(NULL, 3, 1, MF_PADDING_VALID, 1))
-ONE(dw_k5_s1_same_bias,    mf_depthwise_conv2d(NULL, 5, 1, MF_PADDING_SAME, 1))
-ONE(dw_k3_s3_same,         mf_depthwise_conv2d(NULL, 3, 3, MF_PADDING_SAME, 0))
-ONE(bn,                    mf_batchnorm(NULL, 0.99f, 1e-3f))
-ONE(relu_plain,            mf_relu(NULL, 0.0f))
-ONE(relu6,                 mf_relu(NULL, 6.0f))
-ONE(zp_0101,               mf_zero_pad2d(NULL, 0, 1, 0, 1))
-ONE(zp_2312,               mf_zero_pad2d(NULL, 2, 3, 1, 2))
-ONE(gap,                   mf_global_avg_pool2d(NULL))
-ONE(dropout,               mf_dropout(NULL, 0.3f))
-ONE(dense_bias,            mf_dense(NULL, 4, 1))
-ONE(dense_nobias,          mf_dense(NULL, 3, 0))
+ONE(conv_k3_s1_valid_odd, mf_conv2d(NULL, 3, 3, 1, MF_PADDING_VALID, 1))
+ONE(dw_k3_s1_same, mf_depthwise_conv2d(NULL, 3, 1, MF_PADDING_SAME, 0))
+ONE(dw_k3_s2_same_odd, mf_depthwise_conv2d(NULL, 3, 2, MF_PADDING_SAME, 0))
+ONE(dw_k3_s2_valid_even, mf_depthwise_conv2d(NULL, 3, 2, MF_PADDING_VALID, 0))
+ONE(dw_k3_s1_valid_bias, mf_depthwise_conv2d(NULL, 3, 1, MF_PADDING_VALID, 1))
+ONE(dw_k5_s1_same_bias, mf_depthwise_conv2d(NULL, 5, 1, MF_PADDING_SAME, 1))
+ONE(dw_k3_s3_same, mf_depthwise_conv2d(NULL, 3, 3, MF_PADDING_SAME, 0))
+ONE(bn, mf_batchnorm(NULL, 0.99f, 1e-3f))
+ONE(relu_plain, mf_relu(NULL, 0.0f))
+ONE(relu6, mf_relu(NULL, 6.0f))
+ONE(zp_0101, mf_zero_pad2d(NULL, 0, 1, 0, 1))
+ONE(zp_2312, mf_zero_pad2d(NULL, 2, 3, 1, 2))
+ONE(gap, mf_global_avg_pool2d(NULL))
+ONE(dropout, mf_dropout(NULL, 0.3f))
+ONE(dense_bias, mf_dense(NULL, 4, 1))
+ONE(dense_nobias, mf_dense(NULL, 3, 0))
 
 /* MobileNetV2's stride-2 depthwise: ZeroPadding2D (0,1),(0,1), then 'valid'
  * (the memory plan folds the padding into the depthwise conv). */
@@ -128,8 +129,8 @@ static mf_layer_ops broken_dense_ops, broken_relu_ops;
 static const mf_layer_ops *real_dense_ops;
 
 /* Dense whose weight gradient comes out 5% too large. */
-static void broken_dense_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
-                                  const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
+static void broken_dense_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, const mf_tensor *out,
+                                  const mf_tensor *dout, mf_tensor *const *din)
 {
     real_dense_ops->backward(l, ex, in, out, dout, din);
     for (size_t i = 0; i < l->slot[0].numel; i++)
@@ -137,10 +138,13 @@ static void broken_dense_backward(mf_layer *l, const mf_exec *ex, const mf_tenso
 }
 
 /* ReLU that lets the gradient through where the input is negative. */
-static void broken_relu_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in,
-                                 const mf_tensor *out, const mf_tensor *dout, mf_tensor *const *din)
+static void broken_relu_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, const mf_tensor *out,
+                                 const mf_tensor *dout, mf_tensor *const *din)
 {
-    (void)l; (void)ex; (void)in; (void)out;
+    (void)l;
+    (void)ex;
+    (void)in;
+    (void)out;
     for (size_t i = 0; i < mf_tensor_numel(dout); i++)
         din[0]->data[i] += dout->data[i];
 }
@@ -199,38 +203,44 @@ static void freeze_all(mf_model *m, mf_rng *r)
         mf_layer_set_trainable(mf_model_layer(m, i), 0);
 }
 
-#define S4(h, w, c) {4, {0, h, w, c}}
-#define S2(c) {2, {0, c, 0, 0}}
+#define S4(h, w, c)       \
+    {                     \
+        4, { 0, h, w, c } \
+    }
+#define S2(c)             \
+    {                     \
+        2, { 0, c, 0, 0 } \
+    }
 static const grad_case cases[] = {
     /* name                            N  input        build                  mode           tol   relu sab prepare h */
-    {"conv2d.k1_s1_valid_bias",        2, S4(4, 5, 3), conv_k1_s1_valid_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"conv2d.k1_s2_same_odd",          2, S4(7, 7, 3), conv_k1_s2_same_odd,   MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"conv2d.k3_s1_same_bias",         2, S4(5, 6, 3), conv_k3_s1_same_bias,  MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"conv2d.k3_s2_same_odd",          2, S4(7, 7, 3), conv_k3_s2_same_odd,   MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"conv2d.k3_s2_same_even",         3, S4(8, 6, 2), conv_k3_s2_same_even,  MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"conv2d.k3_s2_valid_even",        2, S4(8, 8, 3), conv_k3_s2_valid_even, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"conv2d.k3_s1_valid_odd",         3, S4(5, 5, 2), conv_k3_s1_valid_odd,  MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"depthwise_conv2d.k3_s1_same",    2, S4(5, 6, 4), dw_k3_s1_same,         MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"depthwise_conv2d.k3_s2_same_odd",2, S4(7, 7, 3), dw_k3_s2_same_odd,     MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"depthwise_conv2d.k3_s2_valid_even",3, S4(8, 8, 2), dw_k3_s2_valid_even, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"depthwise_conv2d.k3_s1_valid_bias",2, S4(5, 5, 3), dw_k3_s1_valid_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"batchnorm.train_4d",             3, S4(3, 4, 5), bn,                    MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"batchnorm.train_2d",             6, S2(4),       bn,                    MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"batchnorm.infer_4d",             2, S4(3, 3, 4), bn,                    MF_MODE_INFER, 1e-3, 0, 0, random_moving_stats, 0},
-    {"batchnorm.frozen_runs_inference",2, S4(3, 3, 4), bn,                    MF_MODE_TRAIN, 1e-3, 0, 0, freeze_all, 0},
-    {"relu.plain",                     2, S4(3, 4, 3), relu_plain,            MF_MODE_TRAIN, 1e-3, 1, 0, NULL, 0},
-    {"relu.relu6",                     2, S4(3, 4, 3), relu6,                 MF_MODE_TRAIN, 1e-3, 1, 0, NULL, 0},
-    {"add.residual",                   2, S4(3, 3, 3), add_residual,          MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"zero_pad2d.asym_0101",           2, S4(4, 4, 3), zp_0101,               MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"zero_pad2d.asym_2312",           2, S4(3, 5, 2), zp_2312,               MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"global_avg_pool2d.odd",          3, S4(5, 3, 4), gap,                   MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"dropout.train",                  3, S2(8),       dropout,               MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"dropout.infer",                  3, S2(8),       dropout,               MF_MODE_INFER, 1e-3, 0, 0, NULL, 0},
-    {"dense.bias",                     3, S2(5),       dense_bias,            MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"dense.nobias",                   2, S2(6),       dense_nobias,          MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"add.same_input",                 2, S4(4, 4, 3), add_same_input,        MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"block.inverted_residual_s1",     2, S4(5, 5, 4), block_s1,              MF_MODE_TRAIN, 2e-3, 0, 0, relu6_linear_region, 0},
-    {"block.inverted_residual_s2",     2, S4(6, 6, 3), block_s2,              MF_MODE_TRAIN, 2e-3, 0, 0, relu6_linear_region, 0},
+    {"conv2d.k1_s1_valid_bias", 2, S4(4, 5, 3), conv_k1_s1_valid_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"conv2d.k1_s2_same_odd", 2, S4(7, 7, 3), conv_k1_s2_same_odd, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"conv2d.k3_s1_same_bias", 2, S4(5, 6, 3), conv_k3_s1_same_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"conv2d.k3_s2_same_odd", 2, S4(7, 7, 3), conv_k3_s2_same_odd, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"conv2d.k3_s2_same_even", 3, S4(8, 6, 2), conv_k3_s2_same_even, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"conv2d.k3_s2_valid_even", 2, S4(8, 8, 3), conv_k3_s2_valid_even, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"conv2d.k3_s1_valid_odd", 3, S4(5, 5, 2), conv_k3_s1_valid_odd, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"depthwise_conv2d.k3_s1_same", 2, S4(5, 6, 4), dw_k3_s1_same, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"depthwise_conv2d.k3_s2_same_odd", 2, S4(7, 7, 3), dw_k3_s2_same_odd, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"depthwise_conv2d.k3_s2_valid_even", 3, S4(8, 8, 2), dw_k3_s2_valid_even, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"depthwise_conv2d.k3_s1_valid_bias", 2, S4(5, 5, 3), dw_k3_s1_valid_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"batchnorm.train_4d", 3, S4(3, 4, 5), bn, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"batchnorm.train_2d", 6, S2(4), bn, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"batchnorm.infer_4d", 2, S4(3, 3, 4), bn, MF_MODE_INFER, 1e-3, 0, 0, random_moving_stats, 0},
+    {"batchnorm.frozen_runs_inference", 2, S4(3, 3, 4), bn, MF_MODE_TRAIN, 1e-3, 0, 0, freeze_all, 0},
+    {"relu.plain", 2, S4(3, 4, 3), relu_plain, MF_MODE_TRAIN, 1e-3, 1, 0, NULL, 0},
+    {"relu.relu6", 2, S4(3, 4, 3), relu6, MF_MODE_TRAIN, 1e-3, 1, 0, NULL, 0},
+    {"add.residual", 2, S4(3, 3, 3), add_residual, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"zero_pad2d.asym_0101", 2, S4(4, 4, 3), zp_0101, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"zero_pad2d.asym_2312", 2, S4(3, 5, 2), zp_2312, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"global_avg_pool2d.odd", 3, S4(5, 3, 4), gap, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"dropout.train", 3, S2(8), dropout, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"dropout.infer", 3, S2(8), dropout, MF_MODE_INFER, 1e-3, 0, 0, NULL, 0},
+    {"dense.bias", 3, S2(5), dense_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"dense.nobias", 2, S2(6), dense_nobias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"add.same_input", 2, S4(4, 4, 3), add_same_input, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"block.inverted_residual_s1", 2, S4(5, 5, 4), block_s1, MF_MODE_TRAIN, 2e-3, 0, 0, relu6_linear_region, 0},
+    {"block.inverted_residual_s2", 2, S4(6, 6, 3), block_s2, MF_MODE_TRAIN, 2e-3, 0, 0, relu6_linear_region, 0},
     /* Shapes that take the fast paths (run with 2 threads, tests/CMakeLists.txt):
      * channel counts that are not a multiple of the vector width (19 = 16 + 3,
      * 40 = 32 + 8 with AVX-512), tensors over the threading thresholds
@@ -240,18 +250,22 @@ static const grad_case cases[] = {
      * noise of ~1e-3 (h 2e-2 balances it against curvature): tolerance 1e-2,
      * still well under what a wrong backward gives (the sabotage cases: 2e-2
      * and 0.4). */
-    {"depthwise_conv2d.k3_s1_same_c19_vec",  4, S4(9, 13, 19), dw_k3_s1_same,     MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"depthwise_conv2d.k3_s1_same_c19_vec", 4, S4(9, 13, 19), dw_k3_s1_same, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
     {"depthwise_conv2d.k3_s1_valid_c40_vec", 3, S4(8, 12, 40), dw_k3_s1_valid_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"depthwise_conv2d.k3_s2_valid_c40_vec", 4, S4(13, 19, 40), dw_k3_s2_valid_even, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"depthwise_conv2d.k3_s2_same_c19_vec",  3, S4(11, 20, 19), dw_k3_s2_same_odd, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"depthwise_conv2d.zp0101_k3_s2_valid_c19_vec", 4, S4(12, 18, 19), zp_dw_k3_s2_valid, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"depthwise_conv2d.k5_s1_same_general",  3, S4(7, 9, 11), dw_k5_s1_same_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"depthwise_conv2d.k3_s3_same_general",  3, S4(8, 10, 13), dw_k3_s3_same,     MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"block.inverted_residual_s1_wide",  4, S4(16, 16, 40), block_s1,          MF_MODE_TRAIN, 1e-2, 0, 0, relu6_linear_region, 2e-2},
-    {"block.inverted_residual_s2_wide",  4, S4(16, 16, 36), block_s2,          MF_MODE_TRAIN, 1e-2, 0, 0, relu6_linear_region, 2e-2},
-    {"block.head_gap_dropout_dense",   2, S4(3, 3, 5), head,                  MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"sabotage.dense_weight_grad_5pct",3, S2(5),       sabotaged_dense,       MF_MODE_TRAIN, 1e-3, 0, 1, NULL, 0},
-    {"sabotage.relu_passes_negative",  2, S4(3, 3, 2), sabotaged_relu,        MF_MODE_TRAIN, 1e-3, 1, 1, NULL, 0},
+    {"depthwise_conv2d.k3_s2_valid_c40_vec", 4, S4(13, 19, 40), dw_k3_s2_valid_even, MF_MODE_TRAIN, 1e-3, 0, 0, NULL,
+     0},
+    {"depthwise_conv2d.k3_s2_same_c19_vec", 3, S4(11, 20, 19), dw_k3_s2_same_odd, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"depthwise_conv2d.zp0101_k3_s2_valid_c19_vec", 4, S4(12, 18, 19), zp_dw_k3_s2_valid, MF_MODE_TRAIN, 1e-3, 0, 0,
+     NULL, 0},
+    {"depthwise_conv2d.k5_s1_same_general", 3, S4(7, 9, 11), dw_k5_s1_same_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"depthwise_conv2d.k3_s3_same_general", 3, S4(8, 10, 13), dw_k3_s3_same, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"block.inverted_residual_s1_wide", 4, S4(16, 16, 40), block_s1, MF_MODE_TRAIN, 1e-2, 0, 0, relu6_linear_region,
+     2e-2},
+    {"block.inverted_residual_s2_wide", 4, S4(16, 16, 36), block_s2, MF_MODE_TRAIN, 1e-2, 0, 0, relu6_linear_region,
+     2e-2},
+    {"block.head_gap_dropout_dense", 2, S4(3, 3, 5), head, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"sabotage.dense_weight_grad_5pct", 3, S2(5), sabotaged_dense, MF_MODE_TRAIN, 1e-3, 0, 1, NULL, 0},
+    {"sabotage.relu_passes_negative", 2, S4(3, 3, 2), sabotaged_relu, MF_MODE_TRAIN, 1e-3, 1, 1, NULL, 0},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -259,11 +273,11 @@ static const grad_case cases[] = {
 typedef struct run {
     const grad_case *c;
     mf_model *m;
-    float *x;      /* input, N * sample */
-    float *R;      /* loss weights, output size */
+    float *x; /* input, N * sample */
+    float *R; /* loss weights, output size */
     size_t nx, ny;
-    double sum_abs_yr;  /* sum |y * R| of the last forward: the scale of L's rounding */
-    mf_rng drop;   /* reseeded before every forward */
+    double sum_abs_yr; /* sum |y * R| of the last forward: the scale of L's rounding */
+    mf_rng drop; /* reseeded before every forward */
 } run;
 
 static double loss(run *r)
@@ -356,10 +370,12 @@ static int run_case(const grad_case *c)
     for (size_t i = 0; i < r.nx; i++) {
         float v = mf_rng_normal(&rng);
         if (c->relu_input) {
-            v *= 4.0f;  /* reach past 6 for ReLU6 */
+            v *= 4.0f; /* reach past 6 for ReLU6 */
             float gap = 3.0f * (float)H_STEP;
-            if (fabsf(v) < gap) v = v < 0 ? -gap - 0.1f : gap + 0.1f;
-            if (fabsf(v - 6.0f) < gap) v = v < 6.0f ? 6.0f - gap - 0.1f : 6.0f + gap + 0.1f;
+            if (fabsf(v) < gap)
+                v = v < 0 ? -gap - 0.1f : gap + 0.1f;
+            if (fabsf(v - 6.0f) < gap)
+                v = v < 6.0f ? 6.0f - gap - 0.1f : 6.0f + gap + 0.1f;
         }
         r.x[i] = v;
     }
@@ -381,8 +397,8 @@ static int run_case(const grad_case *c)
     mf_model_backward(r.m, r.R, dx2);
     for (size_t i = 0; i < np; i++)
         if (fabsf(mf_model_grads(r.m)[i] - 2.0f * g[i]) > 1e-6f * (1.0f + fabsf(g[i]))) {
-            fprintf(stderr, "%s: parameter gradient %zu does not accumulate: %g then %g\n",
-                    c->name, i, g[i], mf_model_grads(r.m)[i]);
+            fprintf(stderr, "%s: parameter gradient %zu does not accumulate: %g then %g\n", c->name, i, g[i],
+                    mf_model_grads(r.m)[i]);
             failed = 1;
             break;
         }

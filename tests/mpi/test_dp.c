@@ -80,7 +80,7 @@ static int train(mf_comm *comm, const char *kind, const char *mode, const char *
     mf_dist_options d = mf_dist_options_default();
     d.check_identical = 1;
     d.sync_batchnorm = strcmp(mode, "syncbn") == 0;
-    d.bucket_bytes = 4096;  /* several buckets even for a small model */
+    d.bucket_bytes = 4096; /* several buckets even for a small model */
     MF_CHECK(mf_fit_distribute(ctx, comm, &d) == MF_STATUS_OK);
     mf_fit_options fo = mf_fit_options_default();
     fo.epochs = 1;
@@ -106,7 +106,8 @@ static int train(mf_comm *comm, const char *kind, const char *mode, const char *
 static float *read_floats(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
+    if (!f)
+        return NULL;
     fseek(f, 0, SEEK_END);
     long bytes = ftell(f);
     fseek(f, 0, SEEK_SET);
@@ -125,7 +126,10 @@ static int compare(const char *a, const char *b, double tol, int expect_differ)
     size_t at = 0;
     for (size_t i = 0; x && y && i < na && na == nb; i++) {
         double d = fabs((double)x[i] - y[i]) / fmax(fmax(fabs(x[i]), fabs(y[i])), 1e-2);
-        if (d > worst) { worst = d; at = i; }
+        if (d > worst) {
+            worst = d;
+            at = i;
+        }
     }
     printf("%s vs %s: %zu parameters, max relative difference %.3g (at %zu), %s %.1g\n", a, b, na, worst, at,
            expect_differ ? "must exceed" : "tolerance", tol);
@@ -139,8 +143,8 @@ static int compare(const char *a, const char *b, double tol, int expect_differ)
  * batch B per rank, plain SGD, distributed over comm. */
 typedef struct small_job {
     mf_dataset *ds;
-    mf_loader  *l;
-    mf_model   *m;
+    mf_loader *l;
+    mf_model *m;
     mf_fit_ctx *ctx;
 } small_job;
 
@@ -189,7 +193,8 @@ static int fail_loader(mf_comm *comm, const char *data)
     mf_status s = mf_fit(j.ctx, j.l, NULL, &fo);
     /* every rank stops, with rank 1's message */
     MF_CHECK(s != MF_STATUS_OK);
-    MF_CHECK_MSG(strstr(mf_last_error(), "rank 1: bad image /nonexistent/leaf.jpg") != NULL, "got: %s", mf_last_error());
+    MF_CHECK_MSG(strstr(mf_last_error(), "rank 1: bad image /nonexistent/leaf.jpg") != NULL, "got: %s",
+                 mf_last_error());
     if (mf_comm_rank(comm) == 0)
         fprintf(stderr, "fit stopped on every rank: %s\n", mf_last_error());
     small_job_end(&j);
@@ -212,7 +217,7 @@ static int fail_step(mf_comm *comm, const char *data)
     fo.verbose = 0;
     fo.epochs = 3;
     fo.train_step = failing_step;
-    mf_fit(j.ctx, j.l, NULL, &fo);  /* rank 1 ends the job inside: nothing returns here */
+    mf_fit(j.ctx, j.l, NULL, &fo); /* rank 1 ends the job inside: nothing returns here */
     fprintf(stderr, "rank %d: fit returned although rank 1 failed mid-step\n", mf_comm_rank(comm));
     small_job_end(&j);
     return 1;

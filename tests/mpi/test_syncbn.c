@@ -13,10 +13,10 @@ static mf_model *bn_model(mf_shape in)
     mf_model *m = mf_model_create("bn");
     mf_model_add(m, mf_batchnorm("bn", 0.9f, 1e-3f), mf_model_input(m, in));
     MF_CHECK(mf_model_build(m, 1) == MF_STATUS_OK);
-    mf_model_set_backward_keep(m, MF_KEEP_INPUT_GRAD);  /* the input gradient is compared */
+    mf_model_set_backward_keep(m, MF_KEEP_INPUT_GRAD); /* the input gradient is compared */
     float *p = mf_model_params(m);
     for (size_t i = 0; i < mf_model_num_params(m); i++)
-        p[i] = 0.5f + 0.1f * (float)i;  /* gamma, beta away from 1 and 0 */
+        p[i] = 0.5f + 0.1f * (float)i; /* gamma, beta away from 1 and 0 */
     return m;
 }
 
@@ -27,7 +27,7 @@ static void check(mf_comm *comm, mf_shape sample, int N, const char *what)
     float *x = mf_alloc(total * sizeof(float)), *R = mf_alloc(total * sizeof(float));
     float *dx_full = mf_alloc(total * sizeof(float)), *dx = mf_alloc(half * sizeof(float));
     mf_rng r;
-    mf_rng_seed(&r, 17);  /* the same data on every rank */
+    mf_rng_seed(&r, 17); /* the same data on every rank */
     for (size_t i = 0; i < total; i++) {
         x[i] = 2.0f * mf_rng_normal(&r) + 0.7f;
         R[i] = mf_rng_normal(&r);
@@ -62,7 +62,8 @@ static void check(mf_comm *comm, mf_shape sample, int N, const char *what)
         worst_s = fmax(worst_s, fabs((double)mf_model_state(mine)[i] - mf_model_state(full)[i]));
     if (rank == 0)
         printf("sync BN %s, %d ranks: outputs %.2e, input gradients %.2e, gamma/beta gradients %.2e, "
-               "moving statistics %.2e\n", what, world, worst_y, worst_dx, worst_g, worst_s);
+               "moving statistics %.2e\n",
+               what, world, worst_y, worst_dx, worst_g, worst_s);
     MF_CHECK(worst_y < 1e-5 && worst_dx < 1e-4 && worst_g < 1e-4 && worst_s < 1e-5);
     /* and without sync the per-rank statistics differ: the check can fail */
     mf_model_set_sync_batchnorm(mine, NULL);

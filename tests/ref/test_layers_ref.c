@@ -30,7 +30,8 @@ static void test_conv_same_s1(void)
     /* 3x3 image 1..9, ones kernel, bias 0.5: each output is the 3x3 sum around it */
     mf_model *m = one(mf_shape4(0, 3, 3, 1), mf_conv2d(NULL, 1, 3, 1, MF_PADDING_SAME, 1));
     float *k = weight(m, "kernel");
-    for (int i = 0; i < 9; i++) k[i] = 1.0f;
+    for (int i = 0; i < 9; i++)
+        k[i] = 1.0f;
     weight(m, "bias")[0] = 0.5f;
     float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
     float want[9] = {12, 21, 16, 27, 45, 33, 24, 39, 28};
@@ -46,9 +47,11 @@ static void test_conv_same_s2_even(void)
      * bottom/right, so output (0,0) covers rows/cols 0..2 */
     mf_model *m = one(mf_shape4(0, 4, 4, 1), mf_conv2d(NULL, 1, 3, 2, MF_PADDING_SAME, 0));
     float *k = weight(m, "kernel");
-    for (int i = 0; i < 9; i++) k[i] = 1.0f;
+    for (int i = 0; i < 9; i++)
+        k[i] = 1.0f;
     float x[16];
-    for (int i = 0; i < 16; i++) x[i] = (float)(i + 1);
+    for (int i = 0; i < 16; i++)
+        x[i] = (float)(i + 1);
     float want[4] = {54, 45, 72, 54};
     mf_tensor y = mf_model_forward(m, x, 1, MF_MODE_INFER, NULL);
     MF_CHECK(y.shape.d[1] == 2 && y.shape.d[2] == 2);
@@ -61,10 +64,10 @@ static void test_conv_channels(void)
 {
     /* 1x1 conv = per-pixel matrix product with the HWIO kernel (Cin=2, F=3) */
     mf_model *m = one(mf_shape4(0, 1, 2, 2), mf_conv2d(NULL, 3, 1, 1, MF_PADDING_VALID, 0));
-    float *k = weight(m, "kernel");  /* (1,1,2,3): k[ci*3 + f] */
+    float *k = weight(m, "kernel"); /* (1,1,2,3): k[ci*3 + f] */
     float kv[6] = {1, 2, 3, 4, 5, 6};
     memcpy(k, kv, sizeof kv);
-    float x[4] = {1, 10, -1, 0.5f};  /* pixel0 (1,10), pixel1 (-1,0.5) */
+    float x[4] = {1, 10, -1, 0.5f}; /* pixel0 (1,10), pixel1 (-1,0.5) */
     float want[6] = {41, 52, 63, 1, 0.5f, 0};
     mf_tensor y = mf_model_forward(m, x, 1, MF_MODE_INFER, NULL);
     for (int i = 0; i < 6; i++)
@@ -72,7 +75,7 @@ static void test_conv_channels(void)
     mf_model_free(m);
     /* the same through im2col (3x3 valid on a 3x3 image = one dot product per filter) */
     m = one(mf_shape4(0, 3, 3, 2), mf_conv2d(NULL, 2, 3, 1, MF_PADDING_VALID, 0));
-    k = weight(m, "kernel");  /* (3,3,2,2) */
+    k = weight(m, "kernel"); /* (3,3,2,2) */
     float x2[18];
     double w0 = 0, w1 = 0;
     for (int i = 0; i < 18; i++) {
@@ -93,7 +96,7 @@ static void test_depthwise(void)
 {
     /* two channels, 3x3 image; channel 0 kernel all ones, channel 1 only centre = 2 */
     mf_model *m = one(mf_shape4(0, 3, 3, 2), mf_depthwise_conv2d(NULL, 3, 1, MF_PADDING_SAME, 0));
-    float *k = weight(m, "depthwise_kernel");  /* (3,3,2,1): k[(kh*3+kw)*2 + c] */
+    float *k = weight(m, "depthwise_kernel"); /* (3,3,2,1): k[(kh*3+kw)*2 + c] */
     for (int t = 0; t < 9; t++) {
         k[t * 2] = 1.0f;
         k[t * 2 + 1] = t == 4 ? 2.0f : 0.0f;
@@ -117,12 +120,14 @@ static void test_depthwise(void)
     mf_model_add(m, mf_depthwise_conv2d(NULL, 3, 2, MF_PADDING_VALID, 0), p);
     MF_CHECK(mf_model_build(m, 1) == MF_STATUS_OK);
     k = weight(m, "depthwise_kernel");
-    for (int t = 0; t < 9; t++) k[t] = 1.0f;
+    for (int t = 0; t < 9; t++)
+        k[t] = 1.0f;
     float x16[16];
-    for (int i = 0; i < 16; i++) x16[i] = (float)(i + 1);
+    for (int i = 0; i < 16; i++)
+        x16[i] = (float)(i + 1);
     y = mf_model_forward(m, x16, 1, MF_MODE_INFER, NULL);
     MF_CHECK(y.shape.d[1] == 2 && y.shape.d[2] == 2);
-    float want[4] = {54, 45, 72, 54};  /* identical to Conv2D "same" stride 2 above */
+    float want[4] = {54, 45, 72, 54}; /* identical to Conv2D "same" stride 2 above */
     for (int i = 0; i < 4; i++)
         MF_CHECK_NEAR(y.data[i], want[i], 1e-5);
     mf_model_free(m);
@@ -183,8 +188,11 @@ static void test_elementwise(void)
     mf_model_free(m);
 
     m = one(mf_shape2(0, 2), mf_dense(NULL, 2, 1));
-    float *k = weight(m, "kernel");  /* (in 2, out 2) */
-    k[0] = 1; k[1] = 2; k[2] = 3; k[3] = 4;
+    float *k = weight(m, "kernel"); /* (in 2, out 2) */
+    k[0] = 1;
+    k[1] = 2;
+    k[2] = 3;
+    k[3] = 4;
     weight(m, "bias")[1] = 0.5f;
     float xd[2] = {1, -1};
     y = mf_model_forward(m, xd, 1, MF_MODE_INFER, NULL);
@@ -197,15 +205,18 @@ static void test_dropout(void)
 {
     enum { N = 20000 };
     static float x[N];
-    for (int i = 0; i < N; i++) x[i] = 1.0f;
+    for (int i = 0; i < N; i++)
+        x[i] = 1.0f;
     mf_model *m = one(mf_shape2(0, N), mf_dropout(NULL, 0.25f));
     mf_rng r;
     mf_rng_seed(&r, 7);
     mf_tensor y = mf_model_forward(m, x, 1, MF_MODE_TRAIN, &r);
     int dropped = 0, scaled = 1;
     for (int i = 0; i < N; i++) {
-        if (y.data[i] == 0.0f) dropped++;
-        else scaled &= fabsf(y.data[i] - 1.0f / 0.75f) < 1e-6f;
+        if (y.data[i] == 0.0f)
+            dropped++;
+        else
+            scaled &= fabsf(y.data[i] - 1.0f / 0.75f) < 1e-6f;
     }
     MF_CHECK(scaled);
     MF_CHECK_NEAR(dropped / (double)N, 0.25, 0.015);
@@ -216,7 +227,8 @@ static void test_dropout(void)
     MF_CHECK_MSG(memcmp(first, y.data, sizeof first) == 0, "same seed, same mask");
     y = mf_model_forward(m, x, 1, MF_MODE_INFER, NULL);
     int identity = 1;
-    for (int i = 0; i < N; i++) identity &= y.data[i] == 1.0f;
+    for (int i = 0; i < N; i++)
+        identity &= y.data[i] == 1.0f;
     MF_CHECK_MSG(identity, "inference is the identity");
     mf_model_free(m);
 }
@@ -226,7 +238,8 @@ static void test_softmax_xent(void)
     float z[3] = {0, 0, 0}, p[3];
     int32_t lab[2] = {1, 0};
     MF_CHECK_NEAR(mf_softmax_xent_forward(p, z, lab, NULL, 1, 3), log(3.0), 1e-7);
-    for (int c = 0; c < 3; c++) MF_CHECK_NEAR(p[c], 1.0 / 3.0, 1e-7);
+    for (int c = 0; c < 3; c++)
+        MF_CHECK_NEAR(p[c], 1.0 / 3.0, 1e-7);
     /* huge logits stay finite: log-sum-exp */
     float big[6] = {1000, 0, -1000, 1000, 0, -1000};
     int32_t yb[2] = {0, 2};

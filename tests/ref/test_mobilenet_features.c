@@ -30,8 +30,8 @@ static void check_size(hid_t f, const char *weights, int size, int N)
     mf_weights_report r;
     mf_status s = mf_weights_load_keras(m, weights, &r);
     MF_CHECK_MSG(s == MF_STATUS_OK, "%s", mf_last_error());
-    MF_CHECK_MSG(r.loaded_layers == 104 && r.missing_layers == 0, "loaded %d layers, %d missing (%s)",
-                 r.loaded_layers, r.missing_layers, r.missing);
+    MF_CHECK_MSG(r.loaded_layers == 104 && r.missing_layers == 0, "loaded %d layers, %d missing (%s)", r.loaded_layers,
+                 r.missing_layers, r.missing);
     char in_name[32], out_name[32];
     snprintf(in_name, sizeof in_name, "input_%d", size);
     snprintf(out_name, sizeof out_name, "features_%d", size);

@@ -73,7 +73,7 @@ static void test_errors(void)
     MF_CHECK(mf_config_set(&c, "data.nope=3") == MF_STATUS_CONFIG);
     MF_CHECK(strstr(mf_last_error(), "valid keys") != NULL);
     /* cross-key rules */
-    MF_CHECK(mf_config_validate(&c) == MF_STATUS_CONFIG);  /* train not set */
+    MF_CHECK(mf_config_validate(&c) == MF_STATUS_CONFIG); /* train not set */
     MF_CHECK(mf_config_set(&c, "data.train=/x") == MF_STATUS_OK);
     MF_CHECK(mf_config_set(&c, "data.validation_split=0.2") == MF_STATUS_OK);
     MF_CHECK(mf_config_set(&c, "data.validation=/y") == MF_STATUS_OK);
@@ -87,7 +87,8 @@ static void test_documented(const char *readme)
 {
     FILE *f = fopen(readme, "r");
     MF_CHECK_MSG(f != NULL, "cannot open %s", readme);
-    if (!f) return;
+    if (!f)
+        return;
     static char doc[65536];
     size_t n = fread(doc, 1, sizeof doc - 1, f);
     doc[n] = '\0';

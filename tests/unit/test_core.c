@@ -13,7 +13,8 @@ static void test_alloc(void)
     MF_CHECK(((uintptr_t)a % MF_ALIGN) == 0);
     MF_CHECK(((uintptr_t)b % MF_ALIGN) == 0);
     int zero = 1;
-    for (int i = 0; i < 1000; i++) zero &= a[i] == 0.0f;
+    for (int i = 0; i < 1000; i++)
+        zero &= a[i] == 0.0f;
     MF_CHECK_MSG(zero, "mf_alloc must zero-fill");
     MF_CHECK(mf_alloc_live_count() == c0 + 2);
     MF_CHECK(mf_alloc_live_bytes() == b0 + 4001);
@@ -35,7 +36,8 @@ static void test_errors(void)
     mf_fail(MF_STATUS_IO, "%s: %s (rank %d)", "ckpt.h5", mf_last_error(), 1);
     MF_CHECK(strcmp(mf_last_error(), "ckpt.h5: a.ini:7: bad value 'x' (rank 1)") == 0);
     mf_fail(MF_STATUS_IO, "%s; %s", mf_last_error(), mf_last_error());
-    MF_CHECK(strcmp(mf_last_error(), "ckpt.h5: a.ini:7: bad value 'x' (rank 1); ckpt.h5: a.ini:7: bad value 'x' (rank 1)") == 0);
+    MF_CHECK(strcmp(mf_last_error(),
+                    "ckpt.h5: a.ini:7: bad value 'x' (rank 1); ckpt.h5: a.ini:7: bad value 'x' (rank 1)") == 0);
     MF_CHECK(strcmp(mf_status_name(MF_STATUS_CONFIG), "config") == 0);
     /* constructors refuse bad arguments with a message, not a crash */
     MF_CHECK(mf_conv2d(NULL, 0, 3, 1, MF_PADDING_SAME, 0) == NULL);

@@ -17,8 +17,10 @@ static void write_bytes(const char *path, const void *p, size_t n)
 {
     FILE *f = fopen(path, "wb");
     MF_CHECK_MSG(f != NULL, "cannot create %s", path);
-    if (!f) return;
-    if (n) fwrite(p, 1, n, f);
+    if (!f)
+        return;
+    if (n)
+        fwrite(p, 1, n, f);
     fclose(f);
 }
 
@@ -96,7 +98,7 @@ static void test_tree(void)
     MF_CHECK(mf_packed_write(at("tree.h5"), &sp, 1) == MF_STATUS_OK);
     MF_CHECK(access(at("tree.h5.tmp"), F_OK) != 0);
     mf_dataset *pk;
-    MF_CHECK(mf_dataset_open(&pk, at("tree.h5"), &o) == MF_STATUS_OK);  /* the only split */
+    MF_CHECK(mf_dataset_open(&pk, at("tree.h5"), &o) == MF_STATUS_OK); /* the only split */
     MF_CHECK(mf_dataset_size(pk) == 5 && mf_dataset_num_classes(pk) == 3);
     MF_CHECK(mf_dataset_same_classes(ds, pk) == MF_STATUS_OK);
     uint8_t *b1 = NULL, *b2 = NULL;
@@ -205,7 +207,7 @@ static int batches_equal(mf_dataset *ds, mf_loader_options o1, mf_loader_options
             MF_CHECK(mf_loader_next(a, &ba) == MF_STATUS_OK);
             MF_CHECK(mf_loader_next(b, &bb) == MF_STATUS_OK);
             same &= memcmp(ba->x, bb->x, xs) == 0 && memcmp(ba->y, bb->y, (size_t)ba->n * 4) == 0 &&
-                    memcmp(ba->index, bb->index, (size_t)ba->n * 4) == 0;
+                memcmp(ba->index, bb->index, (size_t)ba->n * 4) == 0;
         }
     }
     mf_loader_free(a);
@@ -239,7 +241,7 @@ static void test_loader(void)
         mf_loader *l;
         MF_CHECK(mf_loader_create(&l, ds, &o) == MF_STATUS_OK);
         MF_CHECK(mf_loader_begin_epoch(l, 0) == MF_STATUS_OK);
-        MF_CHECK(mf_loader_steps(l) == 3);  /* ceil(21 / (4 * 2)) */
+        MF_CHECK(mf_loader_steps(l) == 3); /* ceil(21 / (4 * 2)) */
         for (int s = 0; s < mf_loader_steps(l); s++) {
             const mf_batch *b;
             MF_CHECK(mf_loader_next(l, &b) == MF_STATUS_OK);
@@ -258,11 +260,12 @@ static void test_loader(void)
             }
         }
         const mf_batch *b;
-        MF_CHECK(mf_loader_next(l, &b) == MF_STATUS_INVALID);  /* past the end */
+        MF_CHECK(mf_loader_next(l, &b) == MF_STATUS_INVALID); /* past the end */
         mf_loader_free(l);
     }
     int once = 1;
-    for (int i = 0; i < 21; i++) once &= seen[i] == 1;
+    for (int i = 0; i < 21; i++)
+        once &= seen[i] == 1;
     MF_CHECK_MSG(once, "evaluation over 2 ranks must see each of 21 samples exactly once");
 
     /* freeing mid-epoch with batches in flight neither hangs nor leaks */
@@ -275,7 +278,7 @@ static void test_loader(void)
     mf_loader_begin_epoch(l, 0);
     const mf_batch *b;
     MF_CHECK(mf_loader_next(l, &b) == MF_STATUS_OK);
-    mf_loader_begin_epoch(l, 1);  /* abandon epoch 0 */
+    mf_loader_begin_epoch(l, 1); /* abandon epoch 0 */
     MF_CHECK(mf_loader_next(l, &b) == MF_STATUS_OK && b->step == 0);
     mf_loader_free(l);
     mf_dataset_free(ds);
@@ -302,7 +305,7 @@ static void test_known_image(void)
     const mf_batch *b;
     MF_CHECK(mf_loader_next(l, &b) == MF_STATUS_OK);
     /* away from the seams (JPEG chroma bleeds a few pixels) each quadrant keeps its colour */
-    const int px[4][2] = {{4, 4}, {27, 4}, {4, 27}, {27, 27}};  /* (x, y) */
+    const int px[4][2] = {{4, 4}, {27, 4}, {4, 27}, {27, 27}}; /* (x, y) */
     for (int k = 0; k < 4; k++) {
         const float *v = b->x + ((size_t)px[k][1] * 32 + px[k][0]) * 3;
         for (int c = 0; c < 3; c++)
@@ -319,7 +322,8 @@ static int count_lines(const char *path, const char *needle)
     int n = 0;
     while (f && fgets(line, sizeof line, f))
         n += strstr(line, needle) != NULL;
-    if (f) fclose(f);
+    if (f)
+        fclose(f);
     return n;
 }
 
@@ -334,17 +338,20 @@ static void test_bad_images(void)
     }
     /* a valid JPEG to cut and patch */
     uint8_t rgb[64 * 64 * 3];
-    for (size_t i = 0; i < sizeof rgb; i++) rgb[i] = (uint8_t)(i * 7);
+    for (size_t i = 0; i < sizeof rgb; i++)
+        rgb[i] = (uint8_t)(i * 7);
     uint8_t *jpg;
     size_t len;
     MF_CHECK(mf_jpeg_encode(rgb, 64, 64, 90, &jpg, &len) == MF_STATUS_OK);
     write_bytes(at("bad/junk/truncated.jpg"), jpg, len / 2);
     write_bytes(at("bad/junk/png.jpg"), "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16);
     write_bytes(at("bad/junk/empty.jpg"), "", 0);
-    for (size_t i = 0; i + 8 < len; i++)  /* SOF0: FF C0, len, precision, height, width */
+    for (size_t i = 0; i + 8 < len; i++) /* SOF0: FF C0, len, precision, height, width */
         if (jpg[i] == 0xFF && jpg[i + 1] == 0xC0) {
-            jpg[i + 5] = 0xEA; jpg[i + 6] = 0x60;  /* 60000 */
-            jpg[i + 7] = 0xEA; jpg[i + 8] = 0x60;
+            jpg[i + 5] = 0xEA;
+            jpg[i + 6] = 0x60; /* 60000 */
+            jpg[i + 7] = 0xEA;
+            jpg[i + 8] = 0x60;
             break;
         }
     write_bytes(at("bad/junk/huge.jpg"), jpg, len);
@@ -382,9 +389,9 @@ static void test_bad_images(void)
                 int i = b->index[k];
                 if (i < 0)
                     continue;
-                MF_CHECK(b->y[k] == mf_dataset_label(ds, i));  /* never a wrong label */
+                MF_CHECK(b->y[k] == mf_dataset_label(ds, i)); /* never a wrong label */
                 int is_bad = strstr(mf_dataset_source(ds, i), "fine.jpg") == NULL &&
-                             strstr(mf_dataset_source(ds, i), "/junk/") != NULL;
+                    strstr(mf_dataset_source(ds, i), "/junk/") != NULL;
                 MF_CHECK_MSG(b->w[k] == (is_bad ? 0.0f : 1.0f), "%s weight %g", mf_dataset_source(ds, i), b->w[k]);
                 good += b->w[k] == 1.0f;
             }
@@ -400,15 +407,17 @@ static void test_bad_images(void)
     MF_CHECK(bad_total == 12);
     MF_CHECK_MSG(count_lines(log, "skipping bad image") == 6, "each bad file must be reported exactly once, got %d",
                  count_lines(log, "skipping bad image"));
-    const char *reason[6][2] = {{"truncated.jpg", "truncated"}, {"png.jpg", "not a JPEG"}, {"empty.jpg", "empty"},
-                                {"huge.jpg", "60000"}, {"dangling.jpg", "No such file"}, {"fifo.jpg", "regular file"}};
+    const char *reason[6][2] = {{"truncated.jpg", "truncated"},   {"png.jpg", "not a JPEG"},
+                                {"empty.jpg", "empty"},           {"huge.jpg", "60000"},
+                                {"dangling.jpg", "No such file"}, {"fifo.jpg", "regular file"}};
     for (int k = 0; k < 6; k++) {
         FILE *f = fopen(log, "r");
         char line[2048];
         int found = 0;
         while (f && fgets(line, sizeof line, f))
             found |= strstr(line, reason[k][0]) && strstr(line, reason[k][1]);
-        if (f) fclose(f);
+        if (f)
+            fclose(f);
         MF_CHECK_MSG(found, "no report for %s naming '%s'", reason[k][0], reason[k][1]);
     }
     mf_loader_free(l);

@@ -1,7 +1,7 @@
 /* test_fit.c: fit / evaluate / predict end to end on a small learnable problem,
  * Keras' display rule for custom steps, the built-in callbacks, and the
  * progress output on a terminal and off it. */
-#define _XOPEN_SOURCE 700  /* posix_openpt: a pseudo-terminal for the progress bar */
+#define _XOPEN_SOURCE 700 /* posix_openpt: a pseudo-terminal for the progress bar */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +18,7 @@ static char dir[64];
  * darker square: learnable, not constant. */
 static void make_data(const char *split, int per_class, uint64_t seed)
 {
-    const char *cls[3] = {"blue", "green", "red"};  /* sorted: labels 0, 1, 2 */
+    const char *cls[3] = {"blue", "green", "red"}; /* sorted: labels 0, 1, 2 */
     mf_rng r;
     mf_rng_seed(&r, seed);
     for (int c = 0; c < 3; c++) {
@@ -27,13 +27,14 @@ static void make_data(const char *split, int per_class, uint64_t seed)
         MF_CHECK(system(p) == 0);
         for (int k = 0; k < per_class; k++) {
             uint8_t rgb[16 * 16 * 3];
-            int ch = c == 0 ? 2 : c == 1 ? 1 : 0;  /* blue, green, red */
+            int ch = c == 0 ? 2 : c == 1 ? 1 : 0; /* blue, green, red */
             int sx = (int)mf_rng_below(&r, 10), sy = (int)mf_rng_below(&r, 10);
             for (int y = 0; y < 16; y++)
                 for (int x = 0; x < 16; x++)
                     for (int q = 0; q < 3; q++) {
                         float v = (q == ch ? 170.0f : 70.0f) + 30.0f * mf_rng_normal(&r);
-                        if (x >= sx && x < sx + 6 && y >= sy && y < sy + 6) v *= 0.6f;
+                        if (x >= sx && x < sx + 6 && y >= sy && y < sy + 6)
+                            v *= 0.6f;
                         rgb[(y * 16 + x) * 3 + q] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
                     }
             uint8_t *jpg;
@@ -114,7 +115,11 @@ static void test_learns(mf_loader *tl, mf_loader *vl)
 }
 
 /* Keras' rule: values returned by the step are shown as returned */
-typedef struct raw_step { mf_optimizer *opt; mf_metric mean; double last; } raw_step;
+typedef struct raw_step {
+    mf_optimizer *opt;
+    mf_metric mean;
+    double last;
+} raw_step;
 static mf_status my_step(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs, void *user)
 {
     raw_step *r = user;
@@ -162,7 +167,11 @@ static void test_display_rule(mf_loader *tl)
     mf_model_free(m);
 }
 
-static float halve(int epoch, float lr, void *user) { (void)user; return epoch == 0 ? lr : lr * 0.5f; }
+static float halve(int epoch, float lr, void *user)
+{
+    (void)user;
+    return epoch == 0 ? lr : lr * 0.5f;
+}
 
 static mf_status save_hook(mf_fit_ctx *ctx, const char *path, void *user)
 {
@@ -170,7 +179,8 @@ static mf_status save_hook(mf_fit_ctx *ctx, const char *path, void *user)
     int *n = user;
     (*n)++;
     FILE *f = fopen(path, "w");
-    if (!f) return mf_fail(MF_STATUS_IO, "cannot write %s", path);
+    if (!f)
+        return mf_fail(MF_STATUS_IO, "cannot write %s", path);
     fclose(f);
     return MF_STATUS_OK;
 }
@@ -185,7 +195,8 @@ static void test_callbacks(mf_loader *tl, mf_loader *vl)
     int saves = 0;
     /* EarlyStopping on a monitor that cannot improve by 10: stops after patience + 1 epochs */
     mf_callback *cbs[4] = {mf_early_stopping("val_loss", 10.0f, 2, "auto", 1), mf_lr_scheduler(halve, NULL),
-                           mf_csv_logger(csv, 0), mf_model_checkpoint(ck, "val_accuracy", "auto", 0, save_hook, &saves)};
+                           mf_csv_logger(csv, 0),
+                           mf_model_checkpoint(ck, "val_accuracy", "auto", 0, save_hook, &saves)};
     mf_fit_options o = mf_fit_options_default();
     o.epochs = 10;
     o.verbose = 0;
@@ -202,10 +213,13 @@ static void test_callbacks(mf_loader *tl, mf_loader *vl)
     FILE *f = fopen(csv, "r");
     char line[512];
     int rows = 0;
-    MF_CHECK(f && fgets(line, sizeof line, f) && strncmp(line, "epoch,loss,accuracy,top_2_accuracy,val_loss,", 44) == 0);
-    MF_CHECK(strstr(line, ",lr\n") != NULL);  /* LearningRateScheduler's log, before CSVLogger's row */
-    while (f && fgets(line, sizeof line, f)) rows++;
-    if (f) fclose(f);
+    MF_CHECK(f && fgets(line, sizeof line, f) &&
+             strncmp(line, "epoch,loss,accuracy,top_2_accuracy,val_loss,", 44) == 0);
+    MF_CHECK(strstr(line, ",lr\n") != NULL); /* LearningRateScheduler's log, before CSVLogger's row */
+    while (f && fgets(line, sizeof line, f))
+        rows++;
+    if (f)
+        fclose(f);
     MF_CHECK(rows == 3);
     /* restore_best_weights: the weights (and BN statistics) are those of the end of
      * epoch 1, the only "improvement" by 10, so evaluating gives epoch 1's val_loss */
@@ -214,7 +228,8 @@ static void test_callbacks(mf_loader *tl, mf_loader *vl)
     MF_CHECK(mf_evaluate(ctx, vl, 0, &ev) == MF_STATUS_OK && mf_logs_get(&ev, "loss", &now));
     MF_CHECK(mf_logs_get(mf_fit_history(ctx, 0), "val_loss", &best));
     MF_CHECK_MSG(now == best, "restored weights give val_loss %.9g, epoch 1 had %.9g", now, best);
-    for (int i = 0; i < 4; i++) mf_callback_free(cbs[i]);
+    for (int i = 0; i < 4; i++)
+        mf_callback_free(cbs[i]);
 
     /* TerminateOnNaN: an absurd learning rate makes the loss explode */
     mf_fit_set_learning_rate(ctx, 1e30f);
@@ -296,7 +311,8 @@ int main(void)
     mf_dataset_free(vds);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
     MF_CHECK_MSG(mf_alloc_live_count() == 0, "%zu allocations leaked", mf_alloc_live_count());
     return mf_test_report();
 }

@@ -53,10 +53,10 @@ static void one(int op, int M, int N, int K, float beta, int pad, mf_rng *r)
     mf_set_num_threads(2);
     mf_sgemm(op == 1, op == 2, M, N, K, 1.0f, A, lda, B, ldb, beta, C2, ldc);
     double e = rel(C1, C0, nc);
-    MF_CHECK_MSG(e < 1e-5, "%s M=%d N=%d K=%d beta=%g pad=%d: libxsmm differs from OpenBLAS by %.2e",
-                 what[op], M, N, K, (double)beta, pad, e);
-    MF_CHECK_MSG(memcmp(C1, C2, nc * sizeof(float)) == 0, "%s M=%d N=%d K=%d: 1 and 2 threads differ",
-                 what[op], M, N, K);
+    MF_CHECK_MSG(e < 1e-5, "%s M=%d N=%d K=%d beta=%g pad=%d: libxsmm differs from OpenBLAS by %.2e", what[op], M, N, K,
+                 (double)beta, pad, e);
+    MF_CHECK_MSG(memcmp(C1, C2, nc * sizeof(float)) == 0, "%s M=%d N=%d K=%d: 1 and 2 threads differ", what[op], M, N,
+                 K);
     mf_free(A);
     mf_free(B);
     mf_free(C0);
@@ -98,13 +98,13 @@ int main(void)
     mf_rng_seed(&r, 5);
     /* forward and input-gradient products: rows x (Cin -> F) */
     one(0, 4096, 96, 16, 0.0f, 0, &r);
-    one(0, 1000, 24, 144, 0.0f, 0, &r);    /* rows not a multiple of 64 */
+    one(0, 1000, 24, 144, 0.0f, 0, &r); /* rows not a multiple of 64 */
     one(0, 512, 384, 160, 0.0f, 0, &r);
-    one(0, 777, 8, 48, 1.0f, 0, &r);       /* accumulate */
-    one(0, 300, 40, 19, 0.0f, 3, &r);      /* strided operands */
+    one(0, 777, 8, 48, 1.0f, 0, &r); /* accumulate */
+    one(0, 300, 40, 19, 0.0f, 3, &r); /* strided operands */
     /* weight gradients: (Cin, F) summed over rows */
-    one(1, 16, 96, 8192, 1.0f, 0, &r);     /* several chunks */
-    one(1, 144, 24, 5000, 1.0f, 0, &r);    /* a partial chunk and a partial block */
+    one(1, 16, 96, 8192, 1.0f, 0, &r); /* several chunks */
+    one(1, 144, 24, 5000, 1.0f, 0, &r); /* a partial chunk and a partial block */
     one(1, 192, 320, 1024, 1.0f, 0, &r);
     one(1, 19, 40, 3001, 1.0f, 2, &r);
     /* input gradients: rows x (F -> Cin) through the transposed weights */

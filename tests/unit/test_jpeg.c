@@ -76,7 +76,7 @@ static void test_roundtrip(mf_jpeg_decoder *d)
     free(rgb);
 
     /* bad arguments to the encoder */
-    uint8_t px[3] = { 1, 2, 3 };
+    uint8_t px[3] = {1, 2, 3};
     MF_CHECK(mf_jpeg_encode(px, 1, 1, 0, &jpg, &len) == MF_STATUS_INVALID);
     MF_CHECK(jpg == NULL && len == 0 && strstr(mf_last_error(), "quality"));
     MF_CHECK(mf_jpeg_encode(px, 0, 1, 90, &jpg, &len) == MF_STATUS_INVALID);
@@ -110,14 +110,16 @@ static void test_scaled(mf_jpeg_decoder *d)
         free(box);
     }
     /* the smallest factor that still covers the request, never above 1/1 */
-    static const struct { int min_w, min_h, want; } cases[] = {
-        { 0, 0, 400 }, { 101, 101, 150 }, { 60, 60, 100 }, { 50, 50, 50 }, { 1, 1, 50 },
-        { 300, 10, 300 }, { 10, 301, 350 }, { 399, 399, 400 }, { 401, 401, 400 }, { 1000, 5, 400 },
+    static const struct {
+        int min_w, min_h, want;
+    } cases[] = {
+        {0, 0, 400},    {101, 101, 150}, {60, 60, 100},   {50, 50, 50},    {1, 1, 50},
+        {300, 10, 300}, {10, 301, 350},  {399, 399, 400}, {401, 401, 400}, {1000, 5, 400},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         MF_CHECK(mf_jpeg_decode(d, jpg, len, cases[i].min_w, cases[i].min_h, &im) == MF_STATUS_OK);
-        MF_CHECK_MSG(im.w == cases[i].want && im.h == cases[i].want, "min %dx%d: got %dx%d, want %d",
-                     cases[i].min_w, cases[i].min_h, im.w, im.h, cases[i].want);
+        MF_CHECK_MSG(im.w == cases[i].want && im.h == cases[i].want, "min %dx%d: got %dx%d, want %d", cases[i].min_w,
+                     cases[i].min_h, im.w, im.h, cases[i].want);
     }
     mf_free(jpg);
     free(rgb);
@@ -213,7 +215,7 @@ static uint32_t lcg(uint32_t *s) { return *s = *s * 1664525u + 1013904223u; }
  * empty out */
 static void expect_bad(mf_jpeg_decoder *d, const uint8_t *buf, size_t len, const char *word, const char *what)
 {
-    mf_image_rgb8 im = { (const uint8_t *)"x", 7, 7, 7, 7 };
+    mf_image_rgb8 im = {(const uint8_t *)"x", 7, 7, 7, 7};
     mf_clear_error();
     mf_status s = mf_jpeg_decode(d, buf, len, 0, 0, &im);
     MF_CHECK_MSG(s == MF_STATUS_DATA, "%s: status %d, want MF_STATUS_DATA", what, (int)s);
@@ -235,7 +237,7 @@ static void test_bad_inputs(void)
     expect_bad(d, &one, 0, "empty", "0 bytes");
     expect_bad(d, NULL, 0, "empty", "NULL, 0 bytes");
 
-    static const uint8_t png[] = { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13 };
+    static const uint8_t png[] = {0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13};
     expect_bad(d, png, sizeof png, "not a JPEG", "PNG");
     MF_CHECK_MSG(strstr(mf_last_error(), "89 50 4e 47") != NULL, "message '%s' lacks the bytes", mf_last_error());
     expect_bad(d, png, 1, "not a JPEG", "1 byte");
@@ -279,7 +281,7 @@ static void test_bad_inputs(void)
     big[sof + 7] = 60000 >> 8, big[sof + 8] = 60000 & 0xFF;
     MF_CHECK(mf_jpeg_header(d, big, len, &hw, &hh) == MF_STATUS_OK);
     MF_CHECK(hw == 60000 && hh == 60000);
-    size_t bytes0 = mf_alloc_live_bytes();  /* growing the decoder for 60000^2 would show here */
+    size_t bytes0 = mf_alloc_live_bytes(); /* growing the decoder for 60000^2 would show here */
     expect_bad(d, big, len, "limit", "SOF0 claiming 60000x60000");
     MF_CHECK(strstr(mf_last_error(), "60000x60000") != NULL);
     MF_CHECK_MSG(mf_alloc_live_bytes() == bytes0, "a forged size grew the decoder by %zu bytes",

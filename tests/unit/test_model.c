@@ -30,8 +30,8 @@ static mf_model *small(int freeze_first)
 static void test_layout(void)
 {
     mf_model *m = small(0);
-    const char *names[] = {"conv2d", "batch_normalization", "re_lu", "conv2d_1", "add",
-                           "global_average_pooling2d", "dense"};
+    const char *names[] = {"conv2d", "batch_normalization",      "re_lu", "conv2d_1",
+                           "add",    "global_average_pooling2d", "dense"};
     MF_CHECK(mf_model_num_layers(m) == 7);
     for (int i = 0; i < 7; i++)
         MF_CHECK_MSG(strcmp(mf_layer_name(mf_model_layer(m, i)), names[i]) == 0, "layer %d is '%s', want '%s'", i,
@@ -86,8 +86,10 @@ static void test_frozen(void)
         if (p.kind != MF_PARAM_TRAINABLE)
             continue;
         for (size_t k = 0; k < p.numel; k++) {
-            if (!p.trainable) frozen_zero &= g[p.offset + k] == 0.0f;
-            else head_nonzero |= g[p.offset + k] != 0.0f;
+            if (!p.trainable)
+                frozen_zero &= g[p.offset + k] == 0.0f;
+            else
+                head_nonzero |= g[p.offset + k] != 0.0f;
         }
     }
     MF_CHECK(frozen_zero);
@@ -104,7 +106,7 @@ static void test_frozen(void)
 static void test_errors(void)
 {
     mf_model *m = mf_model_create("bad");
-    MF_CHECK(mf_model_add(m, mf_relu(NULL, 0), 0) == -1);  /* no input yet */
+    MF_CHECK(mf_model_add(m, mf_relu(NULL, 0), 0) == -1); /* no input yet */
     MF_CHECK(strstr(mf_last_error(), "node 0") != NULL);
     int x = mf_model_input(m, mf_shape4(0, 8, 8, 3));
     MF_CHECK(mf_model_input(m, mf_shape4(0, 8, 8, 3)) == -1);
@@ -113,7 +115,8 @@ static void test_errors(void)
     MF_CHECK(strstr(mf_last_error(), "duplicate layer name 'branch'") != NULL);
     MF_CHECK(mf_model_add2(m, mf_add("join"), a, x) == -1);
     MF_CHECK_MSG(strstr(mf_last_error(), "'join'") && strstr(mf_last_error(), "(None, 4, 4, 4)") &&
-                 strstr(mf_last_error(), "(None, 8, 8, 3)"), "got: %s", mf_last_error());
+                     strstr(mf_last_error(), "(None, 8, 8, 3)"),
+                 "got: %s", mf_last_error());
     /* a failed add poisons the build: no silently shortened network */
     MF_CHECK(mf_model_build(m, 1) == MF_STATUS_INVALID);
     MF_CHECK(strstr(mf_last_error(), "earlier mf_model_add failed") && strstr(mf_last_error(), "'join'"));

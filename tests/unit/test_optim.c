@@ -92,7 +92,7 @@ static void ref_apply(ref *r, mf_model *model, const mf_optimizer_options *o, do
             continue;
         for (size_t k = info.offset; k < info.offset + info.numel; k++) {
             double gk = g[k], p = r->p[k];
-            p -= lr * o->weight_decay * p;  /* decoupled decay first */
+            p -= lr * o->weight_decay * p; /* decoupled decay first */
             if (o->kind == MF_OPT_SGD && o->momentum == 0.0f) {
                 p -= lr * gk;
             } else if (o->kind == MF_OPT_SGD) {
@@ -181,7 +181,11 @@ static mf_optimizer_options adam(float wd)
 
 static void test_updates_match_reference(void)
 {
-    struct { const char *what; mf_optimizer_options o; float lr; } cases[] = {
+    struct {
+        const char *what;
+        mf_optimizer_options o;
+        float lr;
+    } cases[] = {
         {"sgd", sgd(0.0f, 0, 0.0f), 0.1f},
         {"sgd momentum", sgd(0.9f, 0, 0.0f), 0.1f},
         {"sgd nesterov", sgd(0.9f, 1, 0.0f), 0.1f},
@@ -401,25 +405,46 @@ static void test_invalid_options(void)
 {
     mf_model *m = mlp(4, 3, 0);
     mf_optimizer_options o;
-    o = sgd(-0.1f, 0, 0.0f);  expect_invalid(m, o, "momentum");
-    o = sgd(1.0f, 0, 0.0f);   expect_invalid(m, o, "[0, 1)");
-    o = sgd(NAN, 0, 0.0f);    expect_invalid(m, o, "momentum");
-    o = sgd(0.0f, 1, 0.0f);   expect_invalid(m, o, "nesterov");
-    o = sgd(0.5f, 2, 0.0f);   expect_invalid(m, o, "nesterov");
-    o = sgd(0.0f, 0, -1e-4f); expect_invalid(m, o, "weight_decay");
-    o = adam(NAN);            expect_invalid(m, o, "weight_decay");
-    o = adam(0.0f); o.beta1 = 1.0f;    expect_invalid(m, o, "beta1");
-    o = adam(0.0f); o.beta1 = -0.5f;   expect_invalid(m, o, "beta1");
-    o = adam(0.0f); o.beta2 = 1.5f;    expect_invalid(m, o, "beta2");
-    o = adam(0.0f); o.epsilon = 0.0f;  expect_invalid(m, o, "epsilon");
-    o = adam(0.0f); o.epsilon = -1.0f; expect_invalid(m, o, "epsilon");
-    o = adam(0.0f); o.kind = (mf_optimizer_kind)7; expect_invalid(m, o, "kind 7");
+    o = sgd(-0.1f, 0, 0.0f);
+    expect_invalid(m, o, "momentum");
+    o = sgd(1.0f, 0, 0.0f);
+    expect_invalid(m, o, "[0, 1)");
+    o = sgd(NAN, 0, 0.0f);
+    expect_invalid(m, o, "momentum");
+    o = sgd(0.0f, 1, 0.0f);
+    expect_invalid(m, o, "nesterov");
+    o = sgd(0.5f, 2, 0.0f);
+    expect_invalid(m, o, "nesterov");
+    o = sgd(0.0f, 0, -1e-4f);
+    expect_invalid(m, o, "weight_decay");
+    o = adam(NAN);
+    expect_invalid(m, o, "weight_decay");
+    o = adam(0.0f);
+    o.beta1 = 1.0f;
+    expect_invalid(m, o, "beta1");
+    o = adam(0.0f);
+    o.beta1 = -0.5f;
+    expect_invalid(m, o, "beta1");
+    o = adam(0.0f);
+    o.beta2 = 1.5f;
+    expect_invalid(m, o, "beta2");
+    o = adam(0.0f);
+    o.epsilon = 0.0f;
+    expect_invalid(m, o, "epsilon");
+    o = adam(0.0f);
+    o.epsilon = -1.0f;
+    expect_invalid(m, o, "epsilon");
+    o = adam(0.0f);
+    o.kind = (mf_optimizer_kind)7;
+    expect_invalid(m, o, "kind 7");
     /* only the fields of the chosen kind are validated */
-    o = adam(0.0f); o.momentum = 5.0f;
+    o = adam(0.0f);
+    o.momentum = 5.0f;
     mf_optimizer *ok = mf_optimizer_create(m, &o);
     MF_CHECK(ok != NULL);
     mf_optimizer_free(ok);
-    o = sgd(0.9f, 0, 0.0f); o.epsilon = 0.0f;
+    o = sgd(0.9f, 0, 0.0f);
+    o.epsilon = 0.0f;
     ok = mf_optimizer_create(m, &o);
     MF_CHECK(ok != NULL);
     mf_optimizer_free(ok);
@@ -463,7 +488,7 @@ static void test_schedules(void)
     MF_CHECK(mf_schedule_lr(&s, 14) == 1.0f);
     MF_CHECK(mf_schedule_lr(&s, 15) == 0.5f);
     MF_CHECK(mf_schedule_lr(&s, 35) == 0.125f);
-    s.decay_steps = 0;  /* never decays */
+    s.decay_steps = 0; /* never decays */
     MF_CHECK(mf_schedule_lr(&s, 1000000) == 1.0f);
     s = (mf_schedule){.kind = MF_SCHEDULE_STEP, .base_lr = 0.1f, .decay_rate = 0.94f, .decay_steps = 3};
     MF_CHECK_NEAR(mf_schedule_lr(&s, 7), 0.1 * 0.94 * 0.94, 1e-7);

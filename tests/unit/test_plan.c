@@ -100,15 +100,13 @@ int main(void)
          * the same function, rounded differently */
         double tol = c == 2 ? 1e-5 : 0.0;
         size_t bad = differ(planned[c].y, all[c].y, N * 3, tol) + differ(planned[c].grads, all[c].grads, np, tol) +
-                     differ(planned[c].state, all[c].state, ns, tol) +
-                     differ(planned[c].y_infer, all[c].y_infer, N * 3, 1e-5);
+            differ(planned[c].state, all[c].state, ns, tol) + differ(planned[c].y_infer, all[c].y_infer, N * 3, 1e-5);
         if (planned[c].dx)
             bad += differ(planned[c].dx, all[c].dx, nx, tol);
         MF_CHECK_MSG(bad == 0, "%s: %zu values differ between the memory plan and keeping everything", what[c], bad);
         printf("%-34s arena %7.2f MiB planned, %7.2f MiB kept whole (%.0f%%); inference %6.2f MiB\n", what[c],
                planned[c].arena_train / 1048576.0, all[c].arena_train / 1048576.0,
-               100.0 * (double)planned[c].arena_train / (double)all[c].arena_train,
-               planned[c].arena_infer / 1048576.0);
+               100.0 * (double)planned[c].arena_train / (double)all[c].arena_train, planned[c].arena_infer / 1048576.0);
     }
     /* the gradients are not all zero, or the comparison would prove little */
     double gsum = 0;

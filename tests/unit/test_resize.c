@@ -11,8 +11,7 @@
 
 /* Resize with freshly malloc'ed scratch (poisoned with NaN, so a read of an
  * unwritten scratch float shows up in the output) and return the result. */
-static float *run(const uint8_t *src, int sw, int sh, int dw, int dh, mf_crop crop, int flip, float scale,
-                  float offset)
+static float *run(const uint8_t *src, int sw, int sh, int dw, int dh, mf_crop crop, int flip, float scale, float offset)
 {
     size_t n = mf_resize_scratch_floats(dw, dh, sw, sh);
     float *scratch = malloc(n * sizeof *scratch);
@@ -24,7 +23,7 @@ static float *run(const uint8_t *src, int sw, int sh, int dw, int dh, mf_crop cr
     return dst;
 }
 
-static mf_crop whole(int w, int h) { return (mf_crop){ 0.0f, 0.0f, (float)w, (float)h }; }
+static mf_crop whole(int w, int h) { return (mf_crop){0.0f, 0.0f, (float)w, (float)h}; }
 
 static void test_constant(void)
 {
@@ -34,11 +33,19 @@ static void test_constant(void)
         src[3 * i] = 200, src[3 * i + 1] = 17, src[3 * i + 2] = 255;
     /* up, down by < 2x and > 2x, mixed per axis, fractional crops: every
      * output weight row must sum to 1 */
-    static const struct { int dw, dh; mf_crop c; } cases[] = {
-        { 37, 23, { 0, 0, 37, 23 } },  { 100, 61, { 0, 0, 37, 23 } }, { 20, 15, { 0, 0, 37, 23 } },
-        { 5, 3, { 0, 0, 37, 23 } },    { 4, 50, { 0, 0, 37, 23 } },   { 1, 1, { 0, 0, 37, 23 } },
-        { 7, 9, { 3.3f, 1.7f, 30.1f, 20.2f } }, { 64, 64, { 10.5f, 5.25f, 2.5f, 0.75f } },
-        { 3, 3, { 36.2f, 22.1f, 0.8f, 0.9f } },
+    static const struct {
+        int dw, dh;
+        mf_crop c;
+    } cases[] = {
+        {37, 23, {0, 0, 37, 23}},
+        {100, 61, {0, 0, 37, 23}},
+        {20, 15, {0, 0, 37, 23}},
+        {5, 3, {0, 0, 37, 23}},
+        {4, 50, {0, 0, 37, 23}},
+        {1, 1, {0, 0, 37, 23}},
+        {7, 9, {3.3f, 1.7f, 30.1f, 20.2f}},
+        {64, 64, {10.5f, 5.25f, 2.5f, 0.75f}},
+        {3, 3, {36.2f, 22.1f, 0.8f, 0.9f}},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         int dw = cases[k].dw, dh = cases[k].dh;
@@ -86,7 +93,7 @@ static void test_bilinear_ramp(void)
     for (int y = 0; y < dh; y++)
         for (int i = 0; i < dw; i++) {
             double x = (i + 0.5) * sw / dw - 0.5;
-            double xc = x < 0 ? 0 : x > sw - 1 ? sw - 1 : x;  /* clamp-to-edge of a linear ramp */
+            double xc = x < 0 ? 0 : x > sw - 1 ? sw - 1 : x; /* clamp-to-edge of a linear ramp */
             for (int c = 0; c < 3; c++) {
                 double want = 10 + 20 * xc + c;
                 worst = fmax(worst, fabs(d[(y * dw + i) * 3 + c] - want));
@@ -111,7 +118,10 @@ static void test_area(void)
     for (int y = 0; y < n; y++)
         for (int x = 0; x < n; x++)
             memset(src + ((size_t)y * n + x) * 3, ((x + y) & 1) ? 255 : 0, 3);
-    static const struct { int d; double tol; } cases[] = { { 8, 1e-3 }, { 7, 2.0 }, { 5, 2.0 }, { 3, 1.0 } };
+    static const struct {
+        int d;
+        double tol;
+    } cases[] = {{8, 1e-3}, {7, 2.0}, {5, 2.0}, {3, 1.0}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         int dn = cases[k].d;
         float *d = run(src, n, n, dn, dn, whole(n, n), 0, 1.0f, 0.0f);
@@ -148,7 +158,7 @@ static void test_flip_scale(void)
     uint32_t s = 3;
     for (int i = 0; i < sw * sh * 3; i++)
         src[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
-    mf_crop c = { 2.5f, 1.0f, 20.0f, 15.5f };
+    mf_crop c = {2.5f, 1.0f, 20.0f, 15.5f};
     float *a = run(src, sw, sh, dw, dh, c, 0, 1.0f, 0.0f);
     float *b = run(src, sw, sh, dw, dh, c, 1, 1.0f, 0.0f);
     int mirrored = 1;
@@ -162,7 +172,7 @@ static void test_flip_scale(void)
     free(src);
 
     /* scale 1/127.5, offset -1: 255 -> 1, 0 -> -1 (MobileNetV2's preprocessing) */
-    uint8_t px[2 * 1 * 3] = { 255, 255, 255, 0, 0, 0 };
+    uint8_t px[2 * 1 * 3] = {255, 255, 255, 0, 0, 0};
     float *d = run(px, 2, 1, 2, 1, whole(2, 1), 0, 1.0f / 127.5f, -1.0f);
     MF_CHECK_NEAR(d[0], 1.0, 1e-6);
     MF_CHECK_NEAR(d[2], 1.0, 1e-6);
@@ -174,7 +184,7 @@ static void test_flip_scale(void)
 static void test_crop(void)
 {
     /* 16x16 with quadrants red, green / blue, white */
-    static const uint8_t col[4][3] = { { 255, 0, 0 }, { 0, 255, 0 }, { 0, 0, 255 }, { 255, 255, 255 } };
+    static const uint8_t col[4][3] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {255, 255, 255}};
     int n = 16;
     uint8_t *src = malloc((size_t)n * n * 3);
     for (int y = 0; y < n; y++)
@@ -182,11 +192,11 @@ static void test_crop(void)
             memcpy(src + ((size_t)y * n + x) * 3, col[(y >= 8) * 2 + (x >= 8)], 3);
     /* each quadrant at 4x (area), 1x (copy) and 3x up (bilinear, whose edge
      * taps must clamp to the crop and not pull in the neighbouring quadrant) */
-    static const int sizes[] = { 2, 8, 24 };
+    static const int sizes[] = {2, 8, 24};
     for (int q = 0; q < 4; q++)
         for (int k = 0; k < 3; k++) {
             int dn = sizes[k];
-            mf_crop c = { (float)(8 * (q & 1)), (float)(8 * (q >> 1)), 8.0f, 8.0f };
+            mf_crop c = {(float)(8 * (q & 1)), (float)(8 * (q >> 1)), 8.0f, 8.0f};
             float *d = run(src, n, n, dn, dn, c, 0, 1.0f, 0.0f);
             double worst = 0.0;
             for (int i = 0; i < dn * dn; i++)
@@ -197,7 +207,7 @@ static void test_crop(void)
         }
     /* float round-off in a crop's end (8.0001 for 8) must not pull in the
      * neighbouring quadrant's first column at the clamped edge */
-    mf_crop sloppy = { 0.0f, 0.0f, 8.0001f, 7.9999f };
+    mf_crop sloppy = {0.0f, 0.0f, 8.0001f, 7.9999f};
     float *e = run(src, n, n, 24, 24, sloppy, 0, 1.0f, 0.0f);
     double off = 0.0;
     for (int i = 0; i < 24 * 24; i++)
@@ -207,11 +217,11 @@ static void test_crop(void)
     free(e);
 
     /* a crop straddling the vertical border: left half red, right half green */
-    mf_crop c = { 4.0f, 0.0f, 8.0f, 8.0f };
+    mf_crop c = {4.0f, 0.0f, 8.0f, 8.0f};
     float *d = run(src, n, n, 8, 8, c, 0, 1.0f, 0.0f);
-    MF_CHECK_NEAR(d[0], 255.0, 1e-4);                 /* (0,0) red */
+    MF_CHECK_NEAR(d[0], 255.0, 1e-4); /* (0,0) red */
     MF_CHECK_NEAR(d[1], 0.0, 1e-4);
-    MF_CHECK_NEAR(d[(7 * 8 + 7) * 3 + 1], 255.0, 1e-4);  /* (7,7) green */
+    MF_CHECK_NEAR(d[(7 * 8 + 7) * 3 + 1], 255.0, 1e-4); /* (7,7) green */
     MF_CHECK_NEAR(d[(7 * 8 + 7) * 3 + 0], 0.0, 1e-4);
     free(d);
     free(src);

@@ -34,8 +34,8 @@ static void check_train(int n, int world, int batch, int drop)
                 equiv &= i == single[s * world * batch + r * batch + b];
             }
     }
-    MF_CHECK_MSG(equiv, "n=%d world=%d batch=%d: %d ranks x batch differs from 1 rank x world*batch", n, world,
-                 batch, world);
+    MF_CHECK_MSG(equiv, "n=%d world=%d batch=%d: %d ranks x batch differs from 1 rank x world*batch", n, world, batch,
+                 world);
     long total = 0;
     int min = 1 << 30, max = 0;
     for (int i = 0; i < n; i++) {
@@ -45,8 +45,8 @@ static void check_train(int n, int world, int batch, int drop)
     }
     MF_CHECK(total == (long)steps * world * batch);
     if (drop) {
-        MF_CHECK_MSG(max <= 1, "n=%d world=%d batch=%d: a sample repeats within an epoch with drop_remainder", n,
-                     world, batch);
+        MF_CHECK_MSG(max <= 1, "n=%d world=%d batch=%d: a sample repeats within an epoch with drop_remainder", n, world,
+                     batch);
         MF_CHECK(steps == n / (world * batch));
     } else {
         MF_CHECK_MSG(min >= 1, "n=%d world=%d batch=%d: a sample is missing from the epoch", n, world, batch);
@@ -70,7 +70,8 @@ static void check_eval(int n, int world, int batch)
             int i = idx[k];
             if (i >= 0) {
                 MF_CHECK(i < n);
-                if (i < n) count[i]++;
+                if (i < n)
+                    count[i]++;
             }
         }
     }
@@ -95,7 +96,7 @@ int main(void)
                 check_eval(ns[a], world, batches[b]);
             }
     /* the order is a function of (seed, epoch): same on every call, new each epoch */
-    int a[100] = {0}, b[100] = {0}, c[100] = {0}, d[100] = {0};  /* 5 steps x 10 = 50 used */
+    int a[100] = {0}, b[100] = {0}, c[100] = {0}, d[100] = {0}; /* 5 steps x 10 = 50 used */
     mf_shard_train_indices(a, 100, 1, 2, 10, 5, 0, 1, 1);
     mf_shard_train_indices(b, 100, 1, 2, 10, 5, 0, 1, 1);
     mf_shard_train_indices(c, 100, 1, 2, 10, 5, 1, 1, 1);
@@ -106,7 +107,8 @@ int main(void)
     /* no shuffle: the identity order */
     mf_shard_train_indices(a, 100, 0, 1, 100, 5, 0, 0, 1);
     int ident = 1;
-    for (int i = 0; i < 100; i++) ident &= a[i] == i;
+    for (int i = 0; i < 100; i++)
+        ident &= a[i] == i;
     MF_CHECK(ident);
     MF_CHECK(mf_alloc_live_count() == 0);
     return mf_test_report();

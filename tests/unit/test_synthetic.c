@@ -76,7 +76,8 @@ static void test_determinism(void)
     MF_CHECK(memcmp(m1, m2, sizeof m1) == 0);
     /* the leaf is a sizeable part of the frame, not all of it */
     int leaf = 0;
-    for (int i = 0; i < S * S; i++) leaf += m1[i] == 255;
+    for (int i = 0; i < S * S; i++)
+        leaf += m1[i] == 255;
     MF_CHECK_MSG(leaf > S * S / 10 && leaf < S * S * 9 / 10, "leaf covers %d of %d pixels", leaf, S * S);
 }
 
@@ -91,10 +92,10 @@ static void leaf_colour_stats(const uint8_t *rgb, const uint8_t *mask, int n, do
         leaf++;
         float r = rgb[3 * i] / 255.0f, g = rgb[3 * i + 1] / 255.0f, bl = rgb[3 * i + 2] / 255.0f;
         if (!(r >= g && r >= bl) || r - bl < 0.08f)
-            continue;  /* green, yellow-green and grey pixels */
-        float sat = (r - bl) / r, hue = 60.0f * (g - bl) / (r - bl);  /* red = 0, yellow = 60 */
+            continue; /* green, yellow-green and grey pixels */
+        float sat = (r - bl) / r, hue = 60.0f * (g - bl) / (r - bl); /* red = 0, yellow = 60 */
         if (hue > 48.0f)
-            continue;  /* yellow: halos, mottling */
+            continue; /* yellow: halos, mottling */
         if (sat > 0.6f && r > 0.42f)
             o++;
         else if (sat > 0.25f && r < 0.5f)
@@ -119,7 +120,8 @@ static void test_class_features(void)
             brown[c] += b / N;
         }
     printf("leaf pixels orange / brown: angular_leaf_spot %.4f / %.4f, bean_rust %.4f / %.4f, "
-           "healthy %.4f / %.4f\n", orange[0], brown[0], orange[1], brown[1], orange[2], brown[2]);
+           "healthy %.4f / %.4f\n",
+           orange[0], brown[0], orange[1], brown[1], orange[2], brown[2]);
     MF_CHECK_MSG(orange[1] > 3.0 * orange[0] && orange[1] > 3.0 * orange[2], "rust must be the orange class");
     MF_CHECK_MSG(brown[0] > 1.5 * brown[1] && brown[0] > 3.0 * brown[2], "leaf spot must be the brown class");
     MF_CHECK_MSG(orange[2] < orange[0] && brown[2] < brown[1], "healthy must have the least of both");
@@ -148,7 +150,8 @@ static void test_write_tree(void)
                 size_t len;
                 uint8_t *buf = read_all(at(f), &len);
                 MF_CHECK_MSG(buf != NULL, "missing %s", f);
-                if (!buf) continue;
+                if (!buf)
+                    continue;
                 mf_image_rgb8 img;
                 MF_CHECK_MSG(mf_jpeg_decode(dec, buf, len, 0, 0, &img) == MF_STATUS_OK, "%s: %s", f, mf_last_error());
                 MF_CHECK(img.w == 48 && img.h == 48);
@@ -166,7 +169,8 @@ static void test_write_tree(void)
         mf_rng_seed2(&r, 9, (uint64_t)0 << 32 | 4);
         mf_synth_draw(want, 48, 1, mf_rng_u64(&r));
         double err = 0;
-        for (int i = 0; i < 48 * 48 * 3; i++) err += abs((int)img.rgb[i] - (int)want[i]);
+        for (int i = 0; i < 48 * 48 * 3; i++)
+            err += abs((int)img.rgb[i] - (int)want[i]);
         err /= 48 * 48 * 3;
         MF_CHECK_MSG(err < 6.0, "decoded image differs from its drawing by %.2f levels on average", err);
     }
@@ -213,7 +217,8 @@ static void test_errors(void)
     /* a directory under a regular file cannot be made */
     FILE *f = fopen(at("plainfile"), "wb");
     MF_CHECK(f != NULL);
-    if (f) fclose(f);
+    if (f)
+        fclose(f);
     mf_synth_options o = {.n_train = 3, .n_validation = 3, .n_test = 0, .size = 32, .quality = 90, .seed = 1};
     mf_clear_error();
     MF_CHECK(mf_synth_write_dataset(at("plainfile/sub"), &o, 2) == MF_STATUS_IO);
@@ -226,7 +231,8 @@ static void test_errors(void)
     MF_CHECK(mf_synth_write_dataset(at("taken"), &o, 1) == MF_STATUS_OK);
     MF_CHECK(rename(at("taken/train/healthy"), at("taken/healthy_old")) == 0);
     f = fopen(at("taken/train/healthy"), "wb");
-    if (f) fclose(f);
+    if (f)
+        fclose(f);
     MF_CHECK(mf_synth_write_dataset(at("taken"), &o, 2) == MF_STATUS_IO);
     MF_CHECK_MSG(strstr(mf_last_error(), at("taken/train/healthy")) != NULL, "message: %s", mf_last_error());
     /* an image path taken by a directory: rename() fails, naming the file */

@@ -39,9 +39,11 @@ static void put(hid_t f, const char *layer, const char *w, int nd, const hsize_t
     if (H5Lexists(f, p, H5P_DEFAULT) <= 0)
         H5Gclose(H5Gcreate2(f, p, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     size_t n = 1;
-    for (int i = 0; i < nd; i++) n *= dims[i];
+    for (int i = 0; i < nd; i++)
+        n *= dims[i];
     double *v = malloc(n * sizeof *v);
-    for (size_t i = 0; i < n; i++) v[i] = base + 0.001 * (double)i;
+    for (size_t i = 0; i < n; i++)
+        v[i] = base + 0.001 * (double)i;
     snprintf(p, sizeof p, "%s/%s/%s:0", layer, layer, w);
     hid_t sp = H5Screate_simple(nd, dims, NULL);
     hid_t d = H5Dcreate2(f, p, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -63,8 +65,8 @@ static void test_keras_file(void)
     put(f, "bn", "beta", 1, c4, 0.1);
     put(f, "bn", "moving_mean", 1, c4, 0.3);
     put(f, "bn", "moving_variance", 1, c4, 1.5);
-    put(f, "unrelated_layer", "kernel", 2, extra, 9.0);  /* a layer the model does not have */
-    H5Fclose(f);                                          /* "head" is missing */
+    put(f, "unrelated_layer", "kernel", 2, extra, 9.0); /* a layer the model does not have */
+    H5Fclose(f); /* "head" is missing */
     mf_model *m = small(3);
     mf_weights_report r;
     MF_CHECK(mf_weights_load_keras(m, path, &r) == MF_STATUS_OK);
@@ -105,7 +107,7 @@ static void test_keras_file(void)
     H5Fclose(f);
     MF_CHECK(access(out, F_OK) == 0);
     snprintf(path, sizeof path, "%s/out.h5.tmp", dir);
-    MF_CHECK(access(path, F_OK) != 0);  /* written to a temporary, renamed */
+    MF_CHECK(access(path, F_OK) != 0); /* written to a temporary, renamed */
     mf_model_free(m);
     mf_model_free(wide);
     mf_model_free(back);
@@ -120,7 +122,8 @@ static void test_checkpoints(void)
     MF_CHECK(mf_compile(ctx, mf_optimizer_create(m, &oo), &sch, NULL, "accuracy") == MF_STATUS_OK);
     /* a few real optimizer steps so that m, v and the counters are not zero */
     static float x[4 * 8 * 8 * 3];
-    for (size_t i = 0; i < sizeof x / sizeof *x; i++) x[i] = (float)((i * 7) % 13) / 6.0f - 1.0f;
+    for (size_t i = 0; i < sizeof x / sizeof *x; i++)
+        x[i] = (float)((i * 7) % 13) / 6.0f - 1.0f;
     int32_t y[4] = {0, 1, 2, 1};
     float w[4] = {1, 1, 1, 1};
     int32_t idx[4] = {0, 1, 2, 3};
@@ -141,9 +144,10 @@ static void test_checkpoints(void)
     MF_CHECK(mf_checkpoint_load(ctx2, p1, &sum) == MF_STATUS_OK);
     MF_CHECK(memcmp(mf_model_params(m2), mf_model_params(m), mf_model_num_params(m) * sizeof(float)) == 0);
     MF_CHECK(mf_fit_global_step(ctx2) == 3 && mf_optimizer_iterations(mf_fit_optimizer(ctx2)) == 3);
-    MF_CHECK(mf_fit_learning_rate(ctx2) == mf_fit_learning_rate(ctx));  /* the schedule came along */
+    MF_CHECK(mf_fit_learning_rate(ctx2) == mf_fit_learning_rate(ctx)); /* the schedule came along */
     float *a[2], *c[2];
-    MF_CHECK(mf_optimizer_state(mf_fit_optimizer(ctx), a, NULL) == 2 && mf_optimizer_state(mf_fit_optimizer(ctx2), c, NULL) == 2);
+    MF_CHECK(mf_optimizer_state(mf_fit_optimizer(ctx), a, NULL) == 2 &&
+             mf_optimizer_state(mf_fit_optimizer(ctx2), c, NULL) == 2);
     MF_CHECK(memcmp(a[0], c[0], mf_model_num_params(m) * sizeof(float)) == 0);
     MF_CHECK(memcmp(a[1], c[1], mf_model_num_params(m) * sizeof(float)) == 0);
     /* the next step is the same on both */
@@ -157,7 +161,7 @@ static void test_checkpoints(void)
     mf_model *m3 = small(3);
     mf_weights_report r;
     MF_CHECK(mf_weights_load_keras(m3, ex, &r) == MF_STATUS_OK && r.missing_layers == 0 && r.loaded_layers == 3);
-    MF_CHECK(mf_checkpoint_load(ctx2, p1, NULL) == MF_STATUS_OK);  /* back to step 3 */
+    MF_CHECK(mf_checkpoint_load(ctx2, p1, NULL) == MF_STATUS_OK); /* back to step 3 */
     MF_CHECK(memcmp(mf_model_params(m3), mf_model_params(m2), mf_model_num_params(m) * sizeof(float)) == 0);
     /* another architecture is refused by name */
     mf_model *m4 = small(5);
@@ -203,7 +207,8 @@ int main(void)
     test_checkpoints();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
     MF_CHECK_MSG(mf_alloc_live_count() == 0, "%zu allocations leaked", mf_alloc_live_count());
     return mf_test_report();
 }

@@ -254,6 +254,17 @@ static void bn_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
 
 /* dx (M,C) (=, or += unless first) k1 g - k2 - k3 (x - mean), g = dy, or with
  * a fused ReLU dy where the ReLU passed it. One pass over dy, x and dx. */
+/* One element of dx with a fused ReLU: dy passes where the forward's value z
+ * was inside (0, hi) (the same expression, so the same bits decide); dy is
+ * loaded unconditionally: a select, not a branch. */
+static inline float masked_dx(float gv, float xv, float m, float ga, float be, float is, float hi, float k1, float k2,
+                              float k3)
+{
+    float d = xv - m;
+    float z = ga * d * is + be;
+    return k1 * (((z > 0.0f) & (z < hi)) ? gv : 0.0f) - k2 - k3 * d;
+}
+
 MF_SIMD_CLONES
 static void dx_rows(float *restrict dx, const float *restrict dy, const relu_mask *rm, const float *restrict x,
                     const float *k1, const float *k2, const float *k3, const float *mean, int first, size_t r0,
@@ -264,31 +275,11 @@ static void dx_rows(float *restrict dx, const float *restrict dy, const relu_mas
         const float *gr = dy + r * C, *xr = x + r * C;
         const float *ga = rm ? rm->gamma : k1, *be = rm ? rm->beta : k1, *is = rm ? rm->invstd : k1;
         float hi = rm ? rm->hi : 0.0f;
-        /* `first` chooses a loop, never a factor: dx is not initialised then
-         * (the arena is not zeroed), and 0 * NaN is NaN */
-        if (rm && first) {
-#pragma omp simd
-            for (int c = 0; c < C; c++) {
-                float gv = gr[c], d = xr[c] - mean[c]; /* loaded unconditionally: a select */
-                float z = ga[c] * d * is[c] + be[c];
-                dr[c] = k1[c] * (((z > 0.0f) & (z < hi)) ? gv : 0.0f) - k2[c] - k3[c] * d;
-            }
-        } else if (rm) {
-#pragma omp simd
-            for (int c = 0; c < C; c++) {
-                float gv = gr[c], d = xr[c] - mean[c];
-                float z = ga[c] * d * is[c] + be[c];
-                dr[c] += k1[c] * (((z > 0.0f) & (z < hi)) ? gv : 0.0f) - k2[c] - k3[c] * d;
-            }
-        } else if (first) {
-#pragma omp simd
-            for (int c = 0; c < C; c++)
-                dr[c] = k1[c] * gr[c] - k2[c] - k3[c] * (xr[c] - mean[c]);
-        } else {
-#pragma omp simd
-            for (int c = 0; c < C; c++)
-                dr[c] += k1[c] * gr[c] - k2[c] - k3[c] * (xr[c] - mean[c]);
-        }
+        if (rm)
+            MF_DIN_LOOP(first, c, C, dr,
+                        masked_dx(gr[c], xr[c], mean[c], ga[c], be[c], is[c], hi, k1[c], k2[c], k3[c]));
+        else
+            MF_DIN_LOOP(first, c, C, dr, k1[c] * gr[c] - k2[c] - k3[c] * (xr[c] - mean[c]));
     }
 }
 

@@ -140,6 +140,20 @@ const mf_slot *mf_layer_slot(const mf_layer *l, const char *name);
  * plan gave dx the memory of g). Never reads dx when first: the arena is not
  * zeroed. dx == g: the plan gave dx the memory of g (then s is NULL). */
 void mf_din_put(float *dx, const float *g, const float *s, size_t n, int first);
+/* The same rule for a gradient computed element by element inside a kernel
+ * (ReLU's mask, BatchNorm's formula): dst[i] = value, or dst[i] += value,
+ * i from 0 to n. `first` picks one of two vectorised loops, never a factor
+ * (dst is not initialised when first, and 0 * NaN is NaN). Products apply the
+ * rule as beta = first ? 0 : 1; scatters (col2im, the depthwise transpose)
+ * clear their image first, then add. */
+#define MF_DIN_LOOP(first, i, n, dst, value)                                                 \
+    do {                                                                                     \
+        if (first) {                                                                         \
+            _Pragma("omp simd") for (size_t i = 0; i < (size_t)(n); i++)(dst)[i] = (value);  \
+        } else {                                                                             \
+            _Pragma("omp simd") for (size_t i = 0; i < (size_t)(n); i++)(dst)[i] += (value); \
+        }                                                                                    \
+    } while (0)
 
 /* db (C) += the column sums of dy (rows, C). The batch's sum is formed
  * first and added once, so gradients accumulated over micro-batches (or two

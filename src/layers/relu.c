@@ -2,6 +2,7 @@
  * max_value = 6 (MobileNetV2). The gradient is 1 where 0 < x < max_value, as in
  * TensorFlow's Relu6Grad, 0 elsewhere (the kinks take the 0 side). */
 #include <float.h>
+#include <omp.h>
 #include "layer.h"
 
 typedef struct relu {
@@ -25,26 +26,24 @@ static void relu_forward_k(float *restrict out, const float *restrict inp, size_
  * read from the output so that the input need not be kept (the memory plan
  * may then let the output overwrite it). Branch-free (a select), so
  * the compiler vectorises it: this pass is pure memory traffic. */
+/* g where the ReLU passed its input (0 < y < hi), else 0. Both operands are
+ * loaded unconditionally and `&` is used instead of `&&`: no branch, so the
+ * loop vectorises into compares and a blend. (With the branch, ReLU6's random
+ * signs cost a misprediction every other element: 4.4 ns instead of ~1 ns per
+ * element.) */
+static inline float passed(float y, float g, float hi) { return ((y > 0.0f) & (y < hi)) ? g : 0.0f; }
+
 static void relu_backward_k(float *restrict dinp, const float *restrict outp, const float *restrict dout, size_t n,
                             float max_value, int first)
 {
     float hi = max_value > 0.0f ? max_value : FLT_MAX;
-    /* Both operands loaded unconditionally and `&` instead of `&&`: no branch
-     * in the loop, so it vectorises into compares and a blend. (With the
-     * branch, ReLU6's random signs cost a misprediction every other element:
-     * 4.4 ns instead of ~1 ns per element.) */
-    if (first) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-        for (size_t i = 0; i < n; i++) {
-            float x = outp[i], g = dout[i];
-            dinp[i] = ((x > 0.0f) & (x < hi)) ? g : 0.0f;
-        }
-    } else {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-        for (size_t i = 0; i < n; i++) {
-            float x = outp[i], g = dout[i];
-            dinp[i] += ((x > 0.0f) & (x < hi)) ? g : 0.0f;
-        }
+#pragma omp parallel if (n > 65536)
+    {
+        size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+        size_t lo = n * t / nt, len = n * (t + 1) / nt - lo;
+        float *d = dinp + lo;
+        const float *y = outp + lo, *g = dout + lo;
+        MF_DIN_LOOP(first, i, len, d, passed(y[i], g[i], hi));
     }
 }
 

@@ -38,8 +38,13 @@ static int mf_test_checks, mf_test_failures;
         }                                                                                                           \
     } while (0)
 
+/* A test that ran no check proves nothing: it fails. */
 static inline int mf_test_report(void)
 {
+    if (mf_test_checks == 0) {
+        fprintf(stderr, "no check ran: the test proves nothing\n");
+        return 1;
+    }
     if (mf_test_failures)
         fprintf(stderr, "%d of %d checks failed\n", mf_test_failures, mf_test_checks);
     else

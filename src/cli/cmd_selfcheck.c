@@ -96,13 +96,29 @@ static void check_jpeg(void)
     mf_free(jpg);
 }
 
-static void check_libs(void)
+/* MPI: an allreduce of (1, rank, a float) must give (world, world(world-1)/2,
+ * world times the float) on every rank, and a broadcast from the last rank
+ * must arrive. */
+static void check_mpi(mf_comm *comm)
+{
+    int world = mf_comm_size(comm), rank = mf_comm_rank(comm);
+    double v[3] = {1.0, (double)rank, 0.25};
+    float b[2] = {(float)rank, -1.0f};
+    int ok = mf_comm_allreduce_sum(comm, v, 3) == MF_STATUS_OK &&
+        mf_comm_bcast_floats(comm, b, 2, world - 1) == MF_STATUS_OK;
+    ok = ok && v[0] == world && v[1] == (double)world * (world - 1) / 2 && v[2] == 0.25 * world &&
+        b[0] == (float)(world - 1);
+    char d[160];
+    snprintf(d, sizeof d, "%s, rank %d of %d, allreduce and broadcast %s", mf_comm_library_version(), rank, world,
+             ok ? "agree" : "WRONG");
+    report("mpi", ok, d);
+}
+
+static void check_libs(mf_comm *comm)
 {
     check_hdf5();
     check_jpeg();
-    char d[128];
-    snprintf(d, sizeof d, "%s, rank %d of %d", mf_comm_library_version(), mf_log_rank(), mf_log_world());
-    report("mpi", 1, d);
+    check_mpi(comm);
 }
 
 /* L = sum(out * R) of a small smooth model (no ReLU kinks); its gradient by
@@ -177,7 +193,7 @@ int mf_cmd_selfcheck(int argc, char **argv)
     }
     size_t live = mf_alloc_live_count(); /* the communicator's own allocation */
     mf_log_info("mpifit %s self-check", mf_version());
-    check_libs();
+    check_libs(comm);
     check_gemm();
     check_gradient();
     char d[96];

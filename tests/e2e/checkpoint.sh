@@ -11,6 +11,8 @@
 #  5. SIGUSR1: finish the step, checkpoint, exit 0; a second signal exits at once;
 #  6. export -> a Keras weights file with the same numbers; inspect; plot.
 set -euo pipefail
+# shellcheck source=assert.sh
+. "$(dirname "$0")/assert.sh"
 mpifit=$1 data=$2 work=$3
 rm -rf "$work" && mkdir -p "$work"
 ini=$work/job.ini
@@ -39,7 +41,8 @@ metrics_flush_steps = 3
 INI
 complete() {  # complete FILE: mpifit inspect says it is a complete checkpoint
   # (into a file first: `inspect | grep -q` would SIGPIPE inspect and fail under pipefail)
-  "$mpifit" inspect "$1" > "$work/inspect.out" && grep -q complete "$work/inspect.out"
+  "$mpifit" inspect "$1" > "$work/inspect.out" || fail "mpifit inspect $1 failed"
+  expect_grep complete "$work/inspect.out"
 }
 same() {  # same FILE_A FILE_B OBJECT...: h5diff finds no difference in each object
   local a=$1 b=$2; shift 2
@@ -79,7 +82,8 @@ set -e
 set +e
 "$mpifit" train "$ini" --set output.dir="$work/x" --resume "$f" > "$work/explicit.log" 2>&1; rc=$?
 set -e
-test $rc -eq 1 && grep -q "ckpt-0004-0000024.h5 is not a readable HDF5 file" "$work/explicit.log"
+expect_status 1 $rc "--resume of a truncated file"
+expect_grep "ckpt-0004-0000024.h5 is not a readable HDF5 file" "$work/explicit.log"
 "$mpifit" train "$ini" --set output.dir="$work/corrupt" --set train.epochs=5 --resume auto > "$work/corrupt.log" 2>&1
 grep -q "skipping checkpoint: $f" "$work/corrupt.log"
 grep -q 'resumed from .*ckpt-0003-0000020.h5' "$work/corrupt.log"
@@ -94,7 +98,8 @@ set +e
    --resume "$work/full/checkpoints/ckpt-0004-0000024.h5" > "$work/arch.log" 2>&1; rc=$?
 set -e
 cat "$work/arch.log"
-test $rc -eq 1 && grep -q "layer 'dense' weight 'kernel' is (64, 3) in the file but (1280, 3) in the model" "$work/arch.log"
+expect_status 1 $rc "resume into another architecture"
+expect_grep "layer 'dense' weight 'kernel' is (64, 3) in the file but (1280, 3) in the model" "$work/arch.log"
 
 echo "== 4. a full disk while checkpointing; an unwritable output directory"
 # a small tmpfs holding a finished run and room for less than one more checkpoint
@@ -109,7 +114,8 @@ if mount -t tmpfs -o size=$(( used + ck / 2 + 64 ))k tmpfs "$mnt" 2>/dev/null; t
   "$mpifit" train "$ini" --set output.dir="$mnt/run" --set train.epochs=6 --resume auto > "$work/full_disk.log" 2>&1; rc=$?
   set -e
   cat "$work/full_disk.log"
-  test $rc -eq 1 && grep -q 'No space left on device\|disk full' "$work/full_disk.log"
+  expect_status 1 $rc "a full disk while checkpointing"
+  expect_grep 'No space left on device\|disk full' "$work/full_disk.log"
   grep -q 'no checkpoint written, the earlier ones are untouched' "$work/full_disk.log"
   ls "$mnt/run/checkpoints" > "$work/ls.txt"; ! grep -q tmp "$work/ls.txt"
   for c in "$mnt"/run/checkpoints/ckpt-*.h5; do complete "$c"; done
@@ -123,7 +129,8 @@ mkdir -p "$work/ro" && touch "$work/ro/checkpoints"
 set +e
 "$mpifit" train "$ini" --set output.dir="$work/ro" > "$work/ro.log" 2>&1; rc=$?
 set -e
-test $rc -eq 1 && grep -q "cannot create directory $work/ro/checkpoints" "$work/ro.log"
+expect_status 1 $rc "an unwritable output directory"
+expect_grep "cannot create directory $work/ro/checkpoints" "$work/ro.log"
 
 echo "== 5. SIGUSR1: checkpoint and exit 0; a second signal: exit at once"
 "$mpifit" train "$ini" --set output.dir="$work/sig" --set train.epochs=400 --set output.checkpoint_every=epoch \
@@ -134,7 +141,8 @@ sleep 0.3
 kill -USR1 $pid
 set +e; wait $pid; rc=$?; set -e
 cat "$work/sig.log"
-test $rc -eq 0 && grep -q '^preempted: stopped by signal 10' "$work/sig.log"
+expect_status 0 $rc "SIGUSR1: checkpoint and exit 0"
+expect_grep '^preempted: stopped by signal 10' "$work/sig.log"
 ck=$(sed -n 's/.*checkpoint \(.*\.h5\) written.*/\1/p' "$work/sig.log")
 complete "$ck"
 "$mpifit" train "$ini" --set output.dir="$work/sig" --set train.epochs=400 --set model.input_size=128 \
@@ -159,7 +167,7 @@ test $(( (0x$pend >> 14) & 1 )) -eq 0
 kill -USR1 $pid
 set +e; wait $pid; rc=$?; set -e
 cat "$work/sig2.log"
-test $rc -eq 138   # 128 + SIGUSR1: no checkpoint, no cleanup
+expect_status 138 $rc "TERM then USR1: the second signal exits at once (128 + SIGUSR1)"
 for c in "$work"/sig/checkpoints/ckpt-*.h5; do complete "$c"; done
 
 echo "== 6. save_best, keep, export, inspect, plot"
@@ -171,7 +179,8 @@ complete "$work/best/checkpoints/best.h5"
 "$mpifit" export "$work/full/checkpoints/ckpt-0004-0000024.h5" "$work/keras.h5"
 same "$work/full/weights.h5" "$work/keras.h5" /conv2d /dense /batch_normalization
 "$mpifit" inspect "$work/full/metrics.h5" | tee "$work/inspect.txt"
-grep -q '^epochs: 4' "$work/inspect.txt" && grep -q '^steps: 24' "$work/inspect.txt"
+expect_grep '^epochs: 4' "$work/inspect.txt"
+expect_grep '^steps: 24' "$work/inspect.txt"
 if command -v gnuplot >/dev/null; then
   "$mpifit" plot "$work/full/metrics.h5" -o "$work/curves.png"
   test "$(head -c 4 "$work/curves.png" | od -An -c | tr -d ' ')" = "211PNG"

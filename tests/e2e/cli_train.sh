@@ -2,6 +2,8 @@
 # cli_train.sh MPIFIT DATA_DIR WORK_DIR: train, evaluate and predict through the
 # CLI on a small synthetic dataset and check every documented output format.
 set -euo pipefail
+# shellcheck source=assert.sh
+. "$(dirname "$0")/assert.sh"
 mpifit=$1 data=$2 work=$3
 rm -rf "$work" && mkdir -p "$work"
 cat > "$work/job.ini" <<INI
@@ -32,8 +34,10 @@ grep -q '^classes (3): 0=angular_leaf_spot 1=bean_rust 2=healthy$' <<<"$out"
 grep -q '^Epoch 2/2$' <<<"$out"
 grep -Eq '^6/6 - .* img/s - loss: [0-9.]+ - accuracy: [0-9.]+ - val_loss: [0-9.]+ - val_accuracy: [0-9.]+$' <<<"$out"
 # not a terminal: no carriage returns or escape sequences in the log
-! grep -q $'[\r\033]' <<<"$out"
-test -s "$work/run/weights.h5" && test -s "$work/run/history.csv"
+printf '%s\n' "$out" > "$work/train.log"
+expect_no_grep $'[\r\033]' "$work/train.log"
+expect_file "$work/run/weights.h5"
+expect_file "$work/run/history.csv"
 test "$(wc -l < "$work/run/history.csv")" -eq 3
 h5dump -H "$work/run/weights.h5" > "$work/weights.txt"   # (no pipe: grep -q would SIGPIPE h5dump)
 grep -q 'DATASET "kernel:0"' "$work/weights.txt"
@@ -55,5 +59,7 @@ bad=$("$mpifit" predict "$work/job.ini" --weights "$work/run/weights.h5" "$work/
       "$data/validation/healthy/healthy_0000.jpg" 2>"$work/err.txt")
 rc=$?
 set -e
-test $rc -eq 1 && grep -q 'nope.jpg' "$work/err.txt" && test "$(wc -l <<<"$bad")" -eq 1
+expect_status 1 $rc "predict with a missing image"
+expect_grep 'nope.jpg' "$work/err.txt"
+test "$(wc -l <<<"$bad")" -eq 1
 echo "cli_train: train, evaluate and predict outputs as documented"

@@ -4,6 +4,8 @@
 # (mpiexec forwards it to every rank): every rank finishes its step, rank 0
 # writes a checkpoint, the job exits 0; --resume auto then finishes the run.
 set -euo pipefail
+# shellcheck source=assert.sh
+. "$(dirname "$0")/assert.sh"
 mpiexec=$1 preflags=$2 mpifit=$3 data=$4 work=$5
 rm -rf "$work" && mkdir -p "$work"
 cat > "$work/job.ini" <<INI
@@ -59,7 +61,8 @@ test $rc -eq 0
 grep -q '^preempted: rank 0: stopped by signal 10\|^preempted: stopped by signal 10' "$work/run.log"
 ck=$(sed -n 's/.*checkpoint \(.*\.h5\) written.*/\1/p' "$work/run.log")
 "$mpifit" inspect "$ck" > "$work/inspect.txt"; head -4 "$work/inspect.txt"
-grep -q complete "$work/inspect.txt" && grep -q 'world size: 2 ranks' "$work/inspect.txt"
+expect_grep complete "$work/inspect.txt"
+expect_grep 'world size: 2 ranks' "$work/inspect.txt"
 epochs=$(sed -n 's/^position: \([0-9]*\) epochs done.*/\1/p' "$work/inspect.txt")
 # another world size: it continues (data re-sharded, dropout restarted) and says it is not bit for bit
 cp -r "$work/run" "$work/one"

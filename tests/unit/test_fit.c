@@ -185,6 +185,16 @@ static mf_status save_hook(mf_fit_ctx *ctx, const char *path, void *user)
     return MF_STATUS_OK;
 }
 
+/* A train step that changes nothing and reports loss NaN from its 3rd call. */
+static mf_status nan_from_third(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs, void *user)
+{
+    (void)ctx;
+    (void)b;
+    int *calls = user;
+    mf_logs_set(logs, "loss", ++*calls >= 3 ? NAN : 1.0);
+    return MF_STATUS_OK;
+}
+
 static void test_callbacks(mf_loader *tl, mf_loader *vl)
 {
     mf_model *m;
@@ -245,6 +255,31 @@ static void test_callbacks(mf_loader *tl, mf_loader *vl)
     MF_CHECK(n <= 3 + 5);
     if (s == MF_STATUS_OK)
         MF_CHECK(mf_logs_get(mf_fit_history(ctx, n - 1), "loss", &loss) && !isfinite(loss));
+    mf_callback_free(nan);
+
+    /* ... and it is the callback that stops training: a step that reports a
+     * NaN loss from its 3rd call on (weights untouched) runs 3 times with
+     * TerminateOnNaN, and every step of every epoch without it */
+    int calls = 0;
+    mf_fit_options q = mf_fit_options_default();
+    q.epochs = n + 2;
+    q.initial_epoch = n;
+    q.verbose = 0;
+    q.train_step = nan_from_third;
+    q.step_user = &calls;
+    nan = mf_terminate_on_nan();
+    q.callbacks = &nan;
+    q.n_callbacks = 1;
+    MF_CHECK(mf_fit(ctx, tl, NULL, &q) == MF_STATUS_OK);
+    MF_CHECK_MSG(calls == 3, "TerminateOnNaN let %d steps run (the 3rd reported NaN)", calls);
+    int steps = mf_loader_steps(tl);
+    calls = 0;
+    q.callbacks = NULL;
+    q.n_callbacks = 0;
+    q.initial_epoch = n + 2;
+    q.epochs = n + 4;
+    MF_CHECK(mf_fit(ctx, tl, NULL, &q) == MF_STATUS_OK);
+    MF_CHECK_MSG(calls == 2 * steps, "without the callback %d steps ran, expected %d", calls, 2 * steps);
     mf_callback_free(nan);
     mf_fit_ctx_free(ctx);
     mf_model_free(m);

@@ -22,6 +22,16 @@ MF_API mf_status mf_comm_create(int *argc, char ***argv, mf_comm **out);
 /* Free the communicator; MPI_Finalize if mf_comm_create started MPI.
  * Collective. NULL is a no-op. */
 MF_API void mf_comm_free(mf_comm *c);
+/* The watchdog: when one blocking collective (a broadcast, an allreduce,
+ * the gradient buckets, the step-boundary agreement) has not completed after
+ * `seconds`, this rank prints what it waited for and where (see
+ * mf_comm_set_context), and ends the whole job (MPI_Abort, exit status 124).
+ * A stopped, hung or dead rank then cannot keep the others waiting for the
+ * rest of the allocation. 0 turns it off (the default); a single process has
+ * nothing to wait for. */
+MF_API void mf_comm_set_timeout(mf_comm *c, double seconds);
+/* Where the caller is ("epoch 3, step 17"), for the watchdog's message. */
+MF_API void mf_comm_set_context(mf_comm *c, const char *fmt, ...) MF_PRINTF_ATTR(2, 3);
 MF_API int mf_comm_rank(const mf_comm *c);
 MF_API int mf_comm_size(const mf_comm *c);
 /* Ranks on this node (MPI_COMM_TYPE_SHARED), and this rank's index among them. */

@@ -7,8 +7,10 @@
  * from a shared libmpifit (ggml's GGML_API, Lua's LUA_API). */
 #if defined(__GNUC__)
 #define MF_API __attribute__((visibility("default")))
+#define MF_PRINTF_ATTR(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
 #define MF_API
+#define MF_PRINTF_ATTR(fmt, args)
 #endif
 
 /* Version of the library actually linked, "MAJOR.MINOR.PATCH". Never NULL. */

@@ -91,6 +91,8 @@ static const key_def keys[] = {
      "multiply the learning rate by the number of ranks (use with warmup_epochs)"},
     {"dist", "check_identical", K_BOOL, OFF(dist.check_identical), 0, 0, NULL, "false",
      "debug: after every step check that all ranks hold identical parameters"},
+    {"dist", "timeout", K_FLOAT, OFF(dist.timeout), 0, 1e7, NULL, "600",
+     "seconds one collective may wait for the other ranks before the job is ended; 0 = wait forever"},
     {"output", "dir", K_STR, OFF(output.dir), 0, 0, NULL, "runs/default", "where metrics and checkpoints go"},
     {"output", "checkpoint_every", K_STR, OFF(output.checkpoint_every), 0, 0, NULL, "epoch",
      "epoch, or a number of steps"},

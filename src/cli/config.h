@@ -67,6 +67,7 @@ typedef struct mf_config {
         int sync_batchnorm;
         int scale_lr; /* Goyal et al.: learning rate x ranks */
         int check_identical; /* debug: hash parameters across ranks every step */
+        float timeout; /* seconds a collective may wait (the watchdog), 0 = off */
     } dist;
 
     char path[MF_CFG_PATH]; /* the file it came from */

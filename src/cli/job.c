@@ -88,6 +88,8 @@ mf_status mf_job_parse(mf_job *j, int argc, char **argv, int need_train_data, mf
     }
     if (need_train_data)
         MF_TRY(mf_config_validate(&j->cfg));
+    if (comm) /* from here on a stuck rank ends the job instead of hanging it */
+        mf_comm_set_timeout(comm, (double)j->cfg.dist.timeout);
     return MF_STATUS_OK;
 }
 

@@ -3,9 +3,13 @@
  * becomes an mf_status carrying MPI_Error_string's text instead of killing the
  * job without a word. */
 #include <mpi.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "mpifit/comm.h"
 #include "mpifit/model.h"
 #include "comm.h"
@@ -15,7 +19,104 @@ struct mf_comm {
     MPI_Comm comm, local;
     int rank, size, local_rank, local_size;
     int started_mpi;
+    int thread_level; /* what MPI_Init_thread provided */
+    /* the watchdog (mf_comm_set_timeout): a thread that ends the job when
+     * one blocking collective takes longer than `timeout` seconds */
+    double timeout; /* 0: off */
+    pthread_t dog;
+    int dog_running;
+    atomic_int dog_stop;
+    atomic_llong since_ms; /* when the collective under way began, 0: none */
+    pthread_mutex_t text_lock; /* guards what and where */
+    char what[96]; /* the collective under way */
+    char where[96]; /* the caller's context: epoch, step */
 };
+
+static long long now_ms(void) { return (long long)(mf_now() * 1000.0); }
+
+/* Around every blocking collective: what is waited for, since when. */
+static void watch_begin(mf_comm *c, const char *what)
+{
+    if (c->timeout <= 0.0)
+        return;
+    pthread_mutex_lock(&c->text_lock);
+    mf_strlcpy(c->what, what, sizeof c->what);
+    pthread_mutex_unlock(&c->text_lock);
+    atomic_store(&c->since_ms, now_ms());
+}
+
+static void watch_end(mf_comm *c) { atomic_store(&c->since_ms, 0); }
+
+/* The watchdog thread. A rank stopped (SIGSTOP, a hung NFS read) or dead
+ * leaves the others blocked in the next collective forever; the first to
+ * wait longer than the timeout says what it waited for and ends the job.
+ * MPI_Abort from this thread: the standard asks for MPI_THREAD_MULTIPLE,
+ * which would put every MPI call of the training loop behind a lock; Open
+ * MPI's MPI_Abort goes through its runtime and works from any thread (the
+ * fault test checks it). Should it return, the process exits anyway. */
+static void *watchdog(void *arg)
+{
+    mf_comm *c = arg;
+    long long limit = (long long)(c->timeout * 1000.0);
+    /* a tenth of a second between looks: cheap, and mf_comm_free need not
+     * wait long for the thread to notice it should stop */
+    long long nap_us = limit / 4 * 1000;
+    if (nap_us > 100000)
+        nap_us = 100000;
+    if (nap_us < 10000)
+        nap_us = 10000;
+    while (!atomic_load(&c->dog_stop)) {
+        struct timespec nap = {(time_t)(nap_us / 1000000), (long)(nap_us % 1000000) * 1000};
+        nanosleep(&nap, NULL);
+        long long since = atomic_load(&c->since_ms);
+        if (!since || now_ms() - since <= limit)
+            continue;
+        char what[96], where[96];
+        pthread_mutex_lock(&c->text_lock);
+        mf_strlcpy(what, c->what, sizeof what);
+        mf_strlcpy(where, c->where, sizeof where);
+        pthread_mutex_unlock(&c->text_lock);
+        fprintf(stderr,
+                "[mpifit rank %d/%d] watchdog: %s%s%s has not completed after %.0f s ([dist] timeout): another rank "
+                "did not arrive (stopped, hung or dead); ending the job\n",
+                c->rank, c->size, what, where[0] ? " at " : "", where, c->timeout);
+        fflush(stderr);
+        MPI_Abort(c->comm, 124);
+        _exit(124);
+    }
+    return NULL;
+}
+
+void mf_comm_set_timeout(mf_comm *c, double seconds)
+{
+    if (c->dog_running) {
+        atomic_store(&c->dog_stop, 1);
+        pthread_join(c->dog, NULL);
+        c->dog_running = 0;
+    }
+    c->timeout = seconds > 0.0 && c->size > 1 ? seconds : 0.0;
+    atomic_store(&c->since_ms, 0);
+    if (c->timeout > 0.0) {
+        atomic_store(&c->dog_stop, 0);
+        c->dog_running = pthread_create(&c->dog, NULL, watchdog, c) == 0;
+        if (!c->dog_running)
+            mf_log_warn("[dist] timeout: cannot start the watchdog thread; a stuck rank will hang the job");
+    }
+}
+
+void mf_comm_set_context(mf_comm *c, const char *fmt, ...)
+{
+    if (!c || c->timeout <= 0.0)
+        return;
+    char buf[96];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&c->text_lock);
+    mf_strlcpy(c->where, buf, sizeof c->where);
+    pthread_mutex_unlock(&c->text_lock);
+}
 
 /* MF_MPI(call): on failure, return an mf_status naming the call and MPI's reason. */
 #define MF_MPI(call)                        \
@@ -70,6 +171,12 @@ mf_status mf_comm_create(int *argc, char ***argv, mf_comm **out)
     }
     mf_comm *c = mf_alloc(sizeof *c);
     c->started_mpi = started;
+    MPI_Query_thread(&c->thread_level);
+    if (c->thread_level < MPI_THREAD_FUNNELED)
+        mf_log_warn("MPI provides thread level %d, below MPI_THREAD_FUNNELED: mpifit's OpenMP threads never call MPI, "
+                    "but the MPI library may not expect them",
+                    c->thread_level);
+    pthread_mutex_init(&c->text_lock, NULL);
     MF_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &c->comm));
     MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(c->comm, &c->rank);
@@ -87,6 +194,8 @@ void mf_comm_free(mf_comm *c)
 {
     if (!c)
         return;
+    mf_comm_set_timeout(c, 0.0);
+    pthread_mutex_destroy(&c->text_lock);
     MPI_Comm_free(&c->local);
     MPI_Comm_free(&c->comm);
     int down = 0;
@@ -109,7 +218,11 @@ mf_status mf_comm_bcast_floats(mf_comm *c, float *buf, size_t n, int root)
 {
     for (size_t off = 0; off < n; off += CHUNK) {
         int k = (int)(n - off < CHUNK ? n - off : CHUNK);
-        MF_MPI(MPI_Bcast(buf + off, k, MPI_FLOAT, root, c->comm));
+        watch_begin(c, "a broadcast of floats");
+        int rc = MPI_Bcast(buf + off, k, MPI_FLOAT, root, c->comm);
+        watch_end(c);
+        if (rc != MPI_SUCCESS)
+            return mpi_fail(rc, "MPI_Bcast");
     }
     return MF_STATUS_OK;
 }
@@ -118,7 +231,11 @@ mf_status mf_comm_bcast_bytes(mf_comm *c, void *buf, size_t n, int root)
 {
     for (size_t off = 0; off < n; off += CHUNK) {
         int k = (int)(n - off < CHUNK ? n - off : CHUNK);
-        MF_MPI(MPI_Bcast((char *)buf + off, k, MPI_BYTE, root, c->comm));
+        watch_begin(c, "a broadcast");
+        int rc = MPI_Bcast((char *)buf + off, k, MPI_BYTE, root, c->comm);
+        watch_end(c);
+        if (rc != MPI_SUCCESS)
+            return mpi_fail(rc, "MPI_Bcast");
     }
     return MF_STATUS_OK;
 }
@@ -126,13 +243,21 @@ mf_status mf_comm_bcast_bytes(mf_comm *c, void *buf, size_t n, int root)
 mf_status mf_comm_allgather_bytes(mf_comm *c, const void *mine, size_t n, void *all)
 {
     MF_ASSERT(n < (size_t)1 << 30);
-    MF_MPI(MPI_Allgather(mine, (int)n, MPI_BYTE, all, (int)n, MPI_BYTE, c->comm));
+    watch_begin(c, "an allgather");
+    int rc = MPI_Allgather(mine, (int)n, MPI_BYTE, all, (int)n, MPI_BYTE, c->comm);
+    watch_end(c);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(rc, "MPI_Allgather");
     return MF_STATUS_OK;
 }
 
 mf_status mf_comm_allreduce_sum(mf_comm *c, double *buf, int n)
 {
-    MF_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, c->comm));
+    watch_begin(c, "an allreduce (metrics or BatchNorm statistics)");
+    int rc = MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, c->comm);
+    watch_end(c);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(rc, "MPI_Allreduce");
     return MF_STATUS_OK;
 }
 
@@ -147,8 +272,13 @@ void mf_model_set_sync_batchnorm(mf_model *m, mf_comm *comm)
 
 mf_status mf_comm_allreduce_min_max(mf_comm *c, int64_t *min_buf, int64_t *max_buf, int n)
 {
-    MF_MPI(MPI_Allreduce(MPI_IN_PLACE, min_buf, n, MPI_INT64_T, MPI_MIN, c->comm));
-    MF_MPI(MPI_Allreduce(MPI_IN_PLACE, max_buf, n, MPI_INT64_T, MPI_MAX, c->comm));
+    watch_begin(c, "a min/max allreduce");
+    int rc = MPI_Allreduce(MPI_IN_PLACE, min_buf, n, MPI_INT64_T, MPI_MIN, c->comm);
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Allreduce(MPI_IN_PLACE, max_buf, n, MPI_INT64_T, MPI_MAX, c->comm);
+    watch_end(c);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(rc, "MPI_Allreduce (min/max)");
     return MF_STATUS_OK;
 }
 
@@ -158,7 +288,11 @@ mf_status mf_comm_average_floats(mf_comm *c, float *buf, size_t n)
         return MF_STATUS_OK;
     for (size_t off = 0; off < n; off += CHUNK) {
         int k = (int)(n - off < CHUNK ? n - off : CHUNK);
-        MF_MPI(MPI_Allreduce(MPI_IN_PLACE, buf + off, k, MPI_FLOAT, MPI_SUM, c->comm));
+        watch_begin(c, "the BatchNorm statistics average");
+        int rc = MPI_Allreduce(MPI_IN_PLACE, buf + off, k, MPI_FLOAT, MPI_SUM, c->comm);
+        watch_end(c);
+        if (rc != MPI_SUCCESS)
+            return mpi_fail(rc, "MPI_Allreduce (average)");
     }
     float inv = 1.0f / (float)c->size;
     for (size_t i = 0; i < n; i++)
@@ -171,7 +305,11 @@ mf_status mf_comm_agree(mf_comm *c, mf_status local)
     /* the lowest failing rank, or size if none: one MIN allreduce on the
      * success path, which is the only one that runs every step */
     int mine = local == MF_STATUS_OK ? c->size : c->rank, first = c->size;
-    MF_MPI(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, c->comm));
+    watch_begin(c, "the step-boundary agreement");
+    int rc = MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, c->comm);
+    watch_end(c);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(rc, "MPI_Allreduce (agreement)");
     if (first == c->size)
         return MF_STATUS_OK;
     /* that rank's status and message, to everyone */
@@ -184,7 +322,11 @@ mf_status mf_comm_agree(mf_comm *c, mf_status local)
         m.status = (int)local;
         mf_strlcpy(m.msg, mf_last_error(), sizeof m.msg);
     }
-    MF_MPI(MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, first, c->comm));
+    watch_begin(c, "the failing rank's message");
+    rc = MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, first, c->comm);
+    watch_end(c);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(rc, "MPI_Bcast (agreement)");
     return mf_fail((mf_status)m.status, "rank %d: %s", first, m.msg);
 }
 
@@ -368,16 +510,29 @@ mf_status mf_grad_sync_finish(mf_grad_sync *g)
         g->error = 0;
         return mpi_fail(rc, "MPI_Iallreduce of a gradient bucket");
     }
+    char what[64];
     if (g->overlap) {
         for (int i = 0; i < g->n; i++)
             g->b[i].pending = 0; /* whatever backward did not report is final now */
         launch_ready(g);
-        for (int i = 0; i < g->n; i++)
-            MF_MPI(MPI_Wait(&g->b[i].req, MPI_STATUS_IGNORE));
+        for (int i = 0; i < g->n; i++) {
+            snprintf(what, sizeof what, "the gradient allreduce (bucket %d of %d)", i + 1, g->n);
+            watch_begin(g->c, what);
+            int rc = MPI_Wait(&g->b[i].req, MPI_STATUS_IGNORE);
+            watch_end(g->c);
+            if (rc != MPI_SUCCESS)
+                return mpi_fail(rc, "MPI_Wait (gradient bucket)");
+        }
     } else {
-        for (int i = 0; i < g->n; i++)
-            MF_MPI(MPI_Allreduce(MPI_IN_PLACE, grads + g->b[i].lo, (int)(g->b[i].hi - g->b[i].lo), MPI_FLOAT, MPI_SUM,
-                                 g->c->comm));
+        for (int i = 0; i < g->n; i++) {
+            snprintf(what, sizeof what, "the gradient allreduce (bucket %d of %d)", i + 1, g->n);
+            watch_begin(g->c, what);
+            int rc = MPI_Allreduce(MPI_IN_PLACE, grads + g->b[i].lo, (int)(g->b[i].hi - g->b[i].lo), MPI_FLOAT, MPI_SUM,
+                                   g->c->comm);
+            watch_end(g->c);
+            if (rc != MPI_SUCCESS)
+                return mpi_fail(rc, "MPI_Allreduce (gradient bucket)");
+        }
     }
     g->wait += mf_now() - t0;
     float inv = 1.0f / (float)g->c->size;

@@ -229,6 +229,7 @@ static mf_status run_steps(mf_fit_ctx *ctx, mf_loader *train, const mf_fit_optio
                            mf_preemption_requested(), epoch + 1, s, steps, ctx->global_step);
         }
         const mf_batch *b;
+        mf_comm_set_context(ctx->comm, "epoch %d, step %d", epoch + 1, s + 1); /* for the watchdog */
         double tw = mf_now();
         mf_status st = mf_fit_agree(ctx, next_train_batch(ctx, train, &b));
         ctx->last_wait_s = mf_now() - tw;
@@ -267,6 +268,7 @@ static mf_status validate(mf_fit_ctx *ctx, mf_loader *validation, const mf_fit_o
 {
     mf_logs vlogs;
     mf_logs_clear(&vlogs);
+    mf_comm_set_context(ctx->comm, "validation after epoch %d", ctx->epoch + 1);
     CALLBACKS(o, on_test_begin, ctx, &vlogs);
     MF_TRY(run_test(ctx, validation, o->validation_steps, test_step, o->step_user, &vlogs));
     CALLBACKS(o, on_test_end, ctx, &vlogs);

@@ -28,17 +28,24 @@ static void history_push(mf_fit_ctx *ctx, const mf_logs *logs)
     ctx->history[ctx->n_history++] = *logs;
 }
 
-/* Run hook `h` of every callback; the first failure stops fit. */
-#define CALLBACKS(o, h, ...)                                     \
-    do {                                                         \
-        for (int cb_i_ = 0; cb_i_ < (o)->n_callbacks; cb_i_++) { \
-            mf_callback *cb_ = (o)->callbacks[cb_i_];            \
-            if (cb_->h) {                                        \
-                mf_status cb_s_ = cb_->h(cb_, __VA_ARGS__);      \
-                if (cb_s_ != MF_STATUS_OK)                       \
-                    return cb_s_;                                \
-            }                                                    \
-        }                                                        \
+/* Run hook `h` of every callback; the first failure stops fit on every rank.
+ * Some callbacks write on rank 0 only (CSV, weights.h5, metrics.h5), so a full
+ * disk fails there alone: the status goes through the step-boundary
+ * agreement, and every rank stops with rank 0's message instead of the others
+ * waiting for it in the next collective. (No callback makes collective calls
+ * of its own, so a rank that skips the rest after a failure cannot leave the
+ * others waiting inside one.) */
+#define CALLBACKS(o, h, ...)                                                  \
+    do {                                                                      \
+        mf_status cb_s_ = MF_STATUS_OK;                                       \
+        for (int cb_i_ = 0; cb_i_ < (o)->n_callbacks; cb_i_++) {              \
+            mf_callback *cb_ = (o)->callbacks[cb_i_];                         \
+            if (cb_->h && (cb_s_ = cb_->h(cb_, __VA_ARGS__)) != MF_STATUS_OK) \
+                break;                                                        \
+        }                                                                     \
+        cb_s_ = mf_fit_agree(ctx, cb_s_);                                     \
+        if (cb_s_ != MF_STATUS_OK)                                            \
+            return cb_s_;                                                     \
     } while (0)
 
 mf_status mf_fit_reduce_logs(mf_fit_ctx *ctx, mf_logs *logs, double *images)

@@ -236,7 +236,7 @@ static mf_fit_options fit_options(run *r)
     mf_fit_options fo = mf_fit_options_default();
     fo.checkpoint = checkpoint_hook;
     fo.checkpoint_user = r;
-    fo.checkpoint_every = strcmp(c->output.checkpoint_every, "epoch") == 0 ? 0 : atoi(c->output.checkpoint_every);
+    fo.checkpoint_every = c->output.checkpoint_steps;  /* parsed and checked by mf_config_validate */
     fo.epochs = c->train.epochs;
     fo.steps_per_epoch = c->train.steps_per_epoch;
     fo.verbose = c->train.verbose;

@@ -2,6 +2,7 @@
  * default, help) drives parsing, --set overrides, defaults and the key listing. */
 #include <errno.h>
 #include <ini.h>
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -404,7 +405,7 @@ mf_status mf_config_set(mf_config *c, const char *a)
     return MF_STATUS_OK;
 }
 
-mf_status mf_config_validate(const mf_config *c)
+mf_status mf_config_validate(mf_config *c)
 {
     const char *where = c->path[0] ? c->path : "config";
     if (strcmp(c->data.train, "none") == 0)
@@ -417,14 +418,20 @@ mf_status mf_config_validate(const mf_config *c)
                        "%s: [data] validation_split = %g carves validation out of train, so "
                        "[data] validation must be none (it is '%s')",
                        where, (double)c->data.validation_split, c->data.validation);
+    /* parsed once, here: 'epoch' or 1 .. INT_MAX steps */
     const char *ce = c->output.checkpoint_every;
     char *end = NULL;
+    errno = 0;
     long every = strtol(ce, &end, 10);
-    if (strcmp(ce, "epoch") != 0 && (!*ce || *end || every < 1))
+    if (strcmp(ce, "epoch") == 0)
+        c->output.checkpoint_steps = 0;
+    else if (!*ce || *end || errno || every < 1 || every > INT_MAX)
         return mf_fail(MF_STATUS_CONFIG,
-                       "%s: [output] checkpoint_every must be 'epoch' or a number of steps >= 1, "
+                       "%s: [output] checkpoint_every must be 'epoch' or a number of steps from 1 to %d, "
                        "got '%s'",
-                       where, ce);
+                       where, INT_MAX, ce);
+    else
+        c->output.checkpoint_steps = (int)every;
     if (strcmp(c->optimizer.name, "adam") == 0 && c->optimizer.nesterov)
         return mf_fail(MF_STATUS_CONFIG, "%s: [optimizer] nesterov applies to sgd, not adam", where);
     return MF_STATUS_OK;

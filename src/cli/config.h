@@ -56,6 +56,7 @@ typedef struct mf_config {
     struct {
         char dir[MF_CFG_PATH];
         char checkpoint_every[16]; /* "epoch" or a number of steps */
+        int checkpoint_steps; /* parsed by mf_config_validate: 0 = every epoch, else every N steps */
         int keep; /* newest checkpoints kept, 0 = all */
         char save_best[48]; /* metric to keep best.h5 for, or "none" */
         int metrics_flush_steps;
@@ -89,7 +90,7 @@ mf_status mf_config_read_file(const char *path, char **text);
 mf_status mf_config_set(mf_config *c, const char *assignment);
 /* Cross-key checks after loading and overrides (e.g. validation_split with a
  * validation dir). */
-mf_status mf_config_validate(const mf_config *c);
+mf_status mf_config_validate(mf_config *c);
 void mf_config_free(mf_config *c);
 /* One line per key: "[section] key = default  - help" (for docs and tests). */
 void mf_config_print_keys(FILE *f);

@@ -16,7 +16,24 @@ void mf_checkpoint_name(char *buf, size_t n, const char *dir, int epoch, long st
     snprintf(buf, n, "%s/ckpt-%04d-%07ld.h5", dir, epoch, step);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+/* A checkpoint's (epoch, step) from its name; 0 if the name is not ckpt-E-S.h5. */
+static int parse_name(const char *name, long *epoch, long *step)
+{
+    char tail[4];
+    return sscanf(name, "ckpt-%ld-%ld.%3s", epoch, step, tail) == 3 && strcmp(tail, "h5") == 0 && strlen(name) > 3 &&
+        strcmp(name + strlen(name) - 3, ".h5") == 0;
+}
+
+/* by the numbers, not the text: epoch 10000 sorts after 9999 whatever the padding */
+static int cmp_ckpt(const void *a, const void *b)
+{
+    long ea = 0, sa = 0, eb = 0, sb = 0;
+    parse_name(*(char *const *)a, &ea, &sa);
+    parse_name(*(char *const *)b, &eb, &sb);
+    if (ea != eb)
+        return ea < eb ? -1 : 1;
+    return sa < sb ? -1 : sa > sb;
+}
 
 void mf_checkpoint_prune(const char *dir, int keep)
 {
@@ -29,14 +46,14 @@ void mf_checkpoint_prune(const char *dir, int keep)
     int n = 0, cap = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        if (strncmp(e->d_name, "ckpt-", 5) == 0 && len > 3 && strcmp(e->d_name + len - 3, ".h5") == 0) {
+        long ep, st;
+        if (parse_name(e->d_name, &ep, &st)) {
             names = mf_grow(names, n, &cap, 64, sizeof *names);
             names[n++] = mf_strdup(e->d_name);
         }
     }
     closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_str); /* oldest first */
+    qsort(names, (size_t)n, sizeof *names, cmp_ckpt); /* oldest first */
     for (int i = 0; i < n; i++) {
         if (i < n - keep) {
             char p[4096 + 300];

@@ -79,6 +79,20 @@ static void test_errors(void)
     MF_CHECK(mf_config_set(&c, "data.validation=/y") == MF_STATUS_OK);
     MF_CHECK(mf_config_validate(&c) == MF_STATUS_CONFIG);
     MF_CHECK(strstr(mf_last_error(), "validation_split") != NULL);
+    /* checkpoint_every: parsed once by validate, with its range */
+    MF_CHECK(mf_config_set(&c, "data.validation=none") == MF_STATUS_OK);
+    MF_CHECK(mf_config_validate(&c) == MF_STATUS_OK && c.output.checkpoint_steps == 0);
+    MF_CHECK(mf_config_set(&c, "output.checkpoint_every=500") == MF_STATUS_OK);
+    MF_CHECK(mf_config_validate(&c) == MF_STATUS_OK && c.output.checkpoint_steps == 500);
+    const char *bad_every[] = {"0", "-3", "12x", "99999999999", ""};
+    for (int i = 0; i < 5; i++) {
+        char kv[64];
+        snprintf(kv, sizeof kv, "output.checkpoint_every=%s", bad_every[i]);
+        if (mf_config_set(&c, kv) != MF_STATUS_OK)
+            continue; /* refused already */
+        MF_CHECK_MSG(mf_config_validate(&c) == MF_STATUS_CONFIG && strstr(mf_last_error(), "checkpoint_every"),
+                     "checkpoint_every = '%s' was accepted", bad_every[i]);
+    }
     mf_config_free(&c);
 }
 

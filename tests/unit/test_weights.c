@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "mpifit.h"
+#include "core/core.h"
 #include "test.h"
 
 static char dir[64];
@@ -197,6 +198,44 @@ static void test_checkpoints(void)
     mf_model_free(m4);
 }
 
+/* retention: keep-N by the numbers in the names, not their text; leftovers */
+static void test_retention(void)
+{
+    char d[128], p[256];
+    snprintf(d, sizeof d, "%s/ckpts", dir);
+    MF_CHECK(mf_mkdir_p(d) == MF_STATUS_OK);
+    const char *names[] = {"ckpt-0002-0000010.h5",
+                           "ckpt-9999-0000020.h5",
+                           "ckpt-10000-0000030.h5",
+                           "ckpt-10000-0000005.h5",
+                           "notes.txt",
+                           "ckpt-0003-0000001.h5.tmp"};
+    for (int i = 0; i < 6; i++) {
+        snprintf(p, sizeof p, "%s/%s", d, names[i]);
+        FILE *f = fopen(p, "w");
+        MF_CHECK(f != NULL);
+        if (f)
+            fclose(f);
+    }
+    mf_checkpoint_prune(d, 2);
+    mf_checkpoint_remove_temporaries(d);
+    int exists[6];
+    for (int i = 0; i < 6; i++) {
+        snprintf(p, sizeof p, "%s/%s", d, names[i]);
+        FILE *f = fopen(p, "r");
+        exists[i] = f != NULL;
+        if (f)
+            fclose(f);
+    }
+    /* the newest two: epoch 10000 (steps 30 and 5), not 9999, which sorts last as text */
+    MF_CHECK(!exists[0] && !exists[1] && exists[2] && exists[3]);
+    MF_CHECK(exists[4]); /* not a checkpoint: left alone */
+    MF_CHECK(!exists[5]); /* a killed writer's temporary: removed */
+    char name[128];
+    mf_checkpoint_name(name, sizeof name, "run", 12345, 7L);
+    MF_CHECK(strcmp(name, "run/ckpt-12345-0000007.h5") == 0);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/mf_weights_XXXXXX");
@@ -205,6 +244,7 @@ int main(void)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     test_keras_file();
     test_checkpoints();
+    test_retention();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)

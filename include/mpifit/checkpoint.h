@@ -122,6 +122,13 @@ MF_API void mf_checkpoint_remove_temporaries(const char *dir);
  * atomically. MF_STATUS_IO with the reason if it cannot. */
 MF_API mf_status mf_checkpoint_mark_best(const char *dir, const char *checkpoint);
 
+/* Hold dir/.lock (flock, exclusive) for as long as *fd stays open: a second
+ * run on the same output directory fails at its start with a clear message
+ * instead of pruning this run's checkpoints. Released by mf_output_unlock or
+ * when the process ends, however it ends. */
+MF_API mf_status mf_output_lock(const char *dir, int *fd);
+MF_API void mf_output_unlock(int fd);
+
 /* Copy a checkpoint's weights into a Keras-layout weights file (atomically). */
 MF_API mf_status mf_checkpoint_export_keras(const char *checkpoint, const char *out);
 #endif

@@ -47,6 +47,7 @@ typedef struct run {
     double best; /* save_best: the best value so far */
     int resumed;
     mf_checkpoint_summary from;
+    int lock_fd; /* [output] dir/.lock, held by rank 0; -1 */
 } run;
 
 static void run_free(run *r)
@@ -60,6 +61,7 @@ static void run_free(run *r)
     mf_loader_free(r->train);
     mf_loader_free(r->val);
     mf_job_free(&r->j);
+    mf_output_unlock(r->lock_fd);
     mf_comm_free(r->comm);
 }
 
@@ -142,6 +144,8 @@ static mf_status setup(run *r, int argc, char **argv, int *spe)
     MF_TRY(mf_job_agree(j, mf_job_open_data(j, 0)));
     MF_TRY(mf_job_agree(j, mf_job_build_model(j)));
     MF_TRY(mf_job_agree(j, j->rank == 0 ? mf_mkdir_p(c->output.dir) : MF_STATUS_OK));
+    /* rank 0 writes the directory: it holds the lock for the run */
+    MF_TRY(mf_job_agree(j, j->rank == 0 ? mf_output_lock(c->output.dir, &r->lock_fd) : MF_STATUS_OK));
     if (j->resume && strcmp(j->resume, "auto") != 0 && access(j->resume, R_OK) != 0)
         MF_TRY(mf_job_agree(j, mf_fail(MF_STATUS_IO, "--resume %s: %s", j->resume, strerror(errno))));
     mf_loader_options lo = mf_job_loader_options(j, 1);
@@ -236,7 +240,7 @@ static mf_fit_options fit_options(run *r)
     mf_fit_options fo = mf_fit_options_default();
     fo.checkpoint = checkpoint_hook;
     fo.checkpoint_user = r;
-    fo.checkpoint_every = c->output.checkpoint_steps;  /* parsed and checked by mf_config_validate */
+    fo.checkpoint_every = c->output.checkpoint_steps; /* parsed and checked by mf_config_validate */
     fo.epochs = c->train.epochs;
     fo.steps_per_epoch = c->train.steps_per_epoch;
     fo.verbose = c->train.verbose;
@@ -265,6 +269,7 @@ int mf_cmd_train(int argc, char **argv)
     }
     run r;
     memset(&r, 0, sizeof r);
+    r.lock_fd = -1;
     /* from the start: a signal during set-up is a request to stop, not a kill */
     mf_preemption_install();
     if (mf_comm_create(&argc, &argv, &r.comm) != MF_STATUS_OK) {

@@ -4,9 +4,11 @@
  * writers that were killed. The files themselves: checkpoint_h5.c. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include "mpifit/checkpoint.h"
 #include "../core/core.h"
@@ -81,6 +83,33 @@ void mf_checkpoint_remove_temporaries(const char *dir)
         }
     }
     closedir(d);
+}
+
+mf_status mf_output_lock(const char *dir, int *fd_out)
+{
+    char p[4096 + 16];
+    snprintf(p, sizeof p, "%s/.lock", dir);
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+    if (fd < 0)
+        return mf_fail(MF_STATUS_IO, "cannot open %s: %s", p, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return mf_fail(MF_STATUS_IO,
+                           "%s is in use by another run (%s is locked): two jobs writing one output directory "
+                           "would prune each other's checkpoints; give this one its own [output] dir",
+                           dir, p);
+        return mf_fail(MF_STATUS_IO, "cannot lock %s: %s", p, strerror(e));
+    }
+    *fd_out = fd;
+    return MF_STATUS_OK;
+}
+
+void mf_output_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the lock */
 }
 
 mf_status mf_checkpoint_mark_best(const char *dir, const char *checkpoint)

@@ -33,6 +33,8 @@ typedef struct mf_dataset_options {
     const char *split; /* packed files: which split ("train", "validation", "test");
                                      NULL = the only split, or "path.h5:split" in the path */
     int quiet; /* 1: no summary warnings (tests) */
+    size_t max_image_bytes; /* an image file larger than this is a bad image (never read into memory);
+                               0 = 64 MiB */
 } mf_dataset_options;
 
 MF_API mf_dataset_options mf_dataset_options_default(void);

@@ -56,6 +56,8 @@ static const key_def keys[] = {
      "drop the last partial global batch instead of wrapping around"},
     {"data", "on_bad_image", K_ENUM, OFF(data.on_bad_image), 0, 0, "skip|fail", "skip",
      "a corrupt or unreadable image is skipped (reported once) or stops the run"},
+    {"data", "max_image_mb", K_FLOAT, OFF(data.max_image_mb), 0.001, 4096, NULL, "64",
+     "an image file larger than this many MiB is a bad image, never read into memory"},
     {"optimizer", "name", K_ENUM, OFF(optimizer.name), 0, 0, "adam|sgd", "adam", "optimizer"},
     {"optimizer", "learning_rate", K_FLOAT, OFF(optimizer.learning_rate), 0, 100, NULL, "0.001", "peak learning rate"},
     {"optimizer", "momentum", K_FLOAT, OFF(optimizer.momentum), 0, 0.9999, NULL, "0.9", "SGD momentum"},

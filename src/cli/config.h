@@ -32,6 +32,7 @@ typedef struct mf_config {
         float validation_split; /* carve validation out of train (0 = off) */
         int drop_remainder;
         char on_bad_image[8]; /* skip | fail */
+        float max_image_mb; /* larger image files are bad images */
     } data;
     struct {
         char name[16]; /* adam | sgd */

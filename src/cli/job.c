@@ -99,6 +99,7 @@ mf_status mf_job_open_data(mf_job *j, int need_validation)
     mf_dataset_options o = mf_dataset_options_default();
     o.seed = (uint64_t)c->train.seed;
     o.quiet = j->rank != 0;
+    o.max_image_bytes = (size_t)((double)c->data.max_image_mb * 1048576.0);
     int split = c->data.validation_split > 0.0f;
     if (split) {
         o.validation_split = c->data.validation_split;

@@ -18,6 +18,7 @@ mf_dataset *mf_ds_alloc(const mf_ds_source *src, const char *path)
     mf_dataset *ds = mf_alloc(sizeof *ds);
     ds->src = src;
     ds->path = mf_strdup(path);
+    ds->max_bytes = MF_DS_MAX_IMAGE_BYTES;
     return ds;
 }
 

@@ -38,7 +38,10 @@ struct mf_dataset {
     char **class_names; /* n_classes, sorted */
     int n_ignored; /* non-image files seen while scanning */
     void *state; /* the source's own (an open packed file) */
+    size_t max_bytes; /* of one image file: larger is a bad image */
 };
+
+#define MF_DS_MAX_IMAGE_BYTES ((size_t)64 << 20) /* the default limit of one image file */
 
 /* Allocate an empty dataset read by `src` for `path`. */
 mf_dataset *mf_ds_alloc(const mf_ds_source *src, const char *path);

@@ -130,7 +130,7 @@ static mf_status walk_class(scan *sc, const char *dir, int depth)
 /* A class-folder image: the whole file, with the reason if it cannot be read.
  * Opened non-blocking and checked to be a regular file first, so a FIFO or a
  * device named x.jpg is refused instead of hanging the loader. */
-static mf_status read_file(const char *path, uint8_t **buf, size_t *cap, size_t *len)
+static mf_status read_file(const char *path, size_t max, uint8_t **buf, size_t *cap, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
@@ -139,6 +139,11 @@ static mf_status read_file(const char *path, uint8_t **buf, size_t *cap, size_t 
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         return mf_fail(MF_STATUS_IO, "not a regular file");
+    }
+    if ((uint64_t)st.st_size > max) { /* checked before anything is allocated */
+        close(fd);
+        return mf_fail(MF_STATUS_IO, "%lld bytes, more than the limit of %zu ([data] max_image_mb)",
+                       (long long)st.st_size, max);
     }
     size_t n = (size_t)st.st_size, got = 0;
     mf_ds_grow(buf, cap, n ? n : 1);
@@ -161,7 +166,7 @@ static mf_status read_file(const char *path, uint8_t **buf, size_t *cap, size_t 
 
 static mf_status dir_read(const mf_dataset *ds, int i, uint8_t **buf, size_t *cap, size_t *len)
 {
-    return read_file(ds->items[i].source, buf, cap, len);
+    return read_file(ds->items[i].source, ds->max_bytes, buf, cap, len);
 }
 
 const mf_ds_source mf_dirset_source = {MF_DS_DIR, dir_read, NULL};

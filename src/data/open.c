@@ -39,6 +39,8 @@ mf_status mf_dataset_open(mf_dataset **out, const char *path, const mf_dataset_o
     } else {
         return mf_fail(MF_STATUS_DATA, "dataset %s: neither a directory of class folders nor a packed HDF5 file", path);
     }
+    if (opt.max_image_bytes)
+        ds->max_bytes = opt.max_image_bytes;
     if (s == MF_STATUS_OK)
         s = mf_ds_apply_subset(ds, &opt);
     if (s != MF_STATUS_OK) {

@@ -277,6 +277,8 @@ static mf_status packed_read(const mf_dataset *ds, int i, uint8_t **bufp, size_t
     const packed_state *P = ds->state;
     const mf_ds_item *it = &ds->items[i];
     size_t len = it->length;
+    if (len > ds->max_bytes)
+        return mf_fail(MF_STATUS_IO, "%zu bytes, more than the limit of %zu ([data] max_image_mb)", len, ds->max_bytes);
     mf_ds_grow(bufp, cap, len ? len : 1);
     *lenp = len;
     uint8_t *buf = *bufp;

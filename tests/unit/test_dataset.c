@@ -438,6 +438,52 @@ static void test_bad_images(void)
     mf_dataset_free(ds);
 }
 
+/* An image file over [data] max_image_mb is refused before anything is read
+ * or allocated for it, from folders and from packed files alike. */
+static void test_size_limit(void)
+{
+    mkdirs(at("big/one"));
+    static uint8_t blob[3000];
+    memset(blob, 0xab, sizeof blob);
+    write_bytes(at("big/one/large.jpg"), blob, sizeof blob);
+    write_bytes(at("big/one/small.jpg"), blob, 500);
+    mf_dataset *ds;
+    mf_dataset_options o = mf_dataset_options_default();
+    o.max_image_bytes = 1000;
+    mf_status st = mf_dataset_open(&ds, at("big"), &o);
+    MF_CHECK_MSG(st == MF_STATUS_OK, "%s", mf_last_error());
+    if (st != MF_STATUS_OK)
+        return;
+    uint8_t *buf = NULL;
+    size_t cap = 0, len = 0;
+    int large = strstr(mf_dataset_source(ds, 0), "large") ? 0 : 1;
+    MF_CHECK(mf_dataset_read(ds, large, &buf, &cap, &len) == MF_STATUS_IO);
+    MF_CHECK(strstr(mf_last_error(), "3000 bytes, more than the limit of 1000") != NULL);
+    MF_CHECK(cap < 3000); /* nothing was allocated for it */
+    MF_CHECK(mf_dataset_read(ds, 1 - large, &buf, &cap, &len) == MF_STATUS_OK && len == 500);
+    /* packed: the same limit on the stored length */
+    mf_dataset *all; /* packed without the limit, read back with it */
+    mf_dataset_options d = mf_dataset_options_default();
+    MF_CHECK(mf_dataset_open(&all, at("big"), &d) == MF_STATUS_OK);
+    mf_pack_split sp = {"train", all};
+    MF_CHECK(mf_packed_write(at("big.h5"), &sp, 1) == MF_STATUS_OK);
+    mf_dataset_free(all);
+    mf_dataset *pk;
+    st = mf_dataset_open(&pk, at("big.h5"), &o);
+    MF_CHECK_MSG(st == MF_STATUS_OK, "%s", mf_last_error());
+    if (st != MF_STATUS_OK) {
+        mf_dataset_free(ds);
+        mf_free(buf);
+        return;
+    }
+    int plarge = strstr(mf_dataset_source(pk, 0), "large") ? 0 : 1;
+    MF_CHECK(mf_dataset_read(pk, plarge, &buf, &cap, &len) == MF_STATUS_IO);
+    MF_CHECK(strstr(mf_last_error(), "more than the limit") != NULL);
+    mf_dataset_free(pk);
+    mf_dataset_free(ds);
+    mf_free(buf);
+}
+
 int main(void)
 {
     snprintf(root, sizeof root, "/tmp/mf_dataset_XXXXXX");
@@ -450,6 +496,7 @@ int main(void)
     test_loader();
     test_known_image();
     test_bad_images();
+    test_size_limit();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (system(cmd) != 0)

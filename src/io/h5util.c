@@ -87,6 +87,40 @@ hid_t mf_h5_mem_create(const char *name)
     return f;
 }
 
+hid_t mf_h5_checked_dcpl(int rank, const hsize_t *dims)
+{
+    hsize_t chunk[32];
+    if (rank <= 0 || rank > 32)
+        return H5P_DEFAULT;
+    hsize_t bytes = 4;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] == 0)
+            return H5P_DEFAULT; /* nothing to check */
+        chunk[i] = dims[i];
+        bytes *= dims[i];
+    }
+    /* one chunk per dataset, under HDF5's 4 GiB limit of a chunk */
+    for (int i = 0; bytes > ((hsize_t)1 << 31) && i < rank; i++) {
+        while (chunk[i] > 1 && bytes > ((hsize_t)1 << 31)) {
+            bytes = bytes / chunk[i] * ((chunk[i] + 1) / 2);
+            chunk[i] = (chunk[i] + 1) / 2;
+        }
+    }
+    hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+    if (p < 0 || H5Pset_chunk(p, rank, chunk) < 0 || H5Pset_fletcher32(p) < 0) {
+        if (p >= 0)
+            H5Pclose(p);
+        return H5P_DEFAULT;
+    }
+    return p;
+}
+
+void mf_h5_dcpl_close(hid_t p)
+{
+    if (p != H5P_DEFAULT && p >= 0)
+        H5Pclose(p);
+}
+
 /* Test hook: MF_FAULT_INJECT=kill_in_checkpoint:N kills the process (SIGKILL)
  * half-way through writing the Nth checkpoint (ckpt-*.h5), to prove that a
  * crash there leaves only complete files under their names. Never set outside

@@ -12,6 +12,12 @@ void mf_h5_unlock(void);
 /* The innermost HDF5 error message of the current error stack ("" if none),
  * for messages like "cannot open x.h5: unable to open file (truncated file)". */
 const char *mf_h5_error(char *buf, size_t n);
+/* A dataset creation property list for a checked dataset: Fletcher-32
+ * checksums (HDF5 verifies them on every read, so flipped or zeroed bytes
+ * fail the read instead of loading). H5P_DEFAULT for an empty dataset.
+ * Close it with mf_h5_dcpl_close. */
+hid_t mf_h5_checked_dcpl(int rank, const hsize_t *dims);
+void mf_h5_dcpl_close(hid_t p);
 /* "1.10.8": the HDF5 library linked. */
 const char *mf_h5_library_version(void);
 

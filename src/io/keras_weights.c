@@ -199,10 +199,11 @@ mf_status mf_keras_write_group(hid_t f, mf_model *m, const char *tmp)
                 for (int j = 0; j < sl->shape.ndim; j++)
                     dims[j] = (hsize_t)sl->shape.d[j];
                 hid_t sp = H5Screate_simple(sl->shape.ndim, dims, NULL);
+                hid_t dcpl = mf_h5_checked_dcpl(sl->shape.ndim, dims);
                 char dn[64];
                 snprintf(dn, sizeof dn, "%s:0", sl->name);
-                hid_t d =
-                    inner < 0 ? -1 : H5Dcreate2(inner, dn, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+                hid_t d = inner < 0 ? -1 : H5Dcreate2(inner, dn, H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+                mf_h5_dcpl_close(dcpl);
                 if (d < 0 || H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, sl->data) < 0)
                     s = mf_fail(MF_STATUS_HDF5, "writing %s/%s to %s: %s", l->name, sl->name, tmp,
                                 mf_h5_error(err, sizeof err));

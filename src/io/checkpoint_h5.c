@@ -614,6 +614,44 @@ static mf_status read_file(mf_fit_ctx *ctx, hid_t f, const char *path, loaded *L
     return MF_STATUS_OK;
 }
 
+/* A copy of what read_file overwrites (parameters, state, optimizer
+ * buffers), to put back if the load fails half-way: a failed load changes
+ * nothing. */
+typedef struct snapshot {
+    float *buf[4];
+    float *dst[4];
+    size_t n[4];
+    int k;
+} snapshot;
+
+static void snapshot_take(snapshot *sn, mf_fit_ctx *ctx)
+{
+    memset(sn, 0, sizeof *sn);
+    mf_model *m = ctx->model;
+    float *opt[2] = {NULL, NULL};
+    int no = ctx->opt ? mf_optimizer_state(ctx->opt, opt, NULL) : 0;
+    float *src[4] = {mf_model_params(m), mf_model_state(m), opt[0], opt[1]};
+    size_t n[4] = {mf_model_num_params(m), mf_model_num_state(m), mf_model_num_params(m), mf_model_num_params(m)};
+    for (int i = 0; i < 2 + no; i++) {
+        if (!src[i] || !n[i])
+            continue;
+        sn->dst[sn->k] = src[i];
+        sn->n[sn->k] = n[i];
+        sn->buf[sn->k] = mf_alloc(n[i] * sizeof(float));
+        memcpy(sn->buf[sn->k], src[i], n[i] * sizeof(float));
+        sn->k++;
+    }
+}
+
+static void snapshot_end(snapshot *sn, int restore)
+{
+    for (int i = 0; i < sn->k; i++) {
+        if (restore)
+            memcpy(sn->dst[i], sn->buf[i], sn->n[i] * sizeof(float));
+        mf_free(sn->buf[i]);
+    }
+}
+
 mf_status mf_checkpoint_load(mf_fit_ctx *ctx, const char *path, mf_checkpoint_summary *out)
 {
     int world = ctx->comm ? mf_comm_size(ctx->comm) : 1;
@@ -629,7 +667,18 @@ mf_status mf_checkpoint_load(mf_fit_ctx *ctx, const char *path, mf_checkpoint_su
         mf_checkpoint_summary sum;
         s = open_checked(path, &f, &sum);
         if (s == MF_STATUS_OK) {
-            s = read_file(ctx, f, path, &L, &rng_table, &met_table, &history);
+            /* every checksum first, then the copy: nothing is touched unless
+             * the whole file reads back as written */
+            verify v = {""};
+            if (H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, verify_dataset, &v) != 0 || v.bad[0])
+                s = mf_fail(MF_STATUS_DATA, "%s: %s", path,
+                            v.bad[0] ? v.bad : "its objects cannot be listed (damaged)");
+            if (s == MF_STATUS_OK) {
+                snapshot sn;
+                snapshot_take(&sn, ctx);
+                s = read_file(ctx, f, path, &L, &rng_table, &met_table, &history);
+                snapshot_end(&sn, s != MF_STATUS_OK);
+            }
             H5Fclose(f);
         }
         mf_h5_unlock();

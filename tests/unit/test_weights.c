@@ -189,6 +189,32 @@ static void test_checkpoints(void)
     MF_CHECK(mf_checkpoint_latest(dir, found, sizeof found) == MF_STATUS_OK);
     MF_CHECK_MSG(strcmp(found, p1) == 0, "latest: %s", found);
     MF_CHECK(mf_checkpoint_check("/nonexistent/ckpt.h5", NULL) == MF_STATUS_DATA);
+    /* a failed load changes nothing: a copy of p1 without its optimizer's
+     * second moments fails after the weights were read, and the model, its
+     * state and the optimizer are as they were */
+    char p3[300], cmd[700];
+    snprintf(p3, sizeof p3, "%s/lacking.h5", dir);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", p1, p3);
+    MF_CHECK(system(cmd) == 0);
+    f = H5Fopen(p3, H5F_ACC_RDWR, H5P_DEFAULT);
+    MF_CHECK(f >= 0 && H5Ldelete(f, "optimizer/v", H5P_DEFAULT) >= 0);
+    H5Fclose(f);
+    size_t np = mf_model_num_params(m2), ns = mf_model_num_state(m2);
+    float *before = malloc((np * 3 + ns) * sizeof(float));
+    float *ob[2];
+    MF_CHECK(mf_optimizer_state(mf_fit_optimizer(ctx2), ob, NULL) == 2);
+    for (size_t i = 0; i < np; i++)
+        mf_model_params(m2)[i] += 1.0f; /* differ from p1 */
+    memcpy(before, mf_model_params(m2), np * sizeof(float));
+    memcpy(before + np, ob[0], np * sizeof(float));
+    memcpy(before + 2 * np, ob[1], np * sizeof(float));
+    memcpy(before + 3 * np, mf_model_state(m2), ns * sizeof(float));
+    MF_CHECK(mf_checkpoint_load(ctx2, p3, NULL) != MF_STATUS_OK);
+    MF_CHECK(memcmp(before, mf_model_params(m2), np * sizeof(float)) == 0);
+    MF_CHECK(memcmp(before + np, ob[0], np * sizeof(float)) == 0);
+    MF_CHECK(memcmp(before + 2 * np, ob[1], np * sizeof(float)) == 0);
+    MF_CHECK(memcmp(before + 3 * np, mf_model_state(m2), ns * sizeof(float)) == 0);
+    free(before);
     mf_fit_ctx_free(ctx);
     mf_fit_ctx_free(ctx2);
     mf_fit_ctx_free(ctx4);

@@ -47,7 +47,8 @@ mf_status mf_write_file(const char *path, const uint8_t *buf, size_t len)
     if (strlen(path) >= 4096)
         return mf_fail(MF_STATUS_INVALID, "path too long: '%.64s...'", path);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    unlink(tmp); /* a fresh file: no symlink followed, no leftover reused */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
     if (fd < 0)
         return mf_fail(MF_STATUS_IO, "cannot create '%s': %s", tmp, strerror(errno));
     size_t done = 0;

@@ -169,7 +169,11 @@ mf_status mf_h5_mem_commit(hid_t f, const char *path, mf_status s)
         mf_free(img);
         return s;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* a fresh file of our own: a leftover temporary (a killed writer) is
+     * removed first, and neither a symlink nor another writer's file planted
+     * under the name is followed or reused */
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
         s = mf_fail(MF_STATUS_IO, "cannot create %s: %s", tmp, strerror(errno));
     } else {

@@ -81,9 +81,26 @@ static void test_keras_file(void)
 
     /* a shape mismatch: the first mismatching layer and both shapes; nothing changes */
     mf_model *wide = small(5);
-    char out[128];
+    char out[128], tmp[160], victim[160];
     snprintf(out, sizeof out, "%s/out.h5", dir);
+    /* a symlink planted under the temporary's name is not followed */
+    snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    snprintf(victim, sizeof victim, "%s/victim.txt", dir);
+    FILE *vf = fopen(victim, "w");
+    MF_CHECK(vf != NULL);
+    if (vf) {
+        fputs("keep", vf);
+        fclose(vf);
+    }
+    MF_CHECK(symlink(victim, tmp) == 0);
     MF_CHECK(mf_weights_save_keras(m, out) == MF_STATUS_OK);
+    char kept[16] = "";
+    vf = fopen(victim, "r");
+    if (vf) {
+        MF_CHECK(fgets(kept, sizeof kept, vf) != NULL);
+        fclose(vf);
+    }
+    MF_CHECK_MSG(strcmp(kept, "keep") == 0, "the symlink's target was overwritten: '%s'", kept);
     float before = mf_model_params(wide)[0];
     MF_CHECK(mf_weights_load_keras(wide, out, NULL) == MF_STATUS_SHAPE);
     MF_CHECK_MSG(strstr(mf_last_error(), "layer 'head' weight 'kernel' is (4, 3) in the file but (4, 5) in the model"),

@@ -97,10 +97,27 @@ typedef struct scan {
     char first_ignored[4096];
 } scan;
 
-static mf_status walk_class(scan *sc, const char *dir, int depth)
+/* The directories on the way down (device, inode): a symbolic link back to
+ * one of them is a loop, found at once instead of after 32 levels. */
+typedef struct ancestors {
+    dev_t dev[33];
+    ino_t ino[33];
+} ancestors;
+
+static mf_status walk_class(scan *sc, const char *dir, int depth, ancestors *up)
 {
     if (depth > 32)
-        return mf_fail(MF_STATUS_IO, "%s: directories nested more than 32 deep (a link loop?)", dir);
+        return mf_fail(MF_STATUS_IO, "%s: directories nested more than 32 deep", dir);
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return mf_fail(MF_STATUS_IO, "%s: %s", dir, strerror(errno));
+    for (int i = 0; i < depth; i++)
+        if (up->dev[i] == st.st_dev && up->ino[i] == st.st_ino) {
+            mf_log_warn("%s: a link back to a folder above it (a loop): its images are counted once, not again", dir);
+            return MF_STATUS_OK;
+        }
+    up->dev[depth] = st.st_dev;
+    up->ino[depth] = st.st_ino;
     name_list dirs = {0}, files = {0};
     MF_TRY(list_dir(dir, &dirs, &files));
     char path[4096];
@@ -120,7 +137,7 @@ static mf_status walk_class(scan *sc, const char *dir, int depth)
     for (int i = 0; i < dirs.n && s == MF_STATUS_OK; i++) {
         s = join(path, sizeof path, dir, dirs.v[i]);
         if (s == MF_STATUS_OK)
-            s = walk_class(sc, path, depth + 1);
+            s = walk_class(sc, path, depth + 1, up);
     }
     names_free(&dirs);
     names_free(&files);
@@ -198,8 +215,9 @@ mf_status mf_dirset_open(mf_dataset *ds, const mf_dataset_options *opt)
         sc.label = c;
         sc.images = 0;
         s = join(path, sizeof path, ds->path, classes.v[c]);
+        ancestors up;
         if (s == MF_STATUS_OK)
-            s = walk_class(&sc, path, 0);
+            s = walk_class(&sc, path, 0, &up);
         if (s == MF_STATUS_OK && sc.images == 0)
             s = mf_fail(MF_STATUS_DATA, "class folder %s has no .jpg/.jpeg images (every class needs at least one)",
                         path);

@@ -484,6 +484,25 @@ static void test_size_limit(void)
     mf_free(buf);
 }
 
+/* A symbolic link from a class folder back to an ancestor is a loop: found
+ * at once, its images counted once, with a warning. */
+static void test_link_loop(void)
+{
+    mkdirs(at("loop/a/sub"));
+    const uint8_t q[4][3] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {255, 255, 255}};
+    write_jpeg(at("loop/a/x.jpg"), 16, q);
+    write_jpeg(at("loop/a/sub/y.jpg"), 16, q);
+    char target[256];
+    mf_strlcpy(target, at("loop/a"), sizeof target);
+    MF_CHECK(symlink(target, at("loop/a/sub/back")) == 0);
+    mf_dataset *ds;
+    mf_dataset_options o = mf_dataset_options_default();
+    o.quiet = 1;
+    MF_CHECK(mf_dataset_open(&ds, at("loop"), &o) == MF_STATUS_OK);
+    MF_CHECK_MSG(mf_dataset_size(ds) == 2, "%d images, expected 2", mf_dataset_size(ds));
+    mf_dataset_free(ds);
+}
+
 int main(void)
 {
     snprintf(root, sizeof root, "/tmp/mf_dataset_XXXXXX");
@@ -497,6 +516,7 @@ int main(void)
     test_known_image();
     test_bad_images();
     test_size_limit();
+    test_link_loop();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (system(cmd) != 0)

@@ -35,35 +35,8 @@ int mf_is_hdf5_file(const char *path)
 
 /* ---- reading ------------------------------------------------------------- */
 
-static char *read_str_attr(hid_t obj, const char *name)
-{
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0)
-        return NULL;
-    hid_t t = H5Aget_type(a);
-    char *out = NULL;
-    if (H5Tget_class(t) == H5T_STRING) {
-        if (H5Tis_variable_str(t) > 0) {
-            char *v = NULL;
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mt, H5T_VARIABLE);
-            if (H5Aread(a, mt, &v) >= 0 && v) {
-                out = mf_strdup(v);
-                H5free_memory(v);
-            }
-            H5Tclose(mt);
-        } else {
-            size_t n = H5Tget_size(t);
-            char *v = mf_alloc(n + 1);
-            if (H5Aread(a, t, v) >= 0)
-                out = mf_strdup(v);
-            mf_free(v);
-        }
-    }
-    H5Tclose(t);
-    H5Aclose(a);
-    return out;
-}
+/* one string attribute of at most 4 KiB (the format tag), or NULL */
+static char *read_str_attr(hid_t obj, const char *name) { return mf_h5_attr_string(obj, name, 4096); }
 
 /* A 1-D array of variable-length strings (dataset or attribute), mf_alloc'ed copies. */
 static mf_status read_strings(hid_t obj, int is_attr, int expect, char ***out, int *n_out, const char *what)
@@ -71,7 +44,13 @@ static mf_status read_strings(hid_t obj, int is_attr, int expect, char ***out, i
     hid_t sp = is_attr ? H5Aget_space(obj) : H5Dget_space(obj);
     hssize_t n = H5Sget_simple_extent_npoints(sp);
     H5Sclose(sp);
-    if (n < 0 || (expect >= 0 && n != expect))
+    hid_t t = is_attr ? H5Aget_type(obj) : H5Dget_type(obj);
+    int strings = t >= 0 && H5Tget_class(t) == H5T_STRING;
+    if (t >= 0)
+        H5Tclose(t);
+    if (!strings)
+        return mf_fail(MF_STATUS_DATA, "%s is not a list of strings", what);
+    if (n < 0 || n > 100000000 || (expect >= 0 && n != expect))
         return mf_fail(MF_STATUS_DATA, "%s has %lld entries, expected %d", what, (long long)n, expect);
     char **raw = mf_alloc((size_t)(n ? n : 1) * sizeof *raw);
     hid_t mt = H5Tcopy(H5T_C_S1);

@@ -56,16 +56,9 @@ static herr_t attr_strings(hid_t obj, const char *name, const char *const *v, in
     return e;
 }
 
-static int attr_read(hid_t obj, const char *name, hid_t type, void *v)
-{
-    if (H5Aexists(obj, name) <= 0)
-        return -1;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    herr_t e = a < 0 ? -1 : H5Aread(a, type, v);
-    if (a >= 0)
-        H5Aclose(a);
-    return e < 0 ? -1 : 0;
-}
+/* one element of the attribute's class, or -1 (an attribute with several
+ * elements would overflow v) */
+static int attr_read(hid_t obj, const char *name, hid_t type, void *v) { return mf_h5_attr_scalar(obj, name, type, v); }
 
 static int64_t get_i64(hid_t o, const char *n, int *bad)
 {
@@ -560,8 +553,23 @@ static mf_status read_file(mf_fit_ctx *ctx, hid_t f, const char *path, loaded *L
         hid_t d = H5Dopen2(f, "history", H5P_DEFAULT);
         hid_t sp = H5Dget_space(d);
         hsize_t dims[2] = {0, 0};
-        H5Sget_simple_extent_dims(sp, dims, NULL);
+        int rank = mf_h5_dims(sp, 2, dims);
         H5Sclose(sp);
+        /* (epochs, metrics), each metric a name: bounded before anything is allocated */
+        hssize_t n_names = -1;
+        if (d >= 0 && H5Aexists(d, "names") > 0) {
+            hid_t na = H5Aopen(d, "names", H5P_DEFAULT), asp = na >= 0 ? H5Aget_space(na) : -1;
+            n_names = asp >= 0 ? H5Sget_simple_extent_npoints(asp) : -1;
+            if (asp >= 0)
+                H5Sclose(asp);
+            if (na >= 0)
+                H5Aclose(na);
+        }
+        if (rank != 2 || dims[0] > 1000000 || dims[1] > MF_LOGS_MAX || n_names != (hssize_t)dims[1]) {
+            H5Dclose(d);
+            return mf_fail(MF_STATUS_DATA, "%s: /history is not an (epochs, metrics) table with a name per metric",
+                           path);
+        }
         int ne = (int)dims[0], nn = (int)dims[1];
         double *h = mf_alloc((size_t)(ne > 0 && nn > 0 ? ne * nn : 1) * sizeof *h);
         char **names = mf_alloc((size_t)(nn ? nn : 1) * sizeof *names);

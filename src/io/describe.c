@@ -9,41 +9,15 @@
 #include "describe.h"
 #include "h5util.h"
 
-static char *str_attr(hid_t obj, const char *name)
-{
-    if (H5Aexists(obj, name) <= 0)
-        return NULL;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = H5Aget_type(a);
-    char *out = NULL;
-    if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
-        char *v = NULL;
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, H5T_VARIABLE);
-        if (H5Aread(a, mt, &v) >= 0 && v) {
-            size_t n = strlen(v) + 1;
-            out = malloc(n);
-            memcpy(out, v, n);
-            H5free_memory(v);
-        }
-        H5Tclose(mt);
-    } else if (H5Tget_class(t) == H5T_STRING) {
-        size_t n = H5Tget_size(t);
-        out = calloc(n + 1, 1);
-        H5Aread(a, t, out);
-    }
-    H5Tclose(t);
-    H5Aclose(a);
-    return out;
-}
+/* a string attribute (one element, at most 1 MiB: a config), mf_alloc'ed, or NULL */
+static char *str_attr(hid_t obj, const char *name) { return mf_h5_attr_string(obj, name, (size_t)1 << 20); }
 
+/* an integer attribute of one element, or -1 */
 static long long int_attr(hid_t obj, const char *name)
 {
     long long v = -1;
-    if (H5Aexists(obj, name) > 0) {
-        hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-        H5Aread(a, H5T_NATIVE_LLONG, &v);
-        H5Aclose(a);
-    }
+    if (mf_h5_attr_scalar(obj, name, H5T_NATIVE_LLONG, &v) != 0)
+        v = -1;
     return v;
 }
 
@@ -61,8 +35,15 @@ static herr_t visit(hid_t obj, const char *name, const H5O_info_t *info, void *d
     if (info->type != H5O_TYPE_DATASET)
         return 0;
     hid_t d = H5Dopen2(obj, name, H5P_DEFAULT), sp = H5Dget_space(d);
-    hsize_t dims[8];
-    int nd = H5Sget_simple_extent_dims(sp, dims, NULL);
+    hsize_t dims[32];
+    int nd = mf_h5_dims(sp, 32, dims);
+    if (nd < 0) {
+        H5Sclose(sp);
+        H5Dclose(d);
+        if (w->print)
+            fprintf(w->out, "  %-64s (more than 32 axes: not an mpifit or Keras file)\n", name);
+        return 0;
+    }
     size_t n = 1;
     if (w->print)
         fprintf(w->out, "  %-64s (", name);
@@ -86,12 +67,23 @@ static double *series(hid_t f, const char *path, hsize_t *n)
     *n = 0;
     if (H5Lexists(f, path, H5P_DEFAULT) <= 0)
         return NULL;
-    hid_t d = H5Dopen2(f, path, H5P_DEFAULT), sp = H5Dget_space(d);
-    H5Sget_simple_extent_dims(sp, n, NULL);
-    double *v = malloc((*n ? *n : 1) * sizeof *v);
-    H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-    H5Sclose(sp);
-    H5Dclose(d);
+    hid_t d = H5Dopen2(f, path, H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
+    hsize_t len = 0;
+    double *v = NULL;
+    /* one axis and a sane length, or nothing: a series is (rows,) doubles */
+    if (sp >= 0 && mf_h5_dims(sp, 1, &len) == 1 && len <= ((hsize_t)1 << 30)) {
+        v = malloc((len ? len : 1) * sizeof *v);
+        if (v && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0) {
+            *n = len;
+        } else {
+            free(v);
+            v = NULL;
+        }
+    }
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (d >= 0)
+        H5Dclose(d);
     return v;
 }
 
@@ -169,7 +161,7 @@ int mf_h5_describe(const char *path, FILE *out)
         hid_t g = H5Gopen2(f, "optimizer", H5P_DEFAULT);
         char *kind = g >= 0 ? str_attr(g, "kind") : NULL;
         fprintf(out, "optimizer: %s, %lld iterations\n", kind ? kind : "?", g >= 0 ? int_attr(g, "iterations") : -1);
-        free(kind);
+        mf_free(kind);
         if (g >= 0)
             H5Gclose(g);
         H5Ovisit_by_name(f, "model_weights", H5_INDEX_NAME, H5_ITER_INC, visit, &w, H5P_DEFAULT);
@@ -185,13 +177,13 @@ int mf_h5_describe(const char *path, FILE *out)
         }
         fprintf(out, "config:\n%s%s", cfg ? cfg : "(none)\n",
                 cfg && cfg[0] && cfg[strlen(cfg) - 1] != '\n' ? "\n" : "");
-        free(ver);
-        free(cfg);
+        mf_free(ver);
+        mf_free(cfg);
     } else if (fmt && strcmp(fmt, "mpifit-metrics") == 0) {
         char *ver = str_attr(f, "mpifit_version");
         fprintf(out, "%s: mpifit metrics (mpifit %s), %lld rank%s\n", path, ver ? ver : "?", int_attr(f, "world_size"),
                 int_attr(f, "world_size") == 1 ? "" : "s");
-        free(ver);
+        mf_free(ver);
         print_epochs(f, out);
         hsize_t n = 0;
         double *gs = series(f, "step/global_step", &n), *loss = NULL;
@@ -209,7 +201,7 @@ int mf_h5_describe(const char *path, FILE *out)
         H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, visit, &w);
         fprintf(out, "%d datasets, %zu values\n", w.n, w.values);
     }
-    free(fmt);
+    mf_free(fmt);
     H5Fclose(f);
     mf_h5_unlock();
     return 0;

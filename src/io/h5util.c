@@ -199,3 +199,80 @@ const char *mf_h5_library_version(void)
     snprintf(buf, sizeof buf, "%u.%u.%u", maj, min, rel);
     return buf;
 }
+
+/* ---- reads that do not trust the file ------------------------------------ */
+
+int mf_h5_dims(hid_t space, int max_rank, hsize_t *dims)
+{
+    int nd = H5Sget_simple_extent_ndims(space);
+    if (nd < 0 || nd > max_rank)
+        return -1;
+    if (nd > 0 && H5Sget_simple_extent_dims(space, dims, NULL) != nd)
+        return -1;
+    return nd;
+}
+
+/* the attribute, if it holds exactly one element of class `cls` */
+static hid_t open_single(hid_t obj, const char *name, H5T_class_t cls)
+{
+    if (H5Aexists(obj, name) <= 0)
+        return -1;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0)
+        return -1;
+    hid_t sp = H5Aget_space(a), t = H5Aget_type(a);
+    int ok = sp >= 0 && t >= 0 && H5Sget_simple_extent_npoints(sp) == 1 && H5Tget_class(t) == cls;
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (t >= 0)
+        H5Tclose(t);
+    if (!ok) {
+        H5Aclose(a);
+        return -1;
+    }
+    return a;
+}
+
+int mf_h5_attr_scalar(hid_t obj, const char *name, hid_t mem_type, void *v)
+{
+    H5T_class_t cls = H5Tget_class(mem_type);
+    hid_t a = open_single(obj, name, cls);
+    if (a < 0)
+        return -1;
+    herr_t e = H5Aread(a, mem_type, v);
+    H5Aclose(a);
+    return e < 0 ? -1 : 0;
+}
+
+char *mf_h5_attr_string(hid_t obj, const char *name, size_t max)
+{
+    hid_t a = open_single(obj, name, H5T_STRING);
+    if (a < 0)
+        return NULL;
+    hid_t t = H5Aget_type(a);
+    char *out = NULL;
+    if (H5Tis_variable_str(t) > 0) {
+        char *v = NULL;
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        if (H5Aread(a, mt, &v) >= 0 && v) {
+            if (strlen(v) <= max)
+                out = mf_strdup(v);
+            H5free_memory(v);
+        }
+        H5Tclose(mt);
+    } else {
+        size_t n = H5Tget_size(t); /* one element of n bytes: checked by open_single */
+        if (n > 0 && n <= max) {
+            char *v = mf_alloc(n + 1);
+            if (H5Aread(a, t, v) >= 0) {
+                v[n] = '\0';
+                out = mf_strdup(v);
+            }
+            mf_free(v);
+        }
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    return out;
+}

@@ -18,6 +18,17 @@ const char *mf_h5_error(char *buf, size_t n);
  * Close it with mf_h5_dcpl_close. */
 hid_t mf_h5_checked_dcpl(int rank, const hsize_t *dims);
 void mf_h5_dcpl_close(hid_t p);
+/* Reads that do not trust the file: every size is checked before anything
+ * is read or allocated.
+ *   mf_h5_dims: the rank of a dataspace (dims filled), or -1 if it has more
+ *     than max_rank axes;
+ *   mf_h5_attr_scalar: attribute `name` into *v (mem_type) if it holds
+ *     exactly one element of mem_type's class; else -1 and v untouched;
+ *   mf_h5_attr_string: a string attribute of one element and at most max
+ *     bytes, as an mf_alloc'ed copy; else NULL. */
+int mf_h5_dims(hid_t space, int max_rank, hsize_t *dims);
+int mf_h5_attr_scalar(hid_t obj, const char *name, hid_t mem_type, void *v);
+char *mf_h5_attr_string(hid_t obj, const char *name, size_t max);
 /* "1.10.8": the HDF5 library linked. */
 const char *mf_h5_library_version(void);
 

@@ -2,6 +2,7 @@
  * mpifit/checkpoint.h). All HDF5 calls hold mf_h5_lock(). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,16 +16,18 @@ static int dataset_shape(hid_t d, mf_shape *s)
 {
     hid_t sp = H5Dget_space(d);
     int nd = H5Sget_simple_extent_ndims(sp);
-    hsize_t dims[8];
-    if (nd < 0 || nd > MF_MAX_DIMS) {
+    hsize_t dims[MF_MAX_DIMS];
+    if (nd < 0 || nd > MF_MAX_DIMS || mf_h5_dims(sp, MF_MAX_DIMS, dims) != nd) {
         H5Sclose(sp);
         return -1;
     }
-    H5Sget_simple_extent_dims(sp, dims, NULL);
     H5Sclose(sp);
     s->ndim = nd;
-    for (int i = 0; i < nd; i++)
+    for (int i = 0; i < nd; i++) {
+        if (dims[i] > (hsize_t)INT_MAX) /* would truncate: no layer has such a weight */
+            return -1;
         s->d[i] = (int)dims[i];
+    }
     return 0;
 }
 

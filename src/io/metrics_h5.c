@@ -89,11 +89,13 @@ static hid_t series(hid_t f, const char *group, const char *name)
     return d;
 }
 
+/* rows of a series (one axis; 0 for anything else) */
 static hsize_t rows_of(hid_t d)
 {
     hid_t sp = H5Dget_space(d);
     hsize_t n = 0;
-    H5Sget_simple_extent_dims(sp, &n, NULL);
+    if (mf_h5_dims(sp, 1, &n) != 1)
+        n = 0;
     H5Sclose(sp);
     return n;
 }

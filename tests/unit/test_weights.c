@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "mpifit.h"
 #include "core/core.h"
+#include "io/describe.h"
 #include "test.h"
 
 static char dir[64];
@@ -279,6 +280,52 @@ static void test_retention(void)
     MF_CHECK(strcmp(name, "run/ckpt-12345-0000007.h5") == 0);
 }
 
+/* Files that lie about their sizes: a scalar attribute stored with 1000
+ * elements, a 3-D "series", a format tag of 1000 strings. Every reader
+ * refuses them cleanly (under ASan: no overflow). */
+static void test_hostile(void)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/ckpt-0009-0000099.h5", dir);
+    hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t many = 1000, cube[3] = {4, 5, 6};
+    int64_t big[1000] = {0};
+    hid_t sp = H5Screate_simple(1, &many, NULL);
+    hid_t st = H5Tcopy(H5T_C_S1);
+    H5Tset_size(st, H5T_VARIABLE);
+    const char *tags[1000];
+    for (int i = 0; i < 1000; i++)
+        tags[i] = "mpifit-checkpoint";
+    hid_t a = H5Acreate2(f, "format", st, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, st, tags);
+    H5Aclose(a);
+    for (int i = 0; i < 2; i++) {
+        a = H5Acreate2(f, i ? "epoch" : "complete", H5T_NATIVE_INT64, sp, H5P_DEFAULT, H5P_DEFAULT);
+        H5Awrite(a, H5T_NATIVE_INT64, big);
+        H5Aclose(a);
+    }
+    hid_t g = H5Gcreate2(f, "epoch", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t s3 = H5Screate_simple(3, cube, NULL);
+    hid_t d = H5Dcreate2(g, "epoch", H5T_NATIVE_DOUBLE, s3, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    static double zeros[120];
+    H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros);
+    H5Dclose(d);
+    H5Sclose(s3);
+    H5Gclose(g);
+    H5Tclose(st);
+    H5Sclose(sp);
+    H5Fclose(f);
+    MF_CHECK(mf_checkpoint_check(p, NULL) != MF_STATUS_OK);
+    MF_CHECK(mf_h5_describe(p, stdout) == 0); /* says what it can, crashes on nothing */
+    double *ep = NULL, *cols[4] = {0};
+    size_t rows = 7;
+    MF_CHECK(mf_metrics_read_curves(p, &ep, cols, &rows) == 0 && rows == 0);
+    free(ep);
+    for (int k = 0; k < 4; k++)
+        free(cols[k]);
+    remove(p);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/mf_weights_XXXXXX");
@@ -288,6 +335,7 @@ int main(void)
     test_keras_file();
     test_checkpoints();
     test_retention();
+    test_hostile();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)

@@ -192,7 +192,8 @@ static void train_usage(void)
            "--weights starts from a Keras-layout weights file (after [model] weights).\n"
            "--resume auto continues from the newest complete checkpoint in [output] dir\n"
            "(skipping corrupt ones), --resume PATH from that file. SIGTERM or SIGUSR1:\n"
-           "finish the step, write a checkpoint, exit 0; a second signal exits at once.\n");
+           "finish the step, write a checkpoint, exit 0; a second, different signal (or the same one\n"
+           "3 s later or more) exits at once.\n");
 }
 
 /* One line on rank 0: what is trained, how, on how much. */

@@ -2,18 +2,37 @@
  * --signal=USR1@120, PBS' SIGTERM before the walltime). The first signal sets
  * a flag that fit reads at step boundaries; a second one means "now": the
  * process exits at once with 128 + signal. Atomic checkpoint writes (temporary
- * file, fsync, rename) make that safe: the last good checkpoint is untouched. */
+ * file, fsync, rename) make that safe: the last good checkpoint is untouched.
+ * One event often arrives twice (the scheduler signals the process directly
+ * and the launcher forwards the same signal): the same signal again within
+ * DUP_WINDOW seconds is that duplicate and is ignored, so it cannot cancel the
+ * checkpoint it asked for. */
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "fit_internal.h"
 
+#define DUP_WINDOW 3
+
 static volatile sig_atomic_t requested;
+static volatile sig_atomic_t first_at; /* monotonic seconds of the first signal */
+
+static int now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t); /* async-signal-safe */
+    return (int)t.tv_sec;
+}
 
 static void on_signal(int sig)
 {
-    if (requested)
+    if (requested) {
+        if (sig == requested && now_s() - first_at < DUP_WINDOW)
+            return; /* the same event, delivered twice */
         _exit(128 + sig); /* async-signal-safe; no cleanup on purpose */
+    }
+    first_at = now_s();
     requested = sig;
 }
 

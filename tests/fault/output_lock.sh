@@ -4,23 +4,11 @@
 set -euo pipefail
 # shellcheck source=../e2e/assert.sh
 . "$(dirname "$0")/../e2e/assert.sh"
+# shellcheck source=job.sh
+. "$(dirname "$0")/job.sh"
 mpifit=$1 data=$2 work=$3
 rm -rf "$work" && mkdir -p "$work"
-cat > "$work/job.ini" <<INI
-[model]
-arch = small_cnn
-input_size = 32
-[data]
-train = $data/train
-validation = none
-batch_size = 4
-threads = 1
-[train]
-epochs = 400
-verbose = 2
-[output]
-dir = $work/run
-INI
+small_job "$work/job.ini" "$data" "$work/run" 400 none
 "$mpifit" train "$work/job.ini" > "$work/first.log" 2>&1 &
 pid=$!
 trap 'kill -KILL $pid 2>/dev/null || true' EXIT

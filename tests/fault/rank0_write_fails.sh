@@ -7,26 +7,12 @@
 set -euo pipefail
 # shellcheck source=../e2e/assert.sh
 . "$(dirname "$0")/../e2e/assert.sh"
+# shellcheck source=job.sh
+. "$(dirname "$0")/job.sh"
 mpiexec=$1 preflags=$2 mpifit=$3 data=$4 work=$5
 rm -rf "$work" && mkdir -p "$work/run/weights.h5"
-cat > "$work/job.ini" <<INI
-[model]
-arch = small_cnn
-input_size = 32
-[data]
-train = $data/train
-validation = $data/validation
-batch_size = 4
-threads = 1
-[train]
-epochs = 3
-verbose = 2
-[output]
-dir = $work/run
-[dist]
-threads = 1
-timeout = 300
-INI
+small_job "$work/job.ini" "$data" "$work/run" 3
+echo "timeout = 300" >> "$work/job.ini"  # under [dist], the last section
 t0=$(date +%s)
 set +e
 # shellcheck disable=SC2086

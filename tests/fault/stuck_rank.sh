@@ -6,27 +6,13 @@
 set -euo pipefail
 # shellcheck source=../e2e/assert.sh
 . "$(dirname "$0")/../e2e/assert.sh"
+# shellcheck source=job.sh
+. "$(dirname "$0")/job.sh"
 mpiexec=$1 preflags=$2 mpifit=$3 data=$4 work=$5
 timeout=5
 rm -rf "$work" && mkdir -p "$work"
-cat > "$work/job.ini" <<INI
-[model]
-arch = small_cnn
-input_size = 32
-[data]
-train = $data/train
-validation = $data/validation
-batch_size = 4
-threads = 1
-[train]
-epochs = 1000
-verbose = 2
-[output]
-dir = $work/run
-[dist]
-threads = 1
-timeout = $timeout
-INI
+small_job "$work/job.ini" "$data" "$work/run" 1000
+echo "timeout = $timeout" >> "$work/job.ini"  # under [dist], the last section
 # shellcheck disable=SC2086
 "$mpiexec" -n 2 $preflags "$mpifit" train "$work/job.ini" > "$work/run.log" 2>&1 &
 pid=$!

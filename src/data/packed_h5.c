@@ -101,7 +101,7 @@ typedef struct packed_state {
 static mf_status open_file(packed_state *P, const char *file)
 {
     char err[256];
-    P->h5_file = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    P->h5_file = mf_h5_open_read(file);
     if (P->h5_file < 0)
         return mf_fail(MF_STATUS_HDF5, "cannot open packed dataset %s: %s", file, mf_h5_error(err, sizeof err));
     char *fmt = read_str_attr(P->h5_file, "format");

@@ -305,7 +305,7 @@ static mf_status open_checked(const char *path, hid_t *out, mf_checkpoint_summar
 {
     char err[256];
     *out = H5I_INVALID_HID;
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = mf_h5_open_read(path);
     if (f < 0)
         return mf_fail(MF_STATUS_DATA, "%s is not a readable HDF5 file (truncated or corrupt?): %s", path,
                        mf_h5_error(err, sizeof err));

@@ -140,7 +140,7 @@ static void print_epochs(hid_t f, FILE *out)
 int mf_h5_describe(const char *path, FILE *out)
 {
     mf_h5_lock();
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = mf_h5_open_read(path);
     if (f < 0) {
         char err[256];
         mf_fail(MF_STATUS_HDF5, "cannot open %s: %s", path, mf_h5_error(err, sizeof err));
@@ -212,7 +212,7 @@ int mf_h5_describe(const char *path, FILE *out)
 int mf_metrics_read_curves(const char *in, double **ep, double *cols[4], size_t *rows)
 {
     mf_h5_lock();
-    hid_t f = H5Fopen(in, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = mf_h5_open_read(in);
     if (f < 0) {
         mf_h5_unlock();
         mf_fail(MF_STATUS_HDF5, "cannot open %s", in);

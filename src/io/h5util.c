@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -84,6 +85,29 @@ hid_t mf_h5_mem_create(const char *name)
     H5Pset_fapl_core(fapl, (size_t)1 << 22, 0);
     hid_t f = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
+    return f;
+}
+
+static const void *image_buf;
+static size_t image_len;
+
+void mf_h5_set_file_image(const void *buf, size_t n)
+{
+    image_buf = buf;
+    image_len = buf ? n : 0;
+}
+
+hid_t mf_h5_open_read(const char *path)
+{
+    if (!image_buf)
+        return H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    hid_t f = -1;
+    if (fapl >= 0 && H5Pset_fapl_core(fapl, 1 << 16, 0) >= 0 &&
+        H5Pset_file_image(fapl, (void *)(uintptr_t)image_buf, image_len) >= 0)
+        f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (fapl >= 0)
+        H5Pclose(fapl);
     return f;
 }
 

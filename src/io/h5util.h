@@ -29,6 +29,12 @@ void mf_h5_dcpl_close(hid_t p);
 int mf_h5_dims(hid_t space, int max_rank, hsize_t *dims);
 int mf_h5_attr_scalar(hid_t obj, const char *name, hid_t mem_type, void *v);
 char *mf_h5_attr_string(hid_t obj, const char *name, size_t max);
+/* Every reader opens its file through this (read-only). Caller holds the lock. */
+hid_t mf_h5_open_read(const char *path);
+/* For fuzzers: while set, mf_h5_open_read ignores the name and opens a copy of
+ * these n bytes as an HDF5 file image (core driver, nothing on disk), so every
+ * reader can be driven by bytes in memory. NULL restores normal opens. */
+void mf_h5_set_file_image(const void *buf, size_t n);
 /* "1.10.8": the HDF5 library linked. */
 const char *mf_h5_library_version(void);
 

@@ -107,7 +107,7 @@ mf_status mf_keras_read_group(hid_t f, mf_model *m, const char *path, mf_weights
 static mf_status load_locked(mf_model *m, const char *path, mf_weights_report *r)
 {
     char err[256];
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = mf_h5_open_read(path);
     if (f < 0)
         return mf_fail(MF_STATUS_IO, "cannot open weights %s: %s", path, mf_h5_error(err, sizeof err));
     /* a full Keras model file keeps its weights under /model_weights */

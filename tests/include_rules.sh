@@ -54,6 +54,9 @@ check() {  # check TREE: the rules of $doc over TREE/src
           if (t != m && !((m "/" t) in mod)) {
             printf "%s:%d: \"%s\": src/%s may not include private headers of src/%s (docs/ARCHITECTURE.md)\n", rel, ln, h, m, t; bad = 1
           }
+          else if (t != m && h ~ /_internal\.h$/) {
+            printf "%s:%d: \"%s\": a module'"'"'s *_internal.h is for its own files only; use its interface header (docs/ARCHITECTURE.md)\n", rel, ln, h; bad = 1
+          }
         }
       }
       close(path)
@@ -72,6 +75,7 @@ if [ "${2:-}" = --self-test ]; then
   # the ground floor reaching up to MPI, and a layer reaching into MPI itself
   printf '#include "../dist/comm.h"\n' >> "$tmp/src/core/alloc.c"
   printf '#include <mpi.h>\n' >> "$tmp/src/layers/relu.c"
+  printf '#include "../train/fit_internal.h"\n' >> "$tmp/src/io/describe.c"
   if out=$(doc=$tmp/docs/ARCHITECTURE.md check "$tmp" 2>&1); then
     echo "include_rules: the self-test's forbidden includes were not caught" >&2
     exit 1
@@ -79,5 +83,6 @@ if [ "${2:-}" = --self-test ]; then
   echo "$out"
   grep -q 'src/core/alloc.c:.*src/core may not include private headers of src/dist' <<<"$out"
   grep -q 'src/layers/relu.c:.*<mpi.h> may not be included in src/layers' <<<"$out"
-  echo "include_rules: self-test: the two forbidden includes added to a copy were caught"
+  grep -q 'src/io/describe.c:.*_internal.h is for its own files only' <<<"$out"
+  echo "include_rules: self-test: the three forbidden includes added to a copy were caught"
 fi

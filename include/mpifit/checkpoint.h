@@ -71,7 +71,11 @@ MF_API mf_status mf_checkpoint_save(mf_fit_ctx *ctx, const char *path, const mf_
  * layer's name and shape: the first mismatch is named), then every rank gets
  * the weights, optimizer state, position, history and callback states. With
  * the same world size the run continues bit for bit; with another, the data
- * order re-shards and the dropout streams restart (not bit-identical). */
+ * order re-shards and the dropout streams restart (not bit-identical). The
+ * learning-rate schedule: a context compiled with one keeps it (so a resumed
+ * run follows its own config, world size and steps per epoch; rank 0 logs how
+ * it differs from the stored one), one compiled without takes the stored one.
+ * A failed load (damaged, another architecture or optimizer) changes nothing. */
 MF_API mf_status mf_checkpoint_load(mf_fit_ctx *ctx, const char *path, mf_checkpoint_summary *out);
 /* Open path and check that it is a complete checkpoint (not collective). */
 MF_API mf_status mf_checkpoint_check(const char *path, mf_checkpoint_summary *out);

@@ -24,6 +24,9 @@
 #include "../io/h5util.h"
 
 #define PACK_FORMAT "mpifit-packed-jpeg"
+/* what a reader accepts before allocating (a file claiming more is damaged) */
+#define MF_PACK_MAX_RECORDS 100000000
+#define MF_PACK_MAX_CLASSES 100000
 
 int mf_is_hdf5_file(const char *path)
 {
@@ -34,45 +37,6 @@ int mf_is_hdf5_file(const char *path)
 }
 
 /* ---- reading ------------------------------------------------------------- */
-
-/* one string attribute of at most 4 KiB (the format tag), or NULL */
-static char *read_str_attr(hid_t obj, const char *name) { return mf_h5_attr_string(obj, name, 4096); }
-
-/* A 1-D array of variable-length strings (dataset or attribute), mf_alloc'ed copies. */
-static mf_status read_strings(hid_t obj, int is_attr, int expect, char ***out, int *n_out, const char *what)
-{
-    hid_t sp = is_attr ? H5Aget_space(obj) : H5Dget_space(obj);
-    hssize_t n = H5Sget_simple_extent_npoints(sp);
-    H5Sclose(sp);
-    hid_t t = is_attr ? H5Aget_type(obj) : H5Dget_type(obj);
-    int strings = t >= 0 && H5Tget_class(t) == H5T_STRING;
-    if (t >= 0)
-        H5Tclose(t);
-    if (!strings)
-        return mf_fail(MF_STATUS_DATA, "%s is not a list of strings", what);
-    if (n < 0 || n > 100000000 || (expect >= 0 && n != expect))
-        return mf_fail(MF_STATUS_DATA, "%s has %lld entries, expected %d", what, (long long)n, expect);
-    char **raw = mf_alloc((size_t)(n ? n : 1) * sizeof *raw);
-    hid_t mt = H5Tcopy(H5T_C_S1);
-    H5Tset_size(mt, H5T_VARIABLE);
-    herr_t e = is_attr ? H5Aread(obj, mt, raw) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
-    mf_status s = MF_STATUS_OK;
-    if (e < 0) {
-        s = mf_fail(MF_STATUS_DATA, "cannot read %s as strings", what);
-    } else {
-        char **v = mf_alloc((size_t)(n ? n : 1) * sizeof *v);
-        for (hssize_t i = 0; i < n; i++) {
-            v[i] = mf_strdup(raw[i] ? raw[i] : "");
-            if (raw[i])
-                H5free_memory(raw[i]);
-        }
-        *out = v;
-        *n_out = (int)n;
-    }
-    H5Tclose(mt);
-    mf_free(raw);
-    return s;
-}
 
 static mf_status list_splits(hid_t f, char *buf, size_t n)
 {
@@ -104,7 +68,7 @@ static mf_status open_file(packed_state *P, const char *file)
     P->h5_file = mf_h5_open_read(file);
     if (P->h5_file < 0)
         return mf_fail(MF_STATUS_HDF5, "cannot open packed dataset %s: %s", file, mf_h5_error(err, sizeof err));
-    char *fmt = read_str_attr(P->h5_file, "format");
+    char *fmt = mf_h5_attr_string(P->h5_file, "format", 4096);
     int ok = fmt && strcmp(fmt, PACK_FORMAT) == 0;
     mf_free(fmt);
     if (!ok)
@@ -135,7 +99,7 @@ static mf_status read_class_names(mf_dataset *ds, packed_state *P, const char *f
     hid_t attr = H5Aopen(P->h5_file, "class_names", H5P_DEFAULT);
     if (attr < 0)
         return mf_fail(MF_STATUS_DATA, "%s: missing the class_names attribute", file);
-    mf_status s = read_strings(attr, 1, -1, &ds->class_names, &ds->n_classes, "class_names");
+    mf_status s = mf_h5_read_strings(attr, 1, -1, MF_PACK_MAX_CLASSES, &ds->class_names, &ds->n_classes, "class_names");
     H5Aclose(attr);
     return s;
 }
@@ -171,19 +135,24 @@ static mf_status read_index(mf_dataset *ds, packed_state *P, const char *file, c
     sp = H5Dget_space(d_off);
     hssize_t n_off = H5Sget_simple_extent_npoints(sp);
     H5Sclose(sp);
-    if (n <= 0 || n_off != n + 1) {
+    if (n <= 0 || n > MF_PACK_MAX_RECORDS || n_off != n + 1 || total < 0) {
         s = mf_fail(MF_STATUS_DATA, "%s:%s: %lld labels but %lld offsets (want labels + 1)", file, split, (long long)n,
                     (long long)n_off);
         goto done;
     }
     off = mf_alloc((size_t)(n + 1) * sizeof *off);
     lab = mf_alloc((size_t)n * sizeof *lab);
-    if (H5Dread(d_off, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, off) < 0 ||
-        H5Dread(d_lab, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) < 0) {
-        s = mf_fail(MF_STATUS_HDF5, "%s:%s: cannot read offsets/labels: %s", file, split, mf_h5_error(err, sizeof err));
+    hsize_t n_rec = (hsize_t)n, n_rec1 = (hsize_t)n + 1;
+    snprintf(p, sizeof p, "%s/offsets", split);
+    char q[512];
+    snprintf(q, sizeof q, "%s/labels", split);
+    if (mf_h5_read_exact(P->h5_file, p, H5T_NATIVE_UINT64, 1, &n_rec1, off) < 0 ||
+        mf_h5_read_exact(P->h5_file, q, H5T_NATIVE_INT32, 1, &n_rec, lab) < 0) {
+        s = mf_fail(MF_STATUS_DATA, "%s:%s: offsets and labels are not 1-D integer lists of %lld + 1 and %lld: %s",
+                    file, split, (long long)n, (long long)n, mf_h5_error(err, sizeof err));
         goto done;
     }
-    s = read_strings(d_nam, 0, (int)n, &names, &n_names, "names");
+    s = mf_h5_read_strings(d_nam, 0, (int)n, MF_PACK_MAX_RECORDS, &names, &n_names, "names");
     if (s != MF_STATUS_OK)
         goto done;
     for (hssize_t i = 0; i < n; i++) {
@@ -318,54 +287,6 @@ const mf_ds_source mf_packed_source = {MF_DS_PACKED, packed_read, packed_close};
 
 /* ---- writing ------------------------------------------------------------- */
 
-static herr_t write_str_attr(hid_t obj, const char *name, const char *value)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = a < 0 ? -1 : H5Awrite(a, t, &value);
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(t);
-    return e;
-}
-
-static herr_t write_strings(hid_t loc, const char *name, int is_attr, const char *const *v, int n)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    hsize_t dims = (hsize_t)n;
-    hid_t sp = H5Screate_simple(1, &dims, NULL);
-    herr_t e;
-    if (is_attr) {
-        hid_t a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-        e = a < 0 ? -1 : H5Awrite(a, t, v);
-        if (a >= 0)
-            H5Aclose(a);
-    } else {
-        hid_t d = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        e = d < 0 ? -1 : H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-        if (d >= 0)
-            H5Dclose(d);
-    }
-    H5Sclose(sp);
-    H5Tclose(t);
-    return e;
-}
-
-static herr_t write_array(hid_t loc, const char *name, hid_t type, const void *v, hsize_t n)
-{
-    hid_t sp = H5Screate_simple(1, &n, NULL);
-    hid_t d = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = d < 0 ? -1 : H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-    if (d >= 0)
-        H5Dclose(d);
-    H5Sclose(sp);
-    return e;
-}
-
 /* One split: read every file once to size the blob, then write it in order. */
 static mf_status write_split(hid_t f, const char *out_path, const mf_pack_split *sp)
 {
@@ -427,9 +348,11 @@ static mf_status write_split(hid_t f, const char *out_path, const mf_pack_split 
         H5Sclose(ms);
     }
     mf_free(buf);
+    hsize_t n_off = (hsize_t)n + 1, n_lab = (hsize_t)n;
     if (s == MF_STATUS_OK &&
-        (write_array(g, "offsets", H5T_NATIVE_UINT64, off, (hsize_t)n + 1) < 0 ||
-         write_array(g, "labels", H5T_NATIVE_INT32, lab, (hsize_t)n) < 0 || write_strings(g, "names", 0, names, n) < 0))
+        (mf_h5_put_dataset(g, "offsets", H5T_NATIVE_UINT64, H5T_NATIVE_UINT64, 1, &n_off, off, 0) < 0 ||
+         mf_h5_put_dataset(g, "labels", H5T_NATIVE_INT32, H5T_NATIVE_INT32, 1, &n_lab, lab, 0) < 0 ||
+         mf_h5_put_strings(g, "names", names, n, MF_H5_DATASET) < 0))
         s = mf_fail(MF_STATUS_HDF5, "pack: writing the index of %s into %s: %s", sp->name, out_path,
                     mf_h5_error(err, sizeof err));
 done:
@@ -464,15 +387,11 @@ mf_status mf_packed_write(const char *out_path, const mf_pack_split *splits, int
     const mf_dataset *ds0 = splits[0].ds;
     mf_status s = MF_STATUS_OK;
     int one = 1;
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(f, "format_version", H5T_NATIVE_INT, sp, H5P_DEFAULT, H5P_DEFAULT);
-    if (write_str_attr(f, "format", PACK_FORMAT) < 0 || a < 0 || H5Awrite(a, H5T_NATIVE_INT, &one) < 0 ||
-        write_str_attr(f, "mpifit_version", mf_version()) < 0 ||
-        write_strings(f, "class_names", 1, (const char *const *)ds0->class_names, ds0->n_classes) < 0)
+    if (mf_h5_put_string(f, "format", PACK_FORMAT, 0) < 0 ||
+        mf_h5_put_scalar(f, "format_version", H5T_NATIVE_INT, &one) < 0 ||
+        mf_h5_put_string(f, "mpifit_version", mf_version(), 0) < 0 ||
+        mf_h5_put_strings(f, "class_names", (const char *const *)ds0->class_names, ds0->n_classes, 0) < 0)
         s = mf_fail(MF_STATUS_HDF5, "pack: writing attributes of %s: %s", tmp, mf_h5_error(err, sizeof err));
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
     for (int k = 0; k < n_splits && s == MF_STATUS_OK; k++)
         s = write_split(f, tmp, &splits[k]);
     if (H5Fclose(f) < 0 && s == MF_STATUS_OK)

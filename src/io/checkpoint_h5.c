@@ -2,7 +2,8 @@
  *
  * Save and load are collective: the ranks' parts (rng streams, running metric
  * sums) are gathered or scattered with one call each, and only rank 0 touches
- * the file. Every HDF5 call holds mf_h5_lock(). */
+ * the file. Every HDF5 call holds mf_h5_lock(). What is stored of the training
+ * context comes from, and goes back through, train/fit_state.h. */
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -13,274 +14,207 @@
 #include "mpifit/checkpoint.h"
 #include "h5util.h"
 #include "keras_io.h"
-#include "../train/fit_internal.h"
+#include "../core/core.h"
+#include "../train/fit_state.h"
 
 #define CKPT_FORMAT "mpifit-checkpoint"
-
-/* ---- small attribute helpers ------------------------------------------------ */
-
-static herr_t attr_write(hid_t obj, const char *name, hid_t type, const void *v)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = a < 0 ? -1 : H5Awrite(a, type, v);
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    return e;
-}
-static herr_t attr_i64(hid_t o, const char *n, int64_t v) { return attr_write(o, n, H5T_NATIVE_INT64, &v); }
-static herr_t attr_f64(hid_t o, const char *n, double v) { return attr_write(o, n, H5T_NATIVE_DOUBLE, &v); }
-
-static herr_t attr_str(hid_t obj, const char *name, const char *v)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    herr_t e = attr_write(obj, name, t, &v);
-    H5Tclose(t);
-    return e;
-}
-
-static herr_t attr_strings(hid_t obj, const char *name, const char *const *v, int n)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    hsize_t d = (hsize_t)n;
-    hid_t sp = n ? H5Screate_simple(1, &d, NULL) : H5Screate(H5S_NULL);
-    hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = a < 0 ? -1 : (n ? H5Awrite(a, t, v) : 0);
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(t);
-    return e;
-}
-
-/* one element of the attribute's class, or -1 (an attribute with several
- * elements would overflow v) */
-static int attr_read(hid_t obj, const char *name, hid_t type, void *v) { return mf_h5_attr_scalar(obj, name, type, v); }
-
-static int64_t get_i64(hid_t o, const char *n, int *bad)
-{
-    int64_t v = 0;
-    if (attr_read(o, n, H5T_NATIVE_INT64, &v) < 0)
-        *bad = 1;
-    return v;
-}
-
-static double get_f64(hid_t o, const char *n, int *bad)
-{
-    double v = 0;
-    if (attr_read(o, n, H5T_NATIVE_DOUBLE, &v) < 0)
-        *bad = 1;
-    return v;
-}
-
-static herr_t dataset_write(hid_t loc, const char *name, hid_t mem, hid_t file, int rank, const hsize_t *dims,
-                            const void *v)
-{
-    hid_t sp = H5Screate_simple(rank, dims, NULL);
-    hid_t dcpl = mf_h5_checked_dcpl(rank, dims);
-    hid_t d = H5Dcreate2(loc, name, file, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    herr_t e = d < 0 ? -1 : H5Dwrite(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-    if (d >= 0)
-        H5Dclose(d);
-    mf_h5_dcpl_close(dcpl);
-    H5Sclose(sp);
-    return e;
-}
-
-/* n elements of dataset `name` into v (which holds exactly n), or -1 if the
- * dataset is missing or of another size */
-static int dataset_read(hid_t loc, const char *name, hid_t mem, void *v, hssize_t n)
-{
-    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0)
-        return -1;
-    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
-    if (d < 0)
-        return -1;
-    hid_t sp = H5Dget_space(d);
-    hssize_t have = H5Sget_simple_extent_npoints(sp);
-    H5Sclose(sp);
-    herr_t e = have == n ? H5Dread(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : -1;
-    H5Dclose(d);
-    return e < 0 ? -1 : 0;
-}
+#define CKPT_MAX_WORLD 1000000 /* ranks a checkpoint may describe (bounds the tables) */
 
 /* ---- what each rank contributes ------------------------------------------------ */
 
-/* rng (4 x u64 as doubles' bits would lose nothing, but keep them as u64) and
- * the running metric sums */
+/* this rank's dropout stream and running metric sums (gathered to rank 0) */
 typedef struct rank_part {
     uint64_t rng[4];
     double metrics[2 * MF_MAX_TRACKED];
 } rank_part;
 
-static void my_part(const mf_fit_ctx *ctx, rank_part *p)
+static const char *opt_kind(mf_optimizer *opt)
 {
-    memset(p, 0, sizeof *p);
-    memcpy(p->rng, ctx->rng.s, sizeof p->rng);
-    for (int i = 0; i < ctx->n_tracked; i++) {
-        p->metrics[2 * i] = ctx->tracked[i]->total;
-        p->metrics[2 * i + 1] = ctx->tracked[i]->count;
-    }
+    return !opt ? "none" : mf_optimizer_options_of(opt)->kind == MF_OPT_ADAM ? "adam" : "sgd";
 }
 
 /* ---- save ---------------------------------------------------------------------- */
+
+static int write_position(hid_t f, const mf_fit_state *st, const mf_checkpoint_info *info, int world)
+{
+    int bad = 0;
+    bad |= mf_h5_put_string(f, "format", CKPT_FORMAT, 0) < 0;
+    bad |= mf_h5_put_i64(f, "format_version", 1) < 0;
+    bad |= mf_h5_put_string(f, "mpifit_version", mf_version(), 0) < 0;
+    bad |= mf_h5_put_i64(f, "world_size", world) < 0;
+    bad |= mf_h5_put_i64(f, "epoch", st->epoch) < 0;
+    bad |= mf_h5_put_i64(f, "step_in_epoch", st->step_in_epoch) < 0;
+    bad |= mf_h5_put_i64(f, "global_step", st->global_step) < 0;
+    bad |= mf_h5_put_i64(f, "data_epoch", st->data_epoch) < 0;
+    bad |= mf_h5_put_i64(f, "data_step", st->data_step) < 0;
+    bad |= mf_h5_put_i64(f, "data_started", st->data_started) < 0;
+    bad |= mf_h5_put_i64(f, "seed", (int64_t)st->seed) < 0;
+    bad |= mf_h5_put_string(f, "config", info && info->config_text ? info->config_text : "", 0) < 0;
+    bad |= mf_h5_put_strings(f, "class_names", info ? info->class_names : NULL,
+                             info && info->class_names ? info->n_classes : 0, 0) < 0;
+    return bad;
+}
+
+static int write_optimizer(hid_t f, mf_optimizer *opt, size_t n_params)
+{
+    hid_t g = H5Gcreate2(f, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0)
+        return 1;
+    int bad = mf_h5_put_string(g, "kind", opt_kind(opt), 0) < 0;
+    if (opt) {
+        const mf_optimizer_options *o = mf_optimizer_options_of(opt);
+        bad |= mf_h5_put_i64(g, "iterations", mf_optimizer_iterations(opt)) < 0;
+        bad |= mf_h5_put_f64(g, "momentum", o->momentum) < 0 || mf_h5_put_i64(g, "nesterov", o->nesterov) < 0;
+        bad |= mf_h5_put_f64(g, "beta1", o->beta1) < 0 || mf_h5_put_f64(g, "beta2", o->beta2) < 0;
+        bad |= mf_h5_put_f64(g, "epsilon", o->epsilon) < 0 || mf_h5_put_f64(g, "weight_decay", o->weight_decay) < 0;
+        float *bufs[2];
+        const char *names[2];
+        int nb = mf_optimizer_state(opt, bufs, names);
+        hsize_t np = n_params ? n_params : 1;
+        for (int i = 0; i < nb && !bad; i++)
+            bad |= mf_h5_put_dataset(g, names[i], H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 1, &np, bufs[i], MF_H5_CHECKED) < 0;
+    }
+    H5Gclose(g);
+    return bad;
+}
+
+static int write_schedule(hid_t f, const mf_fit_state *st)
+{
+    hid_t g = H5Gcreate2(f, "schedule", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0)
+        return 1;
+    const mf_schedule *sc = &st->schedule;
+    int bad = mf_h5_put_i64(g, "kind", sc->kind) < 0 || mf_h5_put_f64(g, "base_lr", sc->base_lr) < 0;
+    bad |= mf_h5_put_i64(g, "warmup_steps", sc->warmup_steps) < 0 || mf_h5_put_i64(g, "total_steps", sc->total_steps) < 0;
+    bad |= mf_h5_put_f64(g, "decay_rate", sc->decay_rate) < 0 || mf_h5_put_i64(g, "decay_steps", sc->decay_steps) < 0;
+    bad |= mf_h5_put_f64(g, "lr_override", st->lr_override) < 0; /* NaN: none */
+    H5Gclose(g);
+    return bad;
+}
+
+static int write_ranks(hid_t f, const mf_fit_state *st, const rank_part *parts, int world)
+{
+    hid_t g = H5Gcreate2(f, "ranks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0)
+        return 1;
+    uint64_t *rng = mf_alloc((size_t)world * 4 * sizeof *rng);
+    int nm = 2 * st->n_metrics;
+    double *met = mf_alloc((size_t)world * (nm ? nm : 1) * sizeof *met);
+    for (int r = 0; r < world; r++) {
+        memcpy(rng + (size_t)r * 4, parts[r].rng, 4 * sizeof *rng);
+        for (int k = 0; k < nm; k++)
+            met[(size_t)r * nm + k] = parts[r].metrics[k];
+    }
+    hsize_t d2[2] = {(hsize_t)world, 4};
+    int bad = mf_h5_put_dataset(g, "rng", H5T_NATIVE_UINT64, H5T_STD_U64LE, 2, d2, rng, MF_H5_CHECKED) < 0;
+    if (nm) {
+        hsize_t dm[2] = {(hsize_t)world, (hsize_t)nm};
+        bad |= mf_h5_put_dataset(g, "metrics", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, dm, met, MF_H5_CHECKED) < 0;
+    }
+    bad |= mf_h5_put_strings(g, "metric_names", st->metric_names, st->n_metrics, 0) < 0;
+    mf_free(rng);
+    mf_free(met);
+    H5Gclose(g);
+    return bad;
+}
+
+/* history: the union of the names, NaN where an epoch did not log one */
+static int write_history(hid_t f, mf_fit_ctx *ctx)
+{
+    int ne = mf_fit_history_len(ctx);
+    if (ne <= 0)
+        return 0;
+    const char *names[MF_LOGS_MAX * 2];
+    int nn = 0;
+    for (int e = 0; e < ne; e++) {
+        const mf_logs *l = mf_fit_history(ctx, e);
+        for (int i = 0; i < l->n && nn < MF_LOGS_MAX * 2; i++) {
+            int seen = 0;
+            for (int k = 0; k < nn; k++)
+                seen |= strcmp(names[k], l->name[i]) == 0;
+            if (!seen)
+                names[nn++] = l->name[i];
+        }
+    }
+    double *h = mf_alloc((size_t)ne * (nn ? nn : 1) * sizeof *h);
+    for (int e = 0; e < ne; e++)
+        for (int k = 0; k < nn; k++) {
+            double v = NAN;
+            mf_logs_get(mf_fit_history(ctx, e), names[k], &v);
+            h[(size_t)e * nn + k] = v;
+        }
+    hsize_t dh[2] = {(hsize_t)ne, (hsize_t)nn};
+    int bad = mf_h5_put_dataset(f, "history", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, dh, h, MF_H5_CHECKED) < 0;
+    hid_t d = H5Dopen2(f, "history", H5P_DEFAULT);
+    bad |= d < 0 || mf_h5_put_strings(d, "names", names, nn, 0) < 0;
+    if (d >= 0)
+        H5Dclose(d);
+    mf_free(h);
+    return bad;
+}
+
+static int write_callbacks(hid_t f, const mf_checkpoint_info *info)
+{
+    if (!info || info->n_callbacks <= 0)
+        return 0;
+    hid_t g = H5Gcreate2(f, "callbacks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0)
+        return 1;
+    int bad = 0;
+    for (int i = 0; i < info->n_callbacks; i++) {
+        mf_callback *cb = info->callbacks[i];
+        double v[MF_CB_STATE_LEN];
+        int n = cb->get_state && cb->name ? cb->get_state(cb, v, MF_CB_STATE_LEN) : 0;
+        hsize_t d = (hsize_t)n;
+        if (n > 0)
+            bad |= mf_h5_put_dataset(g, cb->name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, &d, v, MF_H5_CHECKED) < 0;
+    }
+    H5Gclose(g);
+    return bad;
+}
 
 static mf_status write_file(mf_fit_ctx *ctx, hid_t f, const char *what, const mf_checkpoint_info *info,
                             const rank_part *parts, int world)
 {
     char err[256];
-    mf_model *m = ctx->model;
-    int bad = 0;
-    int step = 0, epoch = mf_fit_position(ctx, &step);
-    bad |= attr_str(f, "format", CKPT_FORMAT) < 0;
-    bad |= attr_i64(f, "format_version", 1) < 0;
-    bad |= attr_str(f, "mpifit_version", mf_version()) < 0;
-    bad |= attr_i64(f, "world_size", world) < 0;
-    bad |= attr_i64(f, "epoch", epoch) < 0;
-    bad |= attr_i64(f, "step_in_epoch", step) < 0;
-    bad |= attr_i64(f, "global_step", ctx->global_step) < 0;
-    bad |= attr_i64(f, "data_epoch", ctx->data_epoch) < 0;
-    bad |= attr_i64(f, "data_step", ctx->data_step) < 0;
-    bad |= attr_i64(f, "data_started", ctx->data_started) < 0;
-    bad |= attr_i64(f, "seed", (int64_t)ctx->seed) < 0;
-    bad |= attr_str(f, "config", info && info->config_text ? info->config_text : "") < 0;
-    bad |= attr_strings(f, "class_names", info ? info->class_names : NULL,
-                        info && info->class_names ? info->n_classes : 0) < 0;
-    if (bad)
+    mf_fit_state st;
+    mf_fit_state_get(ctx, &st);
+    if (write_position(f, &st, info, world))
         return mf_fail(MF_STATUS_HDF5, "writing attributes of %s: %s", what, mf_h5_error(err, sizeof err));
-
     hid_t g = H5Gcreate2(f, "model_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     mf_status s = g < 0 ? mf_fail(MF_STATUS_HDF5, "%s: %s", what, mf_h5_error(err, sizeof err))
-                        : mf_keras_write_group(g, m, what);
+                        : mf_keras_write_group(g, mf_fit_model(ctx), what);
     if (g >= 0)
         H5Gclose(g);
     MF_TRY(s);
-
-    /* optimizer: kind, hyper-parameters, iterations, one dataset per buffer */
-    g = H5Gcreate2(f, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (g < 0)
-        return mf_fail(MF_STATUS_HDF5, "%s: %s", what, mf_h5_error(err, sizeof err));
-    if (ctx->opt) {
-        const mf_optimizer_options *o = mf_optimizer_options_of(ctx->opt);
-        bad |= attr_str(g, "kind", o->kind == MF_OPT_ADAM ? "adam" : "sgd") < 0;
-        bad |= attr_i64(g, "iterations", mf_optimizer_iterations(ctx->opt)) < 0;
-        bad |= attr_f64(g, "momentum", o->momentum) < 0 || attr_i64(g, "nesterov", o->nesterov) < 0;
-        bad |= attr_f64(g, "beta1", o->beta1) < 0 || attr_f64(g, "beta2", o->beta2) < 0;
-        bad |= attr_f64(g, "epsilon", o->epsilon) < 0 || attr_f64(g, "weight_decay", o->weight_decay) < 0;
-        float *bufs[2];
-        const char *names[2];
-        int nb = mf_optimizer_state(ctx->opt, bufs, names);
-        hsize_t np = mf_model_num_params(m) ? mf_model_num_params(m) : 1;
-        for (int i = 0; i < nb && !bad; i++)
-            bad |= dataset_write(g, names[i], H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 1, &np, bufs[i]) < 0;
-    } else {
-        bad |= attr_str(g, "kind", "none") < 0;
-    }
-    H5Gclose(g);
-
-    g = H5Gcreate2(f, "schedule", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    bad |= g < 0;
-    if (g >= 0) {
-        const mf_schedule *sc = &ctx->schedule;
-        bad |= attr_i64(g, "kind", sc->kind) < 0 || attr_f64(g, "base_lr", sc->base_lr) < 0;
-        bad |= attr_i64(g, "warmup_steps", sc->warmup_steps) < 0 || attr_i64(g, "total_steps", sc->total_steps) < 0;
-        bad |= attr_f64(g, "decay_rate", sc->decay_rate) < 0 || attr_i64(g, "decay_steps", sc->decay_steps) < 0;
-        bad |= attr_f64(g, "lr_override", ctx->lr_override) < 0; /* NaN: none */
-        H5Gclose(g);
-    }
-
-    /* every rank's part */
-    g = H5Gcreate2(f, "ranks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    bad |= g < 0;
-    if (g >= 0) {
-        uint64_t *rng = mf_alloc((size_t)world * 4 * sizeof *rng);
-        int nm = 2 * ctx->n_tracked;
-        double *met = mf_alloc((size_t)world * (nm ? nm : 1) * sizeof *met);
-        for (int r = 0; r < world; r++) {
-            memcpy(rng + (size_t)r * 4, parts[r].rng, 4 * sizeof *rng);
-            for (int k = 0; k < nm; k++)
-                met[(size_t)r * nm + k] = parts[r].metrics[k];
-        }
-        hsize_t d2[2] = {(hsize_t)world, 4};
-        bad |= dataset_write(g, "rng", H5T_NATIVE_UINT64, H5T_STD_U64LE, 2, d2, rng) < 0;
-        if (nm) {
-            hsize_t dm[2] = {(hsize_t)world, (hsize_t)nm};
-            bad |= dataset_write(g, "metrics", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, dm, met) < 0;
-        }
-        const char *mn[MF_MAX_TRACKED];
-        for (int i = 0; i < ctx->n_tracked; i++)
-            mn[i] = ctx->tracked[i]->name;
-        bad |= attr_strings(g, "metric_names", mn, ctx->n_tracked) < 0;
-        mf_free(rng);
-        mf_free(met);
-        H5Gclose(g);
-    }
-
-    /* history: the union of the names, NaN where an epoch did not log one */
-    if (ctx->n_history > 0 && !bad) {
-        const char *names[MF_LOGS_MAX * 2];
-        int nn = 0;
-        for (int e = 0; e < ctx->n_history; e++)
-            for (int i = 0; i < ctx->history[e].n && nn < MF_LOGS_MAX * 2; i++) {
-                int seen = 0;
-                for (int k = 0; k < nn; k++)
-                    seen |= strcmp(names[k], ctx->history[e].name[i]) == 0;
-                if (!seen)
-                    names[nn++] = ctx->history[e].name[i];
-            }
-        double *h = mf_alloc((size_t)ctx->n_history * (nn ? nn : 1) * sizeof *h);
-        for (int e = 0; e < ctx->n_history; e++)
-            for (int k = 0; k < nn; k++) {
-                double v = NAN;
-                mf_logs_get(&ctx->history[e], names[k], &v);
-                h[(size_t)e * nn + k] = v;
-            }
-        hsize_t dh[2] = {(hsize_t)ctx->n_history, (hsize_t)nn};
-        bad |= dataset_write(f, "history", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, dh, h) < 0;
-        hid_t d = H5Dopen2(f, "history", H5P_DEFAULT);
-        if (d >= 0) {
-            bad |= attr_strings(d, "names", names, nn) < 0;
-            H5Dclose(d);
-        }
-        mf_free(h);
-    }
-
-    if (info && info->n_callbacks > 0 && !bad) {
-        g = H5Gcreate2(f, "callbacks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        for (int i = 0; g >= 0 && i < info->n_callbacks; i++) {
-            mf_callback *cb = info->callbacks[i];
-            double v[16];
-            int n = cb->get_state && cb->name ? cb->get_state(cb, v, 16) : 0;
-            hsize_t d = (hsize_t)n;
-            if (n > 0)
-                bad |= dataset_write(g, cb->name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, &d, v) < 0;
-        }
-        if (g >= 0)
-            H5Gclose(g);
-    }
+    int bad = write_optimizer(f, mf_fit_optimizer(ctx), mf_model_num_params(mf_fit_model(ctx)));
+    bad = bad || write_schedule(f, &st) || write_ranks(f, &st, parts, world) || write_history(f, ctx) ||
+          write_callbacks(f, info);
     if (bad)
         return mf_fail(MF_STATUS_HDF5, "writing %s: %s", what, mf_h5_error(err, sizeof err));
     /* last: a file without this is a crash's leftover, never a checkpoint */
-    if (attr_i64(f, "complete", 1) < 0)
+    if (mf_h5_put_i64(f, "complete", 1) < 0)
         return mf_fail(MF_STATUS_HDF5, "writing %s: %s", what, mf_h5_error(err, sizeof err));
     return MF_STATUS_OK;
 }
 
 mf_status mf_checkpoint_save(mf_fit_ctx *ctx, const char *path, const mf_checkpoint_info *info)
 {
-    int world = ctx->comm ? mf_comm_size(ctx->comm) : 1;
+    mf_comm *comm = mf_fit_comm(ctx);
+    int world = comm ? mf_comm_size(comm) : 1;
     MF_TRY(mf_fit_average_state(ctx));
+    mf_fit_state st;
+    mf_fit_state_get(ctx, &st);
     rank_part mine, *parts = mf_alloc((size_t)world * sizeof *parts);
-    my_part(ctx, &mine);
+    memset(&mine, 0, sizeof mine);
+    memcpy(mine.rng, st.rng, sizeof mine.rng);
+    memcpy(mine.metrics, st.metric_sums, 2 * (size_t)st.n_metrics * sizeof *mine.metrics);
     mf_status s = MF_STATUS_OK;
     if (world > 1)
-        s = mf_comm_allgather_bytes(ctx->comm, &mine, sizeof mine, parts);
+        s = mf_comm_allgather_bytes(comm, &mine, sizeof mine, parts);
     else
         parts[0] = mine;
-    if (s == MF_STATUS_OK && ctx->rank == 0) {
+    if (s == MF_STATUS_OK && st.rank == 0) {
         char err[256];
         mf_h5_lock();
         hid_t f = mf_h5_mem_create(path);
@@ -312,7 +246,7 @@ static mf_status open_checked(const char *path, hid_t *out, mf_checkpoint_summar
     char *fmt = NULL;
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, H5T_VARIABLE);
-    int ok = attr_read(f, "format", t, &fmt) == 0 && fmt && strcmp(fmt, CKPT_FORMAT) == 0;
+    int ok = mf_h5_attr_scalar(f, "format", t, &fmt) == 0 && fmt && strcmp(fmt, CKPT_FORMAT) == 0;
     if (fmt)
         H5free_memory(fmt);
     H5Tclose(t);
@@ -321,22 +255,22 @@ static mf_status open_checked(const char *path, hid_t *out, mf_checkpoint_summar
         return mf_fail(MF_STATUS_DATA, "%s is not an mpifit checkpoint (no format = \"%s\")", path, CKPT_FORMAT);
     }
     int bad = 0;
-    int64_t complete = get_i64(f, "complete", &bad);
+    int64_t complete = mf_h5_get_i64(f, "complete", &bad);
     if (bad || complete != 1) {
         H5Fclose(f);
         return mf_fail(MF_STATUS_DATA, "%s is incomplete (its writer stopped before the end)", path);
     }
-    int64_t version = get_i64(f, "format_version", &bad);
+    int64_t version = mf_h5_get_i64(f, "format_version", &bad);
     if (version != 1) {
         H5Fclose(f);
         return mf_fail(MF_STATUS_DATA, "%s has checkpoint format version %lld; this mpifit reads version 1", path,
                        (long long)version);
     }
     if (sum) {
-        sum->epoch = (int)get_i64(f, "epoch", &bad);
-        sum->step_in_epoch = (int)get_i64(f, "step_in_epoch", &bad);
-        sum->global_step = (long)get_i64(f, "global_step", &bad);
-        sum->world_size = (int)get_i64(f, "world_size", &bad);
+        sum->epoch = (int)mf_h5_get_i64(f, "epoch", &bad);
+        sum->step_in_epoch = (int)mf_h5_get_i64(f, "step_in_epoch", &bad);
+        sum->global_step = (long)mf_h5_get_i64(f, "global_step", &bad);
+        sum->world_size = (int)mf_h5_get_i64(f, "world_size", &bad);
     }
     if (bad) {
         H5Fclose(f);
@@ -453,172 +387,196 @@ mf_status mf_checkpoint_latest(const char *dir, char *path, size_t n)
 
 /* What rank 0 reads besides the model and optimizer buffers; broadcast as bytes. */
 typedef struct loaded {
-    int32_t status;
-    int32_t epoch, step, epoch_done, data_epoch, data_step, data_started, world;
-    int64_t global_step, iterations;
-    float lr_override;
-    mf_schedule schedule;
+    mf_fit_state st; /* world = the writer's; rng and metric sums filled per rank */
+    int64_t iterations;
     int32_t n_history;
     int32_t n_cb;
-    char cb_name[8][32];
-    double cb_state[8][16];
-    int32_t cb_len[8];
-    int32_t n_metrics;
+    mf_fit_cb_state cb[MF_MAX_CB_STATES];
 } loaded;
 
-static mf_status read_file(mf_fit_ctx *ctx, hid_t f, const char *path, loaded *L, uint64_t **rng_table,
-                           double **met_table, mf_logs **history)
+static mf_status read_position(hid_t f, const char *path, loaded *L)
 {
-    char err[256];
     int bad = 0;
-    L->epoch = (int32_t)get_i64(f, "epoch", &bad);
-    L->step = (int32_t)get_i64(f, "step_in_epoch", &bad);
-    L->world = (int32_t)get_i64(f, "world_size", &bad);
-    L->global_step = get_i64(f, "global_step", &bad);
-    L->data_epoch = (int32_t)get_i64(f, "data_epoch", &bad);
-    L->data_step = (int32_t)get_i64(f, "data_step", &bad);
-    L->data_started = (int32_t)get_i64(f, "data_started", &bad);
+    L->st.epoch = (int)mf_h5_get_i64(f, "epoch", &bad);
+    L->st.step_in_epoch = (int)mf_h5_get_i64(f, "step_in_epoch", &bad);
+    int64_t world = mf_h5_get_i64(f, "world_size", &bad);
+    L->st.global_step = (long)mf_h5_get_i64(f, "global_step", &bad);
+    L->st.data_epoch = (int)mf_h5_get_i64(f, "data_epoch", &bad);
+    L->st.data_step = (int)mf_h5_get_i64(f, "data_step", &bad);
+    L->st.data_started = (int)mf_h5_get_i64(f, "data_started", &bad);
     if (bad)
         return mf_fail(MF_STATUS_DATA, "%s: missing position attributes", path);
-    /* weights: the architecture must match layer by layer */
+    if (world < 1 || world > CKPT_MAX_WORLD || L->st.epoch < 0 || L->st.step_in_epoch < 0 || L->st.global_step < 0 ||
+        L->st.data_epoch < 0 || L->st.data_step < 0)
+        return mf_fail(MF_STATUS_DATA, "%s: position out of range (world_size %lld, epoch %d, step %d, global step %ld)",
+                       path, (long long)world, L->st.epoch, L->st.step_in_epoch, L->st.global_step);
+    L->st.world = (int)world;
+    return MF_STATUS_OK;
+}
+
+/* weights: the architecture must match layer by layer */
+static mf_status read_weights(hid_t f, const char *path, mf_model *m)
+{
     if (H5Lexists(f, "model_weights", H5P_DEFAULT) <= 0)
         return mf_fail(MF_STATUS_DATA, "%s: no /model_weights group", path);
     hid_t g = H5Gopen2(f, "model_weights", H5P_DEFAULT);
     mf_weights_report r;
     memset(&r, 0, sizeof r);
-    mf_status s = mf_keras_read_group(g, ctx->model, path, &r);
+    MF_TRY(mf_keras_read_group(g, m, path, &r));
     H5Gclose(g);
-    if (s != MF_STATUS_OK)
-        return s;
     if (r.missing_layers > 0)
         return mf_fail(MF_STATUS_SHAPE, "%s was written for another architecture: this model's layer%s %s %s not in it",
                        path, r.missing_layers > 1 ? "s" : "", r.missing, r.missing_layers > 1 ? "are" : "is");
     if (r.file_layers != r.loaded_layers)
         return mf_fail(MF_STATUS_SHAPE,
-                       "%s was written for another architecture: it has %d layers with weights, "
-                       "this model %d",
-                       path, r.file_layers, r.loaded_layers);
-    /* optimizer */
-    g = H5Gopen2(f, "optimizer", H5P_DEFAULT);
+                       "%s was written for another architecture: it has %d layers with weights, this model %d", path,
+                       r.file_layers, r.loaded_layers);
+    return MF_STATUS_OK;
+}
+
+static mf_status read_optimizer(hid_t f, const char *path, mf_optimizer *opt, size_t n_params, loaded *L)
+{
+    hid_t g = H5Lexists(f, "optimizer", H5P_DEFAULT) > 0 ? H5Gopen2(f, "optimizer", H5P_DEFAULT) : -1;
     if (g < 0)
         return mf_fail(MF_STATUS_DATA, "%s: no /optimizer group", path);
-    char *kind = NULL;
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    attr_read(g, "kind", t, &kind);
-    H5Tclose(t);
-    const char *want = !ctx->opt ? "none" : mf_optimizer_options_of(ctx->opt)->kind == MF_OPT_ADAM ? "adam" : "sgd";
-    if (!kind || strcmp(kind, want) != 0)
+    char *kind = mf_h5_attr_string(g, "kind", 64);
+    mf_status s = MF_STATUS_OK;
+    if (!kind || strcmp(kind, opt_kind(opt)) != 0)
         s = mf_fail(MF_STATUS_CONFIG, "%s holds %s optimizer state but this run uses %s", path, kind ? kind : "no",
-                    want);
-    if (kind)
-        H5free_memory(kind);
-    if (s == MF_STATUS_OK && ctx->opt) {
-        L->iterations = get_i64(g, "iterations", &bad);
+                    opt_kind(opt));
+    mf_free(kind);
+    if (s == MF_STATUS_OK && opt) {
+        int bad = 0;
+        L->iterations = mf_h5_get_i64(g, "iterations", &bad);
+        if (bad || L->iterations < 0)
+            s = mf_fail(MF_STATUS_DATA, "%s: /optimizer has no valid 'iterations'", path);
         float *bufs[2];
         const char *names[2];
-        int nb = mf_optimizer_state(ctx->opt, bufs, names);
+        int nb = mf_optimizer_state(opt, bufs, names);
+        hsize_t np = n_params ? n_params : 1;
         for (int i = 0; i < nb && s == MF_STATUS_OK; i++)
-            if (dataset_read(g, names[i], H5T_NATIVE_FLOAT, bufs[i], (hssize_t)mf_model_num_params(ctx->model)) < 0)
-                s = mf_fail(MF_STATUS_DATA, "%s: optimizer state '%s' missing or of another size", path, names[i]);
+            if (mf_h5_read_exact(g, names[i], H5T_NATIVE_FLOAT, 1, &np, bufs[i]) < 0)
+                s = mf_fail(MF_STATUS_DATA, "%s: optimizer state '%s' missing or not %llu floats", path, names[i],
+                            (unsigned long long)np);
     }
     H5Gclose(g);
-    MF_TRY(s);
-    /* schedule */
-    g = H5Gopen2(f, "schedule", H5P_DEFAULT);
+    return s;
+}
+
+static mf_status read_schedule(hid_t f, const char *path, loaded *L)
+{
+    hid_t g = H5Lexists(f, "schedule", H5P_DEFAULT) > 0 ? H5Gopen2(f, "schedule", H5P_DEFAULT) : -1;
+    int bad = g < 0;
     if (g >= 0) {
-        L->schedule.kind = (mf_schedule_kind)get_i64(g, "kind", &bad);
-        L->schedule.base_lr = (float)get_f64(g, "base_lr", &bad);
-        L->schedule.warmup_steps = (long)get_i64(g, "warmup_steps", &bad);
-        L->schedule.total_steps = (long)get_i64(g, "total_steps", &bad);
-        L->schedule.decay_rate = (float)get_f64(g, "decay_rate", &bad);
-        L->schedule.decay_steps = (long)get_i64(g, "decay_steps", &bad);
-        L->lr_override = (float)get_f64(g, "lr_override", &bad);
+        mf_schedule *sc = &L->st.schedule;
+        sc->kind = (mf_schedule_kind)mf_h5_get_i64(g, "kind", &bad);
+        sc->base_lr = (float)mf_h5_get_f64(g, "base_lr", &bad);
+        sc->warmup_steps = (long)mf_h5_get_i64(g, "warmup_steps", &bad);
+        sc->total_steps = (long)mf_h5_get_i64(g, "total_steps", &bad);
+        sc->decay_rate = (float)mf_h5_get_f64(g, "decay_rate", &bad);
+        sc->decay_steps = (long)mf_h5_get_i64(g, "decay_steps", &bad);
+        L->st.lr_override = (float)mf_h5_get_f64(g, "lr_override", &bad);
         H5Gclose(g);
     }
-    if (bad || g < 0)
-        return mf_fail(MF_STATUS_DATA, "%s: the schedule is incomplete", path);
+    return bad ? mf_fail(MF_STATUS_DATA, "%s: the schedule is incomplete", path) : MF_STATUS_OK;
+}
+
+/* /history: (epochs, metrics) float64 with a name per metric, bounded before
+ * anything is allocated */
+static mf_status read_history(hid_t f, const char *path, mf_logs **history, int *n_history)
+{
+    if (H5Lexists(f, "history", H5P_DEFAULT) <= 0)
+        return MF_STATUS_OK;
+    hid_t d = H5Dopen2(f, "history", H5P_DEFAULT);
+    if (d < 0)
+        return mf_fail(MF_STATUS_DATA, "%s: /history cannot be opened", path);
+    hid_t sp = H5Dget_space(d);
+    hsize_t dims[2] = {0, 0};
+    int rank = mf_h5_dims(sp, 2, dims);
+    H5Sclose(sp);
+    char **names = NULL;
+    int nn = 0;
+    mf_status s = MF_STATUS_OK;
+    if (rank != 2 || dims[0] > 1000000 || dims[1] > MF_LOGS_MAX)
+        s = mf_fail(MF_STATUS_DATA, "%s: /history is not an (epochs, at most %d metrics) table", path, MF_LOGS_MAX);
+    hid_t a = s == MF_STATUS_OK && H5Aexists(d, "names") > 0 ? H5Aopen(d, "names", H5P_DEFAULT) : -1;
+    if (s == MF_STATUS_OK && a < 0)
+        s = mf_fail(MF_STATUS_DATA, "%s: /history has no 'names' attribute", path);
+    if (s == MF_STATUS_OK)
+        s = mf_h5_read_strings(a, 1, (int)dims[1], MF_LOGS_MAX, &names, &nn, "/history names");
+    if (a >= 0)
+        H5Aclose(a);
+    int ne = (int)dims[0];
+    double *h = s == MF_STATUS_OK ? mf_alloc((size_t)(ne > 0 && nn > 0 ? ne * nn : 1) * sizeof *h) : NULL;
+    if (s == MF_STATUS_OK && mf_h5_read_exact(f, "history", H5T_NATIVE_DOUBLE, 2, dims, h) < 0)
+        s = mf_fail(MF_STATUS_DATA, "%s: /history cannot be read as float64", path);
+    if (s == MF_STATUS_OK) {
+        *history = mf_alloc((size_t)(ne ? ne : 1) * sizeof **history);
+        for (int e = 0; e < ne; e++) {
+            mf_logs_clear(&(*history)[e]);
+            for (int k = 0; k < nn; k++)
+                if (!isnan(h[(size_t)e * nn + k]))
+                    mf_logs_set(&(*history)[e], names[k], h[(size_t)e * nn + k]);
+        }
+        *n_history = ne;
+    }
+    mf_h5_strings_free(names, nn);
+    mf_free(h);
+    H5Dclose(d);
+    return s;
+}
+
+/* callback states: one float64 vector of at most MF_CB_STATE_LEN per callback;
+ * anything else in the group is skipped */
+static void read_callbacks(hid_t f, loaded *L)
+{
+    if (H5Lexists(f, "callbacks", H5P_DEFAULT) <= 0)
+        return;
+    hid_t g = H5Gopen2(f, "callbacks", H5P_DEFAULT);
+    H5G_info_t info;
+    if (g < 0 || H5Gget_info(g, &info) < 0)
+        info.nlinks = 0;
+    for (hsize_t i = 0; i < info.nlinks && L->n_cb < MF_MAX_CB_STATES; i++) {
+        mf_fit_cb_state *c = &L->cb[L->n_cb];
+        if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, c->name, sizeof c->name, H5P_DEFAULT) < 0)
+            continue;
+        for (hsize_t n = 1; n <= MF_CB_STATE_LEN; n++)
+            if (mf_h5_read_exact(g, c->name, H5T_NATIVE_DOUBLE, 1, &n, c->v) == 0) {
+                c->n = (int)n;
+                L->n_cb++;
+                break;
+            }
+    }
+    if (g >= 0)
+        H5Gclose(g);
+}
+
+static mf_status read_file(mf_fit_ctx *ctx, hid_t f, const char *path, loaded *L, uint64_t **rng_table,
+                           double **met_table, mf_logs **history)
+{
+    mf_model *m = mf_fit_model(ctx);
+    MF_TRY(read_position(f, path, L));
+    MF_TRY(read_weights(f, path, m));
+    MF_TRY(read_optimizer(f, path, mf_fit_optimizer(ctx), mf_model_num_params(m), L));
+    MF_TRY(read_schedule(f, path, L));
     /* the ranks' parts */
-    *rng_table = mf_alloc((size_t)L->world * 4 * sizeof **rng_table);
-    if (dataset_read(f, "ranks/rng", H5T_NATIVE_UINT64, *rng_table, (hssize_t)L->world * 4) < 0)
-        return mf_fail(MF_STATUS_DATA, "%s: /ranks/rng missing or not (world_size, 4)", path);
-    L->n_metrics = ctx->n_tracked;
-    int nm = 2 * ctx->n_tracked;
-    *met_table = mf_alloc((size_t)L->world * (nm ? nm : 1) * sizeof **met_table);
-    if (nm > 0 && dataset_read(f, "ranks/metrics", H5T_NATIVE_DOUBLE, *met_table, (hssize_t)L->world * nm) < 0)
+    hsize_t d2[2] = {(hsize_t)L->st.world, 4};
+    *rng_table = mf_alloc((size_t)L->st.world * 4 * sizeof **rng_table);
+    if (mf_h5_read_exact(f, "ranks/rng", H5T_NATIVE_UINT64, 2, d2, *rng_table) < 0)
+        return mf_fail(MF_STATUS_DATA, "%s: /ranks/rng missing or not (world_size %d, 4) integers", path, L->st.world);
+    mf_fit_state now;
+    mf_fit_state_get(ctx, &now);
+    L->st.n_metrics = now.n_metrics;
+    int nm = 2 * now.n_metrics;
+    hsize_t dm[2] = {(hsize_t)L->st.world, (hsize_t)nm};
+    *met_table = mf_alloc((size_t)L->st.world * (nm ? nm : 1) * sizeof **met_table);
+    if (nm > 0 && mf_h5_read_exact(f, "ranks/metrics", H5T_NATIVE_DOUBLE, 2, dm, *met_table) < 0)
         return mf_fail(MF_STATUS_DATA, "%s: /ranks/metrics missing or not for %d tracked metrics", path,
-                       ctx->n_tracked);
-    /* history */
-    if (H5Lexists(f, "history", H5P_DEFAULT) > 0) {
-        hid_t d = H5Dopen2(f, "history", H5P_DEFAULT);
-        hid_t sp = H5Dget_space(d);
-        hsize_t dims[2] = {0, 0};
-        int rank = mf_h5_dims(sp, 2, dims);
-        H5Sclose(sp);
-        /* (epochs, metrics), each metric a name: bounded before anything is allocated */
-        hssize_t n_names = -1;
-        if (d >= 0 && H5Aexists(d, "names") > 0) {
-            hid_t na = H5Aopen(d, "names", H5P_DEFAULT), asp = na >= 0 ? H5Aget_space(na) : -1;
-            n_names = asp >= 0 ? H5Sget_simple_extent_npoints(asp) : -1;
-            if (asp >= 0)
-                H5Sclose(asp);
-            if (na >= 0)
-                H5Aclose(na);
-        }
-        if (rank != 2 || dims[0] > 1000000 || dims[1] > MF_LOGS_MAX || n_names != (hssize_t)dims[1]) {
-            H5Dclose(d);
-            return mf_fail(MF_STATUS_DATA, "%s: /history is not an (epochs, metrics) table with a name per metric",
-                           path);
-        }
-        int ne = (int)dims[0], nn = (int)dims[1];
-        double *h = mf_alloc((size_t)(ne > 0 && nn > 0 ? ne * nn : 1) * sizeof *h);
-        char **names = mf_alloc((size_t)(nn ? nn : 1) * sizeof *names);
-        hid_t st = H5Tcopy(H5T_C_S1);
-        H5Tset_size(st, H5T_VARIABLE);
-        hid_t a = H5Aopen(d, "names", H5P_DEFAULT);
-        if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, h) < 0 || a < 0 || H5Aread(a, st, names) < 0)
-            s = mf_fail(MF_STATUS_DATA, "%s: cannot read /history: %s", path, mf_h5_error(err, sizeof err));
-        if (a >= 0)
-            H5Aclose(a);
-        if (s == MF_STATUS_OK) {
-            *history = mf_alloc((size_t)(ne ? ne : 1) * sizeof **history);
-            for (int e = 0; e < ne; e++) {
-                mf_logs_clear(&(*history)[e]);
-                for (int k = 0; k < nn; k++)
-                    if (!isnan(h[(size_t)e * nn + k]))
-                        mf_logs_set(&(*history)[e], names[k], h[(size_t)e * nn + k]);
-            }
-            L->n_history = ne;
-            H5Dvlen_reclaim(st, H5S_ALL, H5P_DEFAULT, names); /* frees the strings only */
-        }
-        H5Tclose(st);
-        mf_free(names);
-        mf_free(h);
-        H5Dclose(d);
-        MF_TRY(s);
-    }
-    /* callback states */
-    if (H5Lexists(f, "callbacks", H5P_DEFAULT) > 0) {
-        g = H5Gopen2(f, "callbacks", H5P_DEFAULT);
-        H5G_info_t info;
-        H5Gget_info(g, &info);
-        for (hsize_t i = 0; i < info.nlinks && L->n_cb < 8; i++) {
-            char name[32];
-            if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) < 0)
-                continue;
-            hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
-            hid_t sp = H5Dget_space(d);
-            hssize_t n = H5Sget_simple_extent_npoints(sp);
-            H5Sclose(sp);
-            if (n > 0 && n <= 16 &&
-                H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, L->cb_state[L->n_cb]) >= 0) {
-                mf_strlcpy(L->cb_name[L->n_cb], name, sizeof L->cb_name[0]);
-                L->cb_len[L->n_cb++] = (int32_t)n;
-            }
-            H5Dclose(d);
-        }
-        H5Gclose(g);
-    }
+                       now.n_metrics);
+    int nh = 0;
+    MF_TRY(read_history(f, path, history, &nh));
+    L->n_history = nh;
+    read_callbacks(f, L);
     return MF_STATUS_OK;
 }
 
@@ -635,9 +593,10 @@ typedef struct snapshot {
 static void snapshot_take(snapshot *sn, mf_fit_ctx *ctx)
 {
     memset(sn, 0, sizeof *sn);
-    mf_model *m = ctx->model;
+    mf_model *m = mf_fit_model(ctx);
+    mf_optimizer *o = mf_fit_optimizer(ctx);
     float *opt[2] = {NULL, NULL};
-    int no = ctx->opt ? mf_optimizer_state(ctx->opt, opt, NULL) : 0;
+    int no = o ? mf_optimizer_state(o, opt, NULL) : 0;
     float *src[4] = {mf_model_params(m), mf_model_state(m), opt[0], opt[1]};
     size_t n[4] = {mf_model_num_params(m), mf_model_num_state(m), mf_model_num_params(m), mf_model_num_params(m)};
     for (int i = 0; i < 2 + no; i++) {
@@ -660,38 +619,40 @@ static void snapshot_end(snapshot *sn, int restore)
     }
 }
 
+/* Rank 0: verify every checksum first, then copy: nothing is touched unless
+ * the whole file reads back as written and fits this model. */
+static mf_status load_on_root(mf_fit_ctx *ctx, const char *path, loaded *L, uint64_t **rng_table,
+                              double **met_table, mf_logs **history)
+{
+    mf_h5_lock();
+    hid_t f;
+    mf_status s = open_checked(path, &f, NULL);
+    if (s == MF_STATUS_OK) {
+        verify v = {""};
+        if (H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, verify_dataset, &v) != 0 || v.bad[0])
+            s = mf_fail(MF_STATUS_DATA, "%s: %s", path, v.bad[0] ? v.bad : "its objects cannot be listed (damaged)");
+        if (s == MF_STATUS_OK) {
+            snapshot sn;
+            snapshot_take(&sn, ctx);
+            s = read_file(ctx, f, path, L, rng_table, met_table, history);
+            snapshot_end(&sn, s != MF_STATUS_OK);
+        }
+        H5Fclose(f);
+    }
+    mf_h5_unlock();
+    return s;
+}
+
 mf_status mf_checkpoint_load(mf_fit_ctx *ctx, const char *path, mf_checkpoint_summary *out)
 {
-    int world = ctx->comm ? mf_comm_size(ctx->comm) : 1;
+    mf_comm *comm = mf_fit_comm(ctx);
+    int world = comm ? mf_comm_size(comm) : 1, rank = comm ? mf_comm_rank(comm) : 0;
     loaded L;
     memset(&L, 0, sizeof L);
     uint64_t *rng_table = NULL;
     double *met_table = NULL;
     mf_logs *history = NULL;
-    mf_status s = MF_STATUS_OK;
-    if (ctx->rank == 0) {
-        mf_h5_lock();
-        hid_t f;
-        mf_checkpoint_summary sum;
-        s = open_checked(path, &f, &sum);
-        if (s == MF_STATUS_OK) {
-            /* every checksum first, then the copy: nothing is touched unless
-             * the whole file reads back as written */
-            verify v = {""};
-            if (H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, verify_dataset, &v) != 0 || v.bad[0])
-                s = mf_fail(MF_STATUS_DATA, "%s: %s", path,
-                            v.bad[0] ? v.bad : "its objects cannot be listed (damaged)");
-            if (s == MF_STATUS_OK) {
-                snapshot sn;
-                snapshot_take(&sn, ctx);
-                s = read_file(ctx, f, path, &L, &rng_table, &met_table, &history);
-                snapshot_end(&sn, s != MF_STATUS_OK);
-            }
-            H5Fclose(f);
-        }
-        mf_h5_unlock();
-        L.status = s;
-    }
+    mf_status s = rank == 0 ? load_on_root(ctx, path, &L, &rng_table, &met_table, &history) : MF_STATUS_OK;
     s = mf_fit_agree(ctx, s);
     if (s != MF_STATUS_OK) {
         mf_free(rng_table);
@@ -700,77 +661,59 @@ mf_status mf_checkpoint_load(mf_fit_ctx *ctx, const char *path, mf_checkpoint_su
         return s;
     }
     /* rank 0 tells the others; weights and optimizer buffers follow with
-     * mf_fit_broadcast_state (fit calls it when it starts) */
+     * mf_fit_broadcast_state */
     if (world > 1)
-        MF_TRY(mf_comm_bcast_bytes(ctx->comm, &L, sizeof L, 0));
-    int nm = 2 * L.n_metrics; /* known on every rank only now */
+        MF_TRY(mf_comm_bcast_bytes(comm, &L, sizeof L, 0));
+    int nm = 2 * L.st.n_metrics; /* known on every rank only now */
     if (world > 1) {
-        if (ctx->rank != 0) {
-            rng_table = mf_alloc((size_t)L.world * 4 * sizeof *rng_table);
-            met_table = mf_alloc((size_t)L.world * (nm ? nm : 1) * sizeof *met_table);
+        if (rank != 0) {
+            rng_table = mf_alloc((size_t)L.st.world * 4 * sizeof *rng_table);
+            met_table = mf_alloc((size_t)L.st.world * (nm ? nm : 1) * sizeof *met_table);
             history = mf_alloc((size_t)(L.n_history ? L.n_history : 1) * sizeof *history);
         }
-        MF_TRY(mf_comm_bcast_bytes(ctx->comm, rng_table, (size_t)L.world * 4 * sizeof *rng_table, 0));
+        MF_TRY(mf_comm_bcast_bytes(comm, rng_table, (size_t)L.st.world * 4 * sizeof *rng_table, 0));
         if (nm)
-            MF_TRY(mf_comm_bcast_bytes(ctx->comm, met_table, (size_t)L.world * nm * sizeof *met_table, 0));
+            MF_TRY(mf_comm_bcast_bytes(comm, met_table, (size_t)L.st.world * nm * sizeof *met_table, 0));
         if (L.n_history)
-            MF_TRY(mf_comm_bcast_bytes(ctx->comm, history, (size_t)L.n_history * sizeof *history, 0));
+            MF_TRY(mf_comm_bcast_bytes(comm, history, (size_t)L.n_history * sizeof *history, 0));
         MF_TRY(mf_fit_broadcast_state(ctx));
     }
-    /* position, schedule, optimizer counter */
-    ctx->epoch = L.epoch;
-    ctx->epoch_step = L.step;
-    ctx->epoch_done = 0;
-    ctx->global_step = L.global_step;
-    ctx->data_epoch = L.data_epoch;
-    ctx->data_step = L.data_step;
-    ctx->data_started = 0; /* the loader is repositioned at the next batch */
-    ctx->restored = 1;
-    ctx->schedule = L.schedule;
-    ctx->lr_override = L.lr_override;
-    if (ctx->opt)
-        mf_optimizer_set_iterations(ctx->opt, L.iterations);
+    if (mf_fit_optimizer(ctx))
+        mf_optimizer_set_iterations(mf_fit_optimizer(ctx), L.iterations);
     /* every rank's own dropout stream and running metric sums; with another
      * world size the streams restart and rank 0 carries the sums */
-    if (L.world == world) {
-        memcpy(ctx->rng.s, rng_table + (size_t)ctx->rank * 4, sizeof ctx->rng.s);
-    } else {
-        mf_rng_seed2(&ctx->rng, ctx->seed ^ (uint64_t)L.global_step, (uint64_t)ctx->rank);
-        if (ctx->rank == 0)
-            mf_log_warn("%s was written by %d ranks, this run has %d: the data order re-shards and dropout "
-                        "restarts, so the run continues but not bit for bit",
-                        path, L.world, world);
+    mf_fit_state st = L.st;
+    memset(st.metric_names, 0, sizeof st.metric_names);
+    st.have_rng = L.st.world == world;
+    if (st.have_rng) {
+        memcpy(st.rng, rng_table + (size_t)rank * 4, sizeof st.rng);
+    } else if (rank == 0) {
+        mf_log_warn("%s was written by %d ranks, this run has %d: the data order re-shards and dropout "
+                    "restarts, so the run continues but not bit for bit",
+                    path, L.st.world, world);
     }
-    for (int i = 0; i < L.n_metrics && i < ctx->n_tracked; i++) {
+    for (int i = 0; i < st.n_metrics; i++) {
         double total = 0.0, count = 0.0;
-        if (L.world == world) {
-            total = met_table[(size_t)ctx->rank * nm + 2 * i];
-            count = met_table[(size_t)ctx->rank * nm + 2 * i + 1];
-        } else if (ctx->rank == 0) { /* rank 0 carries the saved ranks' sums */
-            for (int rk = 0; rk < L.world; rk++) {
+        if (st.have_rng) {
+            total = met_table[(size_t)rank * nm + 2 * i];
+            count = met_table[(size_t)rank * nm + 2 * i + 1];
+        } else if (rank == 0) { /* rank 0 carries the saved ranks' sums */
+            for (int rk = 0; rk < L.st.world; rk++) {
                 total += met_table[(size_t)rk * nm + 2 * i];
                 count += met_table[(size_t)rk * nm + 2 * i + 1];
             }
         }
-        ctx->tracked[i]->total = total;
-        ctx->tracked[i]->count = count;
+        st.metric_sums[2 * i] = total;
+        st.metric_sums[2 * i + 1] = count;
     }
+    mf_fit_state_restore(ctx, &st, history, L.n_history, L.cb, L.n_cb);
     mf_free(met_table);
-    mf_free(ctx->history);
-    ctx->history = history;
-    ctx->n_history = ctx->cap_history = history ? L.n_history : 0;
-    ctx->n_cb_state = L.n_cb;
-    for (int i = 0; i < L.n_cb; i++) {
-        mf_strlcpy(ctx->cb_state_name[i], L.cb_name[i], sizeof ctx->cb_state_name[i]);
-        memcpy(ctx->cb_state[i], L.cb_state[i], sizeof ctx->cb_state[i]);
-        ctx->cb_state_len[i] = L.cb_len[i];
-    }
     mf_free(rng_table);
     if (out) {
-        out->epoch = L.epoch;
-        out->step_in_epoch = L.step;
-        out->global_step = L.global_step;
-        out->world_size = L.world;
+        out->epoch = L.st.epoch;
+        out->step_in_epoch = L.st.step_in_epoch;
+        out->global_step = L.st.global_step;
+        out->world_size = L.st.world;
     }
     return MF_STATUS_OK;
 }

@@ -70,10 +70,13 @@ static double *series(hid_t f, const char *path, hsize_t *n)
     hid_t d = H5Dopen2(f, path, H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
     hsize_t len = 0;
     double *v = NULL;
-    /* one axis and a sane length, or nothing: a series is (rows,) doubles */
-    if (sp >= 0 && mf_h5_dims(sp, 1, &len) == 1 && len <= ((hsize_t)1 << 30)) {
+    /* one axis of floats and a sane length (16 M rows: a step row every
+     * optimizer step of a very long run), or nothing: a chunked dataset can
+     * claim any length in a few bytes of file, so the claim is bounded before
+     * anything is allocated */
+    if (sp >= 0 && mf_h5_dims(sp, 1, &len) == 1 && len <= ((hsize_t)1 << 24)) {
         v = malloc((len ? len : 1) * sizeof *v);
-        if (v && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0) {
+        if (v && mf_h5_read_exact(f, path, H5T_NATIVE_DOUBLE, 1, &len, v) >= 0) {
             *n = len;
         } else {
             free(v);

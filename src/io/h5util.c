@@ -300,3 +300,173 @@ char *mf_h5_attr_string(hid_t obj, const char *name, size_t max)
     H5Aclose(a);
     return out;
 }
+
+int64_t mf_h5_get_i64(hid_t obj, const char *name, int *bad)
+{
+    int64_t v = 0;
+    if (mf_h5_attr_scalar(obj, name, H5T_NATIVE_INT64, &v) < 0)
+        *bad = 1;
+    return v;
+}
+
+double mf_h5_get_f64(hid_t obj, const char *name, int *bad)
+{
+    double v = 0;
+    if (mf_h5_attr_scalar(obj, name, H5T_NATIVE_DOUBLE, &v) < 0)
+        *bad = 1;
+    return v;
+}
+
+int mf_h5_read_exact(hid_t loc, const char *name, hid_t mem_type, int rank, const hsize_t *dims, void *v)
+{
+    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0)
+        return -1;
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0)
+        return -1;
+    hid_t sp = H5Dget_space(d), t = H5Dget_type(d);
+    hsize_t have[32];
+    int ok = sp >= 0 && t >= 0 && H5Tget_class(t) == H5Tget_class(mem_type) && rank <= 32 &&
+             mf_h5_dims(sp, 32, have) == rank;
+    for (int i = 0; ok && i < rank; i++)
+        ok = have[i] == dims[i];
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (t >= 0)
+        H5Tclose(t);
+    herr_t e = ok ? H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : -1;
+    H5Dclose(d);
+    return e < 0 ? -1 : 0;
+}
+
+mf_status mf_h5_read_strings(hid_t obj, int is_attr, int expect, int max_n, char ***out, int *n_out, const char *what)
+{
+    hid_t sp = is_attr ? H5Aget_space(obj) : H5Dget_space(obj);
+    hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    if (sp >= 0)
+        H5Sclose(sp);
+    hid_t t = is_attr ? H5Aget_type(obj) : H5Dget_type(obj);
+    int vstrings = t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0;
+    if (t >= 0)
+        H5Tclose(t);
+    if (!vstrings || nd > 1)
+        return mf_fail(MF_STATUS_DATA, "%s is not a list of variable-length strings", what);
+    if (n < 0 || n > max_n || (expect >= 0 && n != expect))
+        return mf_fail(MF_STATUS_DATA, "%s has %lld entries, expected %s%d", what, (long long)n,
+                       expect >= 0 ? "" : "at most ", expect >= 0 ? expect : max_n);
+    char **raw = mf_alloc((size_t)(n ? n : 1) * sizeof *raw);
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, H5T_VARIABLE);
+    herr_t e = n == 0 ? 0 : is_attr ? H5Aread(obj, mt, raw) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
+    mf_status s = MF_STATUS_OK;
+    if (e < 0) {
+        s = mf_fail(MF_STATUS_DATA, "cannot read %s as strings", what);
+    } else {
+        char **v = mf_alloc((size_t)(n ? n : 1) * sizeof *v);
+        for (hssize_t i = 0; i < n; i++) {
+            v[i] = mf_strdup(raw[i] ? raw[i] : "");
+            if (raw[i])
+                H5free_memory(raw[i]);
+        }
+        *out = v;
+        *n_out = (int)n;
+    }
+    H5Tclose(mt);
+    mf_free(raw);
+    return s;
+}
+
+void mf_h5_strings_free(char **v, int n)
+{
+    for (int i = 0; v && i < n; i++)
+        mf_free(v[i]);
+    mf_free(v);
+}
+
+/* ---- writes ---------------------------------------------------------------- */
+
+herr_t mf_h5_put_scalar(hid_t obj, const char *name, hid_t type, const void *v)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t e = a < 0 ? -1 : H5Awrite(a, type, v);
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(sp);
+    return e;
+}
+
+herr_t mf_h5_put_i64(hid_t obj, const char *name, int64_t v) { return mf_h5_put_scalar(obj, name, H5T_NATIVE_INT64, &v); }
+herr_t mf_h5_put_f64(hid_t obj, const char *name, double v) { return mf_h5_put_scalar(obj, name, H5T_NATIVE_DOUBLE, &v); }
+
+/* the string type of a write: variable-length, or fixed at width bytes,
+ * NUL-padded (what h5py and Keras write) */
+static hid_t string_type(size_t width)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (width) {
+        H5Tset_size(t, width);
+        H5Tset_strpad(t, H5T_STR_NULLPAD);
+    } else {
+        H5Tset_size(t, H5T_VARIABLE);
+    }
+    return t;
+}
+
+herr_t mf_h5_put_string(hid_t obj, const char *name, const char *v, unsigned flags)
+{
+    hid_t t = string_type(flags & MF_H5_FIXED ? strlen(v) + 1 : 0);
+    herr_t e = mf_h5_put_scalar(obj, name, t, flags & MF_H5_FIXED ? (const void *)v : (const void *)&v);
+    H5Tclose(t);
+    return e;
+}
+
+herr_t mf_h5_put_strings(hid_t loc, const char *name, const char *const *v, int n, unsigned flags)
+{
+    size_t width = 0;
+    char *packed = NULL;
+    if (flags & MF_H5_FIXED) {
+        width = 1;
+        for (int i = 0; i < n; i++)
+            if (strlen(v[i]) + 1 > width)
+                width = strlen(v[i]) + 1;
+        packed = mf_alloc((size_t)(n ? n : 1) * width); /* zeroed: the NUL padding */
+        for (int i = 0; i < n; i++)
+            memcpy(packed + (size_t)i * width, v[i], strlen(v[i]));
+    }
+    const void *data = packed ? (const void *)packed : (const void *)v;
+    hid_t t = string_type(width);
+    hsize_t dims = (hsize_t)n;
+    hid_t sp = n ? H5Screate_simple(1, &dims, NULL) : H5Screate(H5S_NULL);
+    herr_t e;
+    if (flags & MF_H5_DATASET) {
+        hid_t d = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        e = d < 0 ? -1 : (n ? H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0);
+        if (d >= 0)
+            H5Dclose(d);
+    } else {
+        hid_t a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        e = a < 0 ? -1 : (n ? H5Awrite(a, t, data) : 0);
+        if (a >= 0)
+            H5Aclose(a);
+    }
+    H5Sclose(sp);
+    H5Tclose(t);
+    mf_free(packed);
+    return e;
+}
+
+herr_t mf_h5_put_dataset(hid_t loc, const char *name, hid_t mem_type, hid_t file_type, int rank,
+                         const hsize_t *dims, const void *v, unsigned flags)
+{
+    hid_t sp = H5Screate_simple(rank, dims, NULL);
+    hid_t dcpl = flags & MF_H5_CHECKED ? mf_h5_checked_dcpl(rank, dims) : H5P_DEFAULT;
+    hid_t d = H5Dcreate2(loc, name, file_type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    herr_t e = d < 0 ? -1 : H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    if (d >= 0)
+        H5Dclose(d);
+    mf_h5_dcpl_close(dcpl);
+    H5Sclose(sp);
+    return e;
+}

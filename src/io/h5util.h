@@ -6,6 +6,8 @@
 #ifndef MF_H5UTIL_H
 #define MF_H5UTIL_H
 #include <hdf5.h>
+#include <stdint.h>
+#include "mpifit/status.h"
 
 void mf_h5_lock(void);
 void mf_h5_unlock(void);
@@ -29,6 +31,34 @@ void mf_h5_dcpl_close(hid_t p);
 int mf_h5_dims(hid_t space, int max_rank, hsize_t *dims);
 int mf_h5_attr_scalar(hid_t obj, const char *name, hid_t mem_type, void *v);
 char *mf_h5_attr_string(hid_t obj, const char *name, size_t max);
+/* Integer and float attributes of exactly one element; *bad = 1 (and 0
+ * returned) when missing or of another size or class. */
+int64_t mf_h5_get_i64(hid_t obj, const char *name, int *bad);
+double mf_h5_get_f64(hid_t obj, const char *name, int *bad);
+/* Dataset `name` under loc into v, only if its class is mem_type's and its
+ * shape is exactly (dims[0], ..., dims[rank-1]) (v holds that); else -1 and
+ * nothing read. */
+int mf_h5_read_exact(hid_t loc, const char *name, hid_t mem_type, int rank, const hsize_t *dims, void *v);
+/* A 1-D list of variable-length strings (an attribute if is_attr, else a
+ * dataset) as mf_alloc'ed copies: exactly `expect` entries (expect >= 0) and at
+ * most max_n; errors name `what`. Free with mf_h5_strings_free. */
+mf_status mf_h5_read_strings(hid_t obj, int is_attr, int expect, int max_n, char ***out, int *n, const char *what);
+void mf_h5_strings_free(char **v, int n);
+
+/* Writes. Flags: MF_H5_FIXED stores strings fixed-length, NUL-padded (Keras'
+ * and h5py's own form, e.g. layer_names) instead of variable-length;
+ * MF_H5_DATASET makes a string list a dataset instead of an attribute;
+ * MF_H5_CHECKED gives a dataset Fletcher-32 checksums (mf_h5_checked_dcpl).
+ * An empty string list is an attribute with a null dataspace. */
+enum { MF_H5_FIXED = 1, MF_H5_DATASET = 2, MF_H5_CHECKED = 4 };
+herr_t mf_h5_put_scalar(hid_t obj, const char *name, hid_t type, const void *v);
+herr_t mf_h5_put_i64(hid_t obj, const char *name, int64_t v);
+herr_t mf_h5_put_f64(hid_t obj, const char *name, double v);
+herr_t mf_h5_put_string(hid_t obj, const char *name, const char *v, unsigned flags);
+herr_t mf_h5_put_strings(hid_t loc, const char *name, const char *const *v, int n, unsigned flags);
+herr_t mf_h5_put_dataset(hid_t loc, const char *name, hid_t mem_type, hid_t file_type, int rank,
+                         const hsize_t *dims, const void *v, unsigned flags);
+
 /* Every reader opens its file through this (read-only). Caller holds the lock. */
 hid_t mf_h5_open_read(const char *path);
 /* For fuzzers: while set, mf_h5_open_read ignores the name and opens a copy of

@@ -31,6 +31,17 @@ static int dataset_shape(hid_t d, mf_shape *s)
     return 0;
 }
 
+/* d's values into v (its shape already checked against v's) if d holds
+ * floats: integers or strings in a weight are a damaged or foreign file */
+static int read_weight(hid_t d, float *v)
+{
+    hid_t t = H5Dget_type(d);
+    int ok = t >= 0 && H5Tget_class(t) == H5T_FLOAT;
+    if (t >= 0)
+        H5Tclose(t);
+    return ok ? (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0 ? -1 : 0) : -1;
+}
+
 /* Count the groups at the root that hold at least one dataset two levels down. */
 static int count_file_layers(hid_t f)
 {
@@ -92,8 +103,9 @@ mf_status mf_keras_read_group(hid_t f, mf_model *m, const char *path, mf_weights
                                 "%s: layer '%s' weight '%s' is %s in the file but %s in the model "
                                 "(another architecture, alpha or class count?)",
                                 path, l->name, sl->name, b, a);
-                } else if (pass == 1 && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, sl->data) < 0) {
-                    s = mf_fail(MF_STATUS_HDF5, "%s: reading /%s: %s", path, ds, mf_h5_error(err, sizeof err));
+                } else if (pass == 1 && read_weight(d, sl->data) < 0) {
+                    s = mf_fail(MF_STATUS_DATA, "%s: /%s is not readable as float32 weights: %s", path, ds,
+                                mf_h5_error(err, sizeof err));
                 }
                 H5Dclose(d);
             }
@@ -131,47 +143,8 @@ mf_status mf_weights_load_keras(mf_model *m, const char *path, mf_weights_report
     return s;
 }
 
-/* fixed-length string array attribute (Keras writes layer_names and
- * weight_names this way; h5py returns them as bytes) */
-static herr_t write_names(hid_t obj, const char *attr, const char *const *names, int n)
-{
-    size_t width = 1;
-    for (int i = 0; i < n; i++)
-        if (strlen(names[i]) + 1 > width)
-            width = strlen(names[i]) + 1;
-    char *buf = mf_alloc((size_t)(n ? n : 1) * width);
-    for (int i = 0; i < n; i++)
-        memcpy(buf + (size_t)i * width, names[i], strlen(names[i]));
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, width);
-    H5Tset_strpad(t, H5T_STR_NULLPAD);
-    hsize_t dims = (hsize_t)n;
-    hid_t sp = n ? H5Screate_simple(1, &dims, NULL) : H5Screate(H5S_NULL);
-    hid_t a = H5Acreate2(obj, attr, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = a < 0 ? -1 : (n ? H5Awrite(a, t, buf) : 0);
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(t);
-    mf_free(buf);
-    return e;
-}
-
-static herr_t write_str(hid_t obj, const char *attr, const char *v)
-{
-    const char *one[1] = {v};
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, strlen(v) + 1);
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(obj, attr, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = a < 0 ? -1 : H5Awrite(a, t, one[0]);
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(t);
-    return e;
-}
-
+/* Keras writes layer_names, weight_names and its version strings
+ * fixed-length (h5py returns them as bytes): so do we (MF_H5_FIXED). */
 mf_status mf_keras_write_group(hid_t f, mf_model *m, const char *tmp)
 {
     char err[256];
@@ -180,8 +153,10 @@ mf_status mf_keras_write_group(hid_t f, mf_model *m, const char *tmp)
     const char **names = mf_alloc((size_t)(n ? n : 1) * sizeof *names);
     for (int i = 0; i < n; i++)
         names[i] = mf_model_layer(m, i)->name;
-    if (write_names(f, "layer_names", names, n) < 0 || write_str(f, "backend", "tensorflow") < 0 ||
-        write_str(f, "keras_version", "2.2.4") < 0 || write_str(f, "mpifit_version", mf_version()) < 0)
+    if (mf_h5_put_strings(f, "layer_names", names, n, MF_H5_FIXED) < 0 ||
+        mf_h5_put_string(f, "backend", "tensorflow", MF_H5_FIXED) < 0 ||
+        mf_h5_put_string(f, "keras_version", "2.2.4", MF_H5_FIXED) < 0 ||
+        mf_h5_put_string(f, "mpifit_version", mf_version(), MF_H5_FIXED) < 0)
         s = mf_fail(MF_STATUS_HDF5, "writing attributes of %s: %s", tmp, mf_h5_error(err, sizeof err));
     for (int i = 0; i < n && s == MF_STATUS_OK; i++) {
         mf_layer *l = mf_model_layer(m, i);
@@ -192,7 +167,7 @@ mf_status mf_keras_write_group(hid_t f, mf_model *m, const char *tmp)
             snprintf(wn[k], sizeof wn[k], "%s/%s:0", l->name, l->slot[k].name);
             wp[k] = wn[k];
         }
-        if (g < 0 || write_names(g, "weight_names", wp, l->n_slots) < 0) {
+        if (g < 0 || mf_h5_put_strings(g, "weight_names", wp, l->n_slots, MF_H5_FIXED) < 0) {
             s = mf_fail(MF_STATUS_HDF5, "writing layer %s to %s: %s", l->name, tmp, mf_h5_error(err, sizeof err));
         } else if (l->n_slots > 0) {
             hid_t inner = H5Gcreate2(g, l->name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -201,18 +176,12 @@ mf_status mf_keras_write_group(hid_t f, mf_model *m, const char *tmp)
                 hsize_t dims[MF_MAX_DIMS];
                 for (int j = 0; j < sl->shape.ndim; j++)
                     dims[j] = (hsize_t)sl->shape.d[j];
-                hid_t sp = H5Screate_simple(sl->shape.ndim, dims, NULL);
-                hid_t dcpl = mf_h5_checked_dcpl(sl->shape.ndim, dims);
                 char dn[64];
                 snprintf(dn, sizeof dn, "%s:0", sl->name);
-                hid_t d = inner < 0 ? -1 : H5Dcreate2(inner, dn, H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-                mf_h5_dcpl_close(dcpl);
-                if (d < 0 || H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, sl->data) < 0)
+                if (inner < 0 || mf_h5_put_dataset(inner, dn, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, sl->shape.ndim, dims,
+                                                   sl->data, MF_H5_CHECKED) < 0)
                     s = mf_fail(MF_STATUS_HDF5, "writing %s/%s to %s: %s", l->name, sl->name, tmp,
                                 mf_h5_error(err, sizeof err));
-                if (d >= 0)
-                    H5Dclose(d);
-                H5Sclose(sp);
             }
             if (inner >= 0)
                 H5Gclose(inner);

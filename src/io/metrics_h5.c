@@ -162,33 +162,12 @@ static double last_value(hid_t f, const char *path)
 
 static herr_t root_attrs(hid_t f, const writer *w)
 {
-    herr_t e = 0;
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    hid_t sc = H5Screate(H5S_SCALAR);
-    const char *vals[3] = {"mpifit-metrics", w->config ? w->config : "", mf_version()};
-    const char *keys[3] = {"format", "config", "mpifit_version"};
-    for (int i = 0; i < 3; i++) {
-        hid_t a = H5Acreate2(f, keys[i], t, sc, H5P_DEFAULT, H5P_DEFAULT);
-        e |= a < 0 ? -1 : H5Awrite(a, t, &vals[i]);
-        if (a >= 0)
-            H5Aclose(a);
-    }
-    int64_t ws = w->world;
-    hid_t a = H5Acreate2(f, "world_size", H5T_NATIVE_INT64, sc, H5P_DEFAULT, H5P_DEFAULT);
-    e |= a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_INT64, &ws);
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sc);
-    hsize_t n = (hsize_t)w->n_classes;
-    hid_t sp = n ? H5Screate_simple(1, &n, NULL) : H5Screate(H5S_NULL);
-    a = H5Acreate2(f, "class_names", t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    e |= a < 0 ? -1 : (n ? H5Awrite(a, t, w->classes) : 0);
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(t);
-    return e;
+    herr_t e = mf_h5_put_string(f, "format", "mpifit-metrics", 0);
+    e |= mf_h5_put_string(f, "config", w->config ? w->config : "", 0);
+    e |= mf_h5_put_string(f, "mpifit_version", mf_version(), 0);
+    e |= mf_h5_put_i64(f, "world_size", w->world);
+    e |= mf_h5_put_strings(f, "class_names", (const char *const *)w->classes, w->n_classes, 0);
+    return e < 0 ? -1 : 0;
 }
 
 /* Open the file for writing, waiting a little for a reader's lock. */

@@ -166,8 +166,8 @@ static void restore_callback_states(mf_fit_ctx *ctx, const mf_fit_options *o)
     for (int k = 0; k < ctx->n_cb_state; k++)
         for (int i = 0; i < o->n_callbacks; i++) {
             mf_callback *cb = o->callbacks[i];
-            if (cb->set_state && cb->name && strcmp(cb->name, ctx->cb_state_name[k]) == 0)
-                cb->set_state(cb, ctx->cb_state[k], ctx->cb_state_len[k]);
+            if (cb->set_state && cb->name && strcmp(cb->name, ctx->cb_state[k].name) == 0)
+                cb->set_state(cb, ctx->cb_state[k].v, ctx->cb_state[k].n);
         }
     ctx->n_cb_state = 0;
 }

@@ -3,8 +3,7 @@
 #define MF_FIT_INTERNAL_H
 #include "mpifit/fit.h"
 #include "../core/core.h"
-
-#define MF_MAX_TRACKED 32
+#include "fit_state.h"
 
 struct mf_fit_ctx {
     mf_model *model; /* not owned */
@@ -14,6 +13,7 @@ struct mf_fit_ctx {
     /* compile */
     mf_optimizer *opt; /* owned */
     mf_schedule schedule;
+    int schedule_given; /* compiled with a schedule (a checkpoint's does not replace it) */
     int compiled;
     float *class_weight; /* n_classes or NULL */
     int n_class_weight;
@@ -45,9 +45,7 @@ struct mf_fit_ctx {
     double last_step_s, last_wait_s, last_epoch_ips;
     /* callback states from a loaded checkpoint, applied after on_train_begin */
     int n_cb_state;
-    char cb_state_name[8][32];
-    double cb_state[8][16];
-    int cb_state_len[8];
+    mf_fit_cb_state cb_state[MF_MAX_CB_STATES];
     /* history: logs of every finished epoch */
     mf_logs *history;
     int n_history, cap_history;
@@ -58,13 +56,6 @@ struct mf_fit_ctx {
  * Collective when distributed; a no-op otherwise. */
 mf_status mf_fit_reduce_logs(mf_fit_ctx *ctx, mf_logs *logs, double *images);
 
-/* A failure that some ranks may not share: agree at the step boundary, so
- * either every rank goes on or every rank stops with the failing rank's
- * message. Collective when distributed; returns s alone. */
-mf_status mf_fit_agree(mf_fit_ctx *ctx, mf_status s);
-
-/* Average BatchNorm moving statistics over the ranks (collective; no-op alone). */
-mf_status mf_fit_average_state(mf_fit_ctx *ctx);
 
 /* Keras' epoch progress output (progress.c). */
 typedef struct mf_progress {

@@ -87,6 +87,7 @@ mf_status mf_compile(mf_fit_ctx *ctx, mf_optimizer *opt, const mf_schedule *sche
     ctx->opt = opt;
     if (schedule)
         ctx->schedule = *schedule;
+    ctx->schedule_given = schedule != NULL;
     /* the compiled metrics come first among the tracked ones; user metrics
      * tracked before compile stay after them */
     mf_metric *user[MF_MAX_TRACKED];

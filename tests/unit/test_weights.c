@@ -169,6 +169,19 @@ static void test_checkpoints(void)
              mf_optimizer_state(mf_fit_optimizer(ctx2), c, NULL) == 2);
     MF_CHECK(memcmp(a[0], c[0], mf_model_num_params(m) * sizeof(float)) == 0);
     MF_CHECK(memcmp(a[1], c[1], mf_model_num_params(m) * sizeof(float)) == 0);
+    /* a context compiled with its own schedule keeps it (a resumed run's config
+     * and world size decide the rate), everything else comes along */
+    {
+        mf_model *m4 = small(3);
+        mf_fit_ctx *ctx4 = mf_fit_ctx_create(m4, 3, 0);
+        mf_schedule mine = {.kind = MF_SCHEDULE_CONSTANT, .base_lr = 0.25f};
+        MF_CHECK(mf_compile(ctx4, mf_optimizer_create(m4, &oo), &mine, NULL, "accuracy") == MF_STATUS_OK);
+        MF_CHECK(mf_checkpoint_load(ctx4, p1, &sum) == MF_STATUS_OK);
+        MF_CHECK(mf_fit_learning_rate(ctx4) == 0.25f && mf_fit_global_step(ctx4) == 3);
+        MF_CHECK(memcmp(mf_model_params(m4), mf_model_params(m), mf_model_num_params(m) * sizeof(float)) == 0);
+        mf_fit_ctx_free(ctx4);
+        mf_model_free(m4);
+    }
     /* the next step is the same on both */
     MF_CHECK(mf_train_step_default(ctx, &b, &logs, NULL) == MF_STATUS_OK);
     MF_CHECK(mf_train_step_default(ctx2, &b, &logs, NULL) == MF_STATUS_OK);

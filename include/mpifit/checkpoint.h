@@ -83,6 +83,16 @@ MF_API mf_status mf_checkpoint_check(const char *path, mf_checkpoint_summary *ou
  * incomplete ones are reported (file and reason) and skipped. MF_STATUS_IO if
  * there is none. */
 MF_API mf_status mf_checkpoint_latest(const char *dir, char *path, size_t n);
+/* What a checkpoint was written for: its config text (NULL if none) and
+ * class names, mf_alloc'ed (rank 0 compares them with the run that resumes).
+ * Not collective. Free with mf_checkpoint_meta_free. */
+typedef struct mf_checkpoint_meta {
+    char *config;
+    char **class_names;
+    int n_classes;
+} mf_checkpoint_meta;
+MF_API mf_status mf_checkpoint_read_meta(const char *path, mf_checkpoint_meta *m);
+MF_API void mf_checkpoint_meta_free(mf_checkpoint_meta *m);
 /* ---- the metrics file: what a run has done, as it goes ------------------------ *
  *
  *   /epoch/<name>  one row per epoch: epoch, every log (loss, accuracy, val_...),
@@ -117,6 +127,11 @@ MF_API mf_status mf_metrics_h5_flush(mf_callback *writer);
 /* dir/ckpt-EEEE-SSSSSSS.h5: epoch, then global step, zero-padded, so the
  * names sort in the order they were written. */
 MF_API void mf_checkpoint_name(char *buf, size_t n, const char *dir, int epoch, long step);
+/* The ckpt-*.h5 names (not paths) of dir, newest first by (epoch, step) as
+ * numbers; their count, or -1 if dir cannot be read. Free with
+ * mf_checkpoint_list_free. */
+MF_API int mf_checkpoint_list(const char *dir, char ***names);
+MF_API void mf_checkpoint_list_free(char **names, int n);
 /* Delete all but the newest `keep` ckpt-*.h5 of dir (keep <= 0: none). */
 MF_API void mf_checkpoint_prune(const char *dir, int keep);
 /* Delete *.h5.tmp in dir: what writers that were killed left (never a

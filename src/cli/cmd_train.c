@@ -74,12 +74,14 @@ static mf_status checkpoint_hook(mf_fit_ctx *ctx, mf_checkpoint_reason why, void
         mf_metrics_h5_flush(r->cbs[2]); /* the rows up to this checkpoint are on disk first */
     int step_in = 0, epoch = mf_fit_position(ctx, &step_in);
     mf_checkpoint_name(r->last_ckpt, sizeof r->last_ckpt, r->ckpt_dir, epoch, mf_fit_global_step(ctx));
-    const char *classes[256];
-    int nc = mf_dataset_num_classes(r->j.train) < 256 ? mf_dataset_num_classes(r->j.train) : 256;
+    int nc = mf_dataset_num_classes(r->j.train);
+    const char **classes = mf_alloc((size_t)(nc ? nc : 1) * sizeof *classes);
     for (int i = 0; i < nc; i++)
         classes[i] = mf_dataset_class_name(r->j.train, i);
     mf_checkpoint_info info = {c->text, classes, nc, r->cbs, r->n_cbs};
-    MF_TRY(mf_checkpoint_save(ctx, r->last_ckpt, &info));
+    mf_status s = mf_checkpoint_save(ctx, r->last_ckpt, &info);
+    mf_free(classes);
+    MF_TRY(s);
     if (r->j.rank != 0)
         return MF_STATUS_OK;
     mf_checkpoint_prune(r->ckpt_dir, c->output.keep);
@@ -100,35 +102,97 @@ static mf_status checkpoint_hook(mf_fit_ctx *ctx, mf_checkpoint_reason why, void
     return MF_STATUS_OK;
 }
 
-/* --resume auto|PATH: collective; sets r->resumed. */
+/* Rank 0: does the checkpoint at path belong to this run (the same class
+ * names, in the same order)? If report, also print how the config changed
+ * since it was written, key by key. */
+static mf_status check_meta(run *r, const char *path, int report)
+{
+    mf_checkpoint_meta m;
+    MF_TRY(mf_checkpoint_read_meta(path, &m));
+    const mf_dataset *ds = r->j.train;
+    int nc = mf_dataset_num_classes(ds), same = m.n_classes == nc;
+    for (int i = 0; same && i < nc; i++)
+        same = strcmp(m.class_names[i], mf_dataset_class_name(ds, i)) == 0;
+    mf_status s = MF_STATUS_OK;
+    if (m.n_classes > 0 && !same) {
+        char was[512] = "", now[512] = "";
+        for (int i = 0; i < m.n_classes && strlen(was) + 40 < sizeof was; i++)
+            snprintf(was + strlen(was), sizeof was - strlen(was), "%s%.32s", i ? ", " : "", m.class_names[i]);
+        for (int i = 0; i < nc && strlen(now) + 40 < sizeof now; i++)
+            snprintf(now + strlen(now), sizeof now - strlen(now), "%s%.32s", i ? ", " : "", mf_dataset_class_name(ds, i));
+        s = mf_fail(MF_STATUS_CONFIG, "%s was written for the classes [%s]; this run's data has [%s]", path, was, now);
+    }
+    if (s == MF_STATUS_OK && report && m.config && m.config[0]) {
+        mf_config was;
+        mf_config_defaults(&was);
+        char diff[4096];
+        if (mf_config_parse(&was, path, m.config) == MF_STATUS_OK) {
+            mf_config_validate(&was); /* the derived values the run compares with */
+            int n = mf_config_diff(&was, &r->j.cfg, diff, sizeof diff);
+            if (n > 0)
+                printf("config changed since %s (%d key%s):\n%s", path, n, n == 1 ? "" : "s", diff);
+        } else {
+            printf("config: cannot compare with the one %s was written with (%s)\n", path, mf_last_error());
+        }
+        mf_config_free(&was);
+    }
+    mf_checkpoint_meta_free(&m);
+    return s;
+}
+
+/* --resume auto|PATH: collective; sets r->resumed. auto tries the checkpoints
+ * newest first and falls back past any that fails to open, verify or match
+ * this run (architecture, optimizer, class names), naming each and why; a
+ * failed load changes nothing, so the next try starts clean. */
 static mf_status resume(run *r)
 {
     mf_job *j = &r->j;
-    char path[MF_CFG_PATH + 300] = "";
-    mf_status s = MF_STATUS_OK;
-    int none = 0;
+    int is_auto = strcmp(j->resume, "auto") == 0;
+    char **names = NULL;
+    int n = 1;
     if (j->rank == 0) {
         mf_checkpoint_remove_temporaries(r->ckpt_dir);
-        if (strcmp(j->resume, "auto") == 0) {
-            if (mf_checkpoint_latest(r->ckpt_dir, path, sizeof path) != MF_STATUS_OK) {
-                mf_log_info("--resume auto: %s; starting from the beginning", mf_last_error());
-                none = 1;
-            }
-        } else {
-            mf_strlcpy(path, j->resume, sizeof path);
-        }
+        if (is_auto && (n = mf_checkpoint_list(r->ckpt_dir, &names)) < 0)
+            n = 0;
     }
-    MF_TRY(mf_job_agree(j, s));
     if (j->comm && j->world > 1)
-        MF_TRY(mf_comm_bcast_bytes(j->comm, &none, sizeof none, 0));
-    if (none)
+        MF_TRY(mf_comm_bcast_bytes(j->comm, &n, sizeof n, 0));
+    if (n == 0) {
+        if (j->rank == 0)
+            mf_log_info("--resume auto: no checkpoint (ckpt-EPOCH-STEP.h5) in %s; starting from the beginning",
+                        r->ckpt_dir);
         return MF_STATUS_OK;
-    MF_TRY(mf_checkpoint_load(r->ctx, path, &r->from));
+    }
+    mf_status s = MF_STATUS_OK;
+    char path[MF_CFG_PATH + 300] = "";
+    for (int i = 0; i < n; i++) {
+        if (j->rank == 0) {
+            if (is_auto)
+                snprintf(path, sizeof path, "%s/%s", r->ckpt_dir, names[i]);
+            else
+                mf_strlcpy(path, j->resume, sizeof path);
+        }
+        s = mf_job_agree(j, j->rank == 0 ? check_meta(r, path, 0) : MF_STATUS_OK);
+        if (s == MF_STATUS_OK)
+            s = mf_checkpoint_load(r->ctx, path, &r->from);
+        if (s == MF_STATUS_OK || !is_auto)
+            break;
+        if (j->rank == 0)
+            mf_log_warn("skipping checkpoint: %s; trying an older one", mf_last_error());
+    }
+    mf_checkpoint_list_free(names, is_auto ? n : 0);
+    if (s != MF_STATUS_OK && is_auto)
+        s = mf_fail(MF_STATUS_IO,
+                    "--resume auto: none of the %d checkpoints in %s can be resumed (each is named above); "
+                    "move them away to start from the beginning",
+                    n, r->ckpt_dir);
+    MF_TRY(s);
     r->resumed = 1;
     if (j->rank == 0) {
         printf("resumed from %s: epoch %d, step %d of it, global step %ld (written by %d rank%s)\n", path,
                r->from.epoch + 1, r->from.step_in_epoch, r->from.global_step, r->from.world_size,
                r->from.world_size == 1 ? "" : "s");
+        check_meta(r, path, 1);
         fflush(stdout);
     }
     return MF_STATUS_OK;

@@ -455,3 +455,46 @@ void mf_config_print_keys(FILE *f)
         fprintf(f, "  - %s\n", k->help);
     }
 }
+
+/* key k's value in c as text: how the diff shows it */
+static void value_text(const mf_config *c, const key_def *k, char *buf, size_t n)
+{
+    const char *src = (const char *)c + k->offset;
+    switch (k->type) {
+    case K_INT:
+        snprintf(buf, n, "%d", *(const int *)src);
+        break;
+    case K_LONG:
+        snprintf(buf, n, "%ld", *(const long *)src);
+        break;
+    case K_FLOAT:
+    case K_FLOAT_CHOICE:
+        snprintf(buf, n, "%g", (double)*(const float *)src);
+        break;
+    case K_BOOL:
+        snprintf(buf, n, "%s", *(const int *)src ? "true" : "false");
+        break;
+    case K_ENUM:
+    case K_STR:
+        snprintf(buf, n, "%s", src);
+        break;
+    }
+}
+
+int mf_config_diff(const mf_config *was, const mf_config *now, char *out, size_t n)
+{
+    int changed = 0;
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char a[MF_CFG_PATH + 32], b[MF_CFG_PATH + 32];
+        value_text(was, &keys[i], a, sizeof a);
+        value_text(now, &keys[i], b, sizeof b);
+        if (strcmp(a, b) == 0)
+            continue;
+        changed++;
+        if (used < n)
+            used += (size_t)snprintf(out + used, n - used, "  [%s] %s: %s -> %s\n", keys[i].section, keys[i].name, a, b);
+    }
+    return changed;
+}

@@ -93,6 +93,9 @@ mf_status mf_config_set(mf_config *c, const char *assignment);
  * validation dir). */
 mf_status mf_config_validate(mf_config *c);
 void mf_config_free(mf_config *c);
+/* The keys whose values differ between two configs, one line each
+ * ("  [train] epochs: 3 -> 5\n") into out (truncated at n); their count. */
+int mf_config_diff(const mf_config *was, const mf_config *now, char *out, size_t n);
 /* One line per key: "[section] key = default  - help" (for docs and tests). */
 void mf_config_print_keys(FILE *f);
 #endif

@@ -37,34 +37,53 @@ static int cmp_ckpt(const void *a, const void *b)
     return sa < sb ? -1 : sa > sb;
 }
 
-void mf_checkpoint_prune(const char *dir, int keep)
+int mf_checkpoint_list(const char *dir, char ***names)
 {
-    if (keep <= 0)
-        return;
+    *names = NULL;
     DIR *d = opendir(dir);
     if (!d)
-        return;
-    char **names = NULL;
+        return -1;
+    char **v = NULL;
     int n = 0, cap = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         long ep, st;
         if (parse_name(e->d_name, &ep, &st)) {
-            names = mf_grow(names, n, &cap, 64, sizeof *names);
-            names[n++] = mf_strdup(e->d_name);
+            v = mf_grow(v, n, &cap, 64, sizeof *v);
+            v[n++] = mf_strdup(e->d_name);
         }
     }
     closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_ckpt); /* oldest first */
-    for (int i = 0; i < n; i++) {
-        if (i < n - keep) {
-            char p[4096 + 300];
-            snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-            unlink(p);
-        }
-        mf_free(names[i]);
+    if (n > 1)
+        qsort(v, (size_t)n, sizeof *v, cmp_ckpt); /* oldest first */
+    for (int i = 0; i < n / 2; i++) { /* newest first */
+        char *t = v[i];
+        v[i] = v[n - 1 - i];
+        v[n - 1 - i] = t;
     }
+    *names = v;
+    return n;
+}
+
+void mf_checkpoint_list_free(char **names, int n)
+{
+    for (int i = 0; names && i < n; i++)
+        mf_free(names[i]);
     mf_free(names);
+}
+
+void mf_checkpoint_prune(const char *dir, int keep)
+{
+    if (keep <= 0)
+        return;
+    char **names;
+    int n = mf_checkpoint_list(dir, &names);
+    for (int i = keep; i < n; i++) { /* newest first: all after the first keep */
+        char p[4096 + 300];
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
+    }
+    mf_checkpoint_list_free(names, n);
 }
 
 void mf_checkpoint_remove_temporaries(const char *dir)

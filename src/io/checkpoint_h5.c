@@ -4,7 +4,6 @@
  * sums) are gathered or scattered with one call each, and only rank 0 touches
  * the file. Every HDF5 call holds mf_h5_lock(). What is stored of the training
  * context comes from, and goes back through, train/fit_state.h. */
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -331,45 +330,16 @@ mf_status mf_checkpoint_check(const char *path, mf_checkpoint_summary *out)
     return s;
 }
 
-typedef struct cand {
-    char name[256];
-    long epoch, step;
-} cand;
-
-static int by_position_desc(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    if (x->epoch != y->epoch)
-        return x->epoch < y->epoch ? 1 : -1;
-    return x->step < y->step ? 1 : x->step > y->step ? -1 : 0;
-}
-
 mf_status mf_checkpoint_latest(const char *dir, char *path, size_t n)
 {
-    DIR *d = opendir(dir);
-    if (!d)
+    char **names;
+    int nc = mf_checkpoint_list(dir, &names);
+    if (nc < 0)
         return mf_fail(MF_STATUS_IO, "no checkpoints: cannot open %s: %s", dir, strerror(errno));
-    cand *c = NULL;
-    int nc = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        long ep, st;
-        char tail[8];
-        if (sscanf(e->d_name, "ckpt-%ld-%ld.h%7s", &ep, &st, tail) != 3 || strcmp(tail, "5") != 0)
-            continue;
-        c = mf_grow(c, nc, &cap, 16, sizeof *c);
-        mf_strlcpy(c[nc].name, e->d_name, sizeof c[nc].name);
-        c[nc].epoch = ep;
-        c[nc].step = st;
-        nc++;
-    }
-    closedir(d);
-    if (nc > 1)
-        qsort(c, (size_t)nc, sizeof *c, by_position_desc);
     mf_status s = mf_fail(MF_STATUS_IO, "no complete checkpoint (ckpt-EPOCH-STEP.h5) in %s", dir);
     for (int i = 0; i < nc; i++) {
         char p[4096];
-        snprintf(p, sizeof p, "%s/%s", dir, c[i].name);
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
         if (mf_checkpoint_check(p, NULL) == MF_STATUS_OK) {
             mf_strlcpy(path, p, n);
             s = MF_STATUS_OK;
@@ -379,8 +349,38 @@ mf_status mf_checkpoint_latest(const char *dir, char *path, size_t n)
     }
     if (s != MF_STATUS_OK && nc > 0)
         s = mf_fail(MF_STATUS_IO, "none of the %d checkpoints in %s is complete and readable", nc, dir);
-    mf_free(c);
+    mf_checkpoint_list_free(names, nc);
     return s;
+}
+
+mf_status mf_checkpoint_read_meta(const char *path, mf_checkpoint_meta *m)
+{
+    memset(m, 0, sizeof m[0]);
+    mf_h5_lock();
+    hid_t f;
+    mf_status s = open_checked(path, &f, NULL);
+    if (s == MF_STATUS_OK) {
+        m->config = mf_h5_attr_string(f, "config", (size_t)1 << 20);
+        hid_t a = H5Aexists(f, "class_names") > 0 ? H5Aopen(f, "class_names", H5P_DEFAULT) : -1;
+        if (a >= 0) {
+            s = mf_h5_read_strings(a, 1, -1, 1000000, &m->class_names, &m->n_classes, "class_names");
+            H5Aclose(a);
+        }
+        if (s != MF_STATUS_OK)
+            s = mf_fail(s, "%s: %s", path, mf_last_error());
+        H5Fclose(f);
+    }
+    mf_h5_unlock();
+    if (s != MF_STATUS_OK)
+        mf_checkpoint_meta_free(m);
+    return s;
+}
+
+void mf_checkpoint_meta_free(mf_checkpoint_meta *m)
+{
+    mf_free(m->config);
+    mf_h5_strings_free(m->class_names, m->n_classes);
+    memset(m, 0, sizeof m[0]);
 }
 
 /* ---- load ----------------------------------------------------------------------------- */

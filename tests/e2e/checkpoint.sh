@@ -88,6 +88,22 @@ expect_grep "ckpt-0004-0000024.h5 is not a readable HDF5 file" "$work/explicit.l
 "$mpifit" train "$ini" --set output.dir="$work/corrupt" --set train.epochs=5 --resume auto > "$work/corrupt.log" 2>&1
 expect_grep "skipping checkpoint: $f" "$work/corrupt.log"
 expect_grep 'resumed from .*ckpt-0003-0000020.h5' "$work/corrupt.log"
+# the resumed run reports what its config changed, key by key
+expect_grep 'config changed since .*ckpt-0003-0000020.h5 (2 keys)' "$work/corrupt.log"
+expect_grep '\[train\] epochs: 4 -> 5' "$work/corrupt.log"
+expect_grep 'schedule follows this run.s config.*total_steps 24 -> 30' "$work/corrupt.log"
+
+echo "== 2a. a newest checkpoint written for other classes: named and skipped"
+mkdir -p "$work/other_classes"
+for d in "$data"/train/*/; do cp -r "$d" "$work/other_classes/x_$(basename "$d")"; done
+"$mpifit" train "$ini" --set data.train="$work/other_classes" --set data.validation=none \
+   --set train.epochs=1 --set train.steps_per_epoch=1 --set output.checkpoint_every=1 --set output.dir="$work/oc_run" > "$work/oc_run.log" 2>&1
+cp -r "$work/cut" "$work/classes"
+cp "$(ls "$work"/oc_run/checkpoints/ckpt-*.h5 | tail -1)" "$work/classes/checkpoints/ckpt-0009-0000099.h5"
+"$mpifit" train "$ini" --set output.dir="$work/classes" --resume auto > "$work/classes.log" 2>&1
+expect_grep "skipping checkpoint: .*ckpt-0009-0000099.h5 was written for the classes \[x_" "$work/classes.log"
+expect_grep 'resumed from .*ckpt-0004-0000024.h5' "$work/classes.log"
+expect_grep 'config changed since .*ckpt-0004-0000024.h5 (1 key)' "$work/classes.log"
 
 echo "== 2b. flipped bytes inside the newest checkpoint's weights: its checksum names it"
 cp -r "$work/cut" "$work/flipped"
@@ -143,7 +159,7 @@ if mount -t tmpfs -o size=$(( used + ck / 2 + 64 ))k tmpfs "$mnt" 2>/dev/null; t
   expect_status 1 $rc "a full disk while checkpointing"
   expect_grep 'No space left on device\|disk full' "$work/full_disk.log"
   grep -q 'no checkpoint written, the earlier ones are untouched' "$work/full_disk.log"
-  ls "$mnt/run/checkpoints" > "$work/ls.txt"; ! grep -q tmp "$work/ls.txt"
+  ls "$mnt/run/checkpoints" > "$work/ls.txt"; expect_no_grep tmp "$work/ls.txt"
   for c in "$mnt"/run/checkpoints/ckpt-*.h5; do complete "$c"; done
   same "$work/full/checkpoints/ckpt-0004-0000024.h5" "$mnt/run/checkpoints/ckpt-0004-0000024.h5" /
   umount "$mnt"

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +18,8 @@
 
 struct mf_comm {
     MPI_Comm comm, local;
+    MPI_Comm roll; /* the watchdog's roll call (wait_watched), apart from the collectives */
+    long long seq; /* watched collectives so far: the same count on every rank */
     int rank, size, local_rank, local_size;
     int started_mpi;
     int thread_level; /* what MPI_Init_thread provided */
@@ -27,6 +30,7 @@ struct mf_comm {
     int dog_running;
     atomic_int dog_stop;
     atomic_llong since_ms; /* when the collective under way began, 0: none */
+    double backstop; /* the thread's limit: the roll call's, plus a margin */
     pthread_mutex_t text_lock; /* guards what and where */
     char what[96]; /* the collective under way */
     char where[96]; /* the caller's context: epoch, step */
@@ -37,6 +41,7 @@ static long long now_ms(void) { return (long long)(mf_now() * 1000.0); }
 /* Around every blocking collective: what is waited for, since when. */
 static void watch_begin(mf_comm *c, const char *what)
 {
+    c->seq++;
     if (c->timeout <= 0.0)
         return;
     pthread_mutex_lock(&c->text_lock);
@@ -47,17 +52,122 @@ static void watch_begin(mf_comm *c, const char *what)
 
 static void watch_end(mf_comm *c) { atomic_store(&c->since_ms, 0); }
 
-/* The watchdog thread. A rank stopped (SIGSTOP, a hung NFS read) or dead
- * leaves the others blocked in the next collective forever; the first to
- * wait longer than the timeout says what it waited for and ends the job.
- * MPI_Abort from this thread: the standard asks for MPI_THREAD_MULTIPLE,
- * which would put every MPI call of the training loop behind a lock; Open
- * MPI's MPI_Abort goes through its runtime and works from any thread (the
- * fault test checks it). Should it return, the process exits anyway. */
+/* How long a rank that timed out listens for the others' roll-call answers. */
+static double roll_grace(const mf_comm *c) { return c->timeout < 6.0 ? c->timeout / 2.0 + 0.5 : 3.0; }
+
+/* "1, 3, 5": the ranks r with mark[r] == want (at most n bytes). */
+static void rank_list(const mf_comm *c, const signed char *mark, int want, char *buf, size_t n)
+{
+    size_t used = 0;
+    int shown = 0, total = 0;
+    buf[0] = '\0';
+    for (int r = 0; r < c->size; r++) {
+        if (mark[r] != want)
+            continue;
+        total++;
+        if (used + 16 < n && shown < 32) {
+            used += (size_t)snprintf(buf + used, n - used, "%s%d", shown ? ", " : "", r);
+            shown++;
+        }
+    }
+    if (total > shown && used + 24 < n)
+        snprintf(buf + used, n - used, " and %d more", total - shown);
+}
+
+/* The collective under way has not completed in time. Ask who is here: tell
+ * every other rank, on a communicator of its own, which collective (by its
+ * number) this rank waits in, and listen for their word for a few seconds.
+ * A rank that waits in the same one answers the same; one that is stopped,
+ * hung in its own work or dead says nothing; one in another collective names
+ * it. Then say so and end the job. Only the thread that calls MPI runs this
+ * (the library is initialised MPI_THREAD_FUNNELED). Returns if the
+ * collective completes meanwhile: then a rank was late, not lost. */
+static void roll_call(mf_comm *c, MPI_Request *req)
+{
+    long long mine = c->seq;
+    for (int r = 0; r < c->size; r++) {
+        MPI_Request s;
+        if (r != c->rank && MPI_Isend(&mine, 1, MPI_LONG_LONG, r, 0, c->roll, &s) == MPI_SUCCESS)
+            MPI_Request_free(&s); /* a small message: it leaves whether or not r ever takes it */
+    }
+    signed char *mark = calloc((size_t)c->size, 1); /* 0 silent, 1 here, 2 elsewhere */
+    long long *theirs = calloc((size_t)c->size, sizeof *theirs);
+    if (!mark || !theirs)
+        _exit(124);
+    mark[c->rank] = 1;
+    double until = mf_now() + roll_grace(c);
+    while (mf_now() < until) {
+        int done = 0, flag = 0;
+        if (MPI_Test(req, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && done) {
+            free(mark);
+            free(theirs);
+            return;
+        }
+        MPI_Status st;
+        if (MPI_Iprobe(MPI_ANY_SOURCE, 0, c->roll, &flag, &st) == MPI_SUCCESS && flag) {
+            long long v = 0;
+            MPI_Recv(&v, 1, MPI_LONG_LONG, st.MPI_SOURCE, 0, c->roll, MPI_STATUS_IGNORE);
+            if (v >= mine) { /* older words are from an earlier late collective */
+                mark[st.MPI_SOURCE] = v == mine ? 1 : 2;
+                theirs[st.MPI_SOURCE] = v;
+            }
+        }
+    }
+    char what[96], where[96], silent[256], here[256], other[256] = "";
+    pthread_mutex_lock(&c->text_lock);
+    mf_strlcpy(what, c->what, sizeof what);
+    mf_strlcpy(where, c->where, sizeof where);
+    pthread_mutex_unlock(&c->text_lock);
+    rank_list(c, mark, 0, silent, sizeof silent);
+    rank_list(c, mark, 1, here, sizeof here);
+    for (int r = 0; r < c->size; r++)
+        if (mark[r] == 2 && strlen(other) + 64 < sizeof other)
+            snprintf(other + strlen(other), sizeof other - strlen(other), "; rank %d is in collective #%lld", r,
+                     theirs[r]);
+    fprintf(stderr,
+            "[mpifit rank %d/%d] watchdog: %s%s%s (collective #%lld) has not completed after %.0f s ([dist] timeout); "
+            "did not arrive: rank%s %s (no word in %.0f s: stopped, hung or dead); waiting here too: %s%s; "
+            "ending the job\n",
+            c->rank, c->size, what, where[0] ? " at " : "", where, mine, c->timeout, strchr(silent, ',') ? "s" : "",
+            silent[0] ? silent : "none", roll_grace(c), here, other);
+    fflush(stderr);
+    free(mark);
+    free(theirs);
+    MPI_Abort(c->comm, 124);
+    _exit(124);
+}
+
+/* Wait for a non-blocking collective. With the watchdog on, poll it (Open MPI's
+ * MPI_Wait polls too), so that past the timeout this thread can hold the roll
+ * call. */
+static int wait_watched(mf_comm *c, MPI_Request *req)
+{
+    if (c->timeout <= 0.0)
+        return MPI_Wait(req, MPI_STATUS_IGNORE);
+    long long limit = (long long)(c->timeout * 1000.0), since = atomic_load(&c->since_ms);
+    for (;;) {
+        int done = 0;
+        int rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS || done)
+            return rc;
+        if (since && now_ms() - since > limit) {
+            roll_call(c, req); /* returns only if the collective completed meanwhile */
+            return MPI_SUCCESS;
+        }
+    }
+}
+
+/* The watchdog thread: the backstop for a rank that stops inside the MPI
+ * library itself (the roll call needs this thread's MPI_Test to return). It
+ * fires a margin after the roll call would have ended. MPI_Abort from this
+ * thread: the standard asks for MPI_THREAD_MULTIPLE, which would put every MPI
+ * call of the training loop behind a lock; Open MPI's MPI_Abort goes through
+ * its runtime and works from any thread. Should it return, the process exits
+ * anyway. */
 static void *watchdog(void *arg)
 {
     mf_comm *c = arg;
-    long long limit = (long long)(c->timeout * 1000.0);
+    long long limit = (long long)(c->backstop * 1000.0);
     /* a tenth of a second between looks: cheap, and mf_comm_free need not
      * wait long for the thread to notice it should stop */
     long long nap_us = limit / 4 * 1000;
@@ -77,9 +187,9 @@ static void *watchdog(void *arg)
         mf_strlcpy(where, c->where, sizeof where);
         pthread_mutex_unlock(&c->text_lock);
         fprintf(stderr,
-                "[mpifit rank %d/%d] watchdog: %s%s%s has not completed after %.0f s ([dist] timeout): another rank "
-                "did not arrive (stopped, hung or dead); ending the job\n",
-                c->rank, c->size, what, where[0] ? " at " : "", where, c->timeout);
+                "[mpifit rank %d/%d] watchdog: %s%s%s has not completed after %.0f s ([dist] timeout) and this rank "
+                "is stuck inside the MPI library; ending the job\n",
+                c->rank, c->size, what, where[0] ? " at " : "", where, c->backstop);
         fflush(stderr);
         MPI_Abort(c->comm, 124);
         _exit(124);
@@ -95,6 +205,7 @@ void mf_comm_set_timeout(mf_comm *c, double seconds)
         c->dog_running = 0;
     }
     c->timeout = seconds > 0.0 && c->size > 1 ? seconds : 0.0;
+    c->backstop = c->timeout + roll_grace(c) + 10.0;
     atomic_store(&c->since_ms, 0);
     if (c->timeout > 0.0) {
         atomic_store(&c->dog_stop, 0);
@@ -179,6 +290,7 @@ mf_status mf_comm_create(int *argc, char ***argv, mf_comm **out)
     pthread_mutex_init(&c->text_lock, NULL);
     MF_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &c->comm));
     MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN);
+    MF_MPI(MPI_Comm_dup(c->comm, &c->roll));
     MPI_Comm_rank(c->comm, &c->rank);
     MPI_Comm_size(c->comm, &c->size);
     MF_MPI(MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &c->local));
@@ -197,6 +309,7 @@ void mf_comm_free(mf_comm *c)
     mf_comm_set_timeout(c, 0.0);
     pthread_mutex_destroy(&c->text_lock);
     MPI_Comm_free(&c->local);
+    MPI_Comm_free(&c->roll);
     MPI_Comm_free(&c->comm);
     int down = 0;
     MPI_Finalized(&down);
@@ -219,7 +332,10 @@ mf_status mf_comm_bcast_floats(mf_comm *c, float *buf, size_t n, int root)
     for (size_t off = 0; off < n; off += CHUNK) {
         int k = (int)(n - off < CHUNK ? n - off : CHUNK);
         watch_begin(c, "a broadcast of floats");
-        int rc = MPI_Bcast(buf + off, k, MPI_FLOAT, root, c->comm);
+        MPI_Request req;
+        int rc = MPI_Ibcast(buf + off, k, MPI_FLOAT, root, c->comm, &req);
+        if (rc == MPI_SUCCESS)
+            rc = wait_watched(c, &req);
         watch_end(c);
         if (rc != MPI_SUCCESS)
             return mpi_fail(rc, "MPI_Bcast");
@@ -232,7 +348,10 @@ mf_status mf_comm_bcast_bytes(mf_comm *c, void *buf, size_t n, int root)
     for (size_t off = 0; off < n; off += CHUNK) {
         int k = (int)(n - off < CHUNK ? n - off : CHUNK);
         watch_begin(c, "a broadcast");
-        int rc = MPI_Bcast((char *)buf + off, k, MPI_BYTE, root, c->comm);
+        MPI_Request req;
+        int rc = MPI_Ibcast((char *)buf + off, k, MPI_BYTE, root, c->comm, &req);
+        if (rc == MPI_SUCCESS)
+            rc = wait_watched(c, &req);
         watch_end(c);
         if (rc != MPI_SUCCESS)
             return mpi_fail(rc, "MPI_Bcast");
@@ -244,7 +363,10 @@ mf_status mf_comm_allgather_bytes(mf_comm *c, const void *mine, size_t n, void *
 {
     MF_ASSERT(n < (size_t)1 << 30);
     watch_begin(c, "an allgather");
-    int rc = MPI_Allgather(mine, (int)n, MPI_BYTE, all, (int)n, MPI_BYTE, c->comm);
+    MPI_Request req;
+    int rc = MPI_Iallgather(mine, (int)n, MPI_BYTE, all, (int)n, MPI_BYTE, c->comm, &req);
+    if (rc == MPI_SUCCESS)
+        rc = wait_watched(c, &req);
     watch_end(c);
     if (rc != MPI_SUCCESS)
         return mpi_fail(rc, "MPI_Allgather");
@@ -254,7 +376,10 @@ mf_status mf_comm_allgather_bytes(mf_comm *c, const void *mine, size_t n, void *
 mf_status mf_comm_allreduce_sum(mf_comm *c, double *buf, int n)
 {
     watch_begin(c, "an allreduce (metrics or BatchNorm statistics)");
-    int rc = MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, c->comm);
+    MPI_Request req;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, c->comm, &req);
+    if (rc == MPI_SUCCESS)
+        rc = wait_watched(c, &req);
     watch_end(c);
     if (rc != MPI_SUCCESS)
         return mpi_fail(rc, "MPI_Allreduce");
@@ -273,9 +398,14 @@ void mf_model_set_sync_batchnorm(mf_model *m, mf_comm *comm)
 mf_status mf_comm_allreduce_min_max(mf_comm *c, int64_t *min_buf, int64_t *max_buf, int n)
 {
     watch_begin(c, "a min/max allreduce");
-    int rc = MPI_Allreduce(MPI_IN_PLACE, min_buf, n, MPI_INT64_T, MPI_MIN, c->comm);
+    MPI_Request req[2];
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, min_buf, n, MPI_INT64_T, MPI_MIN, c->comm, &req[0]);
     if (rc == MPI_SUCCESS)
-        rc = MPI_Allreduce(MPI_IN_PLACE, max_buf, n, MPI_INT64_T, MPI_MAX, c->comm);
+        rc = wait_watched(c, &req[0]);
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Iallreduce(MPI_IN_PLACE, max_buf, n, MPI_INT64_T, MPI_MAX, c->comm, &req[1]);
+    if (rc == MPI_SUCCESS)
+        rc = wait_watched(c, &req[1]);
     watch_end(c);
     if (rc != MPI_SUCCESS)
         return mpi_fail(rc, "MPI_Allreduce (min/max)");
@@ -289,7 +419,10 @@ mf_status mf_comm_average_floats(mf_comm *c, float *buf, size_t n)
     for (size_t off = 0; off < n; off += CHUNK) {
         int k = (int)(n - off < CHUNK ? n - off : CHUNK);
         watch_begin(c, "the BatchNorm statistics average");
-        int rc = MPI_Allreduce(MPI_IN_PLACE, buf + off, k, MPI_FLOAT, MPI_SUM, c->comm);
+        MPI_Request req;
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, buf + off, k, MPI_FLOAT, MPI_SUM, c->comm, &req);
+        if (rc == MPI_SUCCESS)
+            rc = wait_watched(c, &req);
         watch_end(c);
         if (rc != MPI_SUCCESS)
             return mpi_fail(rc, "MPI_Allreduce (average)");
@@ -306,7 +439,10 @@ mf_status mf_comm_agree(mf_comm *c, mf_status local)
      * success path, which is the only one that runs every step */
     int mine = local == MF_STATUS_OK ? c->size : c->rank, first = c->size;
     watch_begin(c, "the step-boundary agreement");
-    int rc = MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, c->comm);
+    MPI_Request req;
+    int rc = MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, c->comm, &req);
+    if (rc == MPI_SUCCESS)
+        rc = wait_watched(c, &req);
     watch_end(c);
     if (rc != MPI_SUCCESS)
         return mpi_fail(rc, "MPI_Allreduce (agreement)");
@@ -323,7 +459,9 @@ mf_status mf_comm_agree(mf_comm *c, mf_status local)
         mf_strlcpy(m.msg, mf_last_error(), sizeof m.msg);
     }
     watch_begin(c, "the failing rank's message");
-    rc = MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, first, c->comm);
+    rc = MPI_Ibcast(&m, (int)sizeof m, MPI_BYTE, first, c->comm, &req);
+    if (rc == MPI_SUCCESS)
+        rc = wait_watched(c, &req);
     watch_end(c);
     if (rc != MPI_SUCCESS)
         return mpi_fail(rc, "MPI_Bcast (agreement)");
@@ -518,7 +656,7 @@ mf_status mf_grad_sync_finish(mf_grad_sync *g)
         for (int i = 0; i < g->n; i++) {
             snprintf(what, sizeof what, "the gradient allreduce (bucket %d of %d)", i + 1, g->n);
             watch_begin(g->c, what);
-            int rc = MPI_Wait(&g->b[i].req, MPI_STATUS_IGNORE);
+            int rc = wait_watched(g->c, &g->b[i].req);
             watch_end(g->c);
             if (rc != MPI_SUCCESS)
                 return mpi_fail(rc, "MPI_Wait (gradient bucket)");
@@ -527,8 +665,11 @@ mf_status mf_grad_sync_finish(mf_grad_sync *g)
         for (int i = 0; i < g->n; i++) {
             snprintf(what, sizeof what, "the gradient allreduce (bucket %d of %d)", i + 1, g->n);
             watch_begin(g->c, what);
-            int rc = MPI_Allreduce(MPI_IN_PLACE, grads + g->b[i].lo, (int)(g->b[i].hi - g->b[i].lo), MPI_FLOAT, MPI_SUM,
-                                   g->c->comm);
+            MPI_Request req;
+            int rc = MPI_Iallreduce(MPI_IN_PLACE, grads + g->b[i].lo, (int)(g->b[i].hi - g->b[i].lo), MPI_FLOAT,
+                                    MPI_SUM, g->c->comm, &req);
+            if (rc == MPI_SUCCESS)
+                rc = wait_watched(g->c, &req);
             watch_end(g->c);
             if (rc != MPI_SUCCESS)
                 return mpi_fail(rc, "MPI_Allreduce (gradient bucket)");

@@ -2,7 +2,8 @@
 # stuck_rank.sh MPIEXEC PREFLAGS MPIFIT DATA_DIR WORK_DIR: a rank that stops
 # (SIGSTOP: what a rank hung on NFS looks like) must not hang the job. With
 # [dist] timeout = 5, the other rank's watchdog names the collective it waited
-# in and ends the job: non-zero, within the timeout plus a few seconds.
+# in, holds a roll call that names rank 1 as the one that did not arrive, and
+# ends the job: non-zero, within the timeout plus a few seconds.
 set -euo pipefail
 # shellcheck source=../e2e/assert.sh
 . "$(dirname "$0")/../e2e/assert.sh"
@@ -44,4 +45,6 @@ echo "stuck_rank: rank 1 stopped; the job ended after $t s with status $rc"
 [ $t -le $((timeout + 15)) ] || fail "the job took $t s to end, more than the timeout ($timeout s) + 15 s"
 expect_grep "watchdog: .* has not completed after $timeout s" "$work/run.log"
 expect_grep 'at epoch [0-9]*, step [0-9]*\|validation after epoch' "$work/run.log"
+# the roll call: rank 0 asked who is there, and names the one that said nothing
+expect_grep 'rank 0/2\] watchdog: .*did not arrive: rank 1 (no word in' "$work/run.log"
 echo "stuck_rank: the watchdog ended the job and named what it waited for"

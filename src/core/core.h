@@ -73,6 +73,14 @@ void *mf_grow(void *array, int n, int *cap, int first, size_t elem);
 #define mf_alloc_uninit(bytes) mf_alloc_uninit_at((bytes), __FILE__, __LINE__)
 void *mf_alloc_uninit_at(size_t bytes, const char *file, int line);
 
+/* Test hook (os.c), for the fault tests only: with MF_FAULT_INJECT set to
+ * "POINT:N" or "POINT:N:RANK", true exactly once, the Nth time this process
+ * passes POINT (and only on rank RANK, when given). The points:
+ * kill_in_checkpoint, usr1_in_checkpoint (half-way through writing a ckpt-*.h5),
+ * kill_in_allreduce (gradient buckets posted, not yet complete), nan_loss (the
+ * loss and its gradient of a train step), usr1_in_validation (a validation
+ * batch). Unset, it costs one getenv per pass. */
+int mf_fault_hit(const char *point);
 /* Seconds on a monotonic clock (os.c). */
 double mf_now(void);
 /* mkdir -p: every missing directory of path is created, existing ones are

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -75,4 +76,17 @@ mf_status mf_write_file(const char *path, const uint8_t *buf, size_t len)
         return mf_fail(MF_STATUS_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
     }
     return MF_STATUS_OK;
+}
+
+int mf_fault_hit(const char *point)
+{
+    const char *spec = getenv("MF_FAULT_INJECT");
+    size_t len = strlen(point);
+    if (!spec || strncmp(spec, point, len) != 0 || spec[len] != ':')
+        return 0;
+    long n = 0, rank = -1;
+    if (sscanf(spec + len + 1, "%ld:%ld", &n, &rank) < 1 || (rank >= 0 && rank != mf_log_rank()))
+        return 0;
+    static long passes; /* one spec per process: one counter */
+    return ++passes == n;
 }

@@ -4,6 +4,7 @@
  * job without a word. */
 #include <mpi.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -649,6 +650,8 @@ mf_status mf_grad_sync_finish(mf_grad_sync *g)
         return mpi_fail(rc, "MPI_Iallreduce of a gradient bucket");
     }
     char what[64];
+    if (mf_fault_hit("kill_in_allreduce")) /* the fault tests: a rank dies mid-reduction */
+        raise(SIGKILL);
     if (g->overlap) {
         for (int i = 0; i < g->n; i++)
             g->b[i].pending = 0; /* whatever backward did not report is final now */

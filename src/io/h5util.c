@@ -145,19 +145,19 @@ void mf_h5_dcpl_close(hid_t p)
         H5Pclose(p);
 }
 
-/* Test hook: MF_FAULT_INJECT=kill_in_checkpoint:N kills the process (SIGKILL)
- * half-way through writing the Nth checkpoint (ckpt-*.h5), to prove that a
- * crash there leaves only complete files under their names. Never set outside
- * tests. */
+/* The fault tests' hooks (mf_fault_hit) half-way through writing a
+ * checkpoint: a kill there must leave only complete files under their names;
+ * a preemption signal there must still end in a checkpoint. */
 static void fault_point(const char *path)
 {
-    static int count;
-    const char *f = getenv("MF_FAULT_INJECT");
     const char *base = strrchr(path, '/');
-    int n;
     base = base ? base + 1 : path;
-    if (f && strncmp(base, "ckpt-", 5) == 0 && sscanf(f, "kill_in_checkpoint:%d", &n) == 1 && ++count == n)
+    if (strncmp(base, "ckpt-", 5) != 0)
+        return;
+    if (mf_fault_hit("kill_in_checkpoint"))
         raise(SIGKILL);
+    if (mf_fault_hit("usr1_in_checkpoint"))
+        raise(SIGUSR1);
 }
 
 static mf_status write_all(int fd, const void *buf, size_t n, const char *what)

@@ -3,6 +3,7 @@
  * history. Everything here is the same whatever the step does. */
 #include <math.h>
 #include <string.h>
+#include <signal.h>
 #include "fit_internal.h"
 
 mf_fit_options mf_fit_options_default(void)
@@ -117,6 +118,8 @@ static mf_status run_test(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_step_f
     for (int s = 0; s < n; s++) {
         const mf_batch *b;
         MF_TRY(mf_fit_agree(ctx, mf_loader_next(data, &b)));
+        if (mf_fault_hit("usr1_in_validation")) /* the fault tests: preempted while validating */
+            raise(SIGUSR1);
         mf_logs_clear(logs);
         mf_status st = step(ctx, b, logs, user);
         if (st != MF_STATUS_OK)

@@ -43,6 +43,10 @@ double mf_fit_compiled_loss(mf_fit_ctx *ctx, const mf_batch *b, const mf_tensor 
     double loss = mf_softmax_xent_forward(ctx->probs, logits->data, b->y, w, N, C);
     if (dlogits) {
         mf_softmax_xent_backward(ctx->dlogits, ctx->probs, b->y, w, N, C, 1.0f);
+        if (mf_fault_hit("nan_loss")) { /* the fault tests: a diverged step */
+            loss = NAN;
+            ctx->dlogits[0] = NAN;
+        }
         *dlogits = ctx->dlogits;
     }
     return loss;

@@ -10,6 +10,7 @@ packages=(
   libopenblas-dev                     # BLAS
   libxsmm-dev                         # JIT kernels for small matrix products (1x1 convolutions)
   libhdf5-dev hdf5-tools              # HDF5 (+ h5dump, h5diff for tests)
+  zlib1g-dev                          # crc32: whole-file checksums of checkpoints
   libturbojpeg0-dev                   # libjpeg-turbo's TurboJPEG API
   libinih-dev                         # INI config parser
   gnuplot-nox                         # mpifit plot (curves of a metrics file)

@@ -216,7 +216,7 @@ mf_status mf_checkpoint_save(mf_fit_ctx *ctx, const char *path, const mf_checkpo
     if (s == MF_STATUS_OK && st.rank == 0) {
         char err[256];
         mf_h5_lock();
-        hid_t f = mf_h5_mem_create(path);
+        hid_t f = mf_h5_mem_create(path, MF_H5_CHECKED);
         if (f < 0)
             s = mf_fail(MF_STATUS_HDF5, "checkpoint %s: %s", path, mf_h5_error(err, sizeof err));
         else
@@ -238,6 +238,9 @@ static mf_status open_checked(const char *path, hid_t *out, mf_checkpoint_summar
 {
     char err[256];
     *out = H5I_INVALID_HID;
+    char why[200];
+    if (mf_h5_verify_sum(path, why, sizeof why) < 0)
+        return mf_fail(MF_STATUS_DATA, "%s is damaged: %s", path, why);
     hid_t f = mf_h5_open_read(path);
     if (f < 0)
         return mf_fail(MF_STATUS_DATA, "%s is not a readable HDF5 file (truncated or corrupt?): %s", path,

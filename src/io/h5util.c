@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 #include "h5util.h"
 #include "../core/core.h"
 
@@ -79,17 +80,102 @@ mf_status mf_commit_file(const char *tmp, const char *path, mf_status s)
     return MF_STATUS_OK;
 }
 
-hid_t mf_h5_mem_create(const char *name)
+static const void *image_buf; /* mf_h5_set_file_image */
+static size_t image_len;
+
+hid_t mf_h5_mem_create(const char *name, unsigned flags)
 {
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
     H5Pset_fapl_core(fapl, (size_t)1 << 22, 0);
-    hid_t f = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (flags & MF_H5_CHECKED) /* room for the whole-file checksum (mf_h5_mem_commit) */
+        H5Pset_userblock(fcpl, MF_H5_USERBLOCK);
+    hid_t f = H5Fcreate(name, H5F_ACC_TRUNC, fcpl, fapl);
+    H5Pclose(fcpl);
     H5Pclose(fapl);
     return f;
 }
 
-static const void *image_buf;
-static size_t image_len;
+/* ---- the whole-file checksum in the user block --------------------------- *
+ *
+ * HDF5 skips a file's user block; a checked file keeps there one line,
+ * "mpifit-crc32 XXXXXXXX N\n": zlib's CRC-32 of the N bytes after the block.
+ * It covers what Fletcher-32 on the datasets does not: the superblock, object
+ * headers, attributes and B-trees of the oldest file format (the one every
+ * reader reads), so a damaged file is refused before HDF5 parses any of it. */
+#define SUM_TAG "mpifit-crc32 "
+
+/* The user block of an image of size bytes: its checksum line, NUL-padded.
+ * (H5Fget_file_image leaves the user block out: the image starts at the
+ * superblock, which says the file proper begins 512 bytes in.) */
+static void make_header(unsigned char *head, const unsigned char *img, size_t size)
+{
+    unsigned long crc = crc32(0L, Z_NULL, 0);
+    for (size_t done = 0; done < size;) {
+        uInt k = size - done > (1u << 30) ? (1u << 30) : (uInt)(size - done);
+        crc = crc32(crc, img + done, k);
+        done += k;
+    }
+    char line[MF_H5_USERBLOCK];
+    memset(line, 0, sizeof line);
+    snprintf(line, sizeof line, SUM_TAG "%08lx %llu\n", crc, (unsigned long long)size);
+    memcpy(head, line, sizeof line);
+}
+
+int mf_h5_verify_sum(const char *path, char *why, size_t n)
+{
+    unsigned char head[MF_H5_USERBLOCK];
+    unsigned long want = 0, crc = crc32(0L, Z_NULL, 0);
+    unsigned long long len = 0, have = 0;
+    int fd = -1, r = 0;
+    if (image_buf) { /* the fuzzers' bytes */
+        if (image_len < sizeof head)
+            return 0;
+        memcpy(head, image_buf, sizeof head);
+    } else {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || pread(fd, head, sizeof head, 0) != (ssize_t)sizeof head) {
+            if (fd >= 0)
+                close(fd);
+            return 0; /* too short for a user block: HDF5 will say what it is */
+        }
+    }
+    head[sizeof head - 1] = '\0';
+    if (memcmp(head, SUM_TAG, strlen(SUM_TAG)) != 0 ||
+        sscanf((const char *)head + strlen(SUM_TAG), "%8lx %llu", &want, &len) != 2) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    if (image_buf) {
+        have = image_len - MF_H5_USERBLOCK;
+        if (have == len)
+            crc = crc32(crc, (const unsigned char *)image_buf + MF_H5_USERBLOCK, (uInt)len);
+    } else {
+        unsigned char *buf = mf_alloc_uninit((size_t)1 << 20);
+        for (;;) {
+            ssize_t k = pread(fd, buf, (size_t)1 << 20, (off_t)(MF_H5_USERBLOCK + have));
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0)
+                break;
+            crc = crc32(crc, buf, (uInt)k);
+            have += (unsigned long long)k;
+        }
+        mf_free(buf);
+        close(fd);
+    }
+    if (have != len) {
+        snprintf(why, n, "it holds %llu bytes after its header, its checksum line says %llu (%s)", have, len,
+                 have < len ? "truncated" : "bytes appended");
+        r = -1;
+    } else if (crc != want) {
+        snprintf(why, n, "its whole-file CRC-32 is %08lx, written as %08lx (damaged bytes)", crc, want);
+        r = -1;
+    } else {
+        r = 1;
+    }
+    return r;
+}
 
 void mf_h5_set_file_image(const void *buf, size_t n)
 {
@@ -188,6 +274,15 @@ mf_status mf_h5_mem_commit(hid_t f, const char *path, mf_status s)
         if (H5Fget_file_image(f, img, (size_t)size) != size)
             s = mf_fail(MF_STATUS_HDF5, "%s: cannot copy the file image: %s", path, mf_h5_error(err, sizeof err));
     }
+    hsize_t ub = 0;
+    hid_t fcpl = s == MF_STATUS_OK ? H5Fget_create_plist(f) : -1;
+    if (fcpl >= 0) {
+        H5Pget_userblock(fcpl, &ub);
+        H5Pclose(fcpl);
+    }
+    unsigned char head[MF_H5_USERBLOCK];
+    if (s == MF_STATUS_OK && ub == MF_H5_USERBLOCK)
+        make_header(head, img, (size_t)size);
     H5Fclose(f); /* in memory: closing cannot fail for lack of space */
     if (s != MF_STATUS_OK) {
         mf_free(img);
@@ -203,7 +298,10 @@ mf_status mf_h5_mem_commit(hid_t f, const char *path, mf_status s)
     } else {
         /* two halves, with the test hook between them */
         size_t half = (size_t)size / 2;
-        s = write_all(fd, img, half, tmp);
+        if (ub == MF_H5_USERBLOCK)
+            s = write_all(fd, head, sizeof head, tmp);
+        if (s == MF_STATUS_OK)
+            s = write_all(fd, img, half, tmp);
         if (s == MF_STATUS_OK) {
             fault_point(path);
             s = write_all(fd, (char *)img + half, (size_t)size - half, tmp);

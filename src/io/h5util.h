@@ -79,8 +79,15 @@ mf_status mf_commit_file(const char *tmp, const char *path, mf_status s);
  * memory (HDF5's core driver, no backing store) and written out by mpifit
  * itself: a full disk is then one failed write() with its errno, not an HDF5
  * library left with a file it can neither flush nor close. Caller holds the
- * lock for both calls. */
-hid_t mf_h5_mem_create(const char *name);
+ * lock for both calls. flags MF_H5_CHECKED: the file gets a 512-byte user block
+ * holding a CRC-32 of everything after it (checkpoints): a flipped byte in the
+ * metadata is caught like one in a dataset. */
+hid_t mf_h5_mem_create(const char *name, unsigned flags);
+#define MF_H5_USERBLOCK 512
+/* A checked file's whole-file checksum: 1 if it matches, 0 if the file has
+ * none (written before checksums, or not by mpifit), -1 if it does not match
+ * (why says how, at most n bytes). Reads the whole file; no lock needed. */
+int mf_h5_verify_sum(const char *path, char *why, size_t n);
 /* Take the image of f, close f, write it to path.tmp, fsync, rename to path
  * (mf_commit_file). s: the status so far; on failure nothing is renamed. */
 mf_status mf_h5_mem_commit(hid_t f, const char *path, mf_status s);

@@ -198,7 +198,7 @@ mf_status mf_weights_save_keras(mf_model *m, const char *path)
     MF_ASSERT(mf_model_is_built(m));
     char err[256];
     mf_h5_lock();
-    hid_t f = mf_h5_mem_create(path);
+    hid_t f = mf_h5_mem_create(path, 0);
     mf_status s = f < 0 ? mf_fail(MF_STATUS_HDF5, "%s: %s", path, mf_h5_error(err, sizeof err))
                         : mf_h5_mem_commit(f, path, mf_keras_write_group(f, m, path));
     mf_h5_unlock();

@@ -84,7 +84,7 @@ set +e
 "$mpifit" train "$ini" --set output.dir="$work/x" --resume "$f" > "$work/explicit.log" 2>&1; rc=$?
 set -e
 expect_status 1 $rc "--resume of a truncated file"
-expect_grep "ckpt-0004-0000024.h5 is not a readable HDF5 file" "$work/explicit.log"
+expect_grep "ckpt-0004-0000024.h5 is damaged: it holds [0-9]* bytes after its header, its checksum line says [0-9]* (truncated)" "$work/explicit.log"
 "$mpifit" train "$ini" --set output.dir="$work/corrupt" --set train.epochs=5 --resume auto > "$work/corrupt.log" 2>&1
 expect_grep "skipping checkpoint: $f" "$work/corrupt.log"
 expect_grep 'resumed from .*ckpt-0003-0000020.h5' "$work/corrupt.log"
@@ -112,7 +112,8 @@ f=$work/flipped/checkpoints/ckpt-0004-0000024.h5
 /usr/bin/python3 - "$f" <<'PY'
 import sys, h5py
 with h5py.File(sys.argv[1], "r") as h:
-    off = h["model_weights/conv2d/conv2d/kernel:0"].id.get_chunk_info(0).byte_offset
+    # HDF5 addresses count from the end of the user block (the checksum line)
+    off = h["model_weights/conv2d/conv2d/kernel:0"].id.get_chunk_info(0).byte_offset + h.userblock_size
 with open(sys.argv[1], "r+b") as raw:
     raw.seek(off + 8)
     b = raw.read(1)
@@ -124,11 +125,21 @@ set +e
 set -e
 cat "$work/flipped_explicit.log"
 expect_status 1 $rc "--resume of a checkpoint with a flipped byte"
-expect_grep "checksum" "$work/flipped_explicit.log"
+expect_grep "is damaged: its whole-file CRC-32 is [0-9a-f]*, written as [0-9a-f]* (damaged bytes)" "$work/flipped_explicit.log"
+cp "$f" "$work/flipped_nosum.h5"   # (the resumed run below writes a good file under $f's name)
 "$mpifit" train "$ini" --set output.dir="$work/flipped" --set train.epochs=5 --resume auto > "$work/flipped.log" 2>&1
 cat "$work/flipped.log" | head -5
-expect_grep "skipping checkpoint: $f: dataset .*kernel:0 fails its checksum" "$work/flipped.log"
+expect_grep "skipping checkpoint: $f is damaged: its whole-file CRC-32" "$work/flipped.log"
 expect_grep 'resumed from .*ckpt-0003-0000020.h5' "$work/flipped.log"
+# without its whole-file checksum line (as a file written before it had one),
+# the datasets' own Fletcher-32 checksums still name the damaged one
+f=$work/flipped_nosum.h5
+printf '%512s' '' | tr ' ' '\0' | dd of="$f" bs=512 count=1 conv=notrunc status=none
+set +e
+"$mpifit" train "$ini" --set output.dir="$work/y2" --resume "$f" > "$work/flipped_nosum.log" 2>&1; rc=$?
+set -e
+expect_status 1 $rc "--resume of a checkpoint with a flipped byte and no whole-file checksum"
+expect_grep "$f: dataset .*kernel:0 fails its checksum" "$work/flipped_nosum.log"
 
 # resuming a finished run: nothing to do, and it says so
 "$mpifit" train "$ini" --set output.dir="$work/full" --resume auto | tee "$work/done.log"

@@ -408,7 +408,7 @@ static mf_status read_position(hid_t f, const char *path, loaded *L)
     L->st.data_step = (int)mf_h5_get_i64(f, "data_step", &bad);
     L->st.data_started = (int)mf_h5_get_i64(f, "data_started", &bad);
     if (bad)
-        return mf_fail(MF_STATUS_DATA, "%s: missing position attributes", path);
+        return mf_fail(MF_STATUS_DATA, "%s: a position attribute (epoch, step, world size, data order) is missing or not one integer", path);
     if (world < 1 || world > CKPT_MAX_WORLD || L->st.epoch < 0 || L->st.step_in_epoch < 0 || L->st.global_step < 0 ||
         L->st.data_epoch < 0 || L->st.data_step < 0)
         return mf_fail(MF_STATUS_DATA, "%s: position out of range (world_size %lld, epoch %d, step %d, global step %ld)",

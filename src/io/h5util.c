@@ -15,7 +15,15 @@
 static pthread_mutex_t h5_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t h5_once = PTHREAD_ONCE_INIT;
 
-static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+/* Once, before any other HDF5 call: no error printing (callers report with
+ * the file name), and no clean-up at exit: after a failed H5Fclose (a full
+ * disk) HDF5 keeps a half-closed file that its exit handler would close again
+ * and crash on. mpifit closes every file it opens itself. */
+static void h5_quiet(void)
+{
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
 
 void mf_h5_lock(void)
 {

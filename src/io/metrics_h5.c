@@ -26,6 +26,7 @@ typedef struct writer {
     int resume_epoch;
     long resume_step;
     int created;
+    int broken; /* an H5Fclose failed (disk full): HDF5 keeps a half-closed file; never touch it again */
     /* pending rows; columns named in *_names */
     char step_names[5][16];
     double *steps; /* pending step rows x 5 */
@@ -231,8 +232,13 @@ static mf_status flush_locked(writer *w)
             if (d >= 0)
                 H5Dclose(d);
         }
-    if (H5Fclose(f) < 0)
-        e = -1;
+    if (H5Fclose(f) < 0) {
+        w->broken = 1;
+        return mf_fail(MF_STATUS_HDF5,
+                       "metrics %s: closing it failed (%s); HDF5 leaves such a file half-closed, so no more rows go "
+                       "to it in this run (the checkpoints keep the epoch history)",
+                       w->path, mf_h5_error(err, sizeof err));
+    }
     if (e < 0)
         return mf_fail(MF_STATUS_HDF5, "metrics %s: writing rows: %s", w->path, mf_h5_error(err, sizeof err));
     w->step_row0 += w->n_steps;
@@ -244,11 +250,13 @@ static mf_status flush_locked(writer *w)
 mf_status mf_metrics_h5_flush(mf_callback *cb)
 {
     writer *w = cb->user;
+    if (w->broken)
+        return MF_STATUS_OK; /* said once, when it happened */
     mf_h5_lock();
     mf_status s = flush_locked(w);
     mf_h5_unlock();
     if (s != MF_STATUS_OK && !w->warned++)
-        mf_log_warn("%s (the rows are kept and written at the next flush)", mf_last_error());
+        mf_log_warn("%s%s", mf_last_error(), w->broken ? "" : " (the rows are kept and written at the next flush)");
     if (s == MF_STATUS_OK)
         w->warned = 0;
     return s;

@@ -423,6 +423,19 @@ double mf_h5_get_f64(hid_t obj, const char *name, int *bad)
     return v;
 }
 
+int mf_h5_stored(hid_t d, hid_t type, hid_t space)
+{
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    size_t esz = H5Tget_size(type);
+    if (n < 0 || esz == 0)
+        return 0;
+    if (n == 0)
+        return 1;
+    if ((hsize_t)n > ((hsize_t)1 << 40) / esz)
+        return 0;
+    return H5Dget_storage_size(d) >= (hsize_t)n * esz;
+}
+
 int mf_h5_read_exact(hid_t loc, const char *name, hid_t mem_type, int rank, const hsize_t *dims, void *v)
 {
     if (H5Lexists(loc, name, H5P_DEFAULT) <= 0)
@@ -436,6 +449,7 @@ int mf_h5_read_exact(hid_t loc, const char *name, hid_t mem_type, int rank, cons
              mf_h5_dims(sp, 32, have) == rank;
     for (int i = 0; ok && i < rank; i++)
         ok = have[i] == dims[i];
+    ok = ok && mf_h5_stored(d, t, sp);
     if (sp >= 0)
         H5Sclose(sp);
     if (t >= 0)
@@ -454,6 +468,12 @@ mf_status mf_h5_read_strings(hid_t obj, int is_attr, int expect, int max_n, char
         H5Sclose(sp);
     hid_t t = is_attr ? H5Aget_type(obj) : H5Dget_type(obj);
     int vstrings = t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0;
+    if (vstrings && !is_attr) { /* a dataset: its references must be stored before we allocate for them */
+        hid_t dsp = H5Dget_space(obj);
+        vstrings = dsp >= 0 && mf_h5_stored(obj, t, dsp);
+        if (dsp >= 0)
+            H5Sclose(dsp);
+    }
     if (t >= 0)
         H5Tclose(t);
     if (!vstrings || nd > 1)

@@ -35,9 +35,14 @@ char *mf_h5_attr_string(hid_t obj, const char *name, size_t max);
  * returned) when missing or of another size or class. */
 int64_t mf_h5_get_i64(hid_t obj, const char *name, int *bad);
 double mf_h5_get_f64(hid_t obj, const char *name, int *bad);
+/* Does dataset d (file type, dataspace) store the bytes its shape claims? A
+ * chunked dataset can claim terabytes in a few bytes of file (unwritten
+ * chunks read as fill values): readers check this before they allocate for
+ * it, so a file can never make mpifit allocate much more than its own size. */
+int mf_h5_stored(hid_t d, hid_t type, hid_t space);
 /* Dataset `name` under loc into v, only if its class is mem_type's and its
- * shape is exactly (dims[0], ..., dims[rank-1]) (v holds that); else -1 and
- * nothing read. */
+ * shape is exactly (dims[0], ..., dims[rank-1]) (v holds that) and its bytes
+ * are stored (mf_h5_stored); else -1 and nothing read. */
 int mf_h5_read_exact(hid_t loc, const char *name, hid_t mem_type, int rank, const hsize_t *dims, void *v);
 /* A 1-D list of variable-length strings (an attribute if is_attr, else a
  * dataset) as mf_alloc'ed copies: exactly `expect` entries (expect >= 0) and at

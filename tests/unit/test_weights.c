@@ -337,6 +337,50 @@ static void test_hostile(void)
     for (int k = 0; k < 4; k++)
         free(cols[k]);
     remove(p);
+    /* a complete-looking checkpoint whose one dataset claims 2^40 doubles in a
+     * few bytes of file (chunked, never written) and a metrics series that
+     * claims 2^24 + 1 rows: refused before anything is allocated for them */
+    f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t vs = H5Tcopy(H5T_C_S1);
+    H5Tset_size(vs, H5T_VARIABLE);
+    hid_t one = H5Screate(H5S_SCALAR);
+    const char *fmt = "mpifit-checkpoint";
+    int64_t v1 = 1;
+    a = H5Acreate2(f, "format", vs, one, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, vs, &fmt);
+    H5Aclose(a);
+    const char *ints[] = {"complete", "format_version"};
+    for (int i = 0; i < 2; i++) {
+        a = H5Acreate2(f, ints[i], H5T_NATIVE_INT64, one, H5P_DEFAULT, H5P_DEFAULT);
+        H5Awrite(a, H5T_NATIVE_INT64, &v1);
+        H5Aclose(a);
+    }
+    hsize_t huge = (hsize_t)1 << 40, chunk = 1024, rows_claim = ((hsize_t)1 << 24) + 1;
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, &chunk);
+    hid_t hs = H5Screate_simple(1, &huge, NULL);
+    d = H5Dcreate2(f, "huge", H5T_NATIVE_DOUBLE, hs, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Dclose(d);
+    H5Sclose(hs);
+    g = H5Gcreate2(f, "epoch", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hs = H5Screate_simple(1, &rows_claim, NULL);
+    d = H5Dcreate2(g, "epoch", H5T_NATIVE_DOUBLE, hs, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Dclose(d);
+    H5Sclose(hs);
+    H5Gclose(g);
+    H5Pclose(dcpl);
+    H5Sclose(one);
+    H5Tclose(vs);
+    H5Fclose(f);
+    MF_CHECK(mf_checkpoint_check(p, NULL) != MF_STATUS_OK);
+    MF_CHECK_MSG(strstr(mf_last_error(), "claims more values than the file stores") != NULL, "%s",
+                 mf_last_error());
+    rows = 7;
+    MF_CHECK(mf_metrics_read_curves(p, &ep, cols, &rows) == 0 && rows == 0);
+    free(ep);
+    for (int k = 0; k < 4; k++)
+        free(cols[k]);
+    remove(p);
 }
 
 int main(void)

@@ -119,7 +119,8 @@ static mf_status check_meta(run *r, const char *path, int report)
         for (int i = 0; i < m.n_classes && strlen(was) + 40 < sizeof was; i++)
             snprintf(was + strlen(was), sizeof was - strlen(was), "%s%.32s", i ? ", " : "", m.class_names[i]);
         for (int i = 0; i < nc && strlen(now) + 40 < sizeof now; i++)
-            snprintf(now + strlen(now), sizeof now - strlen(now), "%s%.32s", i ? ", " : "", mf_dataset_class_name(ds, i));
+            snprintf(now + strlen(now), sizeof now - strlen(now), "%s%.32s", i ? ", " : "",
+                     mf_dataset_class_name(ds, i));
         s = mf_fail(MF_STATUS_CONFIG, "%s was written for the classes [%s]; this run's data has [%s]", path, was, now);
     }
     if (s == MF_STATUS_OK && report && m.config && m.config[0]) {

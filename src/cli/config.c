@@ -461,23 +461,13 @@ static void value_text(const mf_config *c, const key_def *k, char *buf, size_t n
 {
     const char *src = (const char *)c + k->offset;
     switch (k->type) {
-    case K_INT:
-        snprintf(buf, n, "%d", *(const int *)src);
-        break;
-    case K_LONG:
-        snprintf(buf, n, "%ld", *(const long *)src);
-        break;
+    case K_INT: snprintf(buf, n, "%d", *(const int *)src); break;
+    case K_LONG: snprintf(buf, n, "%ld", *(const long *)src); break;
     case K_FLOAT:
-    case K_FLOAT_CHOICE:
-        snprintf(buf, n, "%g", (double)*(const float *)src);
-        break;
-    case K_BOOL:
-        snprintf(buf, n, "%s", *(const int *)src ? "true" : "false");
-        break;
+    case K_FLOAT_CHOICE: snprintf(buf, n, "%g", (double)*(const float *)src); break;
+    case K_BOOL: snprintf(buf, n, "%s", *(const int *)src ? "true" : "false"); break;
     case K_ENUM:
-    case K_STR:
-        snprintf(buf, n, "%s", src);
-        break;
+    case K_STR: snprintf(buf, n, "%s", src); break;
     }
 }
 
@@ -494,7 +484,8 @@ int mf_config_diff(const mf_config *was, const mf_config *now, char *out, size_t
             continue;
         changed++;
         if (used < n)
-            used += (size_t)snprintf(out + used, n - used, "  [%s] %s: %s -> %s\n", keys[i].section, keys[i].name, a, b);
+            used +=
+                (size_t)snprintf(out + used, n - used, "  [%s] %s: %s -> %s\n", keys[i].section, keys[i].name, a, b);
     }
     return changed;
 }

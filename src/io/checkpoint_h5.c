@@ -84,7 +84,8 @@ static int write_schedule(hid_t f, const mf_fit_state *st)
         return 1;
     const mf_schedule *sc = &st->schedule;
     int bad = mf_h5_put_i64(g, "kind", sc->kind) < 0 || mf_h5_put_f64(g, "base_lr", sc->base_lr) < 0;
-    bad |= mf_h5_put_i64(g, "warmup_steps", sc->warmup_steps) < 0 || mf_h5_put_i64(g, "total_steps", sc->total_steps) < 0;
+    bad |=
+        mf_h5_put_i64(g, "warmup_steps", sc->warmup_steps) < 0 || mf_h5_put_i64(g, "total_steps", sc->total_steps) < 0;
     bad |= mf_h5_put_f64(g, "decay_rate", sc->decay_rate) < 0 || mf_h5_put_i64(g, "decay_steps", sc->decay_steps) < 0;
     bad |= mf_h5_put_f64(g, "lr_override", st->lr_override) < 0; /* NaN: none */
     H5Gclose(g);
@@ -188,7 +189,7 @@ static mf_status write_file(mf_fit_ctx *ctx, hid_t f, const char *what, const mf
     MF_TRY(s);
     int bad = write_optimizer(f, mf_fit_optimizer(ctx), mf_model_num_params(mf_fit_model(ctx)));
     bad = bad || write_schedule(f, &st) || write_ranks(f, &st, parts, world) || write_history(f, ctx) ||
-          write_callbacks(f, info);
+        write_callbacks(f, info);
     if (bad)
         return mf_fail(MF_STATUS_HDF5, "writing %s: %s", what, mf_h5_error(err, sizeof err));
     /* last: a file without this is a crash's leftover, never a checkpoint */
@@ -415,11 +416,14 @@ static mf_status read_position(hid_t f, const char *path, loaded *L)
     L->st.data_step = (int)mf_h5_get_i64(f, "data_step", &bad);
     L->st.data_started = (int)mf_h5_get_i64(f, "data_started", &bad);
     if (bad)
-        return mf_fail(MF_STATUS_DATA, "%s: a position attribute (epoch, step, world size, data order) is missing or not one integer", path);
+        return mf_fail(MF_STATUS_DATA,
+                       "%s: a position attribute (epoch, step, world size, data order) is missing or not one integer",
+                       path);
     if (world < 1 || world > CKPT_MAX_WORLD || L->st.epoch < 0 || L->st.step_in_epoch < 0 || L->st.global_step < 0 ||
         L->st.data_epoch < 0 || L->st.data_step < 0)
-        return mf_fail(MF_STATUS_DATA, "%s: position out of range (world_size %lld, epoch %d, step %d, global step %ld)",
-                       path, (long long)world, L->st.epoch, L->st.step_in_epoch, L->st.global_step);
+        return mf_fail(MF_STATUS_DATA,
+                       "%s: position out of range (world_size %lld, epoch %d, step %d, global step %ld)", path,
+                       (long long)world, L->st.epoch, L->st.step_in_epoch, L->st.global_step);
     L->st.world = (int)world;
     return MF_STATUS_OK;
 }
@@ -581,8 +585,7 @@ static mf_status read_file(mf_fit_ctx *ctx, hid_t f, const char *path, loaded *L
     hsize_t dm[2] = {(hsize_t)L->st.world, (hsize_t)nm};
     *met_table = mf_alloc((size_t)L->st.world * (nm ? nm : 1) * sizeof **met_table);
     if (nm > 0 && mf_h5_read_exact(f, "ranks/metrics", H5T_NATIVE_DOUBLE, 2, dm, *met_table) < 0)
-        return mf_fail(MF_STATUS_DATA, "%s: /ranks/metrics missing or not for %d tracked metrics", path,
-                       now.n_metrics);
+        return mf_fail(MF_STATUS_DATA, "%s: /ranks/metrics missing or not for %d tracked metrics", path, now.n_metrics);
     int nh = 0;
     MF_TRY(read_history(f, path, history, &nh));
     L->n_history = nh;
@@ -631,8 +634,8 @@ static void snapshot_end(snapshot *sn, int restore)
 
 /* Rank 0: verify every checksum first, then copy: nothing is touched unless
  * the whole file reads back as written and fits this model. */
-static mf_status load_on_root(mf_fit_ctx *ctx, const char *path, loaded *L, uint64_t **rng_table,
-                              double **met_table, mf_logs **history)
+static mf_status load_on_root(mf_fit_ctx *ctx, const char *path, loaded *L, uint64_t **rng_table, double **met_table,
+                              mf_logs **history)
 {
     mf_h5_lock();
     hid_t f;

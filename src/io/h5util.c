@@ -446,7 +446,7 @@ int mf_h5_read_exact(hid_t loc, const char *name, hid_t mem_type, int rank, cons
     hid_t sp = H5Dget_space(d), t = H5Dget_type(d);
     hsize_t have[32];
     int ok = sp >= 0 && t >= 0 && H5Tget_class(t) == H5Tget_class(mem_type) && rank <= 32 &&
-             mf_h5_dims(sp, 32, have) == rank;
+        mf_h5_dims(sp, 32, have) == rank;
     for (int i = 0; ok && i < rank; i++)
         ok = have[i] == dims[i];
     ok = ok && mf_h5_stored(d, t, sp);
@@ -523,8 +523,14 @@ herr_t mf_h5_put_scalar(hid_t obj, const char *name, hid_t type, const void *v)
     return e;
 }
 
-herr_t mf_h5_put_i64(hid_t obj, const char *name, int64_t v) { return mf_h5_put_scalar(obj, name, H5T_NATIVE_INT64, &v); }
-herr_t mf_h5_put_f64(hid_t obj, const char *name, double v) { return mf_h5_put_scalar(obj, name, H5T_NATIVE_DOUBLE, &v); }
+herr_t mf_h5_put_i64(hid_t obj, const char *name, int64_t v)
+{
+    return mf_h5_put_scalar(obj, name, H5T_NATIVE_INT64, &v);
+}
+herr_t mf_h5_put_f64(hid_t obj, const char *name, double v)
+{
+    return mf_h5_put_scalar(obj, name, H5T_NATIVE_DOUBLE, &v);
+}
 
 /* the string type of a write: variable-length, or fixed at width bytes,
  * NUL-padded (what h5py and Keras write) */
@@ -583,8 +589,8 @@ herr_t mf_h5_put_strings(hid_t loc, const char *name, const char *const *v, int 
     return e;
 }
 
-herr_t mf_h5_put_dataset(hid_t loc, const char *name, hid_t mem_type, hid_t file_type, int rank,
-                         const hsize_t *dims, const void *v, unsigned flags)
+herr_t mf_h5_put_dataset(hid_t loc, const char *name, hid_t mem_type, hid_t file_type, int rank, const hsize_t *dims,
+                         const void *v, unsigned flags)
 {
     hid_t sp = H5Screate_simple(rank, dims, NULL);
     hid_t dcpl = flags & MF_H5_CHECKED ? mf_h5_checked_dcpl(rank, dims) : H5P_DEFAULT;

@@ -61,8 +61,8 @@ herr_t mf_h5_put_i64(hid_t obj, const char *name, int64_t v);
 herr_t mf_h5_put_f64(hid_t obj, const char *name, double v);
 herr_t mf_h5_put_string(hid_t obj, const char *name, const char *v, unsigned flags);
 herr_t mf_h5_put_strings(hid_t loc, const char *name, const char *const *v, int n, unsigned flags);
-herr_t mf_h5_put_dataset(hid_t loc, const char *name, hid_t mem_type, hid_t file_type, int rank,
-                         const hsize_t *dims, const void *v, unsigned flags);
+herr_t mf_h5_put_dataset(hid_t loc, const char *name, hid_t mem_type, hid_t file_type, int rank, const hsize_t *dims,
+                         const void *v, unsigned flags);
 
 /* Every reader opens its file through this (read-only). Caller holds the lock. */
 hid_t mf_h5_open_read(const char *path);

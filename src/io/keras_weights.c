@@ -178,8 +178,9 @@ mf_status mf_keras_write_group(hid_t f, mf_model *m, const char *tmp)
                     dims[j] = (hsize_t)sl->shape.d[j];
                 char dn[64];
                 snprintf(dn, sizeof dn, "%s:0", sl->name);
-                if (inner < 0 || mf_h5_put_dataset(inner, dn, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, sl->shape.ndim, dims,
-                                                   sl->data, MF_H5_CHECKED) < 0)
+                if (inner < 0 ||
+                    mf_h5_put_dataset(inner, dn, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, sl->shape.ndim, dims, sl->data,
+                                      MF_H5_CHECKED) < 0)
                     s = mf_fail(MF_STATUS_HDF5, "writing %s/%s to %s: %s", l->name, sl->name, tmp,
                                 mf_h5_error(err, sizeof err));
             }

@@ -56,7 +56,6 @@ struct mf_fit_ctx {
  * Collective when distributed; a no-op otherwise. */
 mf_status mf_fit_reduce_logs(mf_fit_ctx *ctx, mf_logs *logs, double *images);
 
-
 /* Keras' epoch progress output (progress.c). */
 typedef struct mf_progress {
     FILE *f;

@@ -33,8 +33,8 @@ static void schedule_diff(const mf_schedule *was, const mf_schedule *now, char *
 {
     size_t used = 0;
     buf[0] = '\0';
-#define MF_SCHED_FIELD(f, fmt, cast)                                                                         \
-    if (was->f != now->f && used < n)                                                             \
+#define MF_SCHED_FIELD(f, fmt, cast)                                                                               \
+    if (was->f != now->f && used < n)                                                                              \
         used += (size_t)snprintf(buf + used, n - used, "%s" #f " " fmt " -> " fmt, used ? ", " : "", (cast)was->f, \
                                  (cast)now->f);
     MF_SCHED_FIELD(kind, "%d", int)

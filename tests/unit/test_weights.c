@@ -373,8 +373,7 @@ static void test_hostile(void)
     H5Tclose(vs);
     H5Fclose(f);
     MF_CHECK(mf_checkpoint_check(p, NULL) != MF_STATUS_OK);
-    MF_CHECK_MSG(strstr(mf_last_error(), "claims more values than the file stores") != NULL, "%s",
-                 mf_last_error());
+    MF_CHECK_MSG(strstr(mf_last_error(), "claims more values than the file stores") != NULL, "%s", mf_last_error());
     rows = 7;
     MF_CHECK(mf_metrics_read_curves(p, &ep, cols, &rows) == 0 && rows == 0);
     free(ep);

@@ -326,15 +326,22 @@ static herr_t verify_dataset(hid_t obj, const char *name, const H5O_info_t *info
     return 0;
 }
 
+/* every dataset of f read back through its checksum */
+static mf_status verify_all(hid_t f, const char *path)
+{
+    verify v = {""};
+    if (H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, verify_dataset, &v) != 0 || v.bad[0])
+        return mf_fail(MF_STATUS_DATA, "%s: %s", path, v.bad[0] ? v.bad : "its objects cannot be listed (damaged)");
+    return MF_STATUS_OK;
+}
+
 mf_status mf_checkpoint_check(const char *path, mf_checkpoint_summary *out)
 {
     mf_h5_lock();
     hid_t f;
     mf_status s = open_checked(path, &f, out);
     if (s == MF_STATUS_OK) {
-        verify v = {""};
-        if (H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, verify_dataset, &v) != 0 || v.bad[0])
-            s = mf_fail(MF_STATUS_DATA, "%s: %s", path, v.bad[0] ? v.bad : "its objects cannot be listed (damaged)");
+        s = verify_all(f, path);
         H5Fclose(f);
     }
     mf_h5_unlock();
@@ -641,9 +648,7 @@ static mf_status load_on_root(mf_fit_ctx *ctx, const char *path, loaded *L, uint
     hid_t f;
     mf_status s = open_checked(path, &f, NULL);
     if (s == MF_STATUS_OK) {
-        verify v = {""};
-        if (H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, verify_dataset, &v) != 0 || v.bad[0])
-            s = mf_fail(MF_STATUS_DATA, "%s: %s", path, v.bad[0] ? v.bad : "its objects cannot be listed (damaged)");
+        s = verify_all(f, path);
         if (s == MF_STATUS_OK) {
             snapshot sn;
             snapshot_take(&sn, ctx);

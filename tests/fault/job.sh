@@ -22,6 +22,31 @@ threads = 1
 INI
 }
 
+# jobs EPOCHS OUTPUT_KEYS NAME...: small_job for each NAME into $work/NAME.ini
+# (output $work/NAME, data $data), with the [output] keys (sed text, e.g.
+# 'checkpoint_every = 2\nkeep = 0') and a [dist] timeout of 120 s.
+jobs() {
+  local epochs=$1 keys=$2; shift 2
+  for name in "$@"; do
+    small_job "$work/$name.ini" "$data" "$work/$name" "$epochs"
+    sed -i "s/^\[output\]\$/[output]\n$keys/" "$work/$name.ini"
+    echo "timeout = 120" >> "$work/$name.ini"
+  done
+}
+
+# rank_pid PATTERN RANK [VAR=VALUE]: the pid of the MPI process of that rank
+# whose command line matches PATTERN (and whose environment has VAR=VALUE);
+# empty if none (yet)
+rank_pid() {
+  local q want=2
+  [ -n "${3:-}" ] || want=1
+  for q in $(pgrep -f "$1" || true); do
+    if [ "$(tr '\0' '\n' < /proc/"$q"/environ 2>/dev/null | grep -c -x -e "OMPI_COMM_WORLD_RANK=$2" -e "${3:-OMPI_COMM_WORLD_RANK=$2}")" -ge "$want" ]; then
+      echo "$q"; return
+    fi
+  done
+}
+
 # np2 LOG SECONDS [VAR=VALUE...] -- MPIFIT ARGS...: run 2 ranks under
 # mpiexec (the variables exported to it), output into LOG, killed after
 # SECONDS (status 124 then); sets $rc and $took (seconds). Uses $mpiexec and

@@ -30,9 +30,7 @@ for i in $(seq 1 25); do
   else
     # a random moment: kill rank 0 (the writer) 0.3 to 1 s after it started
     ( p=""; for k in $(seq 1 100); do
-        p=$(pgrep -f "mpifit train $work/cut.ini" | while read -r q; do
-              tr '\0' '\n' < /proc/$q/environ 2>/dev/null | grep -x 'OMPI_COMM_WORLD_RANK=0\|MF_TEST_RUN='$i \
-                | wc -l | grep -qx 2 && echo $q; done | head -1) || true
+        p=$(rank_pid "mpifit train $work/cut.ini" 0 "MF_TEST_RUN=$i")
         [ -n "$p" ] && break; sleep 0.05; done
       sleep "0.$(( RANDOM % 7 + 3 ))"; [ -n "$p" ] && kill -KILL "$p" 2>/dev/null ) &
     # (MF_TEST_RUN marks this run's processes: the last run's may still be exiting)

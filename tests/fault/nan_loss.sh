@@ -13,11 +13,7 @@ set -euo pipefail
 . "$(dirname "$0")/job.sh"
 mpiexec=$1 preflags=$2 mpifit=$3 data=$4 work=$5
 rm -rf "$work" && mkdir -p "$work"
-for run in full nan; do
-  small_job "$work/$run.ini" "$data" "$work/$run" 3
-  sed -i 's/^\[output\]$/[output]\ncheckpoint_every = 2\nkeep = 0/' "$work/$run.ini"
-  echo "timeout = 120" >> "$work/$run.ini"
-done
+jobs 3 'checkpoint_every = 2\nkeep = 0' full nan
 np2 "$work/full.log" 300 -- "$mpifit" train "$work/full.ini"
 expect_status 0 $rc "the uninterrupted run"
 # rank 1's 9th train step: global step 8 -> 9, in epoch 2

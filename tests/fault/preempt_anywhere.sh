@@ -15,18 +15,13 @@ set -euo pipefail
 . "$(dirname "$0")/job.sh"
 mpiexec=$1 preflags=$2 mpifit=$3 data=$4 work=$5
 rm -rf "$work" && mkdir -p "$work"
-mk() {  # mk NAME EPOCHS
-  small_job "$work/$1.ini" "$data" "$work/$1" "$2"
-  sed -i 's/^\[output\]$/[output]\nkeep = 0/' "$work/$1.ini"
-  echo "timeout = 120" >> "$work/$1.ini"
-}
-mk full 3
+jobs 3 'keep = 0' full
 np2 "$work/full.log" 300 -- "$mpifit" train "$work/full.ini"
 expect_status 0 $rc "the uninterrupted run"
 
 for point in usr1_in_validation:1:0 usr1_in_checkpoint:1:0; do
   name=${point%%:*}
-  mk "$name" 3
+  jobs 3 'keep = 0' "$name"
   np2 "$work/$name.log" 60 MF_FAULT_INJECT=$point -- "$mpifit" train "$work/$name.ini"
   tail -n 2 "$work/$name.log"
   echo "preempt_anywhere: $name: exit $rc after $took s"
@@ -42,15 +37,14 @@ for point in usr1_in_validation:1:0 usr1_in_checkpoint:1:0; do
 done
 
 echo "== one preemption, delivered by mpiexec and directly to rank 0"
-mk twice 1000
+jobs 1000 'keep = 0' twice
 np2_bg() { timeout -k 5 120 "$mpiexec" -n 2 $preflags "$mpifit" train "$work/twice.ini" > "$work/twice.log" 2>&1; }
 np2_bg &
 pid=$!
 rank0=
 for i in $(seq 1 600); do
   if grep -q '^Epoch 2/' "$work/twice.log" 2>/dev/null; then
-    rank0=$(pgrep -f "mpifit train $work/twice.ini" | while read -r q; do
-              tr '\0' '\n' < /proc/$q/environ 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=0' && echo $q; done | head -1) || true
+    rank0=$(rank_pid "mpifit train $work/twice.ini" 0)
     [ -n "$rank0" ] && break
   fi
   sleep 0.05

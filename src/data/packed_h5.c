@@ -40,14 +40,12 @@ int mf_is_hdf5_file(const char *path)
 
 static mf_status list_splits(hid_t f, char *buf, size_t n)
 {
-    H5G_info_t info;
     buf[0] = '\0';
-    if (H5Gget_info(f, &info) < 0)
-        return MF_STATUS_HDF5;
-    for (hsize_t i = 0; i < info.nlinks; i++) {
+    hsize_t nl = mf_h5_num_links(f);
+    for (hsize_t i = 0; i < nl; i++) {
         char name[256];
-        if (H5Lget_name_by_idx(f, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) < 0)
-            continue;
+        if (mf_h5_link_name(f, i, name, sizeof name) < 0)
+            break;
         size_t len = strlen(buf);
         snprintf(buf + len, n - len, "%s%s", len ? ", " : "", name);
     }

@@ -441,10 +441,13 @@ static mf_status read_weights(hid_t f, const char *path, mf_model *m)
     if (H5Lexists(f, "model_weights", H5P_DEFAULT) <= 0)
         return mf_fail(MF_STATUS_DATA, "%s: no /model_weights group", path);
     hid_t g = H5Gopen2(f, "model_weights", H5P_DEFAULT);
+    if (g < 0)
+        return mf_fail(MF_STATUS_DATA, "%s: /model_weights cannot be opened", path);
     mf_weights_report r;
     memset(&r, 0, sizeof r);
-    MF_TRY(mf_keras_read_group(g, m, path, &r));
+    mf_status s = mf_keras_read_group(g, m, path, &r);
     H5Gclose(g);
+    MF_TRY(s);
     if (r.missing_layers > 0)
         return mf_fail(MF_STATUS_SHAPE, "%s was written for another architecture: this model's layer%s %s %s not in it",
                        path, r.missing_layers > 1 ? "s" : "", r.missing, r.missing_layers > 1 ? "are" : "is");
@@ -554,13 +557,11 @@ static void read_callbacks(hid_t f, loaded *L)
     if (H5Lexists(f, "callbacks", H5P_DEFAULT) <= 0)
         return;
     hid_t g = H5Gopen2(f, "callbacks", H5P_DEFAULT);
-    H5G_info_t info;
-    if (g < 0 || H5Gget_info(g, &info) < 0)
-        info.nlinks = 0;
-    for (hsize_t i = 0; i < info.nlinks && L->n_cb < MF_MAX_CB_STATES; i++) {
+    hsize_t nl = g >= 0 ? mf_h5_num_links(g) : 0;
+    for (hsize_t i = 0; i < nl && L->n_cb < MF_MAX_CB_STATES; i++) {
         mf_fit_cb_state *c = &L->cb[L->n_cb];
-        if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, c->name, sizeof c->name, H5P_DEFAULT) < 0)
-            continue;
+        if (mf_h5_link_name(g, i, c->name, sizeof c->name) < 0)
+            break;
         for (hsize_t n = 1; n <= MF_CB_STATE_LEN; n++)
             if (mf_h5_read_exact(g, c->name, H5T_NATIVE_DOUBLE, 1, &n, c->v) == 0) {
                 c->n = (int)n;
@@ -754,12 +755,13 @@ mf_status mf_checkpoint_export_keras(const char *checkpoint, const char *out)
         } else {
             /* the Keras weights file is /model_weights moved to the root:
              * every layer group, and the root attributes Keras reads */
-            H5G_info_t info;
-            H5Gget_info(g, &info);
-            for (hsize_t i = 0; i < info.nlinks && s == MF_STATUS_OK; i++) {
+            hsize_t nl = mf_h5_num_links(g);
+            for (hsize_t i = 0; i < nl && s == MF_STATUS_OK; i++) {
                 char name[256];
-                H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT);
-                if (H5Ocopy(g, name, o, name, H5P_DEFAULT, H5P_DEFAULT) < 0)
+                if (mf_h5_link_name(g, i, name, sizeof name) < 0)
+                    s = mf_fail(MF_STATUS_DATA, "export: %s: link %llu of /model_weights has no readable name",
+                                checkpoint, (unsigned long long)i);
+                else if (H5Ocopy(g, name, o, name, H5P_DEFAULT, H5P_DEFAULT) < 0)
                     s = mf_fail(MF_STATUS_HDF5, "export: copying %s: %s", name, mf_h5_error(err, sizeof err));
             }
             const char *attrs[] = {"layer_names", "backend", "keras_version", "mpifit_version"};

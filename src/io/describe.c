@@ -96,11 +96,11 @@ static void names_of(hid_t f, const char *group, char names[][64], int *n, int c
     if (H5Lexists(f, group, H5P_DEFAULT) <= 0)
         return;
     hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
-    H5G_info_t info;
-    H5Gget_info(g, &info);
-    for (hsize_t i = 0; i < info.nlinks && *n < cap; i++)
-        if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, names[*n], 64, H5P_DEFAULT) >= 0)
-            (*n)++;
+    if (g < 0)
+        return;
+    hsize_t nl = mf_h5_num_links(g);
+    for (hsize_t i = 0; i < nl && *n < cap && mf_h5_link_name(g, i, names[*n], 64) == 0; i++)
+        (*n)++;
     H5Gclose(g);
 }
 

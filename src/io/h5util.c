@@ -407,6 +407,20 @@ char *mf_h5_attr_string(hid_t obj, const char *name, size_t max)
     return out;
 }
 
+hsize_t mf_h5_num_links(hid_t g)
+{
+    H5G_info_t info;
+    if (H5Gget_info(g, &info) < 0)
+        return 0;
+    return info.nlinks < MF_H5_MAX_LINKS ? info.nlinks : MF_H5_MAX_LINKS;
+}
+
+int mf_h5_link_name(hid_t g, hsize_t i, char *name, size_t n)
+{
+    ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, n, H5P_DEFAULT);
+    return len < 0 || (size_t)len >= n ? -1 : 0;
+}
+
 int64_t mf_h5_get_i64(hid_t obj, const char *name, int *bad)
 {
     int64_t v = 0;
@@ -487,6 +501,10 @@ mf_status mf_h5_read_strings(hid_t obj, int is_attr, int expect, int max_n, char
     herr_t e = n == 0 ? 0 : is_attr ? H5Aread(obj, mt, raw) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
     mf_status s = MF_STATUS_OK;
     if (e < 0) {
+        /* a read that fails half-way may have converted some strings already */
+        for (hssize_t i = 0; i < n; i++)
+            if (raw[i])
+                H5free_memory(raw[i]);
         s = mf_fail(MF_STATUS_DATA, "cannot read %s as strings", what);
     } else {
         char **v = mf_alloc((size_t)(n ? n : 1) * sizeof *v);

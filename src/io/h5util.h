@@ -31,6 +31,13 @@ void mf_h5_dcpl_close(hid_t p);
 int mf_h5_dims(hid_t space, int max_rank, hsize_t *dims);
 int mf_h5_attr_scalar(hid_t obj, const char *name, hid_t mem_type, void *v);
 char *mf_h5_attr_string(hid_t obj, const char *name, size_t max);
+/* A group's links, for loops over them: the count (0 on error) capped at
+ * MF_H5_MAX_LINKS, since a forged count would keep a loop going for ever, and
+ * the name of link i (-1 if it cannot be read or does not fit in n bytes:
+ * stop there). */
+#define MF_H5_MAX_LINKS 65536
+hsize_t mf_h5_num_links(hid_t g);
+int mf_h5_link_name(hid_t g, hsize_t i, char *name, size_t n);
 /* Integer and float attributes of exactly one element; *bad = 1 (and 0
  * returned) when missing or of another size or class. */
 int64_t mf_h5_get_i64(hid_t obj, const char *name, int *bad);

@@ -45,14 +45,12 @@ static int read_weight(hid_t d, float *v)
 /* Count the groups at the root that hold at least one dataset two levels down. */
 static int count_file_layers(hid_t f)
 {
-    H5G_info_t info;
-    if (H5Gget_info(f, &info) < 0)
-        return 0;
     int n = 0;
-    for (hsize_t i = 0; i < info.nlinks; i++) {
+    hsize_t nl = mf_h5_num_links(f);
+    for (hsize_t i = 0; i < nl; i++) {
         char name[256], inner[600];
-        if (H5Lget_name_by_idx(f, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) < 0)
-            continue;
+        if (mf_h5_link_name(f, i, name, sizeof name) < 0)
+            break;
         snprintf(inner, sizeof inner, "%s/%s", name, name);
         if (H5Lexists(f, name, H5P_DEFAULT) > 0 && H5Lexists(f, inner, H5P_DEFAULT) > 0)
             n++;

@@ -126,18 +126,19 @@ static void truncate_group(hid_t f, const char *group, hsize_t keep)
     if (H5Lexists(f, group, H5P_DEFAULT) <= 0)
         return;
     hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
-    H5G_info_t info;
-    H5Gget_info(g, &info);
-    for (hsize_t i = 0; i < info.nlinks; i++) {
+    hsize_t nl = g >= 0 ? mf_h5_num_links(g) : 0;
+    for (hsize_t i = 0; i < nl; i++) {
         char name[64];
-        H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT);
+        if (mf_h5_link_name(g, i, name, sizeof name) < 0)
+            break;
         hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
         if (d >= 0 && rows_of(d) > keep)
             H5Dset_extent(d, &keep);
         if (d >= 0)
             H5Dclose(d);
     }
-    H5Gclose(g);
+    if (g >= 0)
+        H5Gclose(g);
 }
 
 /* the value of the last row of group/name, or NaN */

@@ -23,8 +23,9 @@ typedef struct mf_weights_report {
 /* Load every weight of m whose layer exists in the file, by name (Keras'
  * load_weights(by_name=True)); layers absent from the file keep their values
  * and are listed in the report. A layer present with a different weight shape
- * is an error naming the layer, the weight and both shapes, and nothing is
- * changed. Collective: no (rank 0 reads; others receive a broadcast). */
+ * is an error naming the layer, the weight and both shapes; on that or any
+ * other failure (a damaged dataset) nothing is changed. Collective: no (rank
+ * 0 reads; others receive a broadcast). */
 MF_API mf_status mf_weights_load_keras(mf_model *m, const char *path, mf_weights_report *report);
 /* Write every weight of m in Keras' layout, atomically (path.tmp, fsync,
  * rename): h5py and Keras' load_weights read the result. */

@@ -122,8 +122,23 @@ static mf_status load_locked(mf_model *m, const char *path, mf_weights_report *r
         return mf_fail(MF_STATUS_IO, "cannot open weights %s: %s", path, mf_h5_error(err, sizeof err));
     /* a full Keras model file keeps its weights under /model_weights */
     hid_t g = H5Lexists(f, "model_weights", H5P_DEFAULT) > 0 ? H5Gopen2(f, "model_weights", H5P_DEFAULT) : f;
-    mf_status s = mf_keras_read_group(g, m, path, r);
-    if (g != f)
+    /* the shapes are all checked before any weight is read, but a read can
+     * still fail half-way (a damaged dataset): then the weights and BatchNorm
+     * statistics go back to what they were, so a failed load changes nothing */
+    size_t np = mf_model_num_params(m), ns = mf_model_num_state(m);
+    float *keep = mf_alloc_uninit((np + ns + 1) * sizeof *keep);
+    memcpy(keep, mf_model_params(m), np * sizeof *keep);
+    if (ns)
+        memcpy(keep + np, mf_model_state(m), ns * sizeof *keep);
+    mf_status s = g < 0 ? mf_fail(MF_STATUS_DATA, "%s: /model_weights cannot be opened", path)
+                        : mf_keras_read_group(g, m, path, r);
+    if (s != MF_STATUS_OK) {
+        memcpy(mf_model_params(m), keep, np * sizeof *keep);
+        if (ns)
+            memcpy(mf_model_state(m), keep + np, ns * sizeof *keep);
+    }
+    mf_free(keep);
+    if (g != f && g >= 0)
         H5Gclose(g);
     H5Fclose(f);
     return s;

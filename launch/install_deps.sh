@@ -15,6 +15,9 @@ packages=(
   libinih-dev                         # INI config parser
   gnuplot-nox                         # mpifit plot (curves of a metrics file)
   python3-h5py                        # tests: metrics.h5 is readable from h5py during a run
+  clang-14 libclang-rt-14-dev         # tests/fuzz: libFuzzer and the sanitizer runtimes (clang's compiler-rt)
+  libomp-14-dev                       # tests/fuzz: OpenMP for clang (the library uses it)
+  gdb                                 # tests/fuzz/triage.py: the stack of an input that hangs
 )
 
 missing=()

@@ -9,7 +9,7 @@
  *
  * Oracles beyond the sanitizers (ASan, UBSan, LeakSanitizer): after every
  * input, every mf_alloc'ed block is freed again (fuzz_check_clean) and no
- * HDF5 object (file, group, dataset, attribute, type, space) is left open: a
+ * HDF5 object (file, group, dataset, named type, attribute) is left open: a
  * reader that forgets one on an error path keeps the whole file image alive. */
 #ifndef MF_FUZZ_COMMON_H
 #define MF_FUZZ_COMMON_H

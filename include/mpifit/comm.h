@@ -78,6 +78,11 @@ MF_API void mf_grad_sync_free(mf_grad_sync *g);
 MF_API void mf_grad_sync_begin(mf_grad_sync *g);
 /* Called by the model after layer i's backward (see mf_model_set_backward_hook). */
 MF_API void mf_grad_sync_layer_done(mf_grad_sync *g, int layer);
+/* Called by the model when a backward pass begins; sync: this pass's
+ * gradients are to be reduced. A pass that begins after one with sync on (in
+ * the same begin..finish) makes finish fail with a message: gradient
+ * accumulation turns sync off for all but the last pass. */
+MF_API void mf_grad_sync_backward_begin(mf_grad_sync *g, int sync);
 /* Collective. Start what has not started, wait for everything, divide by the
  * number of ranks: the gradient buffer is the global average. */
 MF_API mf_status mf_grad_sync_finish(mf_grad_sync *g);

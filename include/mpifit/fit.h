@@ -100,9 +100,18 @@ MF_API mf_dist_options mf_dist_options_default(void);
  * mf_apply_gradients (bucketed, overlapped with backward), metrics are summed
  * over the ranks before every report, BatchNorm moving statistics are averaged
  * before validation, and fit starts from rank 0's weights and optimizer state.
- * Call after mf_compile and after freezing layers (the buckets cover what is
- * trainable then). The context's rank must be comm's. Collective. */
+ * Call after mf_compile. Layers may be frozen or unfrozen later (between
+ * steps, on every rank alike): see mf_fit_sync_trainable. The context's rank
+ * must be comm's. Collective. */
 MF_API mf_status mf_fit_distribute(mf_fit_ctx *ctx, mf_comm *comm, const mf_dist_options *o);
+/* Collective: check that every rank trains the same layers (an error naming
+ * the ranks that differ otherwise) and, if the trainable set changed since the
+ * gradient buckets were planned, plan them again. mf_fit calls it before every
+ * train step, so callbacks may freeze or unfreeze layers; a loop of one's own
+ * calls it after changing trainability (mf_fit_zero_grad re-plans too, without
+ * the cross-rank check). A change between mf_fit_zero_grad and
+ * mf_apply_gradients is an error. */
+MF_API mf_status mf_fit_sync_trainable(mf_fit_ctx *ctx);
 MF_API mf_comm *mf_fit_comm(mf_fit_ctx *ctx); /* NULL when not distributed */
 /* Rank 0's parameters, BatchNorm statistics and optimizer state (and step
  * count) to every rank; fit does it when it starts. Collective. */
@@ -148,6 +157,8 @@ MF_API mf_status mf_test_step_default(mf_fit_ctx *ctx, const mf_batch *b, mf_log
 /* State that steps and callbacks may read or steer. */
 MF_API float mf_fit_learning_rate(const mf_fit_ctx *ctx); /* the rate the next step uses */
 MF_API void mf_fit_set_learning_rate(mf_fit_ctx *ctx, float lr); /* override the schedule (LearningRateScheduler) */
+/* Follow schedule s from now on (ends an override of mf_fit_set_learning_rate). */
+MF_API void mf_fit_set_schedule(mf_fit_ctx *ctx, const mf_schedule *s);
 MF_API long mf_fit_global_step(const mf_fit_ctx *ctx); /* optimizer steps taken */
 MF_API int mf_fit_epoch(const mf_fit_ctx *ctx);
 MF_API void mf_fit_stop_training(mf_fit_ctx *ctx); /* Keras' model.stop_training = True */
@@ -206,6 +217,15 @@ MF_API mf_callback *mf_csv_logger(const char *path, int append);
  * hook is where the HDF5 writer plugs in. */
 MF_API mf_callback *mf_model_checkpoint(const char *pattern, const char *monitor, const char *mode, int save_best_only,
                                         mf_status (*save)(mf_fit_ctx *ctx, const char *path, void *user), void *user);
+/* Fine-tuning, Keras' second transfer-learning phase, in the same fit: at the
+ * start of epoch `at_epoch` (0-based) train `trainable_from` and every later
+ * layer (mf_model_set_trainable_from with train_bn), restart the optimizer's
+ * state (as Keras' recompile with a new optimizer does) and follow `schedule`,
+ * whose clock starts at that step (its start_step is set then). History,
+ * metrics and checkpoints go on across the phases; the phase and where it
+ * started are checkpointed, so a run resumed in either phase continues as the
+ * uninterrupted one. */
+MF_API mf_callback *mf_finetune(int at_epoch, const char *trainable_from, int train_bn, const mf_schedule *schedule);
 MF_API void mf_callback_free(mf_callback *cb); /* calls destroy; NULL is a no-op */
 
 /* ---- fit / evaluate / predict ----------------------------------------------- */

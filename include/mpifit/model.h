@@ -89,7 +89,8 @@ MF_API mf_tensor mf_model_forward(mf_model *m, const float *x, int N, mf_mode mo
 MF_API void mf_model_zero_grad(mf_model *m);
 /* Call hook(user, i) right after layer i's backward during mf_model_backward:
  * its parameter gradients are final then (data parallelism starts reducing
- * them while backward goes on). NULL removes the hook. */
+ * them while backward goes on); hook(user, -1) when a backward pass begins,
+ * before any gradient is written. NULL removes the hook. */
 MF_API void mf_model_set_backward_hook(mf_model *m, void (*hook)(void *user, int layer), void *user);
 /* Synchronized BatchNorm: in training mode every BatchNormalization layer sums
  * its batch statistics (and the two gradient terms of its backward) over the
@@ -131,6 +132,16 @@ MF_API void mf_model_profile_report(const mf_model *m, FILE *f);
  * the layer named `last` (e.g. "out_relu": freeze a pretrained MobileNetV2 base
  * under a new head). Before or after build. MF_STATUS_INVALID if no such layer. */
 MF_API mf_status mf_model_set_trainable_upto(mf_model *m, const char *last, int trainable);
+/* Fine-tuning: freeze every layer before the one named `first` (e.g.
+ * "block_13_expand") and make it and every later layer trainable, except
+ * BatchNormalization layers, which stay frozen (inference mode, moving
+ * statistics kept) unless train_bn, as Keras' transfer-learning guide
+ * recommends. A model being trained notices at its next step (see
+ * mf_fit_sync_trainable). MF_STATUS_INVALID if no such layer. */
+MF_API mf_status mf_model_set_trainable_from(mf_model *m, const char *first, int train_bn);
+/* A hash of every layer's trainable flag: what data parallelism and the memory
+ * plan derive from trainability is re-planned when it changes. */
+MF_API uint64_t mf_model_trainable_signature(const mf_model *m);
 
 /* Keras' model.summary(): one row per layer (name, type, output shape,
  * parameters, inputs), then total / trainable / non-trainable counts. */

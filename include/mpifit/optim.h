@@ -75,6 +75,8 @@ typedef struct mf_schedule {
     long total_steps; /* cosine: the step where the rate reaches 0 (warm-up included) */
     float decay_rate; /* step */
     long decay_steps; /* step: period, counted after warm-up; <= 0: never decays */
+    long start_step; /* the global step where this schedule's clock starts (a fine-tuning
+                         phase); earlier steps get the rate of its step 0. 0 = from the start */
 } mf_schedule;
 
 /* The rate at global step `step` (0-based, >= 0; one step = one optimizer

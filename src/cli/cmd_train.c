@@ -40,8 +40,10 @@ typedef struct run {
     mf_loader *train, *val;
     mf_optimizer *opt;
     mf_fit_ctx *ctx;
-    mf_callback *cbs[3]; /* CSV history, final weights, metrics.h5 (rank 0) */
+    mf_callback *cbs[4]; /* CSV history, final weights, metrics.h5 (rank 0), then the fine-tuning phase */
     int n_cbs;
+    mf_callback *metrics; /* the metrics.h5 writer among cbs (rank 0), or NULL */
+    int spe; /* steps per epoch */
     char ckpt_dir[MF_CFG_PATH + 16];
     char last_ckpt[MF_CFG_PATH + 64];
     double best; /* save_best: the best value so far */
@@ -70,8 +72,8 @@ static mf_status checkpoint_hook(mf_fit_ctx *ctx, mf_checkpoint_reason why, void
 {
     run *r = user;
     const mf_config *c = &r->j.cfg;
-    if (r->n_cbs == 3 && r->cbs[2])
-        mf_metrics_h5_flush(r->cbs[2]); /* the rows up to this checkpoint are on disk first */
+    if (r->metrics)
+        mf_metrics_h5_flush(r->metrics); /* the rows up to this checkpoint are on disk first */
     int step_in = 0, epoch = mf_fit_position(ctx, &step_in);
     mf_checkpoint_name(r->last_ckpt, sizeof r->last_ckpt, r->ckpt_dir, epoch, mf_fit_global_step(ctx));
     int nc = mf_dataset_num_classes(r->j.train);
@@ -208,6 +210,12 @@ static mf_status setup(run *r, int argc, char **argv, int *spe)
     const mf_config *c = &j->cfg;
     MF_TRY(mf_job_agree(j, mf_job_open_data(j, 0)));
     MF_TRY(mf_job_agree(j, mf_job_build_model(j)));
+    if (c->finetune.epochs > 0 && !mf_model_find_layer(j->model, c->finetune.trainable_from))
+        /* now, not after hours of the first phase */
+        return mf_fail(MF_STATUS_CONFIG,
+                       "%s: [finetune] trainable_from = %s: model '%s' has no such layer "
+                       "(`mpifit summary %s` lists them)",
+                       c->path, c->finetune.trainable_from, mf_model_name(j->model), c->path);
     MF_TRY(mf_job_agree(j, j->rank == 0 ? mf_mkdir_p(c->output.dir) : MF_STATUS_OK));
     /* rank 0 writes the directory: it holds the lock for the run */
     MF_TRY(mf_job_agree(j, j->rank == 0 ? mf_output_lock(c->output.dir, &r->lock_fd) : MF_STATUS_OK));
@@ -222,6 +230,7 @@ static mf_status setup(run *r, int argc, char **argv, int *spe)
     *spe = c->train.steps_per_epoch > 0
         ? c->train.steps_per_epoch
         : mf_shard_train_steps(mf_dataset_size(j->train), j->world, c->data.batch_size, c->data.drop_remainder);
+    r->spe = *spe;
     mf_schedule sch;
     MF_TRY(mf_job_make_optimizer(j, *spe, &r->opt, &sch));
     if (c->dist.scale_lr)
@@ -271,6 +280,10 @@ static void print_plan(const run *r, int spe)
            mf_model_name(m), mf_model_count_trainable(m) + mf_model_count_non_trainable(m), mf_model_count_trainable(m),
            c->optimizer.name, (double)c->optimizer.learning_rate * (c->dist.scale_lr ? r->j.world : 1), spe,
            c->data.batch_size, r->j.world, mf_job_threads(&r->j), mf_job_threads(&r->j) == 1 ? "" : "s");
+    if (c->finetune.epochs > 0)
+        printf("then fine-tuning: %d epoch%s from layer %s, learning rate %g (%s)\n", c->finetune.epochs,
+               c->finetune.epochs == 1 ? "" : "s", c->finetune.trainable_from,
+               (double)c->finetune.learning_rate * (c->dist.scale_lr ? r->j.world : 1), c->finetune.schedule);
     fflush(stdout);
 }
 
@@ -281,6 +294,11 @@ static void add_callbacks(run *r, const char *csv, const char *wpath)
     r->cbs[0] = mf_csv_logger(csv, r->resumed);
     r->cbs[1] = mf_model_checkpoint(wpath, "loss", "min", 0, save_weights_hook, NULL);
     r->n_cbs = 2;
+    if (c->finetune.epochs > 0) {
+        /* every rank: the switch is collective in effect (same step, same layers) */
+        mf_schedule fs = mf_job_finetune_schedule(&r->j, r->spe);
+        r->cbs[r->n_cbs++] = mf_finetune(c->train.epochs, c->finetune.trainable_from, c->model.train_bn, &fs);
+    }
     if (r->j.rank != 0) /* the rank-0 rule: one writer of metrics.h5 */
         return;
     char mpath[MF_CFG_PATH + 32];
@@ -296,7 +314,7 @@ static void add_callbacks(run *r, const char *csv, const char *wpath)
                              c->output.metrics_flush_steps,
                              r->resumed ? r->from.epoch : -1,
                              r->resumed ? r->from.global_step : 0};
-    r->cbs[r->n_cbs++] = mf_metrics_h5_writer(mpath, &mo);
+    r->metrics = r->cbs[r->n_cbs++] = mf_metrics_h5_writer(mpath, &mo);
 }
 
 /* [train] and [output] -> mf_fit's options, with the checkpoint hook. */
@@ -307,7 +325,7 @@ static mf_fit_options fit_options(run *r)
     fo.checkpoint = checkpoint_hook;
     fo.checkpoint_user = r;
     fo.checkpoint_every = c->output.checkpoint_steps; /* parsed and checked by mf_config_validate */
-    fo.epochs = c->train.epochs;
+    fo.epochs = mf_job_total_epochs(&r->j); /* the [finetune] phase's epochs follow [train]'s */
     fo.steps_per_epoch = c->train.steps_per_epoch;
     fo.verbose = c->train.verbose;
     fo.verbose_all_ranks = r->j.verbose_ranks;
@@ -345,10 +363,10 @@ int mf_cmd_train(int argc, char **argv)
     int rank = mf_comm_rank(r.comm), spe = 0;
     mf_status s = setup(&r, argc, argv, &spe);
     const mf_config *c = &r.j.cfg;
-    if (s == MF_STATUS_OK && r.resumed && mf_fit_position(r.ctx, NULL) >= c->train.epochs) {
+    if (s == MF_STATUS_OK && r.resumed && mf_fit_position(r.ctx, NULL) >= mf_job_total_epochs(&r.j)) {
         if (rank == 0)
-            printf("nothing to do: the checkpoint has finished %d of [train] epochs = %d\n",
-                   mf_fit_position(r.ctx, NULL), c->train.epochs);
+            printf("nothing to do: the checkpoint has finished %d of %d epochs ([train] epochs + [finetune] epochs)\n",
+                   mf_fit_position(r.ctx, NULL), mf_job_total_epochs(&r.j));
         run_free(&r);
         return 0;
     }

@@ -38,6 +38,12 @@ static const key_def keys[] = {
      "Keras-layout .h5 weights to start from, or none"},
     {"model", "freeze_base", K_BOOL, OFF(model.freeze_base), 0, 0, NULL, "false",
      "train only the classifier head (transfer learning)"},
+    {"model", "trainable_from", K_STR, OFF(model.trainable_from), 0, 0, NULL, "none",
+     "fine-tuning: train this layer and every later one, freeze those before it (a Keras layer name such as "
+     "block_13_expand; `mpifit summary` lists them); none = as freeze_base says"},
+    {"model", "train_bn", K_BOOL, OFF(model.train_bn), 0, 0, NULL, "false",
+     "BatchNormalization layers of the trainable part train too (default: they stay frozen, in inference mode, "
+     "as Keras' fine-tuning guide recommends)"},
     {"data", "train", K_STR, OFF(data.train), 0, 0, NULL, "none",
      "training images: a class-folder dir or a packed .h5 (file.h5, or file.h5:split)"},
     {"data", "validation", K_STR, OFF(data.validation), 0, 0, NULL, "none", "validation images (same forms), or none"},
@@ -83,6 +89,16 @@ static const key_def keys[] = {
      "time every layer kind's forward and backward; print the table at the end"},
     {"train", "accumulate_steps", K_INT, OFF(train.accumulate_steps), 1, 1024, NULL, "1",
      "split each batch into this many micro-batches, one optimizer step (batch_size must be a multiple)"},
+    {"finetune", "epochs", K_INT, OFF(finetune.epochs), 0, 1000000, NULL, "0",
+     "epochs of a second, fine-tuning phase after [train] epochs; 0 = none"},
+    {"finetune", "learning_rate", K_FLOAT, OFF(finetune.learning_rate), 0, 100, NULL, "0.00001",
+     "peak learning rate of the fine-tuning phase (a fresh optimizer state, as Keras' recompile)"},
+    {"finetune", "trainable_from", K_STR, OFF(finetune.trainable_from), 0, 0, NULL, "none",
+     "the first layer that trains in the fine-tuning phase (required when epochs > 0)"},
+    {"finetune", "schedule", K_ENUM, OFF(finetune.schedule), 0, 0, "constant|step|cosine", "constant",
+     "learning-rate schedule of the fine-tuning phase ([optimizer] decay_rate and decay_epochs for step)"},
+    {"finetune", "warmup_epochs", K_FLOAT, OFF(finetune.warmup_epochs), 0, 1000, NULL, "0",
+     "linear warm-up of the fine-tuning phase, in epochs"},
     {"dist", "threads", K_INT, OFF(dist.threads), 0, 1024, NULL, "0",
      "compute threads (OpenBLAS and kernels) per rank; 0 = this rank's share of the node's cores"},
     {"dist", "overlap", K_BOOL, OFF(dist.overlap), 0, 0, NULL, "true",
@@ -436,6 +452,16 @@ mf_status mf_config_validate(mf_config *c)
         c->output.checkpoint_steps = (int)every;
     if (strcmp(c->optimizer.name, "adam") == 0 && c->optimizer.nesterov)
         return mf_fail(MF_STATUS_CONFIG, "%s: [optimizer] nesterov applies to sgd, not adam", where);
+    if (c->model.freeze_base && strcmp(c->model.trainable_from, "none") != 0)
+        return mf_fail(MF_STATUS_CONFIG,
+                       "%s: [model] freeze_base = true and trainable_from = %s say different things; keep one "
+                       "(trainable_from = dense trains the head alone)",
+                       where, c->model.trainable_from);
+    if (c->finetune.epochs > 0 && strcmp(c->finetune.trainable_from, "none") == 0)
+        return mf_fail(MF_STATUS_CONFIG,
+                       "%s: [finetune] epochs = %d needs [finetune] trainable_from: the first layer to train in "
+                       "that phase (e.g. block_13_expand; `mpifit summary` lists the layers)",
+                       where, c->finetune.epochs);
     return MF_STATUS_OK;
 }
 

@@ -19,6 +19,8 @@ typedef struct mf_config {
         float bn_momentum; /* 0 = the architecture's own */
         char weights[MF_CFG_PATH]; /* Keras .h5 weights, or "none" */
         int freeze_base; /* transfer learning: train only the head */
+        char trainable_from[64]; /* fine-tuning: the first trainable layer, or "none" */
+        int train_bn; /* BatchNorm in the trainable part trains too */
     } model;
     struct {
         char train[MF_CFG_PATH]; /* class-folder dir, packed .h5, or "synthetic" */
@@ -62,6 +64,13 @@ typedef struct mf_config {
         char save_best[48]; /* metric to keep best.h5 for, or "none" */
         int metrics_flush_steps;
     } output;
+    struct {
+        int epochs; /* a second phase after [train] epochs, 0 = none */
+        float learning_rate;
+        char trainable_from[64]; /* the first trainable layer in that phase */
+        char schedule[16]; /* constant | step | cosine */
+        float warmup_epochs;
+    } finetune;
     struct {
         int threads; /* compute threads per rank, 0 = auto */
         int overlap; /* allreduce buckets during backward */

@@ -210,7 +210,9 @@ mf_status mf_job_build_model(mf_job *j)
         MF_TRY(load_weights(j, c->model.weights));
     if (j->weights)
         MF_TRY(load_weights(j, j->weights));
-    if (c->model.freeze_base) {
+    if (strcmp(c->model.trainable_from, "none") != 0)
+        MF_TRY(mf_model_set_trainable_from(j->model, c->model.trainable_from, c->model.train_bn));
+    else if (c->model.freeze_base) {
         /* everything before the classifier head */
         const char *last = strcmp(c->model.arch, "mobilenet_v2") == 0 ? "out_relu" : "re_lu_2";
         MF_TRY(mf_model_set_trainable_upto(j->model, last, 0));
@@ -246,6 +248,26 @@ void mf_job_free(mf_job *j)
     mf_dataset_free(j->validation);
     mf_config_free(&j->cfg);
     memset(j, 0, sizeof *j);
+}
+
+int mf_job_total_epochs(const mf_job *j) { return j->cfg.train.epochs + j->cfg.finetune.epochs; }
+
+mf_schedule mf_job_finetune_schedule(const mf_job *j, int steps_per_epoch)
+{
+    const mf_config *c = &j->cfg;
+    mf_schedule s;
+    memset(&s, 0, sizeof s);
+    s.kind = strcmp(c->finetune.schedule, "cosine") == 0 ? MF_SCHEDULE_COSINE
+        : strcmp(c->finetune.schedule, "step") == 0      ? MF_SCHEDULE_STEP
+                                                         : MF_SCHEDULE_CONSTANT;
+    s.base_lr = c->finetune.learning_rate;
+    if (c->dist.scale_lr)
+        mf_schedule_scale_for_world(&s, j->world);
+    s.warmup_steps = lroundf(c->finetune.warmup_epochs * (float)steps_per_epoch);
+    s.total_steps = (long)c->finetune.epochs * steps_per_epoch; /* counted from the phase's start_step */
+    s.decay_rate = c->optimizer.decay_rate;
+    s.decay_steps = lroundf(c->optimizer.decay_epochs * (float)steps_per_epoch);
+    return s;
 }
 
 /* [optimizer] -> optimizer and schedule, for steps_per_epoch steps an epoch. */

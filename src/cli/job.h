@@ -48,4 +48,8 @@ void mf_job_free(mf_job *j);
 mf_status mf_job_make_optimizer(const mf_job *j, int steps_per_epoch, mf_optimizer **opt, mf_schedule *sch);
 /* [dist] -> the options of mf_fit_distribute. */
 mf_dist_options mf_job_dist_options(const mf_job *j);
+/* [train] epochs plus [finetune] epochs: where the whole run ends. */
+int mf_job_total_epochs(const mf_job *j);
+/* The [finetune] phase's schedule (its clock starts when the phase does). */
+mf_schedule mf_job_finetune_schedule(const mf_job *j, int steps_per_epoch);
 #endif

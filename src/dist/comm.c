@@ -519,6 +519,8 @@ struct mf_grad_sync {
     double wait;
     int active; /* begun, not finished */
     int error; /* MPI error of a non-blocking start, reported by finish */
+    int synced_backwards; /* backward passes this step with sync on */
+    int misuse; /* a backward began after one with sync on: finish fails */
 };
 
 mf_grad_sync *mf_grad_sync_create(mf_comm *c, mf_model *m, size_t bucket_bytes, int overlap)
@@ -598,6 +600,25 @@ void mf_grad_sync_begin(mf_grad_sync *g)
             g->b[g->tensor_bucket[t]].pending++;
     g->next = 0;
     g->active = 1;
+    g->synced_backwards = 0;
+    g->misuse = 0;
+}
+
+void mf_grad_sync_backward_begin(mf_grad_sync *g, int sync)
+{
+    if (!g->active)
+        return;
+    if (g->synced_backwards > 0 && !g->misuse) {
+        /* A second pass would add into buffers that in-place allreduces may
+         * be reading: let those finish first, so the mistake is an error
+         * (reported by finish on every rank that made it), never a race. */
+        g->misuse = 1;
+        for (int i = 0; i < g->next; i++)
+            if (g->b[i].req != MPI_REQUEST_NULL)
+                MPI_Wait(&g->b[i].req, MPI_STATUS_IGNORE);
+    }
+    if (sync)
+        g->synced_backwards++;
 }
 
 /* Start the buckets that are complete, strictly in index order. */
@@ -616,7 +637,7 @@ static void launch_ready(mf_grad_sync *g)
 
 void mf_grad_sync_layer_done(mf_grad_sync *g, int layer)
 {
-    if (!g->active || layer < 0 || layer >= g->n_layers)
+    if (!g->active || g->misuse || layer < 0 || layer >= g->n_layers)
         return;
     for (int k = 0; k < g->layer_count[layer]; k++) {
         int t = g->layer_first[layer] + k;
@@ -637,6 +658,14 @@ void mf_grad_sync_layer_done(mf_grad_sync *g, int layer)
 
 mf_status mf_grad_sync_finish(mf_grad_sync *g)
 {
+    if (g->misuse) {
+        g->active = g->misuse = 0;
+        return mf_fail(MF_STATUS_INVALID,
+                       "rank %d: another backward pass began in this step after one with gradient sync on (whose "
+                       "gradients were already being allreduced); to accumulate, turn sync off for every "
+                       "backward but the last (mf_fit_set_grad_sync(ctx, 0)), as [train] accumulate_steps does",
+                       g->c->rank);
+    }
     if (g->c->size == 1)
         return MF_STATUS_OK;
     if (!g->active)

@@ -88,6 +88,7 @@ static int write_schedule(hid_t f, const mf_fit_state *st)
         mf_h5_put_i64(g, "warmup_steps", sc->warmup_steps) < 0 || mf_h5_put_i64(g, "total_steps", sc->total_steps) < 0;
     bad |= mf_h5_put_f64(g, "decay_rate", sc->decay_rate) < 0 || mf_h5_put_i64(g, "decay_steps", sc->decay_steps) < 0;
     bad |= mf_h5_put_f64(g, "lr_override", st->lr_override) < 0; /* NaN: none */
+    bad |= mf_h5_put_i64(g, "start_step", sc->start_step) < 0;
     H5Gclose(g);
     return bad;
 }
@@ -500,6 +501,9 @@ static mf_status read_schedule(hid_t f, const char *path, loaded *L)
         sc->decay_rate = (float)mf_h5_get_f64(g, "decay_rate", &bad);
         sc->decay_steps = (long)mf_h5_get_i64(g, "decay_steps", &bad);
         L->st.lr_override = (float)mf_h5_get_f64(g, "lr_override", &bad);
+        /* written since fine-tuning phases; older checkpoints start at 0 */
+        sc->start_step = H5Aexists(g, "start_step") > 0 ? (long)mf_h5_get_i64(g, "start_step", &bad) : 0;
+        bad |= sc->start_step < 0;
         H5Gclose(g);
     }
     return bad ? mf_fail(MF_STATUS_DATA, "%s: the schedule is incomplete", path) : MF_STATUS_OK;

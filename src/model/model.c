@@ -474,6 +474,8 @@ void mf_model_backward(mf_model *m, const float *dout, float *dx)
     memset(m->grad_written, 0, (size_t)m->n_nodes);
     mf_model_node *last = &m->nodes[m->n_nodes - 1];
     memcpy(last->dact.data, dout, mf_tensor_numel(&last->dact) * sizeof(float));
+    if (m->bwd_hook) /* -1: a backward pass begins (a second one in a step is caught there) */
+        m->bwd_hook(m->bwd_hook_user, -1);
     for (int i = m->n_nodes - 1; i >= 1; i--) {
         const mf_plan_node *pn = &m->plan.node[i];
         if (!pn->need_grad)
@@ -514,6 +516,16 @@ void mf_model_backward(mf_model *m, const float *dout, float *dx)
 
 void mf_model_set_backward_keep(mf_model *m, unsigned flags) { m->keep = flags; }
 size_t mf_model_arena_bytes(const mf_model *m) { return m->plan.floats * sizeof(float); }
+
+uint64_t mf_model_trainable_signature(const mf_model *m)
+{
+    /* FNV-1a over (layer index, flag): cheap enough for every step */
+    uint64_t h = 14695981039346656037ull;
+    for (int i = 1; i < m->n_nodes; i++) {
+        h = (h ^ (uint64_t)(i * 2 + m->nodes[i].layer->trainable)) * 1099511628211ull;
+    }
+    return h;
+}
 
 void mf_model_set_backward_hook(mf_model *m, void (*hook)(void *user, int layer), void *user)
 {

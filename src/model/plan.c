@@ -73,7 +73,7 @@ static int same_plan(const mf_plan *p, const mf_model *m, int N, int infer, int 
         p->input_grad != input_grad || p->keep_all != ((m->keep & MF_KEEP_ALL) != 0))
         return 0;
     for (int i = 0; i < p->n; i++)
-        if (p->node[i].need_grad != need_grad[i])
+        if (p->node[i].need_grad != need_grad[i] || p->node[i].trainable != (i > 0 && m->nodes[i].layer->trainable))
             return 0;
     return 1;
 }
@@ -165,6 +165,7 @@ void mf_plan_make(mf_plan *p, const mf_model *m, int N, int infer, int backward,
             pn->in[k] = m->nodes[i].in[k];
         pn->out = i;
         pn->need_grad = need_grad[i];
+        pn->trainable = i > 0 && m->nodes[i].layer->trainable;
         pn->act = pn->dact = MF_PLAN_NONE;
     }
     p->fold_floats = 0;

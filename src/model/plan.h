@@ -39,6 +39,7 @@ typedef struct mf_plan_node {
     int fold_bn; /* BatchNorm node folded into this convolution, or 0 */
     size_t fold; /* its folded weights and bias: floats into the fold buffer */
     int need_grad; /* backward reaches this node */
+    int trainable; /* its layer's flag when planned (a frozen BatchNorm folds differently) */
     size_t act, dact; /* floats into the arena, or MF_PLAN_NONE */
 } mf_plan_node;
 

@@ -66,3 +66,23 @@ mf_status mf_model_set_trainable_upto(mf_model *m, const char *last, int trainab
         m->nodes[i].layer->trainable = trainable != 0;
     return MF_STATUS_OK;
 }
+
+mf_status mf_model_set_trainable_from(mf_model *m, const char *first, int train_bn)
+{
+    int start = -1;
+    for (int i = 1; i < m->n_nodes && start < 0; i++)
+        if (strcmp(m->nodes[i].layer->name, first) == 0)
+            start = i;
+    if (start < 0)
+        return mf_fail(MF_STATUS_INVALID, "model '%s' has no layer '%s' to train from (`mpifit summary` lists them)",
+                       m->name, first);
+    for (int i = 1; i < m->n_nodes; i++) {
+        mf_layer *l = m->nodes[i].layer;
+        /* Keras' fine-tuning recipe: BatchNorm of the unfrozen part stays
+         * frozen (inference mode, statistics of the pretraining data) unless
+         * asked; a small fine-tuning batch would otherwise wreck them */
+        int bn = l->ops->infer_when_frozen != 0;
+        l->trainable = i >= start && (train_bn || !bn);
+    }
+    return MF_STATUS_OK;
+}

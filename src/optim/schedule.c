@@ -26,6 +26,7 @@
 float mf_schedule_lr(const mf_schedule *s, long step)
 {
     MF_ASSERT(s && step >= 0);
+    step = step > s->start_step ? step - s->start_step : 0;
     double base = (double)s->base_lr;
     long warm = s->warmup_steps > 0 ? s->warmup_steps : 0;
     if (step < warm)

@@ -251,6 +251,9 @@ static mf_status run_steps(mf_fit_ctx *ctx, mf_loader *train, const mf_fit_optio
         mf_logs_clear(logs);
         CALLBACKS(o, on_train_batch_begin, ctx, s, logs);
         mf_logs_clear(logs);
+        /* a callback (or the step before) may have frozen or unfrozen layers:
+         * every rank must agree, and the gradient buckets follow */
+        MF_TRY(mf_fit_sync_trainable(ctx));
         double ts = mf_now();
         st = train_step(ctx, b, logs, o->step_user);
         ctx->last_step_s = mf_now() - ts;

@@ -35,6 +35,7 @@ struct mf_fit_ctx {
     /* data parallelism */
     mf_comm *comm; /* NULL: one process */
     mf_grad_sync *gsync;
+    uint64_t planned_trainable; /* mf_model_trainable_signature the buckets were planned for */
     mf_dist_options dist;
     int grad_sync_on; /* backward starts bucket allreduces */
     int accumulate; /* micro-batches per step in the default train step */

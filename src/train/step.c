@@ -125,8 +125,52 @@ mf_dist_options mf_dist_options_default(void)
 static void layer_done(void *user, int layer)
 {
     mf_fit_ctx *ctx = user;
-    if (ctx->grad_sync_on)
+    if (layer < 0)
+        mf_grad_sync_backward_begin(ctx->gsync, ctx->grad_sync_on);
+    else if (ctx->grad_sync_on)
         mf_grad_sync_layer_done(ctx->gsync, layer);
+}
+
+/* The buckets hold exactly the trainable tensors: plan them again when the
+ * trainable set changed (a fine-tuning phase, a callback, the C API). */
+static void replan_buckets(mf_fit_ctx *ctx)
+{
+    uint64_t sig = mf_model_trainable_signature(ctx->model);
+    if (!ctx->gsync || sig == ctx->planned_trainable)
+        return;
+    mf_grad_sync_free(ctx->gsync);
+    ctx->gsync = mf_grad_sync_create(ctx->comm, ctx->model, ctx->dist.bucket_bytes, ctx->dist.overlap);
+    ctx->planned_trainable = sig;
+    if (ctx->rank == 0)
+        mf_log_info("trainable layers changed at global step %ld: %zu trainable parameters in %d gradient bucket%s",
+                    ctx->global_step, mf_model_count_trainable(ctx->model), mf_grad_sync_num_buckets(ctx->gsync),
+                    mf_grad_sync_num_buckets(ctx->gsync) == 1 ? "" : "s");
+}
+
+mf_status mf_fit_sync_trainable(mf_fit_ctx *ctx)
+{
+    uint64_t sig = mf_model_trainable_signature(ctx->model);
+    if (ctx->comm && mf_comm_size(ctx->comm) > 1) {
+        int64_t lo[2] = {(int64_t)(sig >> 32), (int64_t)(sig & 0xffffffffu)}, hi[2] = {lo[0], lo[1]};
+        MF_TRY(mf_comm_allreduce_min_max(ctx->comm, lo, hi, 2));
+        if (lo[0] != hi[0] || lo[1] != hi[1]) {
+            /* rare and fatal: spend an allgather on naming the ranks */
+            int n = mf_comm_size(ctx->comm);
+            uint64_t *all = mf_alloc((size_t)n * sizeof *all);
+            mf_status s = mf_comm_allgather_bytes(ctx->comm, &sig, sizeof sig, all);
+            char ranks[256] = "";
+            for (int r = 1; s == MF_STATUS_OK && r < n && strlen(ranks) + 16 < sizeof ranks; r++)
+                if (all[r] != all[0])
+                    snprintf(ranks + strlen(ranks), sizeof ranks - strlen(ranks), "%s%d", ranks[0] ? ", " : "", r);
+            mf_free(all);
+            return mf_fail(MF_STATUS_INVALID,
+                           "global step %ld: rank %s train%s other layers than rank 0 (trainable flags differ); "
+                           "change trainability on every rank at the same point",
+                           ctx->global_step, ranks[0] ? ranks : "?", strchr(ranks, ',') ? "" : "s");
+        }
+    }
+    replan_buckets(ctx);
+    return MF_STATUS_OK;
 }
 
 mf_status mf_fit_distribute(mf_fit_ctx *ctx, mf_comm *comm, const mf_dist_options *o)
@@ -138,6 +182,7 @@ mf_status mf_fit_distribute(mf_fit_ctx *ctx, mf_comm *comm, const mf_dist_option
     ctx->dist = o ? *o : mf_dist_options_default();
     mf_grad_sync_free(ctx->gsync);
     ctx->gsync = mf_grad_sync_create(comm, ctx->model, ctx->dist.bucket_bytes, ctx->dist.overlap);
+    ctx->planned_trainable = mf_model_trainable_signature(ctx->model);
     mf_model_set_backward_hook(ctx->model, layer_done, ctx);
     mf_model_set_sync_batchnorm(ctx->model, ctx->dist.sync_batchnorm ? comm : NULL);
     return mf_fit_broadcast_state(ctx);
@@ -183,8 +228,10 @@ double mf_fit_allreduce_wait_seconds(const mf_fit_ctx *ctx)
 void mf_fit_zero_grad(mf_fit_ctx *ctx)
 {
     mf_model_zero_grad(ctx->model);
-    if (ctx->gsync)
+    if (ctx->gsync) {
+        replan_buckets(ctx); /* a loop of one's own that changed trainability */
         mf_grad_sync_begin(ctx->gsync);
+    }
 }
 
 void mf_fit_backward(mf_fit_ctx *ctx, const float *dlogits) { mf_model_backward(ctx->model, dlogits, NULL); }
@@ -197,6 +244,13 @@ float mf_fit_learning_rate(const mf_fit_ctx *ctx)
 }
 
 void mf_fit_set_learning_rate(mf_fit_ctx *ctx, float lr) { ctx->lr_override = lr; }
+
+void mf_fit_set_schedule(mf_fit_ctx *ctx, const mf_schedule *s)
+{
+    ctx->schedule = *s;
+    ctx->schedule_given = 1;
+    ctx->lr_override = NAN;
+}
 long mf_fit_global_step(const mf_fit_ctx *ctx) { return ctx->global_step; }
 int mf_fit_epoch(const mf_fit_ctx *ctx) { return ctx->epoch; }
 void mf_fit_stop_training(mf_fit_ctx *ctx) { ctx->stop = 1; }
@@ -208,8 +262,14 @@ mf_status mf_apply_gradients(mf_fit_ctx *ctx)
                        "apply_gradients: no optimizer (call mf_compile, or update the weights "
                        "in your own step)");
     /* the global average first: every rank then takes the same decisions */
-    if (ctx->gsync)
+    if (ctx->gsync) {
+        if (mf_model_trainable_signature(ctx->model) != ctx->planned_trainable)
+            return mf_fail(MF_STATUS_INVALID,
+                           "rank %d, step %ld: the trainable layers changed between zero_grad and apply_gradients; "
+                           "change them between steps (a callback's on_train_batch_begin or on_epoch_begin)",
+                           ctx->rank, ctx->global_step);
         MF_TRY(mf_grad_sync_finish(ctx->gsync));
+    }
     size_t n = mf_model_num_params(ctx->model);
     const float *g = mf_model_grads(ctx->model);
     /* one pass; a NaN or Inf anywhere makes the sum non-finite */

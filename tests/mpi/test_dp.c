@@ -7,6 +7,11 @@
  *              syncbn   dp with synchronized BatchNorm
  *              accum    one rank, batch 2B as 2 accumulated micro-batches of B
  *              big      one rank, batch 2B
+ *              dp_unfreeze, accum_unfreeze   dp / accum starting with the head alone trainable;
+ *                       a callback unfreezes the top part (BatchNorm frozen) before step 2 and
+ *                       everything (BatchNorm too) before step 3: the gradient buckets must follow
+ *   test_dp unfreeze_mismatch DATA        rank 1 alone unfreezes: every rank stops, naming rank 1
+ *   test_dp double_backward DATA          two backward passes with sync on in one step: an error
  *   test_dp compare A B TOL               max relative difference of two parameter files < TOL
  *   test_dp differ A B TOL                ... > TOL (the comparison is not vacuous)
  *   test_dp fail_loader DATA              rank 1 meets an unreadable image (on_bad_image = fail)
@@ -46,10 +51,36 @@ static mf_model *make_model(const char *kind)
     return m;
 }
 
+/* The layer after which the head starts (global average pooling), and one
+ * about half way into the model. */
+static const char *head_start(mf_model *m) { return mf_layer_name(mf_model_layer(m, mf_model_num_layers(m) - 3)); }
+static const char *middle(mf_model *m) { return mf_layer_name(mf_model_layer(m, mf_model_num_layers(m) / 2)); }
+
+/* unfreeze: before step 2 (index 1) the top half, before step 3 everything;
+ * rank_only >= 0: only that rank does it (a mistake fit must catch) */
+typedef struct unfreezer {
+    mf_model *m;
+    int rank_only;
+} unfreezer;
+
+static mf_status unfreeze_batch_begin(mf_callback *cb, mf_fit_ctx *ctx, int step, mf_logs *logs)
+{
+    (void)logs;
+    unfreezer *u = cb->user;
+    if (u->rank_only >= 0 && mf_comm_rank(mf_fit_comm(ctx)) != u->rank_only)
+        return MF_STATUS_OK;
+    if (step == 1)
+        return mf_model_set_trainable_from(u->m, middle(u->m), 0);
+    if (step == 2)
+        return mf_model_set_trainable_from(u->m, mf_layer_name(mf_model_layer(u->m, 0)), 1);
+    return MF_STATUS_OK;
+}
+
 static int train(mf_comm *comm, const char *kind, const char *mode, const char *data, const char *out)
 {
     int rank = mf_comm_rank(comm), world = mf_comm_size(comm);
-    int dp = strcmp(mode, "dp") == 0 || strcmp(mode, "syncbn") == 0;
+    int unfreeze = strstr(mode, "_unfreeze") != NULL;
+    int dp = strncmp(mode, "dp", 2) == 0 || strcmp(mode, "syncbn") == 0;
     if (dp != (world > 1)) {
         fprintf(stderr, "mode %s is for %s\n", mode, dp ? "mpiexec -n 2" : "one rank");
         return 2;
@@ -75,8 +106,13 @@ static int train(mf_comm *comm, const char *kind, const char *mode, const char *
     oo.momentum = 0.9f;
     mf_schedule sch = {.kind = MF_SCHEDULE_CONSTANT, .base_lr = 0.05f};
     MF_CHECK(mf_compile(ctx, mf_optimizer_create(m, &oo), &sch, NULL, "accuracy") == MF_STATUS_OK);
-    if (strcmp(mode, "accum") == 0)
+    if (strncmp(mode, "accum", 5) == 0)
         MF_CHECK(mf_fit_set_accumulation(ctx, 2) == MF_STATUS_OK);
+    if (unfreeze)
+        MF_CHECK(mf_model_set_trainable_from(m, head_start(m), 0) == MF_STATUS_OK);
+    unfreezer u = {m, -1};
+    mf_callback cb = {.name = "unfreeze", .on_train_batch_begin = unfreeze_batch_begin, .user = &u};
+    mf_callback *cbs[1] = {&cb};
     mf_dist_options d = mf_dist_options_default();
     d.check_identical = 1;
     d.sync_batchnorm = strcmp(mode, "syncbn") == 0;
@@ -86,8 +122,19 @@ static int train(mf_comm *comm, const char *kind, const char *mode, const char *
     fo.epochs = 1;
     fo.steps_per_epoch = K;
     fo.verbose = 0;
+    fo.callbacks = cbs;
+    fo.n_callbacks = unfreeze;
+    size_t frozen_at_start = mf_model_count_non_trainable(m);
     mf_status s = mf_fit(ctx, l, NULL, &fo);
     MF_CHECK_MSG(s == MF_STATUS_OK, "fit: %s", mf_last_error());
+    if (unfreeze) { /* it did unfreeze, BatchNorm included */
+        int all = 1;
+        for (int i = 0; i < mf_model_num_layers(m); i++)
+            all &= mf_layer_trainable(mf_model_layer(m, i));
+        MF_CHECK_MSG(all && mf_model_count_non_trainable(m) < frozen_at_start,
+                     "%zu non-trainable at the start, %zu at the end", frozen_at_start,
+                     mf_model_count_non_trainable(m));
+    }
     if (rank == 0) {
         FILE *f = fopen(out, "wb");
         MF_CHECK(f && fwrite(mf_model_params(m), sizeof(float), mf_model_num_params(m), f) == mf_model_num_params(m));
@@ -223,6 +270,73 @@ static int fail_step(mf_comm *comm, const char *data)
     return 1;
 }
 
+static int unfreeze_mismatch(mf_comm *comm, const char *data)
+{
+    small_job j;
+    small_job_start(&j, comm, data, 0);
+    MF_CHECK(mf_model_set_trainable_from(j.m, head_start(j.m), 0) == MF_STATUS_OK);
+    MF_CHECK(mf_fit_sync_trainable(j.ctx) == MF_STATUS_OK); /* the same on both: fine */
+    unfreezer u = {j.m, 1};
+    mf_callback cb = {.name = "unfreeze", .on_train_batch_begin = unfreeze_batch_begin, .user = &u};
+    mf_callback *cbs[1] = {&cb};
+    mf_fit_options fo = mf_fit_options_default();
+    fo.verbose = 0;
+    fo.steps_per_epoch = K;
+    fo.callbacks = cbs;
+    fo.n_callbacks = 1;
+    mf_status s = mf_fit(j.ctx, j.l, NULL, &fo);
+    /* every rank stops before the step, with the same message naming rank 1 */
+    MF_CHECK(s == MF_STATUS_INVALID);
+    MF_CHECK_MSG(strstr(mf_last_error(), "global step 1: rank 1 trains other layers than rank 0") != NULL, "got: %s",
+                 mf_last_error());
+    MF_CHECK(mf_fit_global_step(j.ctx) == 1);
+    if (mf_comm_rank(comm) == 0)
+        fprintf(stderr, "fit stopped on every rank: %s\n", mf_last_error());
+    small_job_end(&j);
+    return 0;
+}
+
+/* A loop of one's own that runs backward twice in a step with gradient sync
+ * on: the first pass's buckets are already being reduced in place. */
+static int double_backward(mf_comm *comm, const char *data)
+{
+    small_job j;
+    small_job_start(&j, comm, data, 0);
+    mf_dist_options d = mf_dist_options_default();
+    d.bucket_bytes = 1024; /* buckets start during the first backward */
+    MF_CHECK(mf_fit_distribute(j.ctx, comm, &d) == MF_STATUS_OK);
+    const mf_batch *b;
+    MF_CHECK(mf_loader_begin_epoch(j.l, 0) == MF_STATUS_OK);
+    MF_CHECK(mf_loader_next(j.l, &b) == MF_STATUS_OK);
+    mf_fit_zero_grad(j.ctx);
+    for (int pass = 0; pass < 2; pass++) {
+        mf_tensor logits = mf_fit_forward(j.ctx, b, MF_MODE_TRAIN);
+        const float *dlogits;
+        mf_fit_compiled_loss(j.ctx, b, &logits, &dlogits);
+        mf_fit_backward(j.ctx, dlogits);
+    }
+    mf_status s = mf_apply_gradients(j.ctx);
+    MF_CHECK(s == MF_STATUS_INVALID);
+    MF_CHECK_MSG(strstr(mf_last_error(), "another backward pass began in this step") != NULL, "got: %s",
+                 mf_last_error());
+    MF_CHECK(mf_fit_global_step(j.ctx) == 0); /* no update */
+    /* the accumulation it points to works: sync off for the first pass */
+    mf_fit_zero_grad(j.ctx);
+    for (int pass = 0; pass < 2; pass++) {
+        mf_tensor logits = mf_fit_forward(j.ctx, b, MF_MODE_TRAIN);
+        const float *dlogits;
+        mf_fit_compiled_loss(j.ctx, b, &logits, &dlogits);
+        mf_fit_set_grad_sync(j.ctx, pass == 1);
+        mf_fit_backward(j.ctx, dlogits);
+    }
+    s = mf_apply_gradients(j.ctx);
+    MF_CHECK_MSG(s == MF_STATUS_OK, "accumulation: %s", mf_last_error());
+    if (mf_comm_rank(comm) == 0)
+        fprintf(stderr, "double backward refused, accumulation works\n");
+    small_job_end(&j);
+    return 0;
+}
+
 static int buckets(mf_comm *comm)
 {
     mf_model *m;
@@ -265,6 +379,10 @@ int main(int argc, char **argv)
         rc = fail_loader(comm, argv[2]);
     else if (argc == 3 && strcmp(argv[1], "fail_step") == 0)
         rc = fail_step(comm, argv[2]);
+    else if (argc == 3 && strcmp(argv[1], "unfreeze_mismatch") == 0)
+        rc = unfreeze_mismatch(comm, argv[2]);
+    else if (argc == 3 && strcmp(argv[1], "double_backward") == 0)
+        rc = double_backward(comm, argv[2]);
     else if (argc == 2 && strcmp(argv[1], "buckets") == 0)
         rc = buckets(comm);
     else

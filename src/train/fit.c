@@ -53,21 +53,26 @@ mf_status mf_fit_reduce_logs(mf_fit_ctx *ctx, mf_logs *logs, double *images)
 {
     if (!ctx->comm || mf_comm_size(ctx->comm) == 1)
         return MF_STATUS_OK;
-    /* one allreduce per report: (total, count) of every tracked metric, and
-     * the images, so rank 0 shows the true global values */
-    double v[2 * MF_MAX_TRACKED + 1];
+    /* one allreduce per report: (total, count, in the logs) of every tracked
+     * metric, and the images, so rank 0 shows the true global values. The
+     * presence is summed too: a rank whose validation shard was all padding
+     * has no "loss" of its own, and without the others' it would lack
+     * val_loss, and EarlyStopping or ReduceLROnPlateau would decide otherwise
+     * there than on rank 0. */
+    double v[3 * MF_MAX_TRACKED + 1];
     int n = 0;
     for (int i = 0; i < ctx->n_tracked; i++) {
         v[n++] = ctx->tracked[i]->total;
         v[n++] = ctx->tracked[i]->count;
+        v[n++] = mf_logs_get(logs, ctx->tracked[i]->name, NULL) ? 1.0 : 0.0;
     }
     v[n++] = images ? *images : 0.0;
     MF_TRY(mf_comm_allreduce_sum(ctx->comm, v, n));
     for (int i = 0; i < ctx->n_tracked; i++) {
         mf_metric global = *ctx->tracked[i];
-        global.total = v[2 * i];
-        global.count = v[2 * i + 1];
-        if (mf_logs_get(logs, global.name, NULL) && global.count > 0.0)
+        global.total = v[3 * i];
+        global.count = v[3 * i + 1];
+        if (v[3 * i + 2] > 0.0 && global.count > 0.0)
             mf_logs_set(logs, global.name, mf_metric_result(&global));
     }
     if (images)

@@ -52,8 +52,10 @@ struct mf_fit_ctx {
 };
 
 /* Sum the tracked metrics over the ranks and put the global results into logs
- * (for every tracked metric whose name logs has); images is summed too.
- * Collective when distributed; a no-op otherwise. */
+ * (for every tracked metric whose name the logs of any rank have, so every
+ * rank ends with the same names and values even when its own shard held only
+ * padding); images is summed too. Collective when distributed; a no-op
+ * otherwise. */
 mf_status mf_fit_reduce_logs(mf_fit_ctx *ctx, mf_logs *logs, double *images);
 
 /* Keras' epoch progress output (progress.c). */

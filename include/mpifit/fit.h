@@ -65,7 +65,10 @@ MF_API double mf_metric_result(const mf_metric *m); /* 0 when count == 0 */
 /* ---- loss ----------------------------------------------------------------- */
 /* Sparse categorical cross-entropy from logits with Keras semantics: per-sample
  * weight = batch weight (0 for padding and skipped images) x class_weight[label];
- * the batch loss is sum(w_i * l_i) / N over the batch's N rows. */
+ * the batch loss is sum(w_i * l_i) / N over the batch's N rows. class_weight
+ * weights training only (Keras' fit argument): validation and evaluate see the
+ * plain loss, and accuracy metrics are never class-weighted (Keras' `metrics`
+ * are unweighted; only `weighted_metrics` take sample weights). */
 typedef struct mf_loss {
     const float *class_weight; /* n_classes values, or NULL (all 1) */
     int n_classes;
@@ -121,7 +124,10 @@ MF_API void mf_fit_set_grad_sync(mf_fit_ctx *ctx, int on);
  * from the context's rng). The view is valid until the next forward. */
 MF_API mf_tensor mf_fit_forward(mf_fit_ctx *ctx, const mf_batch *b, mf_mode mode);
 /* The compiled loss of logits for the batch; if dlogits is not NULL, *dlogits
- * points to its gradient (context scratch, valid until the next call). */
+ * points to its gradient (context scratch, valid until the next call). The
+ * class weights apply except in the default test step and during fit's
+ * validation and mf_evaluate (Keras: class_weight weights fit's training
+ * data only). */
 MF_API double mf_fit_compiled_loss(mf_fit_ctx *ctx, const mf_batch *b, const mf_tensor *logits, const float **dlogits);
 /* Zero the gradient buffer / back-propagate dlogits, accumulating into it. */
 MF_API void mf_fit_zero_grad(mf_fit_ctx *ctx);

@@ -111,7 +111,7 @@ mf_status mf_fit_average_state(mf_fit_ctx *ctx)
 
 /* One pass of the test step over `data` (Keras' evaluate without the reset of
  * callbacks); logs get the global values. */
-static mf_status run_test(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_step_fn step, void *user, mf_logs *logs)
+static mf_status run_test_pass(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_step_fn step, void *user, mf_logs *logs)
 {
     mf_fit_reset_metrics(ctx);
     MF_TRY(mf_fit_average_state(ctx));
@@ -131,6 +131,15 @@ static mf_status run_test(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_step_f
             return step_failed(ctx, st);
     }
     return mf_fit_reduce_logs(ctx, logs, NULL);
+}
+
+/* The test pass, with the class weights off (they weight fit's training data only). */
+static mf_status run_test(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_step_fn step, void *user, mf_logs *logs)
+{
+    ctx->in_test = 1;
+    mf_status s = run_test_pass(ctx, data, steps, step, user, logs);
+    ctx->in_test = 0;
+    return s;
 }
 
 mf_status mf_evaluate(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_logs *logs)

@@ -29,6 +29,7 @@ struct mf_fit_ctx {
     int epoch;
     int stop;
     float lr_override; /* NaN: follow the schedule */
+    int in_test; /* a test pass is under way: class weights do not apply */
     int data_epoch; /* the training loader's epoch and position */
     int data_step;
     int data_started;

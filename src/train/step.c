@@ -314,7 +314,10 @@ mf_status mf_test_step_default(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs
         return mf_fail(MF_STATUS_INVALID,
                        "evaluate: the default test step needs mf_compile (or pass your own test_step)");
     mf_tensor logits = mf_fit_forward(ctx, b, MF_MODE_INFER);
+    int was = ctx->in_test;
+    ctx->in_test = 1; /* the plain loss: class weights weight training only, as Keras' */
     double loss = mf_fit_compiled_loss(ctx, b, &logits, NULL);
+    ctx->in_test = was;
     mf_fit_update_metrics(ctx, b, &logits, loss);
     mf_fit_metrics_logs(ctx, logs);
     return MF_STATUS_OK;

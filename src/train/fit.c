@@ -177,8 +177,10 @@ double mf_fit_last_step_seconds(const mf_fit_ctx *ctx) { return ctx->last_step_s
 double mf_fit_last_wait_seconds(const mf_fit_ctx *ctx) { return ctx->last_wait_s; }
 double mf_fit_last_epoch_images_per_s(const mf_fit_ctx *ctx) { return ctx->last_epoch_ips; }
 
-/* Callback states a checkpoint brought, by callback name. */
-static void restore_callback_states(mf_fit_ctx *ctx, const mf_fit_options *o)
+/* Callback states and buffers a checkpoint brought, by callback name (the
+ * states first: a buffer may need them). A buffer no callback takes is
+ * dropped. The first callback that refuses a buffer is the result. */
+static mf_status restore_callback_states(mf_fit_ctx *ctx, const mf_fit_options *o)
 {
     for (int k = 0; k < ctx->n_cb_state; k++)
         for (int i = 0; i < o->n_callbacks; i++) {
@@ -187,6 +189,17 @@ static void restore_callback_states(mf_fit_ctx *ctx, const mf_fit_options *o)
                 cb->set_state(cb, ctx->cb_state[k].v, ctx->cb_state[k].n);
         }
     ctx->n_cb_state = 0;
+    mf_status s = MF_STATUS_OK;
+    for (int k = 0; k < ctx->n_cb_buffer && s == MF_STATUS_OK; k++) {
+        const mf_fit_cb_buffer *b = &ctx->cb_buffer[k];
+        for (int i = 0; i < o->n_callbacks && s == MF_STATUS_OK; i++) {
+            mf_callback *cb = o->callbacks[i];
+            if (cb->set_buffer && cb->name && strcmp(cb->name, b->callback) == 0)
+                s = cb->set_buffer(cb, ctx, b->name, b->v, b->n);
+        }
+    }
+    mf_fit_drop_cb_buffers(ctx);
+    return s;
 }
 
 /* Has any rank been asked to stop? One tiny allreduce at every step boundary,
@@ -343,17 +356,25 @@ mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const
     mf_step_fn test_step = o->test_step ? o->test_step : mf_test_step_default;
     int verbose = ctx->rank == 0 || o->verbose_all_ranks ? o->verbose : 0; /* rank 0 speaks for the job */
     int first, resume_step;
+    /* a checkpoint written where a callback (EarlyStopping) stopped training:
+     * the run it continues had ended there, so this fit trains no epoch */
+    int stopped = ctx->restored && ctx->restored_stopped;
+    ctx->restored_stopped = 0;
     start_position(ctx, o, &first, &resume_step);
     if (o->epochs <= first)
         return mf_fail(MF_STATUS_INVALID, "fit: epochs (%d) must be greater than the first epoch to run (%d)",
                        o->epochs, first);
-    ctx->stop = 0;
+    ctx->stop = stopped;
+    if (stopped && ctx->rank == 0)
+        mf_log_info("training had been stopped by a callback at the end of epoch %d (the checkpoint's): no more "
+                    "epochs run",
+                    first);
     /* every rank starts from rank 0's weights, statistics and optimizer state */
     MF_TRY(mf_fit_broadcast_state(ctx));
     mf_logs logs;
     mf_logs_clear(&logs);
     CALLBACKS(o, on_train_begin, ctx, &logs);
-    restore_callback_states(ctx, o);
+    MF_TRY(mf_fit_agree(ctx, restore_callback_states(ctx, o)));
     for (int epoch = first; epoch < o->epochs && !ctx->stop; epoch++)
         MF_TRY(run_epoch(ctx, train, validation, o, train_step, test_step, verbose, epoch,
                          epoch == first ? resume_step : 0, &logs));

@@ -13,6 +13,7 @@ mf_fit_ctx *mf_fit_ctx_create(mf_model *m, uint64_t seed, int rank)
     ctx->rank = rank;
     mf_rng_seed2(&ctx->rng, seed, (uint64_t)rank);
     ctx->lr_override = NAN;
+    ctx->lr_scale = 1.0;
     ctx->grad_sync_on = 1;
     ctx->accumulate = 1;
     ctx->dist = mf_dist_options_default();
@@ -34,6 +35,7 @@ void mf_fit_ctx_free(mf_fit_ctx *ctx)
     mf_free(ctx->dlogits);
     mf_free(ctx->weights);
     mf_free(ctx->history);
+    mf_fit_drop_cb_buffers(ctx);
     mf_free(ctx);
 }
 
@@ -193,7 +195,9 @@ float mf_fit_learning_rate(const mf_fit_ctx *ctx)
 {
     if (!isnan(ctx->lr_override))
         return ctx->lr_override;
-    return mf_schedule_lr(&ctx->schedule, ctx->global_step);
+    float lr = mf_schedule_lr(&ctx->schedule, ctx->global_step);
+    /* scale 1 (no plateau reduction) leaves the schedule's rate untouched, bit for bit */
+    return ctx->lr_scale == 1.0 ? lr : (float)((double)lr * ctx->lr_scale);
 }
 
 void mf_fit_set_learning_rate(mf_fit_ctx *ctx, float lr) { ctx->lr_override = lr; }

@@ -38,15 +38,22 @@ MF_API mf_status mf_weights_save_keras(mf_model *m, const char *path);
  *                       file is also a Keras weights file for mf_weights_load_keras)
  *   /optimizer          kind, hyper-parameters, iterations; one dataset per state
  *                       buffer (Adam m, v; SGD momentum), the parameter layout
- *   /schedule           the learning-rate schedule and any override
+ *   /schedule           the learning-rate schedule, any override and ReduceLROnPlateau's
+ *                       scale on it (lr_scale)
  *   /ranks/rng          (world, 4) uint64: every rank's dropout rng
  *   /ranks/metrics      (world, 2 x tracked): every rank's running metric sums
  *   /history            (epochs, names) float64: the logs of every finished epoch
- *   /callbacks/<name>   callback states (EarlyStopping, ModelCheckpoint)
+ *   /callbacks/<name>   callback states (EarlyStopping, ReduceLROnPlateau, ModelCheckpoint)
+ *   /callback_buffers/<name>/<buffer>
+ *                       callback float buffers (EarlyStopping with restore_best_weights:
+ *                       best_params and best_state, the best epoch's weights)
  *   attributes          position (epoch, step in epoch, global step, data order),
+ *                       `stopped` (a callback ended training at this epoch's end),
  *                       seed, world size, config text, class names, mpifit version,
  *                       and `complete` = 1, written last: a file without it is not
- *                       a checkpoint. */
+ *                       a checkpoint.
+ * lr_scale, stopped and /callback_buffers came later: a checkpoint without
+ * them loads as one with scale 1, not stopped, and no buffers. */
 typedef struct mf_checkpoint_info {
     const char *config_text; /* stored as is, or NULL */
     const char *const *class_names; /* or NULL */

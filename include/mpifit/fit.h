@@ -65,7 +65,10 @@ MF_API double mf_metric_result(const mf_metric *m); /* 0 when count == 0 */
 /* ---- loss ----------------------------------------------------------------- */
 /* Sparse categorical cross-entropy from logits with Keras semantics: per-sample
  * weight = batch weight (0 for padding and skipped images) x class_weight[label];
- * the batch loss is sum(w_i * l_i) / N over the batch's N rows. */
+ * the batch loss is sum(w_i * l_i) / N over the batch's N rows. class_weight
+ * weights training only (Keras' fit argument): validation and evaluate see the
+ * plain loss, and accuracy metrics are never class-weighted (Keras' `metrics`
+ * are unweighted; only `weighted_metrics` take sample weights). */
 typedef struct mf_loss {
     const float *class_weight; /* n_classes values, or NULL (all 1) */
     int n_classes;
@@ -130,7 +133,10 @@ MF_API void mf_fit_set_grad_sync(mf_fit_ctx *ctx, int on);
  * from the context's rng). The view is valid until the next forward. */
 MF_API mf_tensor mf_fit_forward(mf_fit_ctx *ctx, const mf_batch *b, mf_mode mode);
 /* The compiled loss of logits for the batch; if dlogits is not NULL, *dlogits
- * points to its gradient (context scratch, valid until the next call). */
+ * points to its gradient (context scratch, valid until the next call). The
+ * class weights apply except in the default test step and during fit's
+ * validation and mf_evaluate (Keras: class_weight weights fit's training
+ * data only). */
 MF_API double mf_fit_compiled_loss(mf_fit_ctx *ctx, const mf_batch *b, const mf_tensor *logits, const float **dlogits);
 /* Zero the gradient buffer / back-propagate dlogits, accumulating into it. */
 MF_API void mf_fit_zero_grad(mf_fit_ctx *ctx);
@@ -155,9 +161,13 @@ MF_API mf_status mf_train_step_default(mf_fit_ctx *ctx, const mf_batch *b, mf_lo
 MF_API mf_status mf_test_step_default(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs, void *user);
 
 /* State that steps and callbacks may read or steer. */
-MF_API float mf_fit_learning_rate(const mf_fit_ctx *ctx); /* the rate the next step uses */
+/* The rate the next step uses: the override when one is set, else the
+ * compiled schedule at the global step times the plateau scale (1 until
+ * ReduceLROnPlateau reduces it; see mf_reduce_lr_on_plateau). */
+MF_API float mf_fit_learning_rate(const mf_fit_ctx *ctx);
 MF_API void mf_fit_set_learning_rate(mf_fit_ctx *ctx, float lr); /* override the schedule (LearningRateScheduler) */
-/* Follow schedule s from now on (ends an override of mf_fit_set_learning_rate). */
+/* Follow schedule s from now on (ends an override of mf_fit_set_learning_rate
+ * and a ReduceLROnPlateau reduction: the new schedule starts at its own rates). */
 MF_API void mf_fit_set_schedule(mf_fit_ctx *ctx, const mf_schedule *s);
 MF_API long mf_fit_global_step(const mf_fit_ctx *ctx); /* optimizer steps taken */
 MF_API int mf_fit_epoch(const mf_fit_ctx *ctx);
@@ -197,14 +207,65 @@ struct mf_callback {
      * right after on_train_begin when a checkpoint was loaded). Optional. */
     int (*get_state)(mf_callback *cb, double *v, int cap);
     void (*set_state)(mf_callback *cb, const double *v, int n);
+    /* Float buffers that checkpoints keep besides those values (EarlyStopping's
+     * copy of the best epoch's weights), one dataset each: get_buffer
+     * describes buffer i = 0, 1, ... (name, data, length; the data stays the
+     * callback's) and returns 0 past the last one or while it holds none;
+     * set_buffer gets one back by name, right after set_state (copy v: it is
+     * freed afterwards). A buffer set_buffer cannot take (a length that does
+     * not fit the model) is its error, and stops fit. Optional. */
+    int (*get_buffer)(mf_callback *cb, int i, const char **name, const float **v, size_t *n);
+    mf_status (*set_buffer)(mf_callback *cb, mf_fit_ctx *ctx, const char *name, const float *v, size_t n);
     void *user;
 };
 
 /* EarlyStopping: stop when `monitor` (e.g. "val_loss") has not improved by
  * min_delta for `patience` epochs; mode "min", "max" or "auto" (max for names
- * containing "acc", else min); optionally restore the best epoch's weights. */
+ * containing "acc", else min); optionally restore the best epoch's weights
+ * (parameters and BatchNorm statistics) when training ends, as Keras 3 does.
+ * Checkpoints keep its state and, with restore_best_weights, its copy of the
+ * best weights, so a resumed run stops at the same epoch with the same
+ * weights as an uninterrupted one. */
 MF_API mf_callback *mf_early_stopping(const char *monitor, float min_delta, int patience, const char *mode,
                                       int restore_best_weights);
+/* ReduceLROnPlateau (Keras' defaults from mf_reduce_lr_options_default). */
+typedef struct mf_reduce_lr_options {
+    const char *monitor; /* "val_loss" */
+    double factor; /* 0.1: new_lr = lr * factor; must be < 1 */
+    int patience; /* 10 epochs without improvement */
+    const char *mode; /* "auto": max for names containing "acc", else min */
+    double min_delta; /* 1e-4: an improvement must beat the best by more */
+    int cooldown; /* 0 epochs of rest after a reduction */
+    double min_lr; /* 0: lower bound of a reduced rate */
+    int verbose; /* 1: rank 0 prints each reduction */
+} mf_reduce_lr_options;
+MF_API mf_reduce_lr_options mf_reduce_lr_options_default(void);
+/* ReduceLROnPlateau, with Keras' decisions exactly (keras/callbacks/
+ * reduce_lr_on_plateau.py): at each epoch end "lr" joins the logs (the rate
+ * before any reduction), then, with current = logs[monitor]: in cooldown the
+ * cooldown counter drops by one and wait is reset; current < best - min_delta
+ * (mode min; > best + min_delta for max) is an improvement (best = current,
+ * wait = 0); otherwise, out of cooldown, wait grows and at wait >= patience,
+ * if old_lr > min_lr: new_lr = max(old_lr * factor, min_lr), cooldown starts,
+ * wait = 0, and with verbose rank 0 prints "Epoch N: ReduceLROnPlateau
+ * reducing learning rate to X.".
+ *
+ * With a schedule (the CLI's constant, step or cosine) Keras cannot set the
+ * rate at all; here the reduction is a scale on the schedule kept in the
+ * context: scale = new_lr / schedule(now), so the rate is exactly new_lr at
+ * the decision and the schedule keeps its shape afterwards (a cosine goes on
+ * decaying from the reduced level, and may go below min_lr, which bounds the
+ * reduction only). While an override is set (mf_fit_set_learning_rate,
+ * LearningRateScheduler) the override itself is reduced, as Keras sets
+ * optimizer.learning_rate. The scale lives in the context, not the
+ * callback: it survives the next fit (as Keras' optimizer keeps a reduced
+ * rate) and checkpoints store it with the schedule; the callback's best,
+ * wait and cooldown counter are its checkpointed state. The monitored values
+ * are global (fit reduces every metric over the ranks before callbacks run),
+ * so every rank takes the same decisions.
+ * NULL, with mf_last_error() set, if factor >= 1 (Keras' ValueError) or an
+ * option is out of range. */
+MF_API mf_callback *mf_reduce_lr_on_plateau(const mf_reduce_lr_options *o);
 /* LearningRateScheduler: lr = fn(epoch, current lr, user) at each epoch begin. */
 MF_API mf_callback *mf_lr_scheduler(float (*fn)(int epoch, float lr, void *user), void *user);
 /* TerminateOnNaN: stop as soon as a batch's "loss" is NaN or infinite. */

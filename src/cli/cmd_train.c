@@ -40,9 +40,14 @@ typedef struct run {
     mf_loader *train, *val;
     mf_optimizer *opt;
     mf_fit_ctx *ctx;
-    mf_callback *cbs[4]; /* CSV history, final weights, metrics.h5 (rank 0), then the fine-tuning phase */
+    /* the [finetune] phase switch, [callbacks] EarlyStopping and
+     * ReduceLROnPlateau (first: their logs, "lr", reach the writers), CSV
+     * history, weights.h5, weights.h5 again at the end (after
+     * restore_best_weights), metrics.h5 (rank 0) */
+    mf_callback *cbs[7];
     int n_cbs;
-    mf_callback *metrics; /* the metrics.h5 writer among cbs (rank 0), or NULL */
+    mf_callback *metrics; /* rank 0's metrics.h5 writer (one of cbs), or NULL */
+    mf_callback final_weights; /* not heap: destroy is NULL */
     int spe; /* steps per epoch */
     char ckpt_dir[MF_CFG_PATH + 16];
     char last_ckpt[MF_CFG_PATH + 64];
@@ -236,7 +241,19 @@ static mf_status setup(run *r, int argc, char **argv, int *spe)
     if (c->dist.scale_lr)
         mf_schedule_scale_for_world(&sch, j->world);
     r->ctx = mf_fit_ctx_create(j->model, (uint64_t)c->train.seed, j->rank);
-    MF_TRY(mf_compile(r->ctx, r->opt, &sch, NULL, "accuracy"));
+    /* [train] class_weight: by the class names of the data */
+    int nc = mf_dataset_num_classes(j->train), given = 0;
+    const char **names = mf_alloc((size_t)(nc ? nc : 1) * sizeof *names);
+    float *cw = mf_alloc((size_t)(nc ? nc : 1) * sizeof *cw);
+    for (int i = 0; i < nc; i++)
+        names[i] = mf_dataset_class_name(j->train, i);
+    mf_status s = mf_job_agree(j, mf_config_class_weights(c, names, nc, cw, &given));
+    mf_loss loss = {cw, nc};
+    if (s == MF_STATUS_OK)
+        s = mf_compile(r->ctx, r->opt, &sch, given ? &loss : NULL, "accuracy"); /* copies the weights */
+    mf_free(names);
+    mf_free(cw);
+    MF_TRY(s);
     MF_TRY(mf_fit_set_accumulation(r->ctx, c->train.accumulate_steps));
     if (c->data.batch_size % c->train.accumulate_steps != 0)
         return mf_fail(MF_STATUS_CONFIG, "%s: [data] batch_size %d is not a multiple of [train] accumulate_steps %d",
@@ -287,20 +304,52 @@ static void print_plan(const run *r, int spe)
     fflush(stdout);
 }
 
-/* history.csv, weights.h5 on every rank (they write on rank 0), metrics.h5 on rank 0. */
-static void add_callbacks(run *r, const char *csv, const char *wpath)
+/* weights.h5 once more when training ends: EarlyStopping's on_train_end,
+ * which runs before this, may have put the best epoch's weights back. */
+static mf_status final_weights_end(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs)
+{
+    (void)logs;
+    return save_weights_hook(ctx, cb->user, NULL);
+}
+
+/* [callbacks] (every rank decides alike: their logs are global), history.csv,
+ * weights.h5 on every rank (they write on rank 0), metrics.h5 on rank 0. */
+static mf_status add_callbacks(run *r, const char *csv, const char *wpath)
 {
     const mf_config *c = &r->j.cfg;
-    r->cbs[0] = mf_csv_logger(csv, r->resumed);
-    r->cbs[1] = mf_model_checkpoint(wpath, "loss", "min", 0, save_weights_hook, NULL);
-    r->n_cbs = 2;
     if (c->finetune.epochs > 0) {
         /* every rank: the switch is collective in effect (same step, same layers) */
         mf_schedule fs = mf_job_finetune_schedule(&r->j, r->spe);
         r->cbs[r->n_cbs++] = mf_finetune(c->train.epochs, c->finetune.trainable_from, c->model.train_bn, &fs);
     }
+    const struct mf_config_callbacks *k = &c->callbacks;
+    if (k->early_stopping)
+        r->cbs[r->n_cbs++] =
+            mf_early_stopping(k->early_stopping_monitor, k->early_stopping_min_delta, k->early_stopping_patience,
+                              k->early_stopping_mode, k->early_stopping_restore_best_weights);
+    if (k->reduce_lr_on_plateau) {
+        mf_reduce_lr_options o = {.monitor = k->reduce_lr_monitor,
+                                  .factor = k->reduce_lr_factor,
+                                  .patience = k->reduce_lr_patience,
+                                  .mode = k->reduce_lr_mode,
+                                  .min_delta = k->reduce_lr_min_delta,
+                                  .cooldown = k->reduce_lr_cooldown,
+                                  .min_lr = k->reduce_lr_min_lr,
+                                  .verbose = c->train.verbose > 0};
+        if (!(r->cbs[r->n_cbs] = mf_reduce_lr_on_plateau(&o))) /* checked by mf_config_validate already */
+            return mf_fail(MF_STATUS_CONFIG, "%s: [callbacks] %s", c->path, mf_last_error());
+        r->n_cbs++;
+    }
+    r->cbs[r->n_cbs++] = mf_csv_logger(csv, r->resumed);
+    r->cbs[r->n_cbs++] = mf_model_checkpoint(wpath, "loss", "min", 0, save_weights_hook, NULL);
+    if (k->early_stopping && k->early_stopping_restore_best_weights) {
+        r->final_weights.name = "FinalWeights";
+        r->final_weights.on_train_end = final_weights_end;
+        r->final_weights.user = (void *)wpath; /* mf_cmd_train's, alive for the whole fit */
+        r->cbs[r->n_cbs++] = &r->final_weights;
+    }
     if (r->j.rank != 0) /* the rank-0 rule: one writer of metrics.h5 */
-        return;
+        return MF_STATUS_OK;
     char mpath[MF_CFG_PATH + 32];
     snprintf(mpath, sizeof mpath, "%s/metrics.h5", c->output.dir);
     const char *classes[256];
@@ -315,6 +364,7 @@ static void add_callbacks(run *r, const char *csv, const char *wpath)
                              r->resumed ? r->from.epoch : -1,
                              r->resumed ? r->from.global_step : 0};
     r->metrics = r->cbs[r->n_cbs++] = mf_metrics_h5_writer(mpath, &mo);
+    return MF_STATUS_OK;
 }
 
 /* [train] and [output] -> mf_fit's options, with the checkpoint hook. */
@@ -376,10 +426,11 @@ int mf_cmd_train(int argc, char **argv)
     if (s == MF_STATUS_OK) {
         if (rank == 0)
             print_plan(&r, spe);
-        add_callbacks(&r, csv, wpath);
+        s = add_callbacks(&r, csv, wpath);
         mf_fit_options fo = fit_options(&r);
         mf_model_set_profiling(r.j.model, c->train.profile);
-        s = mf_fit(r.ctx, r.train, r.val, &fo);
+        if (s == MF_STATUS_OK)
+            s = mf_fit(r.ctx, r.train, r.val, &fo);
         if (c->train.profile && rank == 0)
             mf_model_profile_report(r.j.model, stdout);
     }

@@ -11,7 +11,7 @@
 #include "config.h"
 #include "core/core.h"
 
-typedef enum { K_INT, K_LONG, K_FLOAT, K_BOOL, K_STR, K_ENUM, K_FLOAT_CHOICE } ktype;
+typedef enum { K_INT, K_LONG, K_FLOAT, K_DOUBLE, K_BOOL, K_STR, K_ENUM, K_FLOAT_CHOICE } ktype;
 
 typedef struct key_def {
     const char *section, *name;
@@ -89,6 +89,37 @@ static const key_def keys[] = {
      "time every layer kind's forward and backward; print the table at the end"},
     {"train", "accumulate_steps", K_INT, OFF(train.accumulate_steps), 1, 1024, NULL, "1",
      "split each batch into this many micro-batches, one optimizer step (batch_size must be a multiple)"},
+    {"train", "class_weight", K_STR, OFF(train.class_weight), 0, 0, NULL, "none",
+     "Keras' class_weight for the training loss: weights in class order (2, 1, 1) or by class name "
+     "(bean_rust: 2), or none"},
+    {"callbacks", "early_stopping", K_BOOL, OFF(callbacks.early_stopping), 0, 0, NULL, "false",
+     "Keras' EarlyStopping: stop when early_stopping_monitor stops improving"},
+    {"callbacks", "early_stopping_monitor", K_ENUM, OFF(callbacks.early_stopping_monitor), 0, 0,
+     "val_loss|val_accuracy|loss|accuracy", "val_loss", "EarlyStopping: the epoch log to watch"},
+    {"callbacks", "early_stopping_min_delta", K_FLOAT, OFF(callbacks.early_stopping_min_delta), 0, 1e9, NULL, "0",
+     "EarlyStopping: smaller changes are no improvement"},
+    {"callbacks", "early_stopping_patience", K_INT, OFF(callbacks.early_stopping_patience), 0, 1000000, NULL, "0",
+     "EarlyStopping: epochs without improvement before stopping (0 and 1: the first one)"},
+    {"callbacks", "early_stopping_mode", K_ENUM, OFF(callbacks.early_stopping_mode), 0, 0, "auto|min|max", "auto",
+     "EarlyStopping: min, max, or auto (max for accuracies)"},
+    {"callbacks", "early_stopping_restore_best_weights", K_BOOL, OFF(callbacks.early_stopping_restore_best_weights), 0,
+     0, NULL, "false", "EarlyStopping: end with the best epoch's weights (also in weights.h5)"},
+    {"callbacks", "reduce_lr_on_plateau", K_BOOL, OFF(callbacks.reduce_lr_on_plateau), 0, 0, NULL, "false",
+     "Keras' ReduceLROnPlateau: reduce the learning rate when reduce_lr_monitor stops improving"},
+    {"callbacks", "reduce_lr_monitor", K_ENUM, OFF(callbacks.reduce_lr_monitor), 0, 0,
+     "val_loss|val_accuracy|loss|accuracy", "val_loss", "ReduceLROnPlateau: the epoch log to watch"},
+    {"callbacks", "reduce_lr_factor", K_DOUBLE, OFF(callbacks.reduce_lr_factor), 0, 1, NULL, "0.1",
+     "ReduceLROnPlateau: new rate = rate x factor (< 1)"},
+    {"callbacks", "reduce_lr_patience", K_INT, OFF(callbacks.reduce_lr_patience), 0, 1000000, NULL, "10",
+     "ReduceLROnPlateau: epochs without improvement before a reduction"},
+    {"callbacks", "reduce_lr_min_lr", K_DOUBLE, OFF(callbacks.reduce_lr_min_lr), 0, 100, NULL, "0",
+     "ReduceLROnPlateau: a reduction never goes below this rate"},
+    {"callbacks", "reduce_lr_cooldown", K_INT, OFF(callbacks.reduce_lr_cooldown), 0, 1000000, NULL, "0",
+     "ReduceLROnPlateau: epochs of rest after a reduction"},
+    {"callbacks", "reduce_lr_min_delta", K_DOUBLE, OFF(callbacks.reduce_lr_min_delta), 0, 1e9, NULL, "0.0001",
+     "ReduceLROnPlateau: an improvement must beat the best by more than this"},
+    {"callbacks", "reduce_lr_mode", K_ENUM, OFF(callbacks.reduce_lr_mode), 0, 0, "auto|min|max", "auto",
+     "ReduceLROnPlateau: min, max, or auto (max for accuracies)"},
     {"finetune", "epochs", K_INT, OFF(finetune.epochs), 0, 1000000, NULL, "0",
      "epochs of a second, fine-tuning phase after [train] epochs; 0 = none"},
     {"finetune", "learning_rate", K_FLOAT, OFF(finetune.learning_rate), 0, 100, NULL, "0.00001",
@@ -122,6 +153,8 @@ static const key_def keys[] = {
      "write the per-step metrics every this many steps"},
 };
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
+_Static_assert(sizeof keys / sizeof keys[0] <= MF_CFG_MAX_KEYS,
+               "raise MF_CFG_MAX_KEYS: mf_config.line has a slot per key");
 
 static const key_def *find_key(const char *section, const char *name)
 {
@@ -211,13 +244,17 @@ static int store(mf_config *c, const key_def *k, const char *v, char *err, size_
             *(long *)dst = (long)x;
         return 1;
     }
-    case K_FLOAT: {
+    case K_FLOAT:
+    case K_DOUBLE: {
         double x = strtod(v, &end);
         if (!*v || *end || errno || !isfinite(x) || x < k->lo || x > k->hi) {
             snprintf(err, errn, "must be a number in [%g, %g], got '%s'", k->lo, k->hi, v);
             return 0;
         }
-        *(float *)dst = (float)x;
+        if (k->type == K_FLOAT)
+            *(float *)dst = (float)x;
+        else
+            *(double *)dst = x; /* Keras' own double: ReduceLROnPlateau's factor 0.1 is not 0.1f */
         return 1;
     }
     case K_BOOL:
@@ -316,6 +353,8 @@ static int handler(void *user, const char *section, const char *name, const char
     }
     if (!store(p->c, k, value, err, sizeof err))
         p->status = mf_fail(MF_STATUS_CONFIG, "%s:%d: [%s] %s %s", p->path, p->line, section, name, err);
+    else
+        p->c->line[k - keys] = p->line;
     return 1;
 }
 
@@ -417,9 +456,162 @@ mf_status mf_config_set(mf_config *c, const char *a)
     }
     if (!store(c, k, eq + 1, err, sizeof err))
         return mf_fail(MF_STATUS_CONFIG, "--set %s: [%s] %s %s", a, section, name, err);
+    c->line[k - keys] = -1;
     char line[1200];
     int n = snprintf(line, sizeof line, "\n# --set\n[%s]\n%s = %s\n", section, name, eq + 1);
     append_text(c, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
+    return MF_STATUS_OK;
+}
+
+void mf_config_where(const mf_config *c, const char *section, const char *key, char *buf, size_t n)
+{
+    const key_def *k = find_key(section, key);
+    MF_ASSERT(k);
+    int line = c->line[k - keys];
+    const char *path = c->path[0] ? c->path : "config";
+    if (line > 0)
+        snprintf(buf, n, "%s:%d", path, line);
+    else if (line < 0)
+        snprintf(buf, n, "--set %s.%s", section, key);
+    else
+        snprintf(buf, n, "%s", path);
+}
+
+/* a monitor the epoch logs will have: val_ ones need validation data */
+static mf_status check_monitor(const mf_config *c, const char *enable_key, const char *monitor_key, const char *monitor)
+{
+    if (strncmp(monitor, "val_", 4) != 0 || strcmp(c->data.validation, "none") != 0 || c->data.validation_split > 0.0f)
+        return MF_STATUS_OK;
+    char where[MF_CFG_PATH + 64];
+    mf_config_where(c, "callbacks", c->line[find_key("callbacks", monitor_key) - keys] ? monitor_key : enable_key,
+                    where, sizeof where);
+    return mf_fail(MF_STATUS_CONFIG,
+                   "%s: [callbacks] %s watches %s, but there is no validation data ([data] validation = none, "
+                   "validation_split = 0); watch loss or accuracy, or give validation data",
+                   where, monitor_key, monitor);
+}
+
+static mf_status validate_callbacks(const mf_config *c)
+{
+    char where[MF_CFG_PATH + 64];
+    if (!(c->callbacks.reduce_lr_factor < 1.0)) {
+        mf_config_where(c, "callbacks", "reduce_lr_factor", where, sizeof where);
+        return mf_fail(MF_STATUS_CONFIG,
+                       "%s: [callbacks] reduce_lr_factor must be < 1 (Keras: ReduceLROnPlateau does not support a "
+                       "factor >= 1.0), got %g",
+                       where, c->callbacks.reduce_lr_factor);
+    }
+    if (c->callbacks.early_stopping)
+        MF_TRY(check_monitor(c, "early_stopping", "early_stopping_monitor", c->callbacks.early_stopping_monitor));
+    if (c->callbacks.reduce_lr_on_plateau)
+        MF_TRY(check_monitor(c, "reduce_lr_on_plateau", "reduce_lr_monitor", c->callbacks.reduce_lr_monitor));
+    int given;
+    return mf_config_class_weights(c, NULL, 0, NULL, &given);
+}
+
+/* "  bean_rust : 2.5 " -> name "bean_rust" (or "" without a colon), value text "2.5" */
+static int split_entry(const char *e, size_t len, char *name, size_t name_n, char *num, size_t num_n)
+{
+    while (len && (*e == ' ' || *e == '\t'))
+        e++, len--;
+    while (len && (e[len - 1] == ' ' || e[len - 1] == '\t'))
+        len--;
+    const char *colon = NULL;
+    for (size_t i = 0; i < len; i++)
+        if (e[i] == ':')
+            colon = e + i; /* the last one: a folder name may hold a colon */
+    size_t nl = colon ? (size_t)(colon - e) : 0;
+    const char *v = colon ? colon + 1 : e;
+    size_t vl = len - (size_t)(v - e);
+    while (nl && (e[nl - 1] == ' ' || e[nl - 1] == '\t'))
+        nl--;
+    while (vl && (*v == ' ' || *v == '\t'))
+        v++, vl--;
+    if (nl >= name_n || vl >= num_n)
+        return 0;
+    memcpy(name, e, nl);
+    name[nl] = '\0';
+    memcpy(num, v, vl);
+    num[vl] = '\0';
+    return 1;
+}
+
+mf_status mf_config_class_weights(const mf_config *c, const char *const *names, int n, float *w, int *given)
+{
+    const char *t = c->train.class_weight;
+    *given = 0;
+    for (int i = 0; w && i < n; i++)
+        w[i] = 1.0f;
+    if (strcmp(t, "none") == 0)
+        return MF_STATUS_OK;
+    char where[MF_CFG_PATH + 64];
+    mf_config_where(c, "train", "class_weight", where, sizeof where);
+    int count = 0, named = -1; /* -1: no entry yet, 0 positional, 1 by name */
+    int any_positive = 0;
+    char seen[1024] = ","; /* ",name," of every class named so far */
+    for (const char *p = t;;) {
+        size_t len = strcspn(p, ",");
+        char name[256], num[64], *end = NULL;
+        if (!split_entry(p, len, name, sizeof name, num, sizeof num) || !num[0])
+            return mf_fail(MF_STATUS_CONFIG,
+                           "%s: [train] class_weight entry %d '%.*s' is not a weight or name: weight (e.g. "
+                           "'2, 1, 1' or 'bean_rust: 2')",
+                           where, count + 1, (int)(len < 64 ? len : 64), p);
+        errno = 0;
+        double x = strtod(num, &end);
+        if (*end || errno || !isfinite(x) || x < 0.0)
+            return mf_fail(MF_STATUS_CONFIG,
+                           "%s: [train] class_weight entry %d: the weight must be a number >= 0, "
+                           "got '%s'",
+                           where, count + 1, num);
+        int is_named = name[0] != '\0';
+        if (named >= 0 && is_named != named)
+            return mf_fail(MF_STATUS_CONFIG,
+                           "%s: [train] class_weight mixes weights in class order with name: weight entries; use "
+                           "one form",
+                           where);
+        named = is_named;
+        any_positive |= x > 0.0;
+        if (is_named && names) {
+            int k = 0;
+            while (k < n && strcmp(names[k], name) != 0)
+                k++;
+            if (k == n) {
+                char valid[512] = "";
+                for (int i = 0; i < n && strlen(valid) + 40 < sizeof valid; i++)
+                    snprintf(valid + strlen(valid), sizeof valid - strlen(valid), "%s%.32s", i ? ", " : "", names[i]);
+                return mf_fail(MF_STATUS_CONFIG,
+                               "%s: [train] class_weight names class '%s', which the data does "
+                               "not have; classes: %s",
+                               where, name, valid);
+            }
+            w[k] = (float)x;
+        } else if (!is_named && names && count < n) {
+            w[count] = (float)x;
+        }
+        if (is_named) {
+            char key[260];
+            snprintf(key, sizeof key, ",%s,", name);
+            if (strstr(seen, key))
+                return mf_fail(MF_STATUS_CONFIG, "%s: [train] class_weight names class '%s' twice", where, name);
+            if (strlen(seen) + strlen(name) + 2 < sizeof seen)
+                snprintf(seen + strlen(seen), sizeof seen - strlen(seen), "%s,", name);
+        }
+        count++;
+        if (!p[len])
+            break;
+        p += len + 1;
+    }
+    if (!named && names && count != n)
+        return mf_fail(MF_STATUS_CONFIG,
+                       "%s: [train] class_weight has %d weight%s but the data has %d classes (%s%s%s); give one per "
+                       "class in this order, or name: weight entries",
+                       where, count, count == 1 ? "" : "s", n, n > 0 ? names[0] : "", n > 1 ? ", ..., " : "",
+                       n > 1 ? names[n - 1] : "");
+    if (!any_positive)
+        return mf_fail(MF_STATUS_CONFIG, "%s: [train] class_weight: every weight is 0, nothing would be learned",
+                       where);
+    *given = 1;
     return MF_STATUS_OK;
 }
 
@@ -452,6 +644,7 @@ mf_status mf_config_validate(mf_config *c)
         c->output.checkpoint_steps = (int)every;
     if (strcmp(c->optimizer.name, "adam") == 0 && c->optimizer.nesterov)
         return mf_fail(MF_STATUS_CONFIG, "%s: [optimizer] nesterov applies to sgd, not adam", where);
+    return validate_callbacks(c);
     if (c->model.freeze_base && strcmp(c->model.trainable_from, "none") != 0)
         return mf_fail(MF_STATUS_CONFIG,
                        "%s: [model] freeze_base = true and trainable_from = %s say different things; keep one "
@@ -491,6 +684,7 @@ static void value_text(const mf_config *c, const key_def *k, char *buf, size_t n
     case K_LONG: snprintf(buf, n, "%ld", *(const long *)src); break;
     case K_FLOAT:
     case K_FLOAT_CHOICE: snprintf(buf, n, "%g", (double)*(const float *)src); break;
+    case K_DOUBLE: snprintf(buf, n, "%.15g", *(const double *)src); break;
     case K_BOOL: snprintf(buf, n, "%s", *(const int *)src ? "true" : "false"); break;
     case K_ENUM:
     case K_STR: snprintf(buf, n, "%s", src); break;

@@ -8,6 +8,7 @@
 #include "mpifit/status.h"
 
 #define MF_CFG_PATH 1024
+#define MF_CFG_MAX_KEYS 96 /* keys in the table (config.c asserts it fits) */
 
 typedef struct mf_config {
     struct {
@@ -55,7 +56,24 @@ typedef struct mf_config {
         int progress_every; /* plain progress lines every N steps, 0 = 10 per epoch */
         int accumulate_steps; /* micro-batches per optimizer step */
         int profile; /* per-layer-kind timing table at the end */
+        char class_weight[512]; /* "none", "w0, w1, ..." or "name:w, ..." (mf_config_class_weights) */
     } train;
+    struct mf_config_callbacks { /* Keras' EarlyStopping and ReduceLROnPlateau, off unless enabled */
+        int early_stopping;
+        char early_stopping_monitor[16]; /* val_loss | val_accuracy | loss | accuracy */
+        float early_stopping_min_delta;
+        int early_stopping_patience;
+        char early_stopping_mode[8]; /* auto | min | max */
+        int early_stopping_restore_best_weights;
+        int reduce_lr_on_plateau;
+        char reduce_lr_monitor[16];
+        double reduce_lr_factor; /* < 1 (mf_config_validate) */
+        int reduce_lr_patience;
+        double reduce_lr_min_lr;
+        int reduce_lr_cooldown;
+        double reduce_lr_min_delta;
+        char reduce_lr_mode[8];
+    } callbacks;
     struct {
         char dir[MF_CFG_PATH];
         char checkpoint_every[16]; /* "epoch" or a number of steps */
@@ -83,6 +101,7 @@ typedef struct mf_config {
 
     char path[MF_CFG_PATH]; /* the file it came from */
     char *text; /* the file's text followed by the --set lines (for checkpoints) */
+    int line[MF_CFG_MAX_KEYS]; /* where each key of the table was set: its line in path, -1 --set, 0 default */
 } mf_config;
 
 /* Defaults of every key (the values configs/README.md lists). */
@@ -102,6 +121,17 @@ mf_status mf_config_set(mf_config *c, const char *assignment);
  * validation dir). */
 mf_status mf_config_validate(mf_config *c);
 void mf_config_free(mf_config *c);
+/* Where [section] key got its value, for messages about it: "path:line",
+ * "--set section.key" or "path" (the default). */
+void mf_config_where(const mf_config *c, const char *section, const char *key, char *buf, size_t n);
+/* [train] class_weight for the classes `names` (n of them, in label order)
+ * into w (n floats), and *given = 0 for "none" (then w is all 1). Forms:
+ * "2, 1, 0.5" (exactly n weights, in class order) or "bean_rust: 2,
+ * healthy: 0.5" (by class folder name; classes not named weigh 1); weights
+ * are finite, >= 0, not all 0. Errors (MF_STATUS_CONFIG) name where the key
+ * was set and the unknown class (with the valid names) or the wrong count.
+ * names NULL: the syntax only (w and n unused). */
+mf_status mf_config_class_weights(const mf_config *c, const char *const *names, int n, float *w, int *given);
 /* The keys whose values differ between two configs, one line each
  * ("  [train] epochs: 3 -> 5\n") into out (truncated at n); their count. */
 int mf_config_diff(const mf_config *was, const mf_config *now, char *out, size_t n);

@@ -48,6 +48,7 @@ static int write_position(hid_t f, const mf_fit_state *st, const mf_checkpoint_i
     bad |= mf_h5_put_i64(f, "data_step", st->data_step) < 0;
     bad |= mf_h5_put_i64(f, "data_started", st->data_started) < 0;
     bad |= mf_h5_put_i64(f, "seed", (int64_t)st->seed) < 0;
+    bad |= mf_h5_put_i64(f, "stopped", st->stopped) < 0;
     bad |= mf_h5_put_string(f, "config", info && info->config_text ? info->config_text : "", 0) < 0;
     bad |= mf_h5_put_strings(f, "class_names", info ? info->class_names : NULL,
                              info && info->class_names ? info->n_classes : 0, 0) < 0;
@@ -89,6 +90,7 @@ static int write_schedule(hid_t f, const mf_fit_state *st)
     bad |= mf_h5_put_f64(g, "decay_rate", sc->decay_rate) < 0 || mf_h5_put_i64(g, "decay_steps", sc->decay_steps) < 0;
     bad |= mf_h5_put_f64(g, "lr_override", st->lr_override) < 0; /* NaN: none */
     bad |= mf_h5_put_i64(g, "start_step", sc->start_step) < 0;
+    bad |= mf_h5_put_f64(g, "lr_scale", st->lr_scale) < 0; /* ReduceLROnPlateau's, 1: none */
     H5Gclose(g);
     return bad;
 }
@@ -154,6 +156,38 @@ static int write_history(hid_t f, mf_fit_ctx *ctx)
     return bad;
 }
 
+/* /callback_buffers/<callback>/<buffer>: float32, checksummed (EarlyStopping's
+ * copy of the best weights); the group only when some callback has one */
+static int write_callback_buffers(hid_t f, const mf_checkpoint_info *info)
+{
+    hid_t top = -1;
+    int bad = 0;
+    for (int c = 0; c < info->n_callbacks && !bad; c++) {
+        mf_callback *cb = info->callbacks[c];
+        hid_t g = -1;
+        const char *name;
+        const float *v;
+        size_t n;
+        for (int i = 0; cb->get_buffer && cb->name && !bad && cb->get_buffer(cb, i, &name, &v, &n); i++) {
+            if (n == 0)
+                continue;
+            if (top < 0 && (top = H5Gcreate2(f, "callback_buffers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0)
+                return 1;
+            if (g < 0 && (g = H5Gcreate2(top, cb->name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0) {
+                bad = 1;
+                break;
+            }
+            hsize_t d = (hsize_t)n;
+            bad |= mf_h5_put_dataset(g, name, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 1, &d, v, MF_H5_CHECKED) < 0;
+        }
+        if (g >= 0)
+            H5Gclose(g);
+    }
+    if (top >= 0)
+        H5Gclose(top);
+    return bad;
+}
+
 static int write_callbacks(hid_t f, const mf_checkpoint_info *info)
 {
     if (!info || info->n_callbacks <= 0)
@@ -171,7 +205,7 @@ static int write_callbacks(hid_t f, const mf_checkpoint_info *info)
             bad |= mf_h5_put_dataset(g, cb->name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, &d, v, MF_H5_CHECKED) < 0;
     }
     H5Gclose(g);
-    return bad;
+    return bad || write_callback_buffers(f, info);
 }
 
 static mf_status write_file(mf_fit_ctx *ctx, hid_t f, const char *what, const mf_checkpoint_info *info,
@@ -411,6 +445,8 @@ typedef struct loaded {
     int32_t n_history;
     int32_t n_cb;
     mf_fit_cb_state cb[MF_MAX_CB_STATES];
+    int32_t n_buf;
+    mf_fit_cb_buffer buf[MF_MAX_CB_BUFFERS]; /* v: rank 0's arrays (the others allocate their own) */
 } loaded;
 
 static mf_status read_position(hid_t f, const char *path, loaded *L)
@@ -423,6 +459,9 @@ static mf_status read_position(hid_t f, const char *path, loaded *L)
     L->st.data_epoch = (int)mf_h5_get_i64(f, "data_epoch", &bad);
     L->st.data_step = (int)mf_h5_get_i64(f, "data_step", &bad);
     L->st.data_started = (int)mf_h5_get_i64(f, "data_started", &bad);
+    /* written since callbacks could end a run early; absent: not stopped */
+    if (H5Aexists(f, "stopped") > 0)
+        L->st.stopped = mf_h5_get_i64(f, "stopped", &bad) != 0;
     if (bad)
         return mf_fail(MF_STATUS_DATA,
                        "%s: a position attribute (epoch, step, world size, data order) is missing or not one integer",
@@ -504,8 +543,12 @@ static mf_status read_schedule(hid_t f, const char *path, loaded *L)
         /* written since fine-tuning phases; older checkpoints start at 0 */
         sc->start_step = H5Aexists(g, "start_step") > 0 ? (long)mf_h5_get_i64(g, "start_step", &bad) : 0;
         bad |= sc->start_step < 0;
+        /* written since ReduceLROnPlateau; absent: no reduction */
+        L->st.lr_scale = H5Aexists(g, "lr_scale") > 0 ? mf_h5_get_f64(g, "lr_scale", &bad) : 1.0;
         H5Gclose(g);
     }
+    if (!bad && !(isfinite(L->st.lr_scale) && L->st.lr_scale >= 0.0))
+        return mf_fail(MF_STATUS_DATA, "%s: /schedule lr_scale is %g, not a finite number >= 0", path, L->st.lr_scale);
     return bad ? mf_fail(MF_STATUS_DATA, "%s: the schedule is incomplete", path) : MF_STATUS_OK;
 }
 
@@ -577,6 +620,79 @@ static void read_callbacks(hid_t f, loaded *L)
         H5Gclose(g);
 }
 
+static void free_buffers(loaded *L)
+{
+    for (int i = 0; i < L->n_buf; i++)
+        mf_free(L->buf[i].v);
+    L->n_buf = 0;
+}
+
+/* One callback's buffers (/callback_buffers/<callback>/<buffer>): 1-D float
+ * datasets of at most `cap` values (a buffer is a copy of the model's
+ * parameters or state), read into L->buf. */
+static mf_status read_buffer_group(hid_t g, const char *path, const char *callback, size_t cap, loaded *L)
+{
+    hsize_t nl = mf_h5_num_links(g);
+    for (hsize_t i = 0; i < nl; i++) {
+        if (L->n_buf == MF_MAX_CB_BUFFERS)
+            return mf_fail(MF_STATUS_DATA, "%s: more than %d callback buffers", path, MF_MAX_CB_BUFFERS);
+        mf_fit_cb_buffer *b = &L->buf[L->n_buf];
+        memset(b, 0, sizeof *b);
+        mf_strlcpy(b->callback, callback, sizeof b->callback);
+        if (mf_h5_link_name(g, i, b->name, sizeof b->name) < 0)
+            return mf_fail(MF_STATUS_DATA, "%s: a buffer of callback %s has no name of at most %zu bytes", path,
+                           callback, sizeof b->name - 1);
+        hid_t d = H5Dopen2(g, b->name, H5P_DEFAULT);
+        hid_t sp = d >= 0 ? H5Dget_space(d) : -1, t = d >= 0 ? H5Dget_type(d) : -1;
+        hsize_t dims[1] = {0};
+        int ok = sp >= 0 && t >= 0 && H5Tget_class(t) == H5T_FLOAT && mf_h5_dims(sp, 1, dims) == 1 && dims[0] >= 1 &&
+            dims[0] <= cap;
+        if (sp >= 0)
+            H5Sclose(sp);
+        if (t >= 0)
+            H5Tclose(t);
+        if (d >= 0)
+            H5Dclose(d);
+        if (!ok)
+            return mf_fail(MF_STATUS_DATA,
+                           "%s: /callback_buffers/%s/%s is not a list of 1 to %zu floats (the model's parameters "
+                           "and state)",
+                           path, callback, b->name, cap);
+        b->n = (size_t)dims[0];
+        b->v = mf_alloc(b->n * sizeof(float));
+        L->n_buf++;
+        if (mf_h5_read_exact(g, b->name, H5T_NATIVE_FLOAT, 1, dims, b->v) < 0)
+            return mf_fail(MF_STATUS_DATA, "%s: /callback_buffers/%s/%s cannot be read", path, callback, b->name);
+    }
+    return MF_STATUS_OK;
+}
+
+/* /callback_buffers: absent in checkpoints written before it, or without a
+ * callback that keeps one */
+static mf_status read_callback_buffers(hid_t f, const char *path, size_t cap, loaded *L)
+{
+    if (H5Lexists(f, "callback_buffers", H5P_DEFAULT) <= 0)
+        return MF_STATUS_OK;
+    hid_t top = H5Gopen2(f, "callback_buffers", H5P_DEFAULT);
+    if (top < 0)
+        return mf_fail(MF_STATUS_DATA, "%s: /callback_buffers cannot be opened", path);
+    hsize_t nl = mf_h5_num_links(top);
+    mf_status s = MF_STATUS_OK;
+    for (hsize_t i = 0; i < nl && s == MF_STATUS_OK; i++) {
+        char name[32];
+        hid_t g = -1;
+        if (mf_h5_link_name(top, i, name, sizeof name) < 0 || (g = H5Gopen2(top, name, H5P_DEFAULT)) < 0)
+            s = mf_fail(MF_STATUS_DATA, "%s: entry %llu of /callback_buffers is not a callback's group", path,
+                        (unsigned long long)i);
+        else
+            s = read_buffer_group(g, path, name, cap, L);
+        if (g >= 0)
+            H5Gclose(g);
+    }
+    H5Gclose(top);
+    return s;
+}
+
 static mf_status read_file(mf_fit_ctx *ctx, hid_t f, const char *path, loaded *L, uint64_t **rng_table,
                            double **met_table, mf_logs **history)
 {
@@ -602,7 +718,7 @@ static mf_status read_file(mf_fit_ctx *ctx, hid_t f, const char *path, loaded *L
     MF_TRY(read_history(f, path, history, &nh));
     L->n_history = nh;
     read_callbacks(f, L);
-    return MF_STATUS_OK;
+    return read_callback_buffers(f, path, mf_model_num_params(m) + mf_model_num_state(m), L);
 }
 
 /* A copy of what read_file overwrites (parameters, state, optimizer
@@ -659,6 +775,8 @@ static mf_status load_on_root(mf_fit_ctx *ctx, const char *path, loaded *L, uint
             snapshot_take(&sn, ctx);
             s = read_file(ctx, f, path, L, rng_table, met_table, history);
             snapshot_end(&sn, s != MF_STATUS_OK);
+            if (s != MF_STATUS_OK)
+                free_buffers(L);
         }
         H5Fclose(f);
     }
@@ -678,6 +796,7 @@ mf_status mf_checkpoint_load(mf_fit_ctx *ctx, const char *path, mf_checkpoint_su
     mf_status s = rank == 0 ? load_on_root(ctx, path, &L, &rng_table, &met_table, &history) : MF_STATUS_OK;
     s = mf_fit_agree(ctx, s);
     if (s != MF_STATUS_OK) {
+        free_buffers(&L);
         mf_free(rng_table);
         mf_free(met_table);
         mf_free(history);
@@ -685,8 +804,31 @@ mf_status mf_checkpoint_load(mf_fit_ctx *ctx, const char *path, mf_checkpoint_su
     }
     /* rank 0 tells the others; weights and optimizer buffers follow with
      * mf_fit_broadcast_state */
-    if (world > 1)
-        MF_TRY(mf_comm_bcast_bytes(comm, &L, sizeof L, 0));
+    if (world > 1) {
+        s = mf_comm_bcast_bytes(comm, &L, sizeof L, 0);
+        if (s != MF_STATUS_OK) {
+            if (rank == 0)
+                free_buffers(&L);
+            mf_free(rng_table);
+            mf_free(met_table);
+            mf_free(history);
+            return s;
+        }
+        /* the callback buffers: each rank's own arrays, then rank 0's values */
+        for (int i = 0; i < L.n_buf; i++) {
+            if (rank != 0)
+                L.buf[i].v = mf_alloc(L.buf[i].n * sizeof(float));
+            if (s == MF_STATUS_OK)
+                s = mf_comm_bcast_floats(comm, L.buf[i].v, L.buf[i].n, 0);
+        }
+        if (s != MF_STATUS_OK) {
+            free_buffers(&L);
+            mf_free(rng_table);
+            mf_free(met_table);
+            mf_free(history);
+            return s;
+        }
+    }
     int nm = 2 * L.st.n_metrics; /* known on every rank only now */
     if (world > 1) {
         if (rank != 0) {
@@ -729,7 +871,7 @@ mf_status mf_checkpoint_load(mf_fit_ctx *ctx, const char *path, mf_checkpoint_su
         st.metric_sums[2 * i] = total;
         st.metric_sums[2 * i + 1] = count;
     }
-    mf_fit_state_restore(ctx, &st, history, L.n_history, L.cb, L.n_cb);
+    mf_fit_state_restore(ctx, &st, history, L.n_history, L.cb, L.n_cb, L.buf, L.n_buf); /* takes the buffers */
     mf_free(met_table);
     mf_free(rng_table);
     if (out) {

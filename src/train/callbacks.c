@@ -1,6 +1,9 @@
-/* callbacks.c: Keras' built-in callbacks: EarlyStopping, LearningRateScheduler,
- * TerminateOnNaN, CSVLogger and ModelCheckpoint (whose save hook is where the
- * HDF5 checkpoint writer plugs in). */
+/* callbacks.c: Keras' built-in callbacks: EarlyStopping, ReduceLROnPlateau,
+ * LearningRateScheduler, TerminateOnNaN, CSVLogger and ModelCheckpoint (whose
+ * save hook is where the HDF5 checkpoint writer plugs in).
+ *
+ * Callbacks run on every rank with the same, global, logs (fit reduces the
+ * metrics over the ranks first), so their decisions agree without talking. */
 #include <errno.h>
 #include <math.h>
 #include <string.h>
@@ -45,17 +48,30 @@ typedef struct early {
     double best;
     int wait, best_epoch, stopped_epoch;
     float *best_params, *best_state; /* copies of the buffers at the best epoch */
+    size_t n_params, n_state; /* their lengths (the model's) */
+    int have_best; /* the copies hold this run's best epoch */
+    int got; /* buffers set_buffer restored: 1 params, 2 state */
 } early;
 
 static mf_status es_train_begin(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs)
 {
-    (void)ctx;
     (void)logs;
     early *e = cb->user;
     e->best = e->dir > 0 ? -INFINITY : INFINITY;
     e->wait = 0;
     e->best_epoch = -1;
     e->stopped_epoch = -1;
+    e->have_best = 0; /* copies of an earlier fit are not this one's best */
+    e->got = 0;
+    size_t np = mf_model_num_params(ctx->model), ns = mf_model_num_state(ctx->model);
+    if (e->restore && (!e->best_params || e->n_params != np || e->n_state != ns)) {
+        mf_free(e->best_params);
+        mf_free(e->best_state);
+        e->n_params = np;
+        e->n_state = ns;
+        e->best_params = mf_alloc((e->n_params ? e->n_params : 1) * sizeof(float));
+        e->best_state = mf_alloc((e->n_state ? e->n_state : 1) * sizeof(float));
+    }
     return MF_STATUS_OK;
 }
 
@@ -74,13 +90,10 @@ static mf_status es_epoch_end(mf_callback *cb, mf_fit_ctx *ctx, int epoch, mf_lo
         e->wait = 0;
         if (e->restore) {
             mf_model *m = ctx->model;
-            size_t np = mf_model_num_params(m), ns = mf_model_num_state(m);
-            if (!e->best_params) {
-                e->best_params = mf_alloc((np ? np : 1) * sizeof(float));
-                e->best_state = mf_alloc((ns ? ns : 1) * sizeof(float));
-            }
-            memcpy(e->best_params, mf_model_params(m), np * sizeof(float));
-            memcpy(e->best_state, mf_model_state(m), ns * sizeof(float));
+            MF_ASSERT(e->n_params == mf_model_num_params(m) && e->n_state == mf_model_num_state(m));
+            memcpy(e->best_params, mf_model_params(m), e->n_params * sizeof(float));
+            memcpy(e->best_state, mf_model_state(m), e->n_state * sizeof(float));
+            e->have_best = 1;
         }
         return MF_STATUS_OK;
     }
@@ -98,12 +111,18 @@ static mf_status es_train_end(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs)
     if (e->stopped_epoch >= 0 && ctx->rank == 0)
         mf_log_info("Epoch %d: early stopping (%s did not improve for %d epochs; best %.4f at epoch %d)",
                     e->stopped_epoch + 1, e->monitor, e->patience, e->best, e->best_epoch + 1);
-    if (e->restore && e->best_params) {
+    if (e->restore && e->have_best) {
         mf_model *m = ctx->model;
-        memcpy(mf_model_params(m), e->best_params, mf_model_num_params(m) * sizeof(float));
-        memcpy(mf_model_state(m), e->best_state, mf_model_num_state(m) * sizeof(float));
+        memcpy(mf_model_params(m), e->best_params, e->n_params * sizeof(float));
+        memcpy(mf_model_state(m), e->best_state, e->n_state * sizeof(float));
         if (ctx->rank == 0)
             mf_log_info("Restoring model weights from the end of the best epoch: %d", e->best_epoch + 1);
+    } else if (e->restore && e->best_epoch >= 0 && ctx->rank == 0) {
+        /* resumed from a checkpoint without the copy (written before
+         * checkpoints kept it, or without restore_best_weights) */
+        mf_log_warn("EarlyStopping: no copy of epoch %d's weights (the checkpoint this run resumed from has "
+                    "none); the weights stay those of the last epoch",
+                    e->best_epoch + 1);
     }
     return MF_STATUS_OK;
 }
@@ -131,6 +150,39 @@ static void es_set_state(mf_callback *cb, const double *v, int n)
     e->stopped_epoch = (int)v[3];
 }
 
+static int es_get_buffer(mf_callback *cb, int i, const char **name, const float **v, size_t *n)
+{
+    early *e = cb->user;
+    if (!e->restore || !e->have_best || i < 0 || i > 1)
+        return 0;
+    *name = i == 0 ? "best_params" : "best_state";
+    *v = i == 0 ? e->best_params : e->best_state;
+    *n = i == 0 ? e->n_params : e->n_state;
+    return 1;
+}
+
+static mf_status es_set_buffer(mf_callback *cb, mf_fit_ctx *ctx, const char *name, const float *v, size_t n)
+{
+    (void)ctx;
+    early *e = cb->user;
+    if (!e->restore) /* this run does not restore: the copy is not needed */
+        return MF_STATUS_OK;
+    int which = strcmp(name, "best_params") == 0 ? 1 : strcmp(name, "best_state") == 0 ? 2 : 0;
+    if (!which)
+        return MF_STATUS_OK; /* a buffer of a later version: not ours to judge */
+    size_t want = which == 1 ? e->n_params : e->n_state;
+    if (n != want)
+        return mf_fail(MF_STATUS_DATA,
+                       "EarlyStopping: the checkpoint's copy of the best weights '%s' holds %zu values, this "
+                       "model has %zu",
+                       name, n, want);
+    memcpy(which == 1 ? e->best_params : e->best_state, v, n * sizeof(float));
+    e->got |= which;
+    /* a model without BatchNorm has no state buffer to restore */
+    e->have_best = (e->got & 1) && ((e->got & 2) || e->n_state == 0) && e->best_epoch >= 0;
+    return MF_STATUS_OK;
+}
+
 static void es_destroy(mf_callback *cb)
 {
     early *e = cb->user;
@@ -155,6 +207,158 @@ mf_callback *mf_early_stopping(const char *monitor, float min_delta, int patienc
     cb->destroy = es_destroy;
     cb->get_state = es_get_state;
     cb->set_state = es_set_state;
+    cb->get_buffer = es_get_buffer;
+    cb->set_buffer = es_set_buffer;
+    return cb;
+}
+
+/* ---- ReduceLROnPlateau ----------------------------------------------------- */
+typedef struct plateau {
+    mf_reduce_lr_options o;
+    char monitor[48];
+    int dir; /* +1 max, -1 min */
+    double best;
+    int wait, cooldown_counter;
+} plateau;
+
+mf_reduce_lr_options mf_reduce_lr_options_default(void)
+{
+    mf_reduce_lr_options o;
+    memset(&o, 0, sizeof o);
+    o.monitor = "val_loss";
+    o.factor = 0.1;
+    o.patience = 10;
+    o.mode = "auto";
+    o.min_delta = 1e-4;
+    o.cooldown = 0;
+    o.min_lr = 0.0;
+    o.verbose = 0;
+    return o;
+}
+
+/* Keras' _reset: on_train_begin of every fit (the rate itself stays reduced) */
+static mf_status rlr_train_begin(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs)
+{
+    (void)ctx;
+    (void)logs;
+    plateau *p = cb->user;
+    p->best = p->dir > 0 ? -INFINITY : INFINITY;
+    p->wait = 0;
+    p->cooldown_counter = 0;
+    return MF_STATUS_OK;
+}
+
+/* The rate becomes new_lr now: the override if there is one, else the scale
+ * that makes the schedule's current rate new_lr. */
+static void set_rate(mf_fit_ctx *ctx, double new_lr)
+{
+    if (!isnan(ctx->lr_override)) {
+        ctx->lr_override = (float)new_lr;
+        return;
+    }
+    /* new/s, not scale * new/old: the next rate is then exactly (float)new_lr */
+    double s = (double)mf_schedule_lr(&ctx->schedule, ctx->global_step);
+    MF_ASSERT(s > 0.0); /* old_lr = s * scale > min_lr >= 0 */
+    ctx->lr_scale = new_lr / s;
+}
+
+static mf_status rlr_epoch_end(mf_callback *cb, mf_fit_ctx *ctx, int epoch, mf_logs *logs)
+{
+    plateau *p = cb->user;
+    double old_lr = (double)mf_fit_learning_rate(ctx);
+    mf_logs_set(logs, "lr", old_lr);
+    double current;
+    if (!mf_logs_get(logs, p->monitor, &current)) {
+        char have[MF_LOGS_MAX * 50] = "";
+        for (int i = 0; i < logs->n; i++)
+            snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s", i ? "," : "", logs->name[i]);
+        mf_log_warn("Learning rate reduction is conditioned on metric `%s` which is not available. Available "
+                    "metrics are: %s.",
+                    p->monitor, have);
+        return MF_STATUS_OK;
+    }
+    if (p->cooldown_counter > 0) {
+        p->cooldown_counter--;
+        p->wait = 0;
+    }
+    /* NaN is never an improvement (as numpy's less/greater) */
+    int better = p->dir < 0 ? current < p->best - p->o.min_delta : current > p->best + p->o.min_delta;
+    if (better) {
+        p->best = current;
+        p->wait = 0;
+    } else if (!(p->cooldown_counter > 0)) {
+        p->wait++;
+        if (p->wait >= p->o.patience && old_lr > (double)(float)p->o.min_lr) {
+            double new_lr = old_lr * p->o.factor;
+            if (new_lr < p->o.min_lr)
+                new_lr = p->o.min_lr;
+            set_rate(ctx, new_lr);
+            if (p->o.verbose && ctx->rank == 0)
+                mf_log_info("Epoch %d: ReduceLROnPlateau reducing learning rate to %g.", epoch + 1, new_lr);
+            p->cooldown_counter = p->o.cooldown;
+            p->wait = 0;
+        }
+    }
+    return MF_STATUS_OK;
+}
+
+static int rlr_get_state(mf_callback *cb, double *v, int cap)
+{
+    plateau *p = cb->user;
+    if (cap < 3)
+        return 0;
+    v[0] = p->best;
+    v[1] = p->wait;
+    v[2] = p->cooldown_counter;
+    return 3;
+}
+
+static void rlr_set_state(mf_callback *cb, const double *v, int n)
+{
+    plateau *p = cb->user;
+    if (n < 3)
+        return;
+    p->best = v[0];
+    p->wait = (int)v[1];
+    p->cooldown_counter = (int)v[2];
+}
+
+mf_callback *mf_reduce_lr_on_plateau(const mf_reduce_lr_options *opt)
+{
+    mf_reduce_lr_options o = opt ? *opt : mf_reduce_lr_options_default();
+    const char *mode = o.mode ? o.mode : "auto";
+    const char *bad = NULL;
+    char why[256];
+    if (!(o.factor < 1.0)) {
+        snprintf(why, sizeof why, "does not support a factor >= 1.0, got %g", o.factor);
+        bad = why;
+    } else if (!(o.factor >= 0.0) || o.patience < 0 || o.cooldown < 0 || !(o.min_lr >= 0.0) || !isfinite(o.min_lr) ||
+               !(o.min_delta >= 0.0) || !isfinite(o.min_delta)) {
+        snprintf(why, sizeof why,
+                 "factor must be in [0, 1), patience, cooldown, min_lr and min_delta >= 0 (got factor %g, "
+                 "patience %d, cooldown %d, min_lr %g, min_delta %g)",
+                 o.factor, o.patience, o.cooldown, o.min_lr, o.min_delta);
+        bad = why;
+    } else if (strcmp(mode, "auto") != 0 && strcmp(mode, "min") != 0 && strcmp(mode, "max") != 0) {
+        snprintf(why, sizeof why, "mode must be auto, min or max, got '%.40s'", mode);
+        bad = why;
+    }
+    if (bad) {
+        mf_fail(MF_STATUS_INVALID, "ReduceLROnPlateau %s", bad);
+        return NULL;
+    }
+    mf_callback *cb = new_callback("ReduceLROnPlateau", sizeof(plateau));
+    plateau *p = cb->user;
+    mf_strlcpy(p->monitor, o.monitor ? o.monitor : "val_loss", sizeof p->monitor);
+    p->o = o;
+    p->o.monitor = p->monitor;
+    p->o.mode = NULL; /* the caller's string: only its direction is kept */
+    p->dir = direction(mode, p->monitor);
+    p->best = p->dir > 0 ? -INFINITY : INFINITY;
+    cb->on_train_begin = rlr_train_begin;
+    cb->on_epoch_end = rlr_epoch_end;
+    cb->get_state = rlr_get_state;
+    cb->set_state = rlr_set_state;
     return cb;
 }
 

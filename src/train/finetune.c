@@ -38,7 +38,15 @@ static mf_status enter(finetune *f, mf_fit_ctx *ctx, int fresh)
     }
     mf_schedule s = f->schedule;
     s.start_step = f->start_step;
+    /* re-entered after a resume: a reduction or override made in phase two
+     * (ReduceLROnPlateau, LearningRateScheduler) came back with the checkpoint */
+    double scale = ctx->lr_scale;
+    float override = ctx->lr_override;
     mf_fit_set_schedule(ctx, &s);
+    if (!fresh) {
+        ctx->lr_scale = scale;
+        ctx->lr_override = override;
+    }
     f->switched = 1;
     if (ctx->rank == 0)
         mf_log_info("Epoch %d: fine-tuning from layer %s%s: %zu trainable parameters, learning rate %g%s",

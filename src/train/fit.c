@@ -53,21 +53,26 @@ mf_status mf_fit_reduce_logs(mf_fit_ctx *ctx, mf_logs *logs, double *images)
 {
     if (!ctx->comm || mf_comm_size(ctx->comm) == 1)
         return MF_STATUS_OK;
-    /* one allreduce per report: (total, count) of every tracked metric, and
-     * the images, so rank 0 shows the true global values */
-    double v[2 * MF_MAX_TRACKED + 1];
+    /* one allreduce per report: (total, count, in the logs) of every tracked
+     * metric, and the images, so rank 0 shows the true global values. The
+     * presence is summed too: a rank whose validation shard was all padding
+     * has no "loss" of its own, and without the others' it would lack
+     * val_loss, and EarlyStopping or ReduceLROnPlateau would decide otherwise
+     * there than on rank 0. */
+    double v[3 * MF_MAX_TRACKED + 1];
     int n = 0;
     for (int i = 0; i < ctx->n_tracked; i++) {
         v[n++] = ctx->tracked[i]->total;
         v[n++] = ctx->tracked[i]->count;
+        v[n++] = mf_logs_get(logs, ctx->tracked[i]->name, NULL) ? 1.0 : 0.0;
     }
     v[n++] = images ? *images : 0.0;
     MF_TRY(mf_comm_allreduce_sum(ctx->comm, v, n));
     for (int i = 0; i < ctx->n_tracked; i++) {
         mf_metric global = *ctx->tracked[i];
-        global.total = v[2 * i];
-        global.count = v[2 * i + 1];
-        if (mf_logs_get(logs, global.name, NULL) && global.count > 0.0)
+        global.total = v[3 * i];
+        global.count = v[3 * i + 1];
+        if (v[3 * i + 2] > 0.0 && global.count > 0.0)
             mf_logs_set(logs, global.name, mf_metric_result(&global));
     }
     if (images)
@@ -106,7 +111,7 @@ mf_status mf_fit_average_state(mf_fit_ctx *ctx)
 
 /* One pass of the test step over `data` (Keras' evaluate without the reset of
  * callbacks); logs get the global values. */
-static mf_status run_test(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_step_fn step, void *user, mf_logs *logs)
+static mf_status run_test_pass(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_step_fn step, void *user, mf_logs *logs)
 {
     mf_fit_reset_metrics(ctx);
     MF_TRY(mf_fit_average_state(ctx));
@@ -126,6 +131,15 @@ static mf_status run_test(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_step_f
             return step_failed(ctx, st);
     }
     return mf_fit_reduce_logs(ctx, logs, NULL);
+}
+
+/* The test pass, with the class weights off (they weight fit's training data only). */
+static mf_status run_test(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_step_fn step, void *user, mf_logs *logs)
+{
+    ctx->in_test = 1;
+    mf_status s = run_test_pass(ctx, data, steps, step, user, logs);
+    ctx->in_test = 0;
+    return s;
 }
 
 mf_status mf_evaluate(mf_fit_ctx *ctx, mf_loader *data, int steps, mf_logs *logs)
@@ -163,8 +177,10 @@ double mf_fit_last_step_seconds(const mf_fit_ctx *ctx) { return ctx->last_step_s
 double mf_fit_last_wait_seconds(const mf_fit_ctx *ctx) { return ctx->last_wait_s; }
 double mf_fit_last_epoch_images_per_s(const mf_fit_ctx *ctx) { return ctx->last_epoch_ips; }
 
-/* Callback states a checkpoint brought, by callback name. */
-static void restore_callback_states(mf_fit_ctx *ctx, const mf_fit_options *o)
+/* Callback states and buffers a checkpoint brought, by callback name (the
+ * states first: a buffer may need them). A buffer no callback takes is
+ * dropped. The first callback that refuses a buffer is the result. */
+static mf_status restore_callback_states(mf_fit_ctx *ctx, const mf_fit_options *o)
 {
     for (int k = 0; k < ctx->n_cb_state; k++)
         for (int i = 0; i < o->n_callbacks; i++) {
@@ -173,6 +189,17 @@ static void restore_callback_states(mf_fit_ctx *ctx, const mf_fit_options *o)
                 cb->set_state(cb, ctx->cb_state[k].v, ctx->cb_state[k].n);
         }
     ctx->n_cb_state = 0;
+    mf_status s = MF_STATUS_OK;
+    for (int k = 0; k < ctx->n_cb_buffer && s == MF_STATUS_OK; k++) {
+        const mf_fit_cb_buffer *b = &ctx->cb_buffer[k];
+        for (int i = 0; i < o->n_callbacks && s == MF_STATUS_OK; i++) {
+            mf_callback *cb = o->callbacks[i];
+            if (cb->set_buffer && cb->name && strcmp(cb->name, b->callback) == 0)
+                s = cb->set_buffer(cb, ctx, b->name, b->v, b->n);
+        }
+    }
+    mf_fit_drop_cb_buffers(ctx);
+    return s;
 }
 
 /* Has any rank been asked to stop? One tiny allreduce at every step boundary,
@@ -332,17 +359,25 @@ mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const
     mf_step_fn test_step = o->test_step ? o->test_step : mf_test_step_default;
     int verbose = ctx->rank == 0 || o->verbose_all_ranks ? o->verbose : 0; /* rank 0 speaks for the job */
     int first, resume_step;
+    /* a checkpoint written where a callback (EarlyStopping) stopped training:
+     * the run it continues had ended there, so this fit trains no epoch */
+    int stopped = ctx->restored && ctx->restored_stopped;
+    ctx->restored_stopped = 0;
     start_position(ctx, o, &first, &resume_step);
     if (o->epochs <= first)
         return mf_fail(MF_STATUS_INVALID, "fit: epochs (%d) must be greater than the first epoch to run (%d)",
                        o->epochs, first);
-    ctx->stop = 0;
+    ctx->stop = stopped;
+    if (stopped && ctx->rank == 0)
+        mf_log_info("training had been stopped by a callback at the end of epoch %d (the checkpoint's): no more "
+                    "epochs run",
+                    first);
     /* every rank starts from rank 0's weights, statistics and optimizer state */
     MF_TRY(mf_fit_broadcast_state(ctx));
     mf_logs logs;
     mf_logs_clear(&logs);
     CALLBACKS(o, on_train_begin, ctx, &logs);
-    restore_callback_states(ctx, o);
+    MF_TRY(mf_fit_agree(ctx, restore_callback_states(ctx, o)));
     for (int epoch = first; epoch < o->epochs && !ctx->stop; epoch++)
         MF_TRY(run_epoch(ctx, train, validation, o, train_step, test_step, verbose, epoch,
                          epoch == first ? resume_step : 0, &logs));

@@ -29,6 +29,8 @@ struct mf_fit_ctx {
     int epoch;
     int stop;
     float lr_override; /* NaN: follow the schedule */
+    double lr_scale; /* ReduceLROnPlateau's factor on the schedule's rate, 1 = none */
+    int in_test; /* a test pass is under way: class weights do not apply */
     int data_epoch; /* the training loader's epoch and position */
     int data_step;
     int data_started;
@@ -44,17 +46,26 @@ struct mf_fit_ctx {
     int epoch_done; /* ctx->epoch finished (validation and callbacks included) */
     int restored; /* a checkpoint was loaded: the next fit starts where it stands */
     double last_step_s, last_wait_s, last_epoch_ips;
-    /* callback states from a loaded checkpoint, applied after on_train_begin */
+    /* callback states and buffers from a loaded checkpoint, applied after
+     * on_train_begin (the buffers' arrays are owned until then) */
     int n_cb_state;
     mf_fit_cb_state cb_state[MF_MAX_CB_STATES];
+    int n_cb_buffer;
+    mf_fit_cb_buffer cb_buffer[MF_MAX_CB_BUFFERS];
+    int restored_stopped; /* the loaded checkpoint was written after a callback stopped training */
     /* history: logs of every finished epoch */
     mf_logs *history;
     int n_history, cap_history;
 };
 
+/* Free the callback buffers a loaded checkpoint left in ctx. */
+void mf_fit_drop_cb_buffers(mf_fit_ctx *ctx);
+
 /* Sum the tracked metrics over the ranks and put the global results into logs
- * (for every tracked metric whose name logs has); images is summed too.
- * Collective when distributed; a no-op otherwise. */
+ * (for every tracked metric whose name the logs of any rank have, so every
+ * rank ends with the same names and values even when its own shard held only
+ * padding); images is summed too. Collective when distributed; a no-op
+ * otherwise. */
 mf_status mf_fit_reduce_logs(mf_fit_ctx *ctx, mf_logs *logs, double *images);
 
 /* Keras' epoch progress output (progress.c). */

@@ -15,6 +15,11 @@ void mf_fit_state_get(const mf_fit_ctx *ctx, mf_fit_state *st)
     st->seed = ctx->seed;
     st->schedule = ctx->schedule;
     st->lr_override = ctx->lr_override;
+    st->lr_scale = ctx->lr_scale;
+    /* a checkpoint at the end of the epoch where EarlyStopping stopped: a
+     * resumed run must not train on (mid-epoch stops are TerminateOnNaN's
+     * and end the epoch first) */
+    st->stopped = ctx->stop && ctx->epoch_done;
     st->rank = ctx->rank;
     st->world = ctx->comm ? mf_comm_size(ctx->comm) : 1;
     st->have_rng = 1;
@@ -46,8 +51,15 @@ static void schedule_diff(const mf_schedule *was, const mf_schedule *now, char *
 #undef MF_SCHED_FIELD
 }
 
+void mf_fit_drop_cb_buffers(mf_fit_ctx *ctx)
+{
+    for (int i = 0; i < ctx->n_cb_buffer; i++)
+        mf_free(ctx->cb_buffer[i].v);
+    ctx->n_cb_buffer = 0;
+}
+
 void mf_fit_state_restore(mf_fit_ctx *ctx, const mf_fit_state *st, mf_logs *history, int n_history,
-                          const mf_fit_cb_state *cb, int n_cb)
+                          const mf_fit_cb_state *cb, int n_cb, mf_fit_cb_buffer *buf, int n_buf)
 {
     ctx->epoch = st->epoch;
     ctx->epoch_step = st->step_in_epoch;
@@ -58,6 +70,8 @@ void mf_fit_state_restore(mf_fit_ctx *ctx, const mf_fit_state *st, mf_logs *hist
     ctx->data_started = 0; /* the loader is repositioned at the next batch */
     ctx->restored = 1;
     ctx->lr_override = st->lr_override;
+    ctx->lr_scale = st->lr_scale;
+    ctx->restored_stopped = st->stopped;
     if (!ctx->schedule_given) {
         ctx->schedule = st->schedule; /* compiled without one: the checkpoint's */
     } else if (ctx->rank == 0) {
@@ -82,4 +96,11 @@ void mf_fit_state_restore(mf_fit_ctx *ctx, const mf_fit_state *st, mf_logs *hist
     ctx->n_cb_state = n_cb < MF_MAX_CB_STATES ? n_cb : MF_MAX_CB_STATES;
     for (int i = 0; i < ctx->n_cb_state; i++)
         ctx->cb_state[i] = cb[i];
+    mf_fit_drop_cb_buffers(ctx);
+    for (int i = 0; i < n_buf; i++) {
+        if (i < MF_MAX_CB_BUFFERS)
+            ctx->cb_buffer[ctx->n_cb_buffer++] = buf[i];
+        else
+            mf_free(buf[i].v);
+    }
 }

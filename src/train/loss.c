@@ -1,6 +1,11 @@
 /* loss.c: the compiled loss, sparse categorical cross-entropy from logits with
  * Keras' weighting: w_i = batch weight (0 for padding and skipped images) x
- * class_weight[label], loss = sum(w_i * l_i) / N over the N rows. */
+ * class_weight[label], loss = sum(w_i * l_i) / N over the N rows.
+ *
+ * As in Keras, class_weight is fit's weighting of the training data: a test
+ * pass (validation, evaluate) computes the plain loss, and the accuracy
+ * metrics (Keras' `metrics`, not `weighted_metrics`) count every real row
+ * once whatever its class weight. */
 #include <math.h>
 #include <string.h>
 #include "fit_internal.h"
@@ -19,16 +24,16 @@ static void ensure_scratch(mf_fit_ctx *ctx, int N, int C)
     ctx->weights = mf_alloc((size_t)N * sizeof(float));
 }
 
-/* The per-sample weights of the batch, into ctx->weights. */
-static const float *sample_weights(mf_fit_ctx *ctx, const mf_batch *b, int C)
+/* The per-sample weights of the batch, into ctx->weights: the batch's
+ * (padding and skipped images 0), times the class weights if with_class. */
+static const float *sample_weights(mf_fit_ctx *ctx, const mf_batch *b, int with_class)
 {
     for (int i = 0; i < b->n; i++) {
         float w = b->w ? b->w[i] : 1.0f;
-        if (ctx->class_weight && b->y[i] >= 0 && b->y[i] < ctx->n_class_weight)
+        if (with_class && ctx->class_weight && b->y[i] >= 0 && b->y[i] < ctx->n_class_weight)
             w *= ctx->class_weight[b->y[i]];
         ctx->weights[i] = w;
     }
-    (void)C;
     return ctx->weights;
 }
 
@@ -39,7 +44,7 @@ double mf_fit_compiled_loss(mf_fit_ctx *ctx, const mf_batch *b, const mf_tensor 
     for (int i = 0; i < N; i++)
         MF_ASSERT(b->y[i] >= 0 && b->y[i] < C);
     ensure_scratch(ctx, N, C);
-    const float *w = sample_weights(ctx, b, C);
+    const float *w = sample_weights(ctx, b, !ctx->in_test);
     double loss = mf_softmax_xent_forward(ctx->probs, logits->data, b->y, w, N, C);
     if (dlogits) {
         mf_softmax_xent_backward(ctx->dlogits, ctx->probs, b->y, w, N, C, 1.0f);
@@ -56,7 +61,7 @@ void mf_fit_update_metrics(mf_fit_ctx *ctx, const mf_batch *b, const mf_tensor *
 {
     int N = logits->shape.d[0], C = logits->shape.d[1];
     ensure_scratch(ctx, N, C);
-    const float *w = sample_weights(ctx, b, C);
+    const float *w = sample_weights(ctx, b, 0);
     double valid = 0.0;
     for (int i = 0; i < N; i++)
         valid += b->w ? (b->w[i] > 0.0f) : 1.0;

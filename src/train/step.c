@@ -13,6 +13,7 @@ mf_fit_ctx *mf_fit_ctx_create(mf_model *m, uint64_t seed, int rank)
     ctx->rank = rank;
     mf_rng_seed2(&ctx->rng, seed, (uint64_t)rank);
     ctx->lr_override = NAN;
+    ctx->lr_scale = 1.0;
     ctx->grad_sync_on = 1;
     ctx->accumulate = 1;
     ctx->dist = mf_dist_options_default();
@@ -34,6 +35,7 @@ void mf_fit_ctx_free(mf_fit_ctx *ctx)
     mf_free(ctx->dlogits);
     mf_free(ctx->weights);
     mf_free(ctx->history);
+    mf_fit_drop_cb_buffers(ctx);
     mf_free(ctx);
 }
 
@@ -240,7 +242,9 @@ float mf_fit_learning_rate(const mf_fit_ctx *ctx)
 {
     if (!isnan(ctx->lr_override))
         return ctx->lr_override;
-    return mf_schedule_lr(&ctx->schedule, ctx->global_step);
+    float lr = mf_schedule_lr(&ctx->schedule, ctx->global_step);
+    /* scale 1 (no plateau reduction) leaves the schedule's rate untouched, bit for bit */
+    return ctx->lr_scale == 1.0 ? lr : (float)((double)lr * ctx->lr_scale);
 }
 
 void mf_fit_set_learning_rate(mf_fit_ctx *ctx, float lr) { ctx->lr_override = lr; }
@@ -250,6 +254,7 @@ void mf_fit_set_schedule(mf_fit_ctx *ctx, const mf_schedule *s)
     ctx->schedule = *s;
     ctx->schedule_given = 1;
     ctx->lr_override = NAN;
+    ctx->lr_scale = 1.0; /* a new schedule (a fine-tuning phase) starts at its own rates */
 }
 long mf_fit_global_step(const mf_fit_ctx *ctx) { return ctx->global_step; }
 int mf_fit_epoch(const mf_fit_ctx *ctx) { return ctx->epoch; }
@@ -374,7 +379,10 @@ mf_status mf_test_step_default(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs
         return mf_fail(MF_STATUS_INVALID,
                        "evaluate: the default test step needs mf_compile (or pass your own test_step)");
     mf_tensor logits = mf_fit_forward(ctx, b, MF_MODE_INFER);
+    int was = ctx->in_test;
+    ctx->in_test = 1; /* the plain loss: class weights weight training only, as Keras' */
     double loss = mf_fit_compiled_loss(ctx, b, &logits, NULL);
+    ctx->in_test = was;
     mf_fit_update_metrics(ctx, b, &logits, loss);
     mf_fit_metrics_logs(ctx, logs);
     return MF_STATUS_OK;

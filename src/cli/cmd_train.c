@@ -25,12 +25,13 @@ static int fail(const char *cmd, mf_job *j)
     return 1;
 }
 
+/* user: the run's mf_model_desc, stored with the weights so that predict
+ * and evaluate rebuild the model without the config */
 static mf_status save_weights_hook(mf_fit_ctx *ctx, const char *path, void *user)
 {
-    (void)user;
     if (mf_comm_rank(mf_fit_comm(ctx)) != 0) /* the rank-0 rule: one writer */
         return MF_STATUS_OK;
-    return mf_weights_save_keras(mf_fit_model(ctx), path);
+    return mf_weights_save_keras_desc(mf_fit_model(ctx), path, user);
 }
 
 /* Everything of a training run that needs freeing. */
@@ -48,6 +49,7 @@ typedef struct run {
     int resumed;
     mf_checkpoint_summary from;
     int lock_fd; /* [output] dir/.lock, held by rank 0; -1 */
+    mf_model_desc desc; /* the model and class names, for weights.h5 and checkpoints */
 } run;
 
 static void run_free(run *r)
@@ -62,6 +64,7 @@ static void run_free(run *r)
     mf_loader_free(r->val);
     mf_job_free(&r->j);
     mf_output_unlock(r->lock_fd);
+    mf_model_desc_free(&r->desc);
     mf_comm_free(r->comm);
 }
 
@@ -78,7 +81,7 @@ static mf_status checkpoint_hook(mf_fit_ctx *ctx, mf_checkpoint_reason why, void
     const char **classes = mf_alloc((size_t)(nc ? nc : 1) * sizeof *classes);
     for (int i = 0; i < nc; i++)
         classes[i] = mf_dataset_class_name(r->j.train, i);
-    mf_checkpoint_info info = {c->text, classes, nc, r->cbs, r->n_cbs};
+    mf_checkpoint_info info = {c->text, classes, nc, r->cbs, r->n_cbs, &r->desc};
     mf_status s = mf_checkpoint_save(ctx, r->last_ckpt, &info);
     mf_free(classes);
     MF_TRY(s);
@@ -208,6 +211,7 @@ static mf_status setup(run *r, int argc, char **argv, int *spe)
     const mf_config *c = &j->cfg;
     MF_TRY(mf_job_agree(j, mf_job_open_data(j, 0)));
     MF_TRY(mf_job_agree(j, mf_job_build_model(j)));
+    mf_job_model_desc(j, &r->desc);
     MF_TRY(mf_job_agree(j, j->rank == 0 ? mf_mkdir_p(c->output.dir) : MF_STATUS_OK));
     /* rank 0 writes the directory: it holds the lock for the run */
     MF_TRY(mf_job_agree(j, j->rank == 0 ? mf_output_lock(c->output.dir, &r->lock_fd) : MF_STATUS_OK));
@@ -279,7 +283,7 @@ static void add_callbacks(run *r, const char *csv, const char *wpath)
 {
     const mf_config *c = &r->j.cfg;
     r->cbs[0] = mf_csv_logger(csv, r->resumed);
-    r->cbs[1] = mf_model_checkpoint(wpath, "loss", "min", 0, save_weights_hook, NULL);
+    r->cbs[1] = mf_model_checkpoint(wpath, "loss", "min", 0, save_weights_hook, &r->desc);
     r->n_cbs = 2;
     if (r->j.rank != 0) /* the rank-0 rule: one writer of metrics.h5 */
         return;

@@ -218,6 +218,23 @@ mf_status mf_job_build_model(mf_job *j)
     return MF_STATUS_OK;
 }
 
+void mf_job_model_desc(const mf_job *j, mf_model_desc *d)
+{
+    const mf_config *c = &j->cfg;
+    memset(d, 0, sizeof *d);
+    mf_strlcpy(d->arch, c->model.arch, sizeof d->arch);
+    d->alpha = c->model.alpha;
+    d->input_size = c->model.input_size;
+    d->classes = j->classes;
+    d->dropout = c->model.dropout;
+    d->bn_momentum = c->model.bn_momentum;
+    if (!j->train || mf_dataset_num_classes(j->train) != j->classes)
+        return;
+    d->class_names = mf_alloc((size_t)(j->classes ? j->classes : 1) * sizeof *d->class_names);
+    for (int i = 0; i < j->classes; i++)
+        d->class_names[i] = mf_strdup(mf_dataset_class_name(j->train, i));
+}
+
 mf_loader_options mf_job_loader_options(const mf_job *j, int training)
 {
     const mf_config *c = &j->cfg;

@@ -41,6 +41,10 @@ mf_status mf_job_classes(mf_job *j);
 /* Build [model] (arch, alpha, input size, dropout), load [model] weights and
  * then --weights, freeze the base if asked. */
 mf_status mf_job_build_model(mf_job *j);
+/* The model of j (its [model], j->classes) and the class names of [data]
+ * train (or none when j->train is not open), for weights files and
+ * checkpoints to carry. Free with mf_model_desc_free. */
+void mf_job_model_desc(const mf_job *j, mf_model_desc *d);
 /* Loader options from [data] for this rank. */
 mf_loader_options mf_job_loader_options(const mf_job *j, int training);
 void mf_job_free(mf_job *j);

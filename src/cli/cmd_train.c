@@ -1,4 +1,4 @@
-/* cmd_train.c: `mpifit train | summary | evaluate | predict CONFIG ...`. */
+/* cmd_train.c: `mpifit train | summary CONFIG ...` (evaluate and predict: cmd_predict.c). */
 #include <errno.h>
 #include <math.h>
 #include <unistd.h>
@@ -206,7 +206,7 @@ static mf_status resume(run *r)
 static mf_status setup(run *r, int argc, char **argv, int *spe)
 {
     mf_job *j = &r->j;
-    MF_TRY(mf_job_parse(j, argc, argv, 1, r->comm));
+    MF_TRY(mf_job_parse(j, argc, argv, MF_JOB_TRAIN_DATA, r->comm));
     mf_set_num_threads(mf_job_threads(j));
     const mf_config *c = &j->cfg;
     MF_TRY(mf_job_agree(j, mf_job_open_data(j, 0)));
@@ -399,114 +399,4 @@ int mf_cmd_summary(int argc, char **argv)
     mf_model_summary(j.model, stdout);
     mf_job_free(&j);
     return 0;
-}
-
-int mf_cmd_evaluate(int argc, char **argv)
-{
-    if (help_wanted(argc, argv) || argc < 2) {
-        printf("usage: mpifit evaluate CONFIG --weights FILE.h5 [--set section.key=value ...] [DATA]\n\n"
-               "Evaluate the weights on DATA (a class-folder dir or packed .h5; default [data]\n"
-               "validation). The last line is machine-readable:\n"
-               "  loss=0.1234 accuracy=0.9531\n"
-               "(every metric as name=value, space-separated, %%.6g).\n");
-        return argc < 2 ? 2 : 0;
-    }
-    mf_job j;
-    if (mf_job_parse(&j, argc, argv, 0, NULL) != MF_STATUS_OK)
-        return fail("evaluate", &j);
-    if (!j.weights) {
-        mf_fail(MF_STATUS_INVALID, "--weights FILE.h5 is required");
-        return fail("evaluate", &j);
-    }
-    const char *data = j.n_positional ? j.positional[0] : j.cfg.data.validation;
-    if (strcmp(data, "none") == 0) {
-        mf_fail(MF_STATUS_CONFIG, "%s: nothing to evaluate: give DATA or set [data] validation", j.cfg.path);
-        return fail("evaluate", &j);
-    }
-    mf_dataset_options o = mf_dataset_options_default();
-    mf_dataset *ds = NULL;
-    if (mf_dataset_open(&ds, data, &o) != MF_STATUS_OK)
-        return fail("evaluate", &j);
-    j.validation = ds;
-    if (j.cfg.model.classes == 0)
-        j.cfg.model.classes = mf_dataset_num_classes(ds);
-    if (mf_job_build_model(&j) != MF_STATUS_OK)
-        return fail("evaluate", &j);
-    mf_loader *l = NULL;
-    mf_loader_options lo = mf_job_loader_options(&j, 0);
-    mf_status s = mf_loader_create(&l, ds, &lo);
-    mf_fit_ctx *ctx = mf_fit_ctx_create(j.model, 1, 0);
-    mf_optimizer_options oo = mf_optimizer_defaults(MF_OPT_SGD);
-    if (s == MF_STATUS_OK)
-        s = mf_compile(ctx, mf_optimizer_create(j.model, &oo), NULL, NULL, "accuracy");
-    mf_logs logs;
-    if (s == MF_STATUS_OK)
-        s = mf_evaluate(ctx, l, 0, &logs);
-    if (s == MF_STATUS_OK) {
-        printf("evaluated %s on %d images of %s\n", j.weights, mf_dataset_size(ds), data);
-        for (int i = 0; i < logs.n; i++)
-            printf("%s%s=%.6g", i ? " " : "", logs.name[i], logs.value[i]);
-        printf("\n");
-    } else {
-        fprintf(stderr, "mpifit evaluate: %s\n", mf_last_error());
-    }
-    mf_fit_ctx_free(ctx);
-    mf_loader_free(l);
-    mf_job_free(&j);
-    return s == MF_STATUS_OK ? 0 : 1;
-}
-
-int mf_cmd_predict(int argc, char **argv)
-{
-    if (help_wanted(argc, argv) || argc < 2) {
-        printf("usage: mpifit predict CONFIG --weights FILE.h5 IMAGE.jpg...\n\n"
-               "One line per image, tab-separated: the path, the predicted class name, then\n"
-               "the probability of every class in class order (the sorted class folders of\n"
-               "[data] train), e.g.\n"
-               "  leaf.jpg\tbean_rust\t0.0312\t0.9511\t0.0177\n"
-               "An image that cannot be read is reported on stderr and the exit status is 1.\n");
-        return argc < 2 ? 2 : 0;
-    }
-    mf_job j;
-    if (mf_job_parse(&j, argc, argv, 0, NULL) != MF_STATUS_OK)
-        return fail("predict", &j);
-    j.info = stderr; /* stdout carries only the result lines */
-    if (!j.weights || j.n_positional == 0) {
-        mf_fail(MF_STATUS_INVALID, "--weights FILE.h5 and at least one IMAGE are required");
-        return fail("predict", &j);
-    }
-    mf_dataset_options o = mf_dataset_options_default();
-    o.quiet = 1;
-    if (mf_dataset_open(&j.train, j.cfg.data.train, &o) != MF_STATUS_OK) {
-        char why[900];
-        mf_strlcpy(why, mf_last_error(), sizeof why);
-        mf_fail(MF_STATUS_CONFIG, "the class names come from [data] train, which cannot be read: %s", why);
-        return fail("predict", &j);
-    }
-    if (mf_job_build_model(&j) != MF_STATUS_OK)
-        return fail("predict", &j);
-    int S = j.cfg.model.input_size, C = j.classes, bad = 0;
-    float *x = mf_alloc((size_t)S * S * 3 * sizeof(float)), *p = mf_alloc((size_t)C * sizeof(float));
-    mf_fit_ctx *ctx = mf_fit_ctx_create(j.model, 1, 0);
-    for (int i = 0; i < j.n_positional; i++) {
-        const char *path = j.positional[i];
-        if (mf_image_load(path, S, x) != MF_STATUS_OK) {
-            fprintf(stderr, "mpifit predict: %s\n", mf_last_error());
-            bad++;
-            continue;
-        }
-        mf_predict(ctx, x, 1, 1, p);
-        int best = 0;
-        for (int k = 1; k < C; k++)
-            best = p[k] > p[best] ? k : best;
-        printf("%s\t%s", path, mf_dataset_class_name(j.train, best));
-        for (int k = 0; k < C; k++)
-            printf("\t%.4f", p[k]);
-        printf("\n");
-    }
-    mf_fit_ctx_free(ctx);
-    mf_free(x);
-    mf_free(p);
-    mf_job_free(&j);
-    return bad ? 1 : 0;
 }

@@ -27,16 +27,21 @@ static double decimal(float v)
     return (double)v;
 }
 
+/* The strings are fixed-length, as Keras writes its own: a weights file then
+ * has no global heap, the part of an HDF5 file whose damage crashes
+ * libhdf5's variable-length string reads (tests/fuzz/README.md); a
+ * checkpoint, whose whole-file checksum is verified first, keeps its
+ * variable-length class_names. */
 int mf_model_desc_put(hid_t loc, const mf_model_desc *d, int with_names)
 {
-    int bad = mf_h5_put_string(loc, "model_arch", d->arch, 0) < 0;
+    int bad = mf_h5_put_string(loc, "model_arch", d->arch, MF_H5_FIXED) < 0;
     bad |= mf_h5_put_f64(loc, "model_alpha", decimal(d->alpha)) < 0;
     bad |= mf_h5_put_i64(loc, "model_input_size", d->input_size) < 0;
     bad |= mf_h5_put_i64(loc, "model_classes", d->classes) < 0;
     bad |= mf_h5_put_f64(loc, "model_dropout", decimal(d->dropout)) < 0;
     bad |= mf_h5_put_f64(loc, "model_bn_momentum", decimal(d->bn_momentum)) < 0;
     if (with_names && d->class_names)
-        bad |= mf_h5_put_strings(loc, "class_names", (const char *const *)d->class_names, d->classes, 0) < 0;
+        bad |= mf_h5_put_strings(loc, "class_names", (const char *const *)d->class_names, d->classes, MF_H5_FIXED) < 0;
     return bad ? -1 : 0;
 }
 

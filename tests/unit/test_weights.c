@@ -306,6 +306,12 @@ static void test_model_desc(void)
     MF_CHECK(H5Aread(a, H5T_NATIVE_DOUBLE, &alpha) >= 0 && alpha == 0.35);
     H5Aclose(a);
     MF_CHECK(H5Aexists(f, "layer_names") > 0);
+    /* its strings fixed-length, as Keras': no global heap in a weights file */
+    a = H5Aopen(f, "class_names", H5P_DEFAULT);
+    hid_t ct = H5Aget_type(a);
+    MF_CHECK(H5Tget_class(ct) == H5T_STRING && H5Tis_variable_str(ct) == 0);
+    H5Tclose(ct);
+    H5Aclose(a);
     H5Fclose(f);
     /* a description that does not fit the model is a caller's bug, refused */
     d.classes = 4;
@@ -356,6 +362,28 @@ static void test_model_desc(void)
     H5Fclose(f);
     MF_CHECK(mf_model_desc_read(p, &r) == MF_STATUS_DATA);
     MF_CHECK_MSG(strstr(mf_last_error(), "2 class_names for model_classes = 3"), "%s", mf_last_error());
+    /* fixed-length names as h5py writes bytes, here space-padded: read and trimmed */
+    f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Adelete(f, "class_names");
+    hsize_t three = 3;
+    hid_t fixed = H5Tcopy(H5T_C_S1);
+    H5Tset_size(fixed, 20);
+    H5Tset_strpad(fixed, H5T_STR_SPACEPAD);
+    char padded[3][20];
+    for (int i = 0; i < 3; i++) {
+        memset(padded[i], ' ', 20);
+        memcpy(padded[i], names[i], strlen(names[i]) < 20 ? strlen(names[i]) : 20);
+    }
+    sp = H5Screate_simple(1, &three, NULL);
+    a = H5Acreate2(f, "class_names", fixed, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, fixed, padded);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(fixed);
+    H5Fclose(f);
+    MF_CHECK(mf_model_desc_read(p, &r) == MF_STATUS_OK && r.class_names &&
+             strcmp(r.class_names[0], "angular_leaf_spot") == 0 && strcmp(r.class_names[1], "bean_rust") == 0);
+    mf_model_desc_free(&r);
     /* no class names at all: the model alone */
     set_attr(p, "class_names", -1, NULL);
     MF_CHECK(mf_model_desc_read(p, &r) == MF_STATUS_OK && r.class_names == NULL && r.classes == 3);

@@ -42,8 +42,10 @@ MF_API mf_status mf_weights_save_keras(mf_model *m, const char *path);
  *   model_classes      int64: outputs of the classifier
  *   model_dropout      float64: the dropout rate before the classifier
  *   model_bn_momentum  float64: BatchNormalization momentum, 0 = the architecture's own
- *   class_names        model_classes variable-length strings, in label order
- *                      (or none stored: the names are not known)
+ *   class_names        model_classes strings, in label order (or none stored:
+ *                      the names are not known)
+ * Strings are written fixed-length, as Keras writes its own (a checkpoint's
+ * class_names are variable-length); either form is read.
  * Keras' load_weights reads only layer_names and the layer groups and ignores
  * these, so the file stays a Keras weights file. */
 typedef struct mf_model_desc {

@@ -31,6 +31,50 @@ MF_API mf_status mf_weights_load_keras(mf_model *m, const char *path, mf_weights
  * rename): h5py and Keras' load_weights read the result. */
 MF_API mf_status mf_weights_save_keras(mf_model *m, const char *path);
 
+/* ---- what a weights file is for: the model to rebuild, its class names ------ *
+ *
+ * Weights files and checkpoints that mpifit writes carry the description of
+ * their model as root attributes, so that `mpifit predict --weights w.h5`
+ * needs no config and no training folder:
+ *   model_arch         string: "mobilenet_v2" or "small_cnn"
+ *   model_alpha        float64: MobileNetV2's width multiplier
+ *   model_input_size   int64: the square input side in pixels
+ *   model_classes      int64: outputs of the classifier
+ *   model_dropout      float64: the dropout rate before the classifier
+ *   model_bn_momentum  float64: BatchNormalization momentum, 0 = the architecture's own
+ *   class_names        model_classes strings, in label order (or none stored:
+ *                      the names are not known)
+ * Strings are written fixed-length, as Keras writes its own (a checkpoint's
+ * class_names are variable-length); either form is read.
+ * Keras' load_weights reads only layer_names and the layer groups and ignores
+ * these, so the file stays a Keras weights file. */
+typedef struct mf_model_desc {
+    char arch[32];
+    float alpha;
+    int input_size;
+    int classes;
+    float dropout;
+    float bn_momentum;
+    char **class_names; /* `classes` names in label order, or NULL when not known */
+} mf_model_desc;
+
+/* mf_weights_save_keras, plus desc as root attributes (desc NULL: none).
+ * desc->class_names, when not NULL, has desc->classes entries. */
+MF_API mf_status mf_weights_save_keras_desc(mf_model *m, const char *path, const mf_model_desc *desc);
+/* The model description stored in a weights file or checkpoint. Every value
+ * is checked (type, one element, range: an architecture mpifit builds,
+ * input_size 32..4096, classes 1..100000 and as many class names, dropout in
+ * [0, 0.99], bn_momentum in [0, 1]); a file with a whole-file checksum
+ * (checkpoints) must match it. Errors name the file and the attribute:
+ * MF_STATUS_CONFIG when an attribute is not there at all (a Keras file from
+ * elsewhere, or written before mpifit stored them: the caller must get the
+ * model from a config instead), MF_STATUS_DATA when one is there but wrong,
+ * MF_STATUS_IO when the file cannot be opened. On success d owns
+ * mf_alloc'ed class names: free with mf_model_desc_free. Not collective. */
+MF_API mf_status mf_model_desc_read(const char *path, mf_model_desc *d);
+/* Free d's class names and zero it; NULL or a zeroed desc is a no-op. */
+MF_API void mf_model_desc_free(mf_model_desc *d);
+
 /* ---- checkpoints: everything a stopped run needs to continue exactly ------- *
  *
  * One HDF5 file (format "mpifit-checkpoint", version 1):
@@ -50,8 +94,10 @@ MF_API mf_status mf_weights_save_keras(mf_model *m, const char *path);
  *   attributes          position (epoch, step in epoch, global step, data order),
  *                       `stopped` (a callback ended training at this epoch's end),
  *                       seed, world size, config text, class names, mpifit version,
- *                       and `complete` = 1, written last: a file without it is not
- *                       a checkpoint.
+ *                       the model description (model_arch ... as a weights file,
+ *                       when given), and `complete` = 1, written last: a file
+ *                       without it is not a checkpoint.
+ *
  * lr_scale, stopped and /callback_buffers came later: a checkpoint without
  * them loads as one with scale 1, not stopped, and no buffers. */
 typedef struct mf_checkpoint_info {
@@ -60,6 +106,8 @@ typedef struct mf_checkpoint_info {
     int n_classes;
     mf_callback *const *callbacks; /* their get_state is stored */
     int n_callbacks;
+    const mf_model_desc *model; /* its model_* attributes are stored, or NULL (the
+                                   class names stored are always the ones above) */
 } mf_checkpoint_info;
 
 typedef struct mf_checkpoint_summary {
@@ -156,6 +204,7 @@ MF_API mf_status mf_checkpoint_mark_best(const char *dir, const char *checkpoint
 MF_API mf_status mf_output_lock(const char *dir, int *fd);
 MF_API void mf_output_unlock(int fd);
 
-/* Copy a checkpoint's weights into a Keras-layout weights file (atomically). */
+/* Copy a checkpoint's weights, and its model description and class names
+ * when it has them, into a Keras-layout weights file (atomically). */
 MF_API mf_status mf_checkpoint_export_keras(const char *checkpoint, const char *out);
 #endif

@@ -1,4 +1,4 @@
-/* cmd_train.c: `mpifit train | summary | evaluate | predict CONFIG ...`. */
+/* cmd_train.c: `mpifit train | summary CONFIG ...` (evaluate and predict: cmd_predict.c). */
 #include <errno.h>
 #include <math.h>
 #include <unistd.h>
@@ -25,12 +25,13 @@ static int fail(const char *cmd, mf_job *j)
     return 1;
 }
 
+/* user: the run's mf_model_desc, stored with the weights so that predict
+ * and evaluate rebuild the model without the config */
 static mf_status save_weights_hook(mf_fit_ctx *ctx, const char *path, void *user)
 {
-    (void)user;
     if (mf_comm_rank(mf_fit_comm(ctx)) != 0) /* the rank-0 rule: one writer */
         return MF_STATUS_OK;
-    return mf_weights_save_keras(mf_fit_model(ctx), path);
+    return mf_weights_save_keras_desc(mf_fit_model(ctx), path, user);
 }
 
 /* Everything of a training run that needs freeing. */
@@ -48,6 +49,7 @@ typedef struct run {
     int n_cbs;
     mf_callback *metrics; /* rank 0's metrics.h5 writer (one of cbs), or NULL */
     mf_callback final_weights; /* not heap: destroy is NULL */
+    const char *wpath; /* weights.h5, for final_weights */
     int spe; /* steps per epoch */
     char ckpt_dir[MF_CFG_PATH + 16];
     char last_ckpt[MF_CFG_PATH + 64];
@@ -55,6 +57,7 @@ typedef struct run {
     int resumed;
     mf_checkpoint_summary from;
     int lock_fd; /* [output] dir/.lock, held by rank 0; -1 */
+    mf_model_desc desc; /* the model and class names, for weights.h5 and checkpoints */
 } run;
 
 static void run_free(run *r)
@@ -69,6 +72,7 @@ static void run_free(run *r)
     mf_loader_free(r->val);
     mf_job_free(&r->j);
     mf_output_unlock(r->lock_fd);
+    mf_model_desc_free(&r->desc);
     mf_comm_free(r->comm);
 }
 
@@ -85,7 +89,7 @@ static mf_status checkpoint_hook(mf_fit_ctx *ctx, mf_checkpoint_reason why, void
     const char **classes = mf_alloc((size_t)(nc ? nc : 1) * sizeof *classes);
     for (int i = 0; i < nc; i++)
         classes[i] = mf_dataset_class_name(r->j.train, i);
-    mf_checkpoint_info info = {c->text, classes, nc, r->cbs, r->n_cbs};
+    mf_checkpoint_info info = {c->text, classes, nc, r->cbs, r->n_cbs, &r->desc};
     mf_status s = mf_checkpoint_save(ctx, r->last_ckpt, &info);
     mf_free(classes);
     MF_TRY(s);
@@ -210,7 +214,7 @@ static mf_status resume(run *r)
 static mf_status setup(run *r, int argc, char **argv, int *spe)
 {
     mf_job *j = &r->j;
-    MF_TRY(mf_job_parse(j, argc, argv, 1, r->comm));
+    MF_TRY(mf_job_parse(j, argc, argv, MF_JOB_TRAIN_DATA, r->comm));
     mf_set_num_threads(mf_job_threads(j));
     const mf_config *c = &j->cfg;
     MF_TRY(mf_job_agree(j, mf_job_open_data(j, 0)));
@@ -221,6 +225,7 @@ static mf_status setup(run *r, int argc, char **argv, int *spe)
                        "%s: [finetune] trainable_from = %s: model '%s' has no such layer "
                        "(`mpifit summary %s` lists them)",
                        c->path, c->finetune.trainable_from, mf_model_name(j->model), c->path);
+    mf_job_model_desc(j, &r->desc);
     MF_TRY(mf_job_agree(j, j->rank == 0 ? mf_mkdir_p(c->output.dir) : MF_STATUS_OK));
     /* rank 0 writes the directory: it holds the lock for the run */
     MF_TRY(mf_job_agree(j, j->rank == 0 ? mf_output_lock(c->output.dir, &r->lock_fd) : MF_STATUS_OK));
@@ -309,7 +314,8 @@ static void print_plan(const run *r, int spe)
 static mf_status final_weights_end(mf_callback *cb, mf_fit_ctx *ctx, mf_logs *logs)
 {
     (void)logs;
-    return save_weights_hook(ctx, cb->user, NULL);
+    run *r = cb->user;
+    return save_weights_hook(ctx, r->wpath, &r->desc);
 }
 
 /* [callbacks] (every rank decides alike: their logs are global), history.csv,
@@ -341,11 +347,12 @@ static mf_status add_callbacks(run *r, const char *csv, const char *wpath)
         r->n_cbs++;
     }
     r->cbs[r->n_cbs++] = mf_csv_logger(csv, r->resumed);
-    r->cbs[r->n_cbs++] = mf_model_checkpoint(wpath, "loss", "min", 0, save_weights_hook, NULL);
+    r->cbs[r->n_cbs++] = mf_model_checkpoint(wpath, "loss", "min", 0, save_weights_hook, &r->desc);
     if (k->early_stopping && k->early_stopping_restore_best_weights) {
         r->final_weights.name = "FinalWeights";
         r->final_weights.on_train_end = final_weights_end;
-        r->final_weights.user = (void *)wpath; /* mf_cmd_train's, alive for the whole fit */
+        r->wpath = wpath; /* mf_cmd_train's, alive for the whole fit */
+        r->final_weights.user = r;
         r->cbs[r->n_cbs++] = &r->final_weights;
     }
     if (r->j.rank != 0) /* the rank-0 rule: one writer of metrics.h5 */
@@ -464,114 +471,4 @@ int mf_cmd_summary(int argc, char **argv)
     mf_model_summary(j.model, stdout);
     mf_job_free(&j);
     return 0;
-}
-
-int mf_cmd_evaluate(int argc, char **argv)
-{
-    if (help_wanted(argc, argv) || argc < 2) {
-        printf("usage: mpifit evaluate CONFIG --weights FILE.h5 [--set section.key=value ...] [DATA]\n\n"
-               "Evaluate the weights on DATA (a class-folder dir or packed .h5; default [data]\n"
-               "validation). The last line is machine-readable:\n"
-               "  loss=0.1234 accuracy=0.9531\n"
-               "(every metric as name=value, space-separated, %%.6g).\n");
-        return argc < 2 ? 2 : 0;
-    }
-    mf_job j;
-    if (mf_job_parse(&j, argc, argv, 0, NULL) != MF_STATUS_OK)
-        return fail("evaluate", &j);
-    if (!j.weights) {
-        mf_fail(MF_STATUS_INVALID, "--weights FILE.h5 is required");
-        return fail("evaluate", &j);
-    }
-    const char *data = j.n_positional ? j.positional[0] : j.cfg.data.validation;
-    if (strcmp(data, "none") == 0) {
-        mf_fail(MF_STATUS_CONFIG, "%s: nothing to evaluate: give DATA or set [data] validation", j.cfg.path);
-        return fail("evaluate", &j);
-    }
-    mf_dataset_options o = mf_dataset_options_default();
-    mf_dataset *ds = NULL;
-    if (mf_dataset_open(&ds, data, &o) != MF_STATUS_OK)
-        return fail("evaluate", &j);
-    j.validation = ds;
-    if (j.cfg.model.classes == 0)
-        j.cfg.model.classes = mf_dataset_num_classes(ds);
-    if (mf_job_build_model(&j) != MF_STATUS_OK)
-        return fail("evaluate", &j);
-    mf_loader *l = NULL;
-    mf_loader_options lo = mf_job_loader_options(&j, 0);
-    mf_status s = mf_loader_create(&l, ds, &lo);
-    mf_fit_ctx *ctx = mf_fit_ctx_create(j.model, 1, 0);
-    mf_optimizer_options oo = mf_optimizer_defaults(MF_OPT_SGD);
-    if (s == MF_STATUS_OK)
-        s = mf_compile(ctx, mf_optimizer_create(j.model, &oo), NULL, NULL, "accuracy");
-    mf_logs logs;
-    if (s == MF_STATUS_OK)
-        s = mf_evaluate(ctx, l, 0, &logs);
-    if (s == MF_STATUS_OK) {
-        printf("evaluated %s on %d images of %s\n", j.weights, mf_dataset_size(ds), data);
-        for (int i = 0; i < logs.n; i++)
-            printf("%s%s=%.6g", i ? " " : "", logs.name[i], logs.value[i]);
-        printf("\n");
-    } else {
-        fprintf(stderr, "mpifit evaluate: %s\n", mf_last_error());
-    }
-    mf_fit_ctx_free(ctx);
-    mf_loader_free(l);
-    mf_job_free(&j);
-    return s == MF_STATUS_OK ? 0 : 1;
-}
-
-int mf_cmd_predict(int argc, char **argv)
-{
-    if (help_wanted(argc, argv) || argc < 2) {
-        printf("usage: mpifit predict CONFIG --weights FILE.h5 IMAGE.jpg...\n\n"
-               "One line per image, tab-separated: the path, the predicted class name, then\n"
-               "the probability of every class in class order (the sorted class folders of\n"
-               "[data] train), e.g.\n"
-               "  leaf.jpg\tbean_rust\t0.0312\t0.9511\t0.0177\n"
-               "An image that cannot be read is reported on stderr and the exit status is 1.\n");
-        return argc < 2 ? 2 : 0;
-    }
-    mf_job j;
-    if (mf_job_parse(&j, argc, argv, 0, NULL) != MF_STATUS_OK)
-        return fail("predict", &j);
-    j.info = stderr; /* stdout carries only the result lines */
-    if (!j.weights || j.n_positional == 0) {
-        mf_fail(MF_STATUS_INVALID, "--weights FILE.h5 and at least one IMAGE are required");
-        return fail("predict", &j);
-    }
-    mf_dataset_options o = mf_dataset_options_default();
-    o.quiet = 1;
-    if (mf_dataset_open(&j.train, j.cfg.data.train, &o) != MF_STATUS_OK) {
-        char why[900];
-        mf_strlcpy(why, mf_last_error(), sizeof why);
-        mf_fail(MF_STATUS_CONFIG, "the class names come from [data] train, which cannot be read: %s", why);
-        return fail("predict", &j);
-    }
-    if (mf_job_build_model(&j) != MF_STATUS_OK)
-        return fail("predict", &j);
-    int S = j.cfg.model.input_size, C = j.classes, bad = 0;
-    float *x = mf_alloc((size_t)S * S * 3 * sizeof(float)), *p = mf_alloc((size_t)C * sizeof(float));
-    mf_fit_ctx *ctx = mf_fit_ctx_create(j.model, 1, 0);
-    for (int i = 0; i < j.n_positional; i++) {
-        const char *path = j.positional[i];
-        if (mf_image_load(path, S, x) != MF_STATUS_OK) {
-            fprintf(stderr, "mpifit predict: %s\n", mf_last_error());
-            bad++;
-            continue;
-        }
-        mf_predict(ctx, x, 1, 1, p);
-        int best = 0;
-        for (int k = 1; k < C; k++)
-            best = p[k] > p[best] ? k : best;
-        printf("%s\t%s", path, mf_dataset_class_name(j.train, best));
-        for (int k = 0; k < C; k++)
-            printf("\t%.4f", p[k]);
-        printf("\n");
-    }
-    mf_fit_ctx_free(ctx);
-    mf_free(x);
-    mf_free(p);
-    mf_job_free(&j);
-    return bad ? 1 : 0;
 }

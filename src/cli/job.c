@@ -3,6 +3,8 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "job.h"
 #include "core/core.h"
@@ -53,7 +55,37 @@ int mf_job_threads(const mf_job *j)
     return t > 0 ? t : 1;
 }
 
-mf_status mf_job_parse(mf_job *j, int argc, char **argv, int need_train_data, mf_comm *comm)
+/* 1 if s ends in suffix, ignoring case */
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcasecmp(s + n - k, suffix) == 0;
+}
+
+int mf_job_is_config(const char *a)
+{
+    if (a[0] == '-')
+        return 0;
+    if (ends_with(a, ".ini"))
+        return 1;
+    if (ends_with(a, ".jpg") || ends_with(a, ".jpeg") || ends_with(a, ".h5") || ends_with(a, ".hdf5") ||
+        strstr(a, ".h5:"))
+        return 0;
+    struct stat st;
+    if (stat(a, &st) != 0 || S_ISDIR(st.st_mode))
+        return 0;
+    /* a file named otherwise: a JPEG or HDF5 file by its first bytes is not a config */
+    unsigned char head[4] = {0, 0, 0, 0};
+    FILE *f = fopen(a, "rb");
+    size_t got = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f)
+        fclose(f);
+    if (got >= 2 && head[0] == 0xFF && head[1] == 0xD8)
+        return 0;
+    return !(got == 4 && memcmp(head, "\x89HDF", 4) == 0);
+}
+
+mf_status mf_job_parse(mf_job *j, int argc, char **argv, unsigned flags, mf_comm *comm)
 {
     memset(j, 0, sizeof *j);
     j->comm = comm;
@@ -61,18 +93,23 @@ mf_status mf_job_parse(mf_job *j, int argc, char **argv, int need_train_data, mf
     j->world = mf_comm_size(comm);
     j->info = stdout;
     mf_config_defaults(&j->cfg);
-    if (argc < 2 || argv[1][0] == '-')
+    j->has_config = argc >= 2 && (flags & MF_JOB_CONFIG_OPTIONAL ? mf_job_is_config(argv[1]) : argv[1][0] != '-');
+    if (!j->has_config && !(flags & MF_JOB_CONFIG_OPTIONAL))
         return mf_fail(MF_STATUS_INVALID, "%s: the first argument must be a config file (try --help)", argv[0]);
-    MF_TRY(load_config(j, argv[1]));
-    for (int i = 2; i < argc; i++) {
+    if (j->has_config)
+        MF_TRY(load_config(j, argv[1]));
+    for (int i = j->has_config ? 2 : 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--set") == 0 || strcmp(a, "--weights") == 0 || strcmp(a, "--resume") == 0) {
             if (i + 1 >= argc)
                 return mf_fail(MF_STATUS_INVALID, "%s: %s needs a value", argv[0], a);
             const char *v = argv[++i];
-            if (strcmp(a, "--set") == 0)
+            if (strcmp(a, "--set") == 0) {
+                if (j->n_sets == MF_JOB_MAX_ARGS)
+                    return mf_fail(MF_STATUS_INVALID, "%s: more than %d --set", argv[0], MF_JOB_MAX_ARGS);
                 MF_TRY(mf_config_set(&j->cfg, v));
-            else if (strcmp(a, "--weights") == 0)
+                j->sets[j->n_sets++] = v;
+            } else if (strcmp(a, "--weights") == 0)
                 j->weights = v;
             else
                 j->resume = v;
@@ -86,7 +123,7 @@ mf_status mf_job_parse(mf_job *j, int argc, char **argv, int need_train_data, mf
             return mf_fail(MF_STATUS_INVALID, "%s: more than %d arguments", argv[0], MF_JOB_MAX_ARGS);
         }
     }
-    if (need_train_data)
+    if (flags & MF_JOB_TRAIN_DATA)
         MF_TRY(mf_config_validate(&j->cfg));
     if (comm) /* from here on a stuck rank ends the job instead of hanging it */
         mf_comm_set_timeout(comm, (double)j->cfg.dist.timeout);
@@ -217,6 +254,38 @@ mf_status mf_job_build_model(mf_job *j)
         const char *last = strcmp(c->model.arch, "mobilenet_v2") == 0 ? "out_relu" : "re_lu_2";
         MF_TRY(mf_model_set_trainable_upto(j->model, last, 0));
     }
+    return MF_STATUS_OK;
+}
+
+void mf_job_model_desc(const mf_job *j, mf_model_desc *d)
+{
+    const mf_config *c = &j->cfg;
+    memset(d, 0, sizeof *d);
+    mf_strlcpy(d->arch, c->model.arch, sizeof d->arch);
+    d->alpha = c->model.alpha;
+    d->input_size = c->model.input_size;
+    d->classes = j->classes;
+    d->dropout = c->model.dropout;
+    d->bn_momentum = c->model.bn_momentum;
+    if (!j->train || mf_dataset_num_classes(j->train) != j->classes)
+        return;
+    d->class_names = mf_alloc((size_t)(j->classes ? j->classes : 1) * sizeof *d->class_names);
+    for (int i = 0; i < j->classes; i++)
+        d->class_names[i] = mf_strdup(mf_dataset_class_name(j->train, i));
+}
+
+mf_status mf_job_apply_desc(mf_job *j, const mf_model_desc *d)
+{
+    mf_config *c = &j->cfg;
+    mf_strlcpy(c->model.arch, d->arch, sizeof c->model.arch);
+    c->model.alpha = d->alpha;
+    c->model.input_size = d->input_size;
+    c->model.classes = d->classes;
+    c->model.dropout = d->dropout;
+    c->model.bn_momentum = d->bn_momentum;
+    for (int i = 0; i < j->n_sets; i++)
+        MF_TRY(mf_config_set(c, j->sets[i]));
+    j->classes = c->model.classes;
     return MF_STATUS_OK;
 }
 

@@ -327,6 +327,7 @@ int mf_comm_local_rank(const mf_comm *c) { return c ? c->local_rank : 0; }
 
 /* MPI counts are int: move large buffers in pieces. */
 #define CHUNK ((size_t)1 << 28)
+#define AVG_CHUNK ((size_t)1 << 20) /* doubles of the average's buffer: 8 MiB */
 
 mf_status mf_comm_bcast_floats(mf_comm *c, float *buf, size_t n, int root)
 {
@@ -417,20 +418,31 @@ mf_status mf_comm_average_floats(mf_comm *c, float *buf, size_t n)
 {
     if (c->size == 1)
         return MF_STATUS_OK;
-    for (size_t off = 0; off < n; off += CHUNK) {
-        int k = (int)(n - off < CHUNK ? n - off : CHUNK);
+    /* summed and divided in double: N copies of one float add up exactly
+     * (24 + log2 N bits), so ranks that hold the same value get exactly that
+     * value back, whatever their number (in float, (a + a + a) / 3 need not be
+     * a): evaluation on N ranks then uses the very model of one rank. With 2
+     * ranks the result is what the float sum gave (two floats add exactly in
+     * double; halving commutes with rounding outside the subnormal range). */
+    size_t chunk = n < AVG_CHUNK ? n : AVG_CHUNK;
+    double *d = mf_alloc_uninit((chunk ? chunk : 1) * sizeof *d);
+    int rc = MPI_SUCCESS;
+    for (size_t off = 0; off < n && rc == MPI_SUCCESS; off += AVG_CHUNK) {
+        int k = (int)(n - off < AVG_CHUNK ? n - off : AVG_CHUNK);
+        for (int i = 0; i < k; i++)
+            d[i] = buf[off + (size_t)i];
         watch_begin(c, "the BatchNorm statistics average");
         MPI_Request req;
-        int rc = MPI_Iallreduce(MPI_IN_PLACE, buf + off, k, MPI_FLOAT, MPI_SUM, c->comm, &req);
+        rc = MPI_Iallreduce(MPI_IN_PLACE, d, k, MPI_DOUBLE, MPI_SUM, c->comm, &req);
         if (rc == MPI_SUCCESS)
             rc = wait_watched(c, &req);
         watch_end(c);
-        if (rc != MPI_SUCCESS)
-            return mpi_fail(rc, "MPI_Allreduce (average)");
+        for (int i = 0; rc == MPI_SUCCESS && i < k; i++)
+            buf[off + (size_t)i] = (float)(d[i] / c->size);
     }
-    float inv = 1.0f / (float)c->size;
-    for (size_t i = 0; i < n; i++)
-        buf[i] *= inv;
+    mf_free(d);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(rc, "MPI_Allreduce (average)");
     return MF_STATUS_OK;
 }
 

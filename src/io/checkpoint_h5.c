@@ -13,6 +13,7 @@
 #include "mpifit/checkpoint.h"
 #include "h5util.h"
 #include "keras_io.h"
+#include "model_desc.h"
 #include "../core/core.h"
 #include "../train/fit_state.h"
 
@@ -52,6 +53,8 @@ static int write_position(hid_t f, const mf_fit_state *st, const mf_checkpoint_i
     bad |= mf_h5_put_string(f, "config", info && info->config_text ? info->config_text : "", 0) < 0;
     bad |= mf_h5_put_strings(f, "class_names", info ? info->class_names : NULL,
                              info && info->class_names ? info->n_classes : 0, 0) < 0;
+    if (info && info->model) /* the class names are the ones just written */
+        bad |= mf_model_desc_put(f, info->model, 0) < 0;
     return bad;
 }
 
@@ -927,6 +930,15 @@ mf_status mf_checkpoint_export_keras(const char *checkpoint, const char *out)
                 H5Sclose(space);
                 H5Tclose(type);
                 H5Aclose(src);
+            }
+            /* the model description (a checkpoint written before there was
+             * one has none): the export rebuilds its model without a config */
+            if (s == MF_STATUS_OK && H5Aexists(f, "model_arch") > 0) {
+                mf_model_desc d;
+                s = mf_model_desc_get(f, checkpoint, &d);
+                if (s == MF_STATUS_OK && mf_model_desc_put(o, &d, 1) < 0)
+                    s = mf_fail(MF_STATUS_HDF5, "export: the model description: %s", mf_h5_error(err, sizeof err));
+                mf_model_desc_free(&d);
             }
         }
         if (g >= 0)

@@ -8,6 +8,7 @@
 #include "../core/core.h"
 #include "describe.h"
 #include "h5util.h"
+#include "model_desc.h"
 
 /* a string attribute (one element, at most 1 MiB: a config), mf_alloc'ed, or NULL */
 static char *str_attr(hid_t obj, const char *name) { return mf_h5_attr_string(obj, name, (size_t)1 << 20); }
@@ -19,6 +20,28 @@ static long long int_attr(hid_t obj, const char *name)
     if (mf_h5_attr_scalar(obj, name, H5T_NATIVE_LLONG, &v) != 0)
         v = -1;
     return v;
+}
+
+/* The model description (mf_model_desc), when the file has one: the
+ * architecture and the class names that predict and evaluate will use. */
+static void print_model(hid_t f, const char *path, FILE *out)
+{
+    if (H5Aexists(f, "model_arch") <= 0)
+        return;
+    mf_model_desc d;
+    if (mf_model_desc_get(f, path, &d) != MF_STATUS_OK) {
+        fprintf(out, "model: (a damaged description: %s)\n", mf_last_error());
+        return;
+    }
+    fprintf(out, "model: %s", d.arch);
+    if (strcmp(d.arch, "mobilenet_v2") == 0)
+        fprintf(out, " alpha %g", (double)d.alpha);
+    fprintf(out, ", %d px, %d classes", d.input_size, d.classes);
+    for (int i = 0; d.class_names && i < d.classes && i < 32; i++)
+        fprintf(out, "%s%.64s", i ? " " : ": ", d.class_names[i]);
+    fprintf(out, "%s; dropout %g, bn_momentum %g\n", d.class_names && d.classes > 32 ? " ..." : "", (double)d.dropout,
+            (double)d.bn_momentum);
+    mf_model_desc_free(&d);
 }
 
 /* every dataset under the group, with its shape */
@@ -161,6 +184,7 @@ int mf_h5_describe(const char *path, FILE *out)
                 int_attr(f, "epoch"), int_attr(f, "step_in_epoch"), int_attr(f, "global_step"),
                 int_attr(f, "data_epoch"), int_attr(f, "data_step"));
         fprintf(out, "world size: %lld ranks; seed %lld\n", int_attr(f, "world_size"), int_attr(f, "seed"));
+        print_model(f, path, out);
         hid_t g = H5Gopen2(f, "optimizer", H5P_DEFAULT);
         char *kind = g >= 0 ? str_attr(g, "kind") : NULL;
         fprintf(out, "optimizer: %s, %lld iterations\n", kind ? kind : "?", g >= 0 ? int_attr(g, "iterations") : -1);
@@ -201,6 +225,7 @@ int mf_h5_describe(const char *path, FILE *out)
     } else {
         w.print = 1;
         fprintf(out, "%s: HDF5 file (Keras-layout weights?), datasets:\n", path);
+        print_model(f, path, out);
         H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, visit, &w);
         fprintf(out, "%d datasets, %zu values\n", w.n, w.values);
     }

@@ -473,6 +473,42 @@ int mf_h5_read_exact(hid_t loc, const char *name, hid_t mem_type, int rank, cons
     return e < 0 ? -1 : 0;
 }
 
+/* The fixed-length form of mf_h5_read_strings: n strings of `width` bytes,
+ * NUL- (or space-) padded, bounded to MF_H5_FIXED_MAX bytes in all. */
+#define MF_H5_FIXED_MAX ((size_t)64 << 20)
+static mf_status read_fixed_strings(hid_t obj, int is_attr, hssize_t n, size_t width, int space_pad, char ***out,
+                                    int *n_out, const char *what)
+{
+    if (width == 0 || (size_t)n > MF_H5_FIXED_MAX / width)
+        return mf_fail(MF_STATUS_DATA, "%s: %lld strings of %zu bytes is more than %zu MiB", what, (long long)n, width,
+                       MF_H5_FIXED_MAX >> 20);
+    char *raw = mf_alloc((size_t)(n ? n : 1) * width);
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, width);
+    H5Tset_strpad(mt, space_pad ? H5T_STR_SPACEPAD : H5T_STR_NULLPAD);
+    herr_t e = n == 0 ? 0 : is_attr ? H5Aread(obj, mt, raw) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
+    H5Tclose(mt);
+    if (e < 0) {
+        mf_free(raw);
+        return mf_fail(MF_STATUS_DATA, "cannot read %s as strings", what);
+    }
+    char **v = mf_alloc((size_t)(n ? n : 1) * sizeof *v);
+    for (hssize_t i = 0; i < n; i++) {
+        const char *p = raw + (size_t)i * width;
+        size_t len = 0;
+        while (len < width && p[len])
+            len++;
+        while (space_pad && len > 0 && p[len - 1] == ' ')
+            len--;
+        v[i] = mf_alloc(len + 1);
+        memcpy(v[i], p, len);
+    }
+    mf_free(raw);
+    *out = v;
+    *n_out = (int)n;
+    return MF_STATUS_OK;
+}
+
 mf_status mf_h5_read_strings(hid_t obj, int is_attr, int expect, int max_n, char ***out, int *n_out, const char *what)
 {
     hid_t sp = is_attr ? H5Aget_space(obj) : H5Dget_space(obj);
@@ -481,20 +517,25 @@ mf_status mf_h5_read_strings(hid_t obj, int is_attr, int expect, int max_n, char
     if (sp >= 0)
         H5Sclose(sp);
     hid_t t = is_attr ? H5Aget_type(obj) : H5Dget_type(obj);
-    int vstrings = t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0;
-    if (vstrings && !is_attr) { /* a dataset: its references must be stored before we allocate for them */
+    int strings = t >= 0 && H5Tget_class(t) == H5T_STRING;
+    int vstrings = strings && H5Tis_variable_str(t) > 0;
+    size_t width = strings && !vstrings ? H5Tget_size(t) : 0; /* fixed-length: h5py's bytes, Keras' names */
+    int space_pad = strings && !vstrings && H5Tget_strpad(t) == H5T_STR_SPACEPAD;
+    if (strings && !is_attr) { /* a dataset: its bytes (or references) must be stored before we allocate for them */
         hid_t dsp = H5Dget_space(obj);
-        vstrings = dsp >= 0 && mf_h5_stored(obj, t, dsp);
+        strings = dsp >= 0 && mf_h5_stored(obj, t, dsp);
         if (dsp >= 0)
             H5Sclose(dsp);
     }
     if (t >= 0)
         H5Tclose(t);
-    if (!vstrings || nd > 1)
-        return mf_fail(MF_STATUS_DATA, "%s is not a list of variable-length strings", what);
+    if (!strings || nd > 1)
+        return mf_fail(MF_STATUS_DATA, "%s is not a list of strings", what);
     if (n < 0 || n > max_n || (expect >= 0 && n != expect))
         return mf_fail(MF_STATUS_DATA, "%s has %lld entries, expected %s%d", what, (long long)n,
                        expect >= 0 ? "" : "at most ", expect >= 0 ? expect : max_n);
+    if (!vstrings)
+        return read_fixed_strings(obj, is_attr, n, width, space_pad, out, n_out, what);
     char **raw = mf_alloc((size_t)(n ? n : 1) * sizeof *raw);
     hid_t mt = H5Tcopy(H5T_C_S1);
     H5Tset_size(mt, H5T_VARIABLE);

@@ -51,9 +51,11 @@ int mf_h5_stored(hid_t d, hid_t type, hid_t space);
  * shape is exactly (dims[0], ..., dims[rank-1]) (v holds that) and its bytes
  * are stored (mf_h5_stored); else -1 and nothing read. */
 int mf_h5_read_exact(hid_t loc, const char *name, hid_t mem_type, int rank, const hsize_t *dims, void *v);
-/* A 1-D list of variable-length strings (an attribute if is_attr, else a
- * dataset) as mf_alloc'ed copies: exactly `expect` entries (expect >= 0) and at
- * most max_n; errors name `what`. Free with mf_h5_strings_free. */
+/* A 1-D list of strings (an attribute if is_attr, else a dataset) as
+ * mf_alloc'ed copies: exactly `expect` entries (expect >= 0) and at most
+ * max_n; errors name `what`. Variable-length strings, or fixed-length ones
+ * (what h5py writes for bytes and Keras for its names; at most 64 MiB in all,
+ * cut at the first NUL). Free with mf_h5_strings_free. */
 mf_status mf_h5_read_strings(hid_t obj, int is_attr, int expect, int max_n, char ***out, int *n, const char *what);
 void mf_h5_strings_free(char **v, int n);
 

@@ -9,6 +9,7 @@
 #include "mpifit/checkpoint.h"
 #include "h5util.h"
 #include "keras_io.h"
+#include "model_desc.h"
 #include "../layers/layer.h"
 
 /* dims of dataset d into shape (Keras layout, no batch), or -1 */
@@ -207,14 +208,26 @@ mf_status mf_keras_write_group(hid_t f, mf_model *m, const char *tmp)
     return s;
 }
 
-mf_status mf_weights_save_keras(mf_model *m, const char *path)
+mf_status mf_weights_save_keras_desc(mf_model *m, const char *path, const mf_model_desc *desc)
 {
     MF_ASSERT(mf_model_is_built(m));
+    /* a description that does not fit the model would make predict build
+     * another model than the weights are for */
+    mf_shape out = mf_model_output_shape(m);
+    if (desc && (out.ndim != 2 || out.d[1] != desc->classes))
+        return mf_fail(MF_STATUS_INVALID, "%s: the model description says %d classes but the model has %d outputs",
+                       path, desc->classes, out.ndim == 2 ? out.d[1] : -1);
     char err[256];
     mf_h5_lock();
     hid_t f = mf_h5_mem_create(path, 0);
     mf_status s = f < 0 ? mf_fail(MF_STATUS_HDF5, "%s: %s", path, mf_h5_error(err, sizeof err))
-                        : mf_h5_mem_commit(f, path, mf_keras_write_group(f, m, path));
+                        : mf_keras_write_group(f, m, path);
+    if (s == MF_STATUS_OK && desc && mf_model_desc_put(f, desc, 1) < 0)
+        s = mf_fail(MF_STATUS_HDF5, "writing the model description to %s: %s", path, mf_h5_error(err, sizeof err));
+    if (f >= 0)
+        s = mf_h5_mem_commit(f, path, s); /* closes f; on failure writes nothing */
     mf_h5_unlock();
     return s;
 }
+
+mf_status mf_weights_save_keras(mf_model *m, const char *path) { return mf_weights_save_keras_desc(m, path, NULL); }

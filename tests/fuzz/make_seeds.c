@@ -10,9 +10,11 @@
  *   jpeg/           4 parameter bytes (see fuzz_jpeg.c) + JPEGs of every kind
  *                   TurboJPEG writes: 4:2:0, 4:2:2, 4:4:4, grayscale,
  *                   progressive, CMYK (with its Adobe marker), odd sizes
- *   keras_weights/  mf_weights_save_keras of the tiny model (fuzz_common.h)
+ *   keras_weights/  mf_weights_save_keras_desc of the tiny model (fuzz_common.h),
+ *                   with a model description as train writes one
  *   checkpoint/     mf_checkpoint_save of it before training (no history) and
- *                   after two epochs of fit (history, EarlyStopping state)
+ *                   after two epochs of fit (history, EarlyStopping state),
+ *                   with the model description
  *   packed/         mpifit pack's format: one split, and train + validation
  *   inspect/        one of each: checkpoint, metrics.h5, weights, packed */
 #include <errno.h>
@@ -180,8 +182,11 @@ static void model_seeds(const char *packed)
         mkdirs(path);
     }
     mf_model *m = fuzz_tiny_model();
+    /* the model description as train stores it (the tiny model has 3 outputs) */
+    char *names[3] = {"a", "b", "c"};
+    mf_model_desc desc = {"small_cnn", 1.0f, 32, 3, 0.2f, 0.9f, names};
     snprintf(weights, sizeof weights, "%s/keras_weights/tiny_model.h5", out);
-    if (mf_weights_save_keras(m, weights) != MF_STATUS_OK)
+    if (mf_weights_save_keras_desc(m, weights, &desc) != MF_STATUS_OK)
         die(weights);
 
     mf_fit_ctx *ctx = mf_fit_ctx_create(m, 3, 0);
@@ -190,9 +195,9 @@ static void model_seeds(const char *packed)
     if (mf_compile(ctx, mf_optimizer_create(m, &oo), &sch, NULL, "accuracy") != MF_STATUS_OK)
         die("compile");
     const char *config = "[model]\narch = small_cnn\ninput_size = 32\n[train]\nepochs = 2\n";
-    const char *classes[] = {"a", "b"};
+    const char *classes[] = {"a", "b", "c"};
     mf_callback *stop = mf_early_stopping("val_loss", 0.0f, 3, "min", 0);
-    mf_checkpoint_info info = {config, classes, 2, &stop, 1};
+    mf_checkpoint_info info = {config, classes, 3, &stop, 1, &desc};
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint/untrained.h5", out);
     if (mf_checkpoint_save(ctx, ckpt, &info) != MF_STATUS_OK)
         die(ckpt);
@@ -218,7 +223,7 @@ static void model_seeds(const char *packed)
     if (mf_loader_create(&vl, val, &lo) != MF_STATUS_OK)
         die("loader");
     snprintf(metrics, sizeof metrics, "%s/inspect/metrics.h5", out);
-    mf_metrics_options mo = {config, classes, 2, 1, 2, -1, 0};
+    mf_metrics_options mo = {config, classes, 3, 1, 2, -1, 0};
     mf_callback *writer = mf_metrics_h5_writer(metrics, &mo);
     mf_callback *cbs[2] = {stop, writer};
     mf_fit_options fo = mf_fit_options_default();

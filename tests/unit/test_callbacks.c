@@ -131,7 +131,7 @@ static mf_status save_at(mf_fit_ctx *ctx, mf_checkpoint_reason why, void *user)
         if (why == MF_CHECKPOINT_EPOCH && s->at[i] == e) {
             char path[160];
             snprintf(path, sizeof path, "%s/%s-%d.h5", dir, s->prefix, e);
-            mf_checkpoint_info info = {NULL, NULL, 0, s->cbs, s->n_cbs};
+            mf_checkpoint_info info = {NULL, NULL, 0, s->cbs, s->n_cbs, NULL};
             return mf_checkpoint_save(ctx, path, &info);
         }
     return MF_STATUS_OK;

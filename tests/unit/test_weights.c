@@ -6,7 +6,9 @@
  *  - a shape mismatch names the layer, the weight and both shapes, and changes
  *    nothing;
  *  - checkpoints: round trip of the training position and optimizer state;
- *    an incomplete file is refused; the newest complete one is found. */
+ *    an incomplete file is refused; the newest complete one is found;
+ *  - the model description of weights files and checkpoints round trips, and
+ *    a missing or damaged one is refused naming the attribute. */
 #include <hdf5.h>
 #include <math.h>
 #include <stdlib.h>
@@ -255,6 +257,179 @@ static void test_checkpoints(void)
     mf_model_free(m4);
 }
 
+/* an int64 / float64 / string attribute at the root of path, replaced */
+static void set_attr(const char *path, const char *name, hid_t type, const void *v)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    MF_CHECK(f >= 0);
+    if (H5Aexists(f, name) > 0)
+        H5Adelete(f, name);
+    if (type >= 0) {
+        hid_t sp = H5Screate(H5S_SCALAR);
+        hid_t a = H5Acreate2(f, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
+        MF_CHECK(a >= 0 && H5Awrite(a, type, v) >= 0);
+        H5Aclose(a);
+        H5Sclose(sp);
+    }
+    H5Fclose(f);
+}
+
+/* The model description: a weights file and a checkpoint carry it and read
+ * it back; a file without it, or with a damaged one, is refused with a
+ * message that names the attribute. */
+static void test_model_desc(void)
+{
+    mf_model *m = small(3);
+    char *names[3] = {"angular_leaf_spot", "bean_rust", "healthy"};
+    mf_model_desc d = {"small_cnn", 0.35f, 48, 3, 0.2f, 0.9f, names};
+    char p[128], plain[128];
+    snprintf(p, sizeof p, "%s/desc.h5", dir);
+    snprintf(plain, sizeof plain, "%s/plain.h5", dir);
+    MF_CHECK(mf_weights_save_keras_desc(m, p, &d) == MF_STATUS_OK);
+    mf_model_desc r;
+    MF_CHECK(mf_model_desc_read(p, &r) == MF_STATUS_OK);
+    MF_CHECK(strcmp(r.arch, "small_cnn") == 0 && r.alpha == 0.35f && r.input_size == 48 && r.classes == 3);
+    MF_CHECK(r.dropout == 0.2f && r.bn_momentum == 0.9f);
+    MF_CHECK(r.class_names && strcmp(r.class_names[0], "angular_leaf_spot") == 0 &&
+             strcmp(r.class_names[2], "healthy") == 0);
+    mf_model_desc_free(&r);
+    MF_CHECK(r.class_names == NULL && r.classes == 0);
+    mf_model_desc_free(NULL);
+    /* still a Keras weights file, loading as before; the floats stored as
+     * the decimals they were written as (h5py shows 0.35, not 0.3499999940) */
+    mf_model *back = small(3);
+    MF_CHECK(mf_weights_load_keras(back, p, NULL) == MF_STATUS_OK);
+    MF_CHECK(memcmp(mf_model_params(back), mf_model_params(m), mf_model_num_params(m) * sizeof(float)) == 0);
+    hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
+    double alpha = 0;
+    hid_t a = H5Aopen(f, "model_alpha", H5P_DEFAULT);
+    MF_CHECK(H5Aread(a, H5T_NATIVE_DOUBLE, &alpha) >= 0 && alpha == 0.35);
+    H5Aclose(a);
+    MF_CHECK(H5Aexists(f, "layer_names") > 0);
+    /* its strings fixed-length, as Keras': no global heap in a weights file */
+    a = H5Aopen(f, "class_names", H5P_DEFAULT);
+    hid_t ct = H5Aget_type(a);
+    MF_CHECK(H5Tget_class(ct) == H5T_STRING && H5Tis_variable_str(ct) == 0);
+    H5Tclose(ct);
+    H5Aclose(a);
+    H5Fclose(f);
+    /* a description that does not fit the model is a caller's bug, refused */
+    d.classes = 4;
+    MF_CHECK(mf_weights_save_keras_desc(m, plain, &d) == MF_STATUS_INVALID);
+    d.classes = 3;
+    /* without one: MF_STATUS_CONFIG naming the first missing attribute */
+    MF_CHECK(mf_weights_save_keras(m, plain) == MF_STATUS_OK);
+    MF_CHECK(mf_model_desc_read(plain, &r) == MF_STATUS_CONFIG);
+    MF_CHECK_MSG(strstr(mf_last_error(), "plain.h5 has no model description: root attribute 'model_arch' is missing"),
+                 "%s", mf_last_error());
+    MF_CHECK(mf_model_desc_read("/nonexistent/w.h5", &r) == MF_STATUS_IO);
+    /* damaged: each refused with the attribute's name, nothing allocated */
+    int64_t tiny = 16, many = 3000000;
+    double nan_v = NAN, big = 5.0;
+    hid_t vs = H5Tcopy(H5T_C_S1);
+    H5Tset_size(vs, H5T_VARIABLE);
+    const char *resnet = "resnet50";
+    struct {
+        const char *name;
+        hid_t type;
+        const void *v;
+        mf_status want;
+    } bad[] = {{"model_input_size", H5T_NATIVE_INT64, &tiny, MF_STATUS_DATA},
+               {"model_classes", H5T_NATIVE_INT64, &many, MF_STATUS_DATA},
+               {"model_alpha", H5T_NATIVE_DOUBLE, &nan_v, MF_STATUS_DATA},
+               {"model_dropout", H5T_NATIVE_DOUBLE, &big, MF_STATUS_DATA},
+               {"model_bn_momentum", vs, &resnet, MF_STATUS_DATA},
+               {"model_arch", vs, &resnet, MF_STATUS_DATA},
+               {"model_input_size", H5T_NATIVE_DOUBLE, &big, MF_STATUS_DATA},
+               {"model_classes", -1, NULL, MF_STATUS_CONFIG}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        MF_CHECK(mf_weights_save_keras_desc(m, p, &d) == MF_STATUS_OK);
+        set_attr(p, bad[i].name, bad[i].type, bad[i].v);
+        mf_status s = mf_model_desc_read(p, &r);
+        MF_CHECK_MSG(s == bad[i].want && strstr(mf_last_error(), bad[i].name) && r.class_names == NULL,
+                     "%s: status %d, %s", bad[i].name, (int)s, mf_last_error());
+    }
+    /* two class names for three classes */
+    MF_CHECK(mf_weights_save_keras_desc(m, p, &d) == MF_STATUS_OK);
+    f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Adelete(f, "class_names");
+    hsize_t two = 2;
+    hid_t sp = H5Screate_simple(1, &two, NULL);
+    a = H5Acreate2(f, "class_names", vs, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, vs, names);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Fclose(f);
+    MF_CHECK(mf_model_desc_read(p, &r) == MF_STATUS_DATA);
+    MF_CHECK_MSG(strstr(mf_last_error(), "2 class_names for model_classes = 3"), "%s", mf_last_error());
+    /* fixed-length names as h5py writes bytes, here space-padded: read and trimmed */
+    f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Adelete(f, "class_names");
+    hsize_t three = 3;
+    hid_t fixed = H5Tcopy(H5T_C_S1);
+    H5Tset_size(fixed, 20);
+    H5Tset_strpad(fixed, H5T_STR_SPACEPAD);
+    char padded[3][20];
+    for (int i = 0; i < 3; i++) {
+        memset(padded[i], ' ', 20);
+        memcpy(padded[i], names[i], strlen(names[i]) < 20 ? strlen(names[i]) : 20);
+    }
+    sp = H5Screate_simple(1, &three, NULL);
+    a = H5Acreate2(f, "class_names", fixed, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, fixed, padded);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(fixed);
+    H5Fclose(f);
+    MF_CHECK(mf_model_desc_read(p, &r) == MF_STATUS_OK && r.class_names &&
+             strcmp(r.class_names[0], "angular_leaf_spot") == 0 && strcmp(r.class_names[1], "bean_rust") == 0);
+    mf_model_desc_free(&r);
+    /* no class names at all: the model alone */
+    set_attr(p, "class_names", -1, NULL);
+    MF_CHECK(mf_model_desc_read(p, &r) == MF_STATUS_OK && r.class_names == NULL && r.classes == 3);
+    mf_model_desc_free(&r);
+    H5Tclose(vs);
+    /* a checkpoint carries it (with the class names it stores anyway), its
+     * export too; one saved without it has none */
+    mf_fit_ctx *ctx = mf_fit_ctx_create(m, 3, 0);
+    mf_optimizer_options oo = mf_optimizer_defaults(MF_OPT_SGD);
+    MF_CHECK(mf_compile(ctx, mf_optimizer_create(m, &oo), NULL, NULL, "accuracy") == MF_STATUS_OK);
+    const char *cn[3] = {"a", "b", "c"};
+    mf_checkpoint_info info = {"[model]\narch = small_cnn\n", cn, 3, NULL, 0, &d};
+    char ck[128], ex[128];
+    snprintf(ck, sizeof ck, "%s/ckpt-desc.h5", dir);
+    snprintf(ex, sizeof ex, "%s/ckpt-desc-export.h5", dir);
+    MF_CHECK(mf_checkpoint_save(ctx, ck, &info) == MF_STATUS_OK);
+    MF_CHECK(mf_model_desc_read(ck, &r) == MF_STATUS_OK && r.input_size == 48 && r.class_names &&
+             strcmp(r.class_names[1], "b") == 0);
+    mf_model_desc_free(&r);
+    MF_CHECK(mf_checkpoint_export_keras(ck, ex) == MF_STATUS_OK);
+    MF_CHECK(mf_model_desc_read(ex, &r) == MF_STATUS_OK && r.alpha == 0.35f && r.class_names &&
+             strcmp(r.class_names[2], "c") == 0);
+    mf_model_desc_free(&r);
+    info.model = NULL;
+    MF_CHECK(mf_checkpoint_save(ctx, ck, &info) == MF_STATUS_OK);
+    MF_CHECK(mf_model_desc_read(ck, &r) == MF_STATUS_CONFIG);
+    MF_CHECK(mf_checkpoint_export_keras(ck, ex) == MF_STATUS_OK);
+    MF_CHECK(mf_model_desc_read(ex, &r) == MF_STATUS_CONFIG);
+    /* a checkpoint's damaged bytes are caught by its whole-file checksum first */
+    info.model = &d;
+    MF_CHECK(mf_checkpoint_save(ctx, ck, &info) == MF_STATUS_OK);
+    FILE *fp = fopen(ck, "r+b");
+    MF_CHECK(fp && fseek(fp, -100, SEEK_END) == 0);
+    if (fp) {
+        int c = fgetc(fp);
+        fseek(fp, -1, SEEK_CUR);
+        fputc(c ^ 0x5a, fp);
+        fclose(fp);
+    }
+    MF_CHECK(mf_model_desc_read(ck, &r) == MF_STATUS_DATA);
+    MF_CHECK_MSG(strstr(mf_last_error(), "CRC-32"), "%s", mf_last_error());
+    mf_fit_ctx_free(ctx);
+    mf_model_free(m);
+    mf_model_free(back);
+}
+
 /* retention: keep-N by the numbers in the names, not their text; leftovers */
 static void test_retention(void)
 {
@@ -390,6 +565,7 @@ int main(void)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     test_keras_file();
     test_checkpoints();
+    test_model_desc();
     test_retention();
     test_hostile();
     char cmd[128];

@@ -644,7 +644,6 @@ mf_status mf_config_validate(mf_config *c)
         c->output.checkpoint_steps = (int)every;
     if (strcmp(c->optimizer.name, "adam") == 0 && c->optimizer.nesterov)
         return mf_fail(MF_STATUS_CONFIG, "%s: [optimizer] nesterov applies to sgd, not adam", where);
-    return validate_callbacks(c);
     if (c->model.freeze_base && strcmp(c->model.trainable_from, "none") != 0)
         return mf_fail(MF_STATUS_CONFIG,
                        "%s: [model] freeze_base = true and trainable_from = %s say different things; keep one "
@@ -655,7 +654,7 @@ mf_status mf_config_validate(mf_config *c)
                        "%s: [finetune] epochs = %d needs [finetune] trainable_from: the first layer to train in "
                        "that phase (e.g. block_13_expand; `mpifit summary` lists the layers)",
                        where, c->finetune.epochs);
-    return MF_STATUS_OK;
+    return validate_callbacks(c);
 }
 
 void mf_config_free(mf_config *c)

@@ -64,10 +64,10 @@ static void run_free(run *r)
 {
     for (int i = 0; i < r->n_cbs; i++)
         mf_callback_free(r->cbs[i]);
-    if (r->ctx)
-        mf_fit_ctx_free(r->ctx); /* frees the optimizer */
-    else
+    /* a compiled context owns the optimizer; set-up may fail before compile */
+    if (!r->ctx || mf_fit_optimizer(r->ctx) != r->opt)
         mf_optimizer_free(r->opt);
+    mf_fit_ctx_free(r->ctx);
     mf_loader_free(r->train);
     mf_loader_free(r->val);
     mf_job_free(&r->j);

@@ -3,8 +3,9 @@
 # to download: installs missing packages, builds Release into build/, writes the
 # synthetic beans-like dataset (data/synthetic-beans: 600 training and 150
 # validation photos, once), trains MobileNetV2 (alpha 0.35, 96 px) from scratch
-# on it with configs/quickstart.ini (20 epochs: validation accuracy ~0.95, about
-# a minute on 2 idle cores), plots the curves and prints what to try next.
+# on it with configs/quickstart.ini (20 epochs: validation accuracy ~0.95; the
+# dataset and the training take ~45 s on 2 idle cores), plots the curves and
+# prints what to try next.
 #   ./launch/quickstart.sh             1 rank
 #   NP=2 ./launch/quickstart.sh        2 ranks under mpirun
 #   ./launch/quickstart.sh --set train.epochs=2    extra arguments go to `mpifit train`

@@ -23,8 +23,9 @@ mpifit=./build/bin/mpifit
 [ -x "$mpifit" ] || { echo "scaling.sh: build first (./launch/quickstart.sh or cmake --build build)" >&2; exit 1; }
 data=${DATA:-data/synthetic-beans}
 if [ ! -f "$data/.complete" ]; then
-  "$mpifit" make-dataset synthetic-beans "$data" --train 300 --validation 60 >/dev/null
-  touch "$data/.complete"
+  # shellcheck source=launch/synthetic_data.sh
+  . ./launch/synthetic_data.sh
+  synthetic_beans "$data" "$mpifit" >/dev/null
 fi
 mkdir -p "$(dirname "$csv")"
 echo "mode,overlap,ranks,batch_per_rank,global_batch,img_per_s,efficiency" > "$csv"

@@ -573,23 +573,29 @@ static bbox bbox_around(float cx, float cy, float rad, int size)
 }
 
 #define MAX_LESIONS 64
+/* a lesion's areole when it has none: centred off the blade (drawn nowhere), or
+ * grown over several (drawn in any areole, never on a vein) */
+enum { NO_CELL = -2, ANY_CELL = -3 };
 
 /* angular_leaf_spot (Pseudocercospora griseola): necrotic lesions that fill
  * areoles: the small veins stop the fungus, so the spots are angular, bounded
  * by veins on several sides, grey-brown to dark chocolate, often several in
- * neighbouring areoles and some with a yellow (chlorotic) margin. */
+ * neighbouring areoles and some with a yellow (chlorotic) margin. A lesion
+ * larger than an areole has grown across the veinlets around it: it spreads
+ * into the neighbouring areoles, its patches still cut apart by the veins. */
 static void draw_lesions(canvas *cv, mf_rng *r)
 {
     const leaf *lf = &cv->lf;
-    int n = 5 + (int)(40.0f * powf(mf_rng_uniform(r), 1.3f)); /* mostly few, sometimes many */
+    int n = 10 + (int)(40.0f * powf(mf_rng_uniform(r), 1.3f)); /* mostly a dozen or two, sometimes many */
     MF_ASSERT(n <= MAX_LESIONS);
     polygon *pg = mf_alloc(MAX_LESIONS * sizeof *pg);
     int cells[MAX_LESIONS];
     float halo[MAX_LESIONS], halo_w[MAX_LESIONS], tan[MAX_LESIONS];
     rgbf col[MAX_LESIONS];
     /* per-leaf lesion colour: from fresh grey-brown to old dark brown */
-    rgbf brown = rgb_mix(rgb(0.45f, 0.32f, 0.18f), rgb(0.26f, 0.15f, 0.07f), mf_rng_uniform(r));
-    float lmin = lf->len * 0.012f, lmax = lf->len * 0.05f;
+    rgbf brown = rgb_mix(rgb(0.42f, 0.36f, 0.27f), rgb(0.26f, 0.16f, 0.09f), mf_rng_uniform(r));
+    float lmin = lf->len * 0.018f, lmax = lf->len * 0.06f;
+    float spread_rad = lf->len * 0.035f; /* about an areole's half-width */
     float cx = 0.0f, cy = 0.0f;
     for (int i = 0; i < n; i++) {
         float x, y;
@@ -607,7 +613,7 @@ static void draw_lesions(canvas *cv, mf_rng *r)
         veinpt vp;
         vein_at(lf, &lp, &vp);
         int on_blade = leaf_sdist(lf, &lp) > 1.0f; /* a clustered one may fall off */
-        cells[i] = on_blade ? vp.cell : -2;
+        cells[i] = !on_blade ? NO_CELL : rad > spread_rad ? ANY_CELL : vp.cell;
         halo[i] = mf_rng_uniform(r) < 0.5f && on_blade ? unif(r, 0.25f, 0.6f) : 0.0f;
         halo_w[i] = rad * unif(r, 0.4f, 0.9f);
         col[i] = rgb_scale(brown, unif(r, 0.8f, 1.2f));
@@ -639,7 +645,7 @@ static void draw_lesions(canvas *cv, mf_rng *r)
         for (int y = b.y0; y < b.y1; y++)
             for (int x = b.x0; x < b.x1; x++) {
                 size_t p = (size_t)y * S + x;
-                if (cv->cell[p] != cells[i])
+                if (cells[i] == ANY_CELL ? cv->cell[p] < 0 : cv->cell[p] != cells[i])
                     continue;
                 float d = minf(polygon_sdist(&pg[i], (float)x + 0.5f, (float)y + 0.5f), cv->edge[p]);
                 float a = clampf(d + 0.5f, 0.0f, 1.0f);
@@ -648,7 +654,7 @@ static void draw_lesions(canvas *cv, mf_rng *r)
                 /* dead tissue: darker rim, mottled centre */
                 float rim = 1.0f - 0.3f * smoothstepf(2.5f, 0.0f, d);
                 float tex = 0.85f + 0.3f * hash01((uint32_t)x, (uint32_t)y, salt);
-                rgbf c = rgb_mix(col[i], rgb(0.55f, 0.45f, 0.30f), tan[i] * smoothstepf(1.0f, 3.5f, d));
+                rgbf c = rgb_mix(col[i], rgb(0.55f, 0.50f, 0.39f), tan[i] * smoothstepf(1.0f, 3.5f, d));
                 paint(cv->alb, p, rgb_scale(c, rim * tex), a);
             }
     }

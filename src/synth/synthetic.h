@@ -7,10 +7,11 @@
  * base; 55-85% of the frame, any rotation, varied green, pale midrib and
  * lateral veins) over soil, a dark gap or out-of-focus foliage, with its
  * shadow, uneven lighting, a colour cast, slight blur and sensor noise.
- * angular_leaf_spot: angular brown lesions bounded by the small veins, some
- * with a yellow margin; bean_rust: many small round orange to rust-brown
- * pustules in pale yellow halos; healthy: a clean leaf. Every class may carry a
- * few tiny blemishes and some yellow mottling. */
+ * angular_leaf_spot: angular grey-brown to dark brown lesions bounded by the
+ * small veins (the larger ones spread over several areoles, cut apart by the
+ * veins), some with a yellow margin; bean_rust: many small round orange to
+ * rust-brown pustules in pale yellow halos; healthy: a clean leaf. Every class
+ * may carry a few tiny blemishes and some yellow mottling. */
 #ifndef MF_SYNTHETIC_H
 #define MF_SYNTHETIC_H
 #include <stdint.h>

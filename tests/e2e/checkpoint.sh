@@ -44,10 +44,6 @@ complete() {  # complete FILE: mpifit inspect says it is a complete checkpoint
   "$mpifit" inspect "$1" > "$work/inspect.out" || fail "mpifit inspect $1 failed"
   expect_grep complete "$work/inspect.out"
 }
-same() {  # same FILE_A FILE_B OBJECT...: h5diff finds no difference in each object
-  local a=$1 b=$2; shift 2
-  for o in "$@"; do h5diff "$a" "$b" "$o" >/dev/null || { echo "DIFFERS: $o of $a and $b"; h5diff "$a" "$b" "$o" | head -5; exit 1; }; done
-}
 
 echo "== 1. uninterrupted vs killed in the 3rd checkpoint write, then resumed"
 "$mpifit" train "$ini" --set output.dir="$work/full" > "$work/full.log"
@@ -66,10 +62,10 @@ grep -q 'removing .*ckpt-0002-0000012.h5.tmp' "$work/resume.log"
 grep -q 'resumed from .*ckpt-0001-0000008.h5: epoch 2, step 2 of it, global step 8' "$work/resume.log"
 ls "$work/cut/checkpoints" > "$work/ls.txt"
 expect_no_grep tmp "$work/ls.txt"
-same "$work/full/weights.h5" "$work/cut/weights.h5" /
-same "$work/full/checkpoints/ckpt-0004-0000024.h5" "$work/cut/checkpoints/ckpt-0004-0000024.h5" \
+expect_same_h5 "$work/full/weights.h5" "$work/cut/weights.h5" /
+expect_same_h5 "$work/full/checkpoints/ckpt-0004-0000024.h5" "$work/cut/checkpoints/ckpt-0004-0000024.h5" \
      /optimizer/m /optimizer/v /model_weights /ranks/rng /history
-same "$work/full/metrics.h5" "$work/cut/metrics.h5" /epoch/epoch /epoch/loss /epoch/accuracy /epoch/val_loss \
+expect_same_h5 "$work/full/metrics.h5" "$work/cut/metrics.h5" /epoch/epoch /epoch/loss /epoch/accuracy /epoch/val_loss \
      /epoch/val_accuracy /epoch/lr /step/global_step /step/loss /step/lr
 echo "bit-identical after kill + resume"
 
@@ -172,7 +168,7 @@ if mount -t tmpfs -o size=$(( used + ck / 2 + 64 ))k tmpfs "$mnt" 2>/dev/null; t
   grep -q 'no checkpoint written, the earlier ones are untouched' "$work/full_disk.log"
   ls "$mnt/run/checkpoints" > "$work/ls.txt"; expect_no_grep tmp "$work/ls.txt"
   for c in "$mnt"/run/checkpoints/ckpt-*.h5; do complete "$c"; done
-  same "$work/full/checkpoints/ckpt-0004-0000024.h5" "$mnt/run/checkpoints/ckpt-0004-0000024.h5" /
+  expect_same_h5 "$work/full/checkpoints/ckpt-0004-0000024.h5" "$mnt/run/checkpoints/ckpt-0004-0000024.h5" /
   umount "$mnt"
   trap - EXIT
 else
@@ -238,7 +234,7 @@ ls "$work/best/checkpoints"
 test "$(ls "$work/best/checkpoints" | grep -c '^ckpt-.*\.h5$')" -eq 2
 complete "$work/best/checkpoints/best.h5"
 "$mpifit" export "$work/full/checkpoints/ckpt-0004-0000024.h5" "$work/keras.h5"
-same "$work/full/weights.h5" "$work/keras.h5" /conv2d /dense /batch_normalization
+expect_same_h5 "$work/full/weights.h5" "$work/keras.h5" /conv2d /dense /batch_normalization
 "$mpifit" inspect "$work/full/metrics.h5" | tee "$work/inspect.txt"
 expect_grep '^epochs: 4' "$work/inspect.txt"
 expect_grep '^steps: 24' "$work/inspect.txt"

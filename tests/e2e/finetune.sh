@@ -42,12 +42,6 @@ checkpoint_every = 4
 keep = 0
 metrics_flush_steps = 3
 INI
-same() {  # same FILE_A FILE_B OBJECT...: h5diff finds no difference in each object
-  local a=$1 b=$2; shift 2
-  for o in "$@"; do
-    h5diff "$a" "$b" "$o" >/dev/null || { h5diff "$a" "$b" "$o" | head -5; fail "$o differs between $a and $b"; }
-  done
-}
 
 echo "== 1. frozen base, then fine-tuning, in one run"
 "$mpifit" train "$ini" --set output.dir="$work/full" > "$work/full.log" 2>&1
@@ -64,7 +58,7 @@ expect_grep '(0): 0, 1, 2, 3$' "$work/epochs.txt"
 # conv2d (before conv2d_1) is as initialised; conv2d_1 moved
 "$mpifit" train "$ini" --set output.dir="$work/zero" --set train.epochs=1 --set finetune.epochs=0 \
   --set train.steps_per_epoch=1 > "$work/zero.log" 2>&1
-same "$work/full/weights.h5" "$work/zero/weights.h5" /conv2d /batch_normalization_1
+expect_same_h5 "$work/full/weights.h5" "$work/zero/weights.h5" /conv2d /batch_normalization_1
 if h5diff -q "$work/full/weights.h5" "$work/zero/weights.h5" /conv2d_1 >/dev/null; then
   fail "conv2d_1 did not train in the fine-tuning phase"
 fi
@@ -80,8 +74,8 @@ for k in 4 5; do
   expect_status 137 $rc "killed in checkpoint $k"
   "$mpifit" train "$ini" --set output.dir="$work/cut$k" --resume auto > "$work/resume$k.log" 2>&1
   cat "$work/resume$k.log"
-  same "$work/full/weights.h5" "$work/cut$k/weights.h5" /
-  same "$work/full/checkpoints/ckpt-0004-0000024.h5" "$work/cut$k/checkpoints/ckpt-0004-0000024.h5" \
+  expect_same_h5 "$work/full/weights.h5" "$work/cut$k/weights.h5" /
+  expect_same_h5 "$work/full/checkpoints/ckpt-0004-0000024.h5" "$work/cut$k/checkpoints/ckpt-0004-0000024.h5" \
     /optimizer/m /optimizer/v /model_weights /history
 done
 expect_grep 'resumed from .*ckpt-0002-0000012.h5: epoch 3, step 0 of it' "$work/resume4.log"

@@ -66,11 +66,3 @@ np2() {
   for v in "${vars[@]}"; do unset "$v"; done
 }
 
-# same_h5 A B OBJECT...: h5diff finds no difference in each object (bit for bit:
-# h5diff compares values exactly unless told a tolerance)
-same_h5() {
-  local a=$1 b=$2; shift 2
-  for o in "$@"; do
-    h5diff "$a" "$b" "$o" > /dev/null || { h5diff "$a" "$b" "$o" | head -5; fail "$o differs between $a and $b"; }
-  done
-}

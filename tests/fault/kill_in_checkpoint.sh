@@ -52,5 +52,5 @@ done
 np2 "$work/final.log" 300 -- "$mpifit" train "$work/cut.ini" --resume auto
 expect_status 0 $rc "the final --resume auto"
 expect_no_grep 'skipping checkpoint' "$work/final.log"
-same_h5 "$work/full/weights.h5" "$work/cut/weights.h5" /
+expect_same_h5 "$work/full/weights.h5" "$work/cut/weights.h5" /
 echo "kill_in_checkpoint: $resumed resumes after kills in checkpoint writes, never a damaged checkpoint; final weights equal the uninterrupted run's"

@@ -34,5 +34,5 @@ expect_grep complete "$work/inspect.txt"
 np2 "$work/resume.log" 300 -- "$mpifit" train "$work/nan.ini" --resume auto
 expect_status 0 $rc "--resume auto after the NaN"
 expect_grep "resumed from .*$newest" "$work/resume.log"
-same_h5 "$work/full/weights.h5" "$work/nan/weights.h5" /
+expect_same_h5 "$work/full/weights.h5" "$work/nan/weights.h5" /
 echo "nan_loss: every rank stopped at the NaN, the last good checkpoint stayed, and resuming from it ends like a run that never diverged"

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include "mpifit/tensor.h"
 #include "mpifit/rng.h"
+#include "mpifit/status.h"
 
 typedef enum mf_padding { MF_PADDING_VALID = 0, MF_PADDING_SAME = 1 } mf_padding;
 
@@ -22,6 +23,28 @@ typedef enum mf_padding { MF_PADDING_VALID = 0, MF_PADDING_SAME = 1 } mf_padding
 typedef enum mf_mode { MF_MODE_INFER = 0, MF_MODE_TRAIN = 1 } mf_mode;
 
 typedef struct mf_layer mf_layer;
+
+/* Keras activation functions (Activation layer, and the `activation` argument
+ * of Conv2D, SeparableConv2D and Dense, applied after the bias). hard_sigmoid is
+ * Keras 2's clip(0.2 x + 0.5, 0, 1); softmax is over the last axis. */
+typedef enum mf_activation {
+    MF_ACT_LINEAR = 0,
+    MF_ACT_RELU,
+    MF_ACT_RELU6,
+    MF_ACT_SIGMOID,
+    MF_ACT_TANH,
+    MF_ACT_SOFTMAX,
+    MF_ACT_SWISH,
+    MF_ACT_HARD_SIGMOID
+} mf_activation;
+
+/* Map a Keras activation name ("relu", "relu6", "sigmoid", "tanh", "softmax",
+ * "linear", "swish", "silu", "hard_sigmoid") to *out. MF_STATUS_INVALID with the
+ * valid names in mf_last_error() otherwise (*out untouched). */
+MF_API mf_status mf_activation_parse(const char *keras_name, mf_activation *out);
+/* Keras Activation layer (kind "Activation", default name "activation"):
+ * y = act(x) elementwise, softmax over the last axis. */
+MF_API mf_layer *mf_activation_layer(const char *name, mf_activation act);
 
 /* Conv2D: `filters` outputs, square kernel 1 or 3 (any odd size works), stride 1 or 2.
  * Padding "same" follows TensorFlow (extra pad at bottom/right when odd). */
@@ -37,7 +60,8 @@ MF_API mf_layer *mf_batchnorm(const char *name, float momentum, float epsilon);
 MF_API mf_status mf_batchnorm_set_momentum(mf_layer *l, float momentum);
 /* ReLU, clipped at max_value when max_value > 0 (ReLU6 is max_value = 6). */
 MF_API mf_layer *mf_relu(const char *name, float max_value);
-/* Add: element-wise sum of two inputs of the same shape (residual connections). */
+/* Add: element-wise sum of 2 to 8 inputs of the same shape (residual connections;
+ * mf_model_add2, or mf_model_add_n for more). */
 MF_API mf_layer *mf_add(const char *name);
 /* ZeroPadding2D with separate top, bottom, left, right pads (Keras ((t,b),(l,r))). */
 MF_API mf_layer *mf_zero_pad2d(const char *name, int top, int bottom, int left, int right);
@@ -48,6 +72,28 @@ MF_API mf_layer *mf_global_avg_pool2d(const char *name);
 MF_API mf_layer *mf_dropout(const char *name, float rate);
 /* Dense: (N, in) -> (N, units), kernel (in, units). */
 MF_API mf_layer *mf_dense(const char *name, int units, int use_bias);
+
+/* MaxPooling2D(pool_size (pool_h, pool_w), strides, padding): the maximum of
+ * each window; 'same' as TensorFlow (padded cells never win). Backward routes
+ * each output's gradient to the FIRST maximum of its window in scan order (row
+ * by row, left to right): ties (equal values) give it to one cell, as
+ * TensorFlow does. */
+MF_API mf_layer *mf_max_pool2d(const char *name, int pool_h, int pool_w, int stride_h, int stride_w,
+                               mf_padding padding);
+/* AveragePooling2D: the mean of each window; with 'same' padding a window that
+ * overhangs the image averages over its cells inside the image only, as
+ * TensorFlow does. */
+MF_API mf_layer *mf_avg_pool2d(const char *name, int pool_h, int pool_w, int stride_h, int stride_w,
+                               mf_padding padding);
+/* GlobalMaxPooling2D: (N,H,W,C) -> (N,C), the gradient to the first maximum. */
+MF_API mf_layer *mf_global_max_pool2d(const char *name);
+/* Flatten: (N, H, W, C) -> (N, H*W*C) in NHWC order (Keras channels_last). */
+MF_API mf_layer *mf_flatten(const char *name);
+/* Rescaling: y = x * scale + offset (no weights). */
+MF_API mf_layer *mf_rescaling(const char *name, float scale, float offset);
+/* Concatenate on the last (channel) axis of 2 to 8 inputs (mf_model_add_n):
+ * every other axis must agree. */
+MF_API mf_layer *mf_concatenate(const char *name);
 
 /* Free a layer that was never added to a model. mf_layer_free(NULL) is a no-op. */
 MF_API void mf_layer_free(mf_layer *l);

@@ -1,0 +1,240 @@
+/* test_layers_extra.c: forward passes of the Keras layers added for issue #13
+ * (Activation, poolings, Flatten, Rescaling, Concatenate, n-input Add, the
+ * extended Conv2D/Dense/BatchNorm options, initializers) against tiny cases
+ * worked out by hand in the comments, and their argument checks. */
+#include <math.h>
+#include <string.h>
+#include "mpifit.h"
+#include "test.h"
+
+/* A model of one layer on `in`, built. */
+static mf_model *one(mf_shape in, mf_layer *l)
+{
+    mf_model *m = mf_model_create("extra");
+    int x = mf_model_input(m, in);
+    MF_CHECK(mf_model_add(m, l, x) == 1);
+    MF_CHECK(mf_model_build(m, 1) == MF_STATUS_OK);
+    return m;
+}
+
+static void check_all(const float *got, const float *want, int n, double tol)
+{
+    for (int i = 0; i < n; i++)
+        MF_CHECK_NEAR(got[i], want[i], tol);
+}
+
+static void test_activation_parse(void)
+{
+    const char *names[] = {"linear", "relu", "relu6", "sigmoid", "tanh", "softmax", "swish", "silu", "hard_sigmoid"};
+    mf_activation want[] = {MF_ACT_LINEAR,  MF_ACT_RELU,  MF_ACT_RELU6, MF_ACT_SIGMOID,     MF_ACT_TANH,
+                            MF_ACT_SOFTMAX, MF_ACT_SWISH, MF_ACT_SWISH, MF_ACT_HARD_SIGMOID};
+    for (int i = 0; i < 9; i++) {
+        mf_activation a = MF_ACT_LINEAR;
+        MF_CHECK(mf_activation_parse(names[i], &a) == MF_STATUS_OK);
+        MF_CHECK(a == want[i]);
+    }
+    mf_activation a = MF_ACT_TANH;
+    MF_CHECK(mf_activation_parse("gelu", &a) == MF_STATUS_INVALID);
+    MF_CHECK(a == MF_ACT_TANH);
+    MF_CHECK(strstr(mf_last_error(), "'gelu'") && strstr(mf_last_error(), "hard_sigmoid"));
+    MF_CHECK(mf_activation_layer(NULL, (mf_activation)99) == NULL);
+}
+
+static void test_activation_values(void)
+{
+    /* x = (-3, 0.5, 2, 8) as one row of 4 channels:
+     *   relu (0, .5, 2, 8); relu6 (0, .5, 2, 6);
+     *   sigmoid 1/(1+e^3) = .0474259, 1/(1+e^-.5) = .6224593, .8807971, .9996646;
+     *   tanh -.9950548, .4621172, .9640276, .9999998;
+     *   swish x*sigmoid: -.1422777, .3112297, 1.7615942, 7.9973172;
+     *   hard_sigmoid clip(.2x+.5): 0, .6, .9, 1;
+     *   softmax: e^(x-8) / sum = (1.67e-5, 5.53e-4, 2.47e-3, .99696)
+     *     e^-11 = 1.6702e-5, e^-7.5 = 5.5308e-4, e^-6 = 2.4788e-3, 1; sum 1.0030477 */
+    float x[4] = {-3.0f, 0.5f, 2.0f, 8.0f};
+    struct {
+        mf_activation a;
+        float want[4];
+    } t[] = {
+        {MF_ACT_LINEAR, {-3.0f, 0.5f, 2.0f, 8.0f}},
+        {MF_ACT_RELU, {0.0f, 0.5f, 2.0f, 8.0f}},
+        {MF_ACT_RELU6, {0.0f, 0.5f, 2.0f, 6.0f}},
+        {MF_ACT_SIGMOID, {0.0474259f, 0.6224593f, 0.8807971f, 0.9996646f}},
+        {MF_ACT_TANH, {-0.9950548f, 0.4621172f, 0.9640276f, 0.9999998f}},
+        {MF_ACT_SWISH, {-0.1422777f, 0.3112297f, 1.7615942f, 7.9973172f}},
+        {MF_ACT_HARD_SIGMOID, {0.0f, 0.6f, 0.9f, 1.0f}},
+        {MF_ACT_SOFTMAX, {1.66514e-5f, 5.51399e-4f, 2.471327e-3f, 0.9969606f}},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        mf_model *m = one(mf_shape2(0, 4), mf_activation_layer(NULL, t[i].a));
+        MF_CHECK(strcmp(mf_layer_kind(mf_model_layer(m, 0)), "Activation") == 0);
+        MF_CHECK(strcmp(mf_layer_name(mf_model_layer(m, 0)), "activation") == 0);
+        mf_tensor y = mf_model_forward(m, x, 1, MF_MODE_INFER, NULL);
+        check_all(y.data, t[i].want, 4, 2e-6);
+        mf_model_free(m);
+    }
+}
+
+static void test_max_pool(void)
+{
+    /* 4x4 image 1..16 (row-major), 2x2 stride 2 valid: the bottom-right of
+     * each block: 6 8 / 14 16 */
+    mf_model *m = one(mf_shape4(0, 4, 4, 1), mf_max_pool2d(NULL, 2, 2, 2, 2, MF_PADDING_VALID));
+    MF_CHECK(strcmp(mf_layer_name(mf_model_layer(m, 0)), "max_pooling2d") == 0);
+    float x[16];
+    for (int i = 0; i < 16; i++)
+        x[i] = (float)(i + 1);
+    float want[4] = {6, 8, 14, 16};
+    mf_tensor y = mf_model_forward(m, x, 1, MF_MODE_INFER, NULL);
+    MF_CHECK(y.shape.d[1] == 2 && y.shape.d[2] == 2 && y.shape.d[3] == 1);
+    check_all(y.data, want, 4, 0);
+    mf_model_free(m);
+
+    /* 3x3 image of -(1..9), 2x2 stride 2 'same': Ho = 2, the pad row/column at
+     * the bottom/right is absent (never wins, even over negatives):
+     * (0,0): max(-1,-2,-4,-5) = -1; (0,1): max(-3,-6) = -3; (1,0): max(-7,-8) = -7; (1,1): -9 */
+    m = one(mf_shape4(0, 3, 3, 1), mf_max_pool2d(NULL, 2, 2, 2, 2, MF_PADDING_SAME));
+    float xn[9];
+    for (int i = 0; i < 9; i++)
+        xn[i] = -(float)(i + 1);
+    float wn[4] = {-1, -3, -7, -9};
+    y = mf_model_forward(m, xn, 1, MF_MODE_INFER, NULL);
+    check_all(y.data, wn, 4, 0);
+    mf_model_free(m);
+
+    /* ties: a 2x2 window of equal values sends the whole gradient to the
+     * first cell in scan order (top-left) */
+    m = mf_model_create("tie");
+    int in = mf_model_input(m, mf_shape4(0, 2, 2, 1));
+    mf_model_add(m, mf_max_pool2d(NULL, 2, 2, 2, 2, MF_PADDING_VALID), in);
+    MF_CHECK(mf_model_build(m, 1) == MF_STATUS_OK);
+    mf_model_set_backward_keep(m, MF_KEEP_INPUT_GRAD);
+    float xt[4] = {5, 5, 5, 5}, g = 2.0f, dx[4];
+    mf_model_forward(m, xt, 1, MF_MODE_TRAIN, NULL);
+    mf_model_backward(m, &g, dx);
+    float wt[4] = {2, 0, 0, 0};
+    check_all(dx, wt, 4, 0);
+    mf_model_free(m);
+
+    /* non-square 1x3 window, stride (1,3) valid on a 2x6 image 1..12:
+     * row 0: max(1,2,3) = 3, max(4,5,6) = 6; row 1: 9, 12 */
+    m = one(mf_shape4(0, 2, 6, 1), mf_max_pool2d(NULL, 1, 3, 1, 3, MF_PADDING_VALID));
+    float x12[12];
+    for (int i = 0; i < 12; i++)
+        x12[i] = (float)(i + 1);
+    float w12[4] = {3, 6, 9, 12};
+    y = mf_model_forward(m, x12, 1, MF_MODE_INFER, NULL);
+    MF_CHECK(y.shape.d[1] == 2 && y.shape.d[2] == 2);
+    check_all(y.data, w12, 4, 0);
+    mf_model_free(m);
+    MF_CHECK(mf_max_pool2d(NULL, 0, 2, 2, 2, MF_PADDING_VALID) == NULL);
+}
+
+static void test_avg_pool(void)
+{
+    /* 3x3 image 1..9, 2x2 stride 2 'same': Ho = 2, windows clipped to the image
+     * and averaged over the cells inside only (TensorFlow):
+     * (0,0): (1+2+4+5)/4 = 3; (0,1): (3+6)/2 = 4.5; (1,0): (7+8)/2 = 7.5; (1,1): 9 */
+    mf_model *m = one(mf_shape4(0, 3, 3, 1), mf_avg_pool2d(NULL, 2, 2, 2, 2, MF_PADDING_SAME));
+    MF_CHECK(strcmp(mf_layer_name(mf_model_layer(m, 0)), "average_pooling2d") == 0);
+    float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    float want[4] = {3, 4.5f, 7.5f, 9};
+    mf_tensor y = mf_model_forward(m, x, 1, MF_MODE_INFER, NULL);
+    check_all(y.data, want, 4, 1e-6);
+    mf_model_free(m);
+    /* 3x3 stride 1 'same' on the same image, centre pixel: all nine, 45/9 = 5;
+     * corner (0,0): (1+2+4+5)/4 = 3 */
+    m = one(mf_shape4(0, 3, 3, 1), mf_avg_pool2d(NULL, 3, 3, 1, 1, MF_PADDING_SAME));
+    y = mf_model_forward(m, x, 1, MF_MODE_INFER, NULL);
+    MF_CHECK_NEAR(y.data[4], 5.0f, 1e-6);
+    MF_CHECK_NEAR(y.data[0], 3.0f, 1e-6);
+    mf_model_free(m);
+}
+
+static void test_global_max_flatten_rescaling(void)
+{
+    /* 2x2 image, 2 channels: c0 = (1, 7, -2, 3), c1 = (-1, -5, -0.5, -9): max 7, -0.5 */
+    mf_model *m = one(mf_shape4(0, 2, 2, 2), mf_global_max_pool2d(NULL));
+    MF_CHECK(strcmp(mf_layer_name(mf_model_layer(m, 0)), "global_max_pooling2d") == 0);
+    float x[8] = {1, -1, 7, -5, -2, -0.5f, 3, -9};
+    float want[2] = {7, -0.5f};
+    mf_tensor y = mf_model_forward(m, x, 1, MF_MODE_INFER, NULL);
+    MF_CHECK(y.shape.ndim == 2 && y.shape.d[1] == 2);
+    check_all(y.data, want, 2, 0);
+    mf_model_free(m);
+
+    /* Flatten keeps NHWC order: (1,2,2,2) -> (1,8) the same 8 numbers */
+    m = one(mf_shape4(0, 2, 2, 2), mf_flatten(NULL));
+    MF_CHECK(strcmp(mf_layer_name(mf_model_layer(m, 0)), "flatten") == 0);
+    y = mf_model_forward(m, x, 1, MF_MODE_INFER, NULL);
+    MF_CHECK(y.shape.ndim == 2 && y.shape.d[1] == 8);
+    check_all(y.data, x, 8, 0);
+    mf_model_free(m);
+
+    /* Rescaling(1/127.5, -1): 0 -> -1, 127.5 -> 0, 255 -> 1 */
+    m = one(mf_shape2(0, 3), mf_rescaling(NULL, 1.0f / 127.5f, -1.0f));
+    MF_CHECK(strcmp(mf_layer_name(mf_model_layer(m, 0)), "rescaling") == 0);
+    float px[3] = {0, 127.5f, 255}, pw[3] = {-1, 0, 1};
+    y = mf_model_forward(m, px, 1, MF_MODE_INFER, NULL);
+    check_all(y.data, pw, 3, 1e-6);
+    mf_model_free(m);
+}
+
+static void test_concatenate_add_n(void)
+{
+    /* input (1,1,2,2) x = (1,2 | 3,4); Concatenate(x, Rescaling(10)(x), x) on
+     * channels: pixel 0 (1,2,10,20,1,2), pixel 1 (3,4,30,40,3,4) */
+    int in[3] = {0}, in4[4] = {0};
+    float xv[4] = {1, 2, 3, 4};
+    mf_model *m = mf_model_create("cat");
+    int x = mf_model_input(m, mf_shape4(0, 1, 2, 2));
+    int r = mf_model_add(m, mf_rescaling(NULL, 10.0f, 0.0f), x);
+    in[0] = in[2] = x;
+    in[1] = r;
+    MF_CHECK(mf_model_add_n(m, mf_concatenate(NULL), in, 3) == 2);
+    MF_CHECK(strcmp(mf_layer_name(mf_model_layer(m, 1)), "concatenate") == 0);
+    MF_CHECK(mf_model_build(m, 1) == MF_STATUS_OK);
+    mf_tensor y = mf_model_forward(m, xv, 1, MF_MODE_INFER, NULL);
+    float want[12] = {1, 2, 10, 20, 1, 2, 3, 4, 30, 40, 3, 4};
+    MF_CHECK(y.shape.d[3] == 6);
+    check_all(y.data, want, 12, 0);
+    mf_model_free(m);
+
+    m = mf_model_create("add4");
+    x = mf_model_input(m, mf_shape4(0, 1, 2, 2));
+    r = mf_model_add(m, mf_rescaling(NULL, 10.0f, 0.0f), x);
+    in4[0] = in4[3] = x; /* Add of four: x + 10x + 10x + x = 22x */
+    in4[1] = in4[2] = r;
+    MF_CHECK(mf_model_add_n(m, mf_add(NULL), in4, 4) == 2);
+    MF_CHECK(mf_model_build(m, 1) == MF_STATUS_OK);
+    y = mf_model_forward(m, xv, 1, MF_MODE_INFER, NULL);
+    float w4[4] = {22, 44, 66, 88};
+    check_all(y.data, w4, 4, 0);
+    mf_model_free(m);
+
+    /* misfits are refused with the layer named: 9 inputs, 1 input, channel mismatch only allowed */
+    m = mf_model_create("bad");
+    x = mf_model_input(m, mf_shape4(0, 2, 2, 1));
+    int nine[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+    MF_CHECK(mf_model_add_n(m, mf_concatenate(NULL), nine, 9) == -1);
+    MF_CHECK(strstr(mf_last_error(), "2 to 8 inputs") != NULL);
+    mf_model_free(m);
+    m = mf_model_create("bad");
+    x = mf_model_input(m, mf_shape4(0, 2, 2, 1));
+    int p = mf_model_add(m, mf_max_pool2d(NULL, 2, 2, 2, 2, MF_PADDING_VALID), x);
+    int two[2] = {x, p};
+    MF_CHECK(mf_model_add_n(m, mf_concatenate(NULL), two, 2) == -1);
+    MF_CHECK(strstr(mf_last_error(), "every axis but the last") != NULL);
+    mf_model_free(m);
+}
+
+int main(void)
+{
+    test_activation_parse();
+    test_activation_values();
+    test_max_pool();
+    test_avg_pool();
+    test_global_max_flatten_rescaling();
+    test_concatenate_add_n();
+    MF_CHECK(mf_alloc_live_count() == 0);
+    return mf_test_report();
+}

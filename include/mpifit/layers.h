@@ -49,6 +49,28 @@ MF_API mf_layer *mf_activation_layer(const char *name, mf_activation act);
 /* Conv2D: `filters` outputs, square kernel 1 or 3 (any odd size works), stride 1 or 2.
  * Padding "same" follows TensorFlow (extra pad at bottom/right when odd). */
 MF_API mf_layer *mf_conv2d(const char *name, int filters, int kernel, int stride, mf_padding padding, int use_bias);
+/* Keras' convolution arguments. kernel 1..7 on each axis, strides >= 1,
+ * dilation_rate >= 1 (strides must be 1 when dilated, as in Keras), padding,
+ * use_bias, the activation applied after the bias. filters: Conv2D and
+ * SeparableConv2D outputs; depth_multiplier: DepthwiseConv2D and
+ * SeparableConv2D, only 1 is supported (others are refused). */
+typedef struct mf_conv_options {
+    int filters;
+    int kernel_h, kernel_w;
+    int stride_h, stride_w;
+    int dilation_h, dilation_w;
+    mf_padding padding;
+    int use_bias;
+    mf_activation activation;
+    int depth_multiplier;
+} mf_conv_options;
+/* Keras' defaults: 3x3 kernel, strides 1, dilation 1, 'valid', bias, linear,
+ * depth_multiplier 1; filters 0 (must be set for Conv2D). */
+MF_API mf_conv_options mf_conv_options_default(void);
+/* Conv2D with every option above. Square kernels with equal strides, no
+ * dilation and no activation run the same code as mf_conv2d (bit for bit);
+ * the rest a general im2col path. NULL with the reason on a bad option. */
+MF_API mf_layer *mf_conv2d_ex(const char *name, const mf_conv_options *o);
 /* DepthwiseConv2D with depth multiplier 1: one kernel x kernel filter per channel. */
 MF_API mf_layer *mf_depthwise_conv2d(const char *name, int kernel, int stride, mf_padding padding, int use_bias);
 /* BatchNormalization over the channel axis (Keras defaults: momentum 0.99, epsilon 1e-3). */
@@ -72,6 +94,10 @@ MF_API mf_layer *mf_global_avg_pool2d(const char *name);
 MF_API mf_layer *mf_dropout(const char *name, float rate);
 /* Dense: (N, in) -> (N, units), kernel (in, units). */
 MF_API mf_layer *mf_dense(const char *name, int units, int use_bias);
+/* Dense with Keras' activation argument: y = act(x W + b) (softmax over the
+ * units: probabilities out; train such a model with a loss on probabilities,
+ * the fused softmax cross-entropy expects logits). */
+MF_API mf_layer *mf_dense_ex(const char *name, int units, int use_bias, mf_activation activation);
 
 /* MaxPooling2D(pool_size (pool_h, pool_w), strides, padding): the maximum of
  * each window; 'same' as TensorFlow (padded cells never win). Backward routes

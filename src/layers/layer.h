@@ -139,6 +139,9 @@ void mf_act_forward(float *y, const float *x, size_t rows, int C, mf_activation 
 void mf_act_backward(float *dx, const float *x, const float *y, const float *dy, size_t rows, int C, mf_activation a,
                      int first);
 int mf_act_reads_input(mf_activation a);
+/* Validate the Keras arguments shared by the convolutions (conv2d.c); filters
+ * only when need_filters. */
+mf_status mf_conv_options_check(const char *kind, const mf_conv_options *o, int need_filters);
 int mf_activation_valid(int a); /* a names an mf_activation */
 const char *mf_activation_name(mf_activation a); /* Keras' name, e.g. "relu6" */
 

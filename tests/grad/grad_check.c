@@ -89,6 +89,35 @@ ONE(ap_p3x2_s1_same, mf_avg_pool2d(NULL, 3, 2, 1, 1, MF_PADDING_SAME))
 ONE(gmp, mf_global_max_pool2d(NULL))
 ONE(rescale, mf_rescaling(NULL, -1.5f, 0.25f))
 
+/* Conv2D with Keras' other arguments (the general path) */
+static mf_layer *conv_ex(int F, int kh, int kw, int sh, int sw, int dh, int dw, mf_padding pad, int bias,
+                         mf_activation act)
+{
+    mf_conv_options o = mf_conv_options_default();
+    o.filters = F;
+    o.kernel_h = kh;
+    o.kernel_w = kw;
+    o.stride_h = sh;
+    o.stride_w = sw;
+    o.dilation_h = dh;
+    o.dilation_w = dw;
+    o.padding = pad;
+    o.use_bias = bias;
+    o.activation = act;
+    return mf_conv2d_ex(NULL, &o);
+}
+ONE(conv_k3x5_s1_same_bias, conv_ex(3, 3, 5, 1, 1, 1, 1, MF_PADDING_SAME, 1, MF_ACT_LINEAR))
+ONE(conv_k2x3_s2x1_valid, conv_ex(4, 2, 3, 2, 1, 1, 1, MF_PADDING_VALID, 0, MF_ACT_LINEAR))
+ONE(conv_k3_d2_same, conv_ex(3, 3, 3, 1, 1, 2, 2, MF_PADDING_SAME, 1, MF_ACT_LINEAR))
+ONE(conv_k3_d2x1_valid_sigmoid, conv_ex(3, 3, 3, 1, 1, 2, 1, MF_PADDING_VALID, 1, MF_ACT_SIGMOID))
+ONE(conv_k5_s1_same_tanh, conv_ex(2, 5, 5, 1, 1, 1, 1, MF_PADDING_SAME, 1, MF_ACT_TANH))
+ONE(conv_k7_s2_same_swish, conv_ex(3, 7, 7, 2, 2, 1, 1, MF_PADDING_SAME, 1, MF_ACT_SWISH))
+ONE(conv_k1x3_softmax, conv_ex(4, 1, 3, 1, 1, 1, 1, MF_PADDING_SAME, 1, MF_ACT_SOFTMAX))
+ONE(conv_k3_s2_same_relu6, conv_ex(3, 3, 3, 2, 2, 1, 1, MF_PADDING_SAME, 1, MF_ACT_RELU6))
+ONE(dense_softmax, mf_dense_ex(NULL, 4, 1, MF_ACT_SOFTMAX))
+ONE(dense_swish_nobias, mf_dense_ex(NULL, 3, 0, MF_ACT_SWISH))
+ONE(dense_sigmoid, mf_dense_ex(NULL, 5, 1, MF_ACT_SIGMOID))
+
 /* Flatten, then a Dense: the Dense's weight gradient sees the NHWC order */
 static int flatten_dense(mf_model *m, int x)
 {
@@ -344,6 +373,19 @@ static const grad_case cases[] = {
     {"concatenate.repeated_input", 2, S4(3, 3, 2), concat3_repeat, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
     {"add.three_inputs", 2, S4(4, 3, 3), add3, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
     {"add.four_inputs_repeated", 2, S4(3, 3, 3), add3_repeat, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k3x5_s1_same_bias", 2, S4(5, 6, 3), conv_k3x5_s1_same_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k2x3_s2x1_valid", 2, S4(6, 5, 2), conv_k2x3_s2x1_valid, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k3_d2_same", 2, S4(6, 7, 2), conv_k3_d2_same, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k3_d2x1_valid_sigmoid", 2, S4(7, 5, 2), conv_k3_d2x1_valid_sigmoid, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k5_s1_same_tanh", 2, S4(5, 6, 2), conv_k5_s1_same_tanh, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k7_s2_same_swish", 2, S4(8, 7, 2), conv_k7_s2_same_swish, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k1x3_softmax", 2, S4(3, 4, 3), conv_k1x3_softmax, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    /* h 1e-3: a kernel or bias probe moves every output of a channel, and at
+     * h 1e-2 some cross ReLU6's kinks (relu6 itself: activation.relu6) */
+    {"conv2d.k3_s2_same_relu6", 2, S4(5, 5, 2), conv_k3_s2_same_relu6, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 1e-3, 0},
+    {"dense.softmax", 3, S2(5), dense_softmax, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"dense.swish_nobias", 2, S2(6), dense_swish_nobias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"dense.sigmoid", 3, S2(4), dense_sigmoid, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
     {"sabotage.dense_weight_grad_5pct", 3, S2(5), sabotaged_dense, MF_MODE_TRAIN, 1e-3, 0, 1, NULL, 0, 0},
     {"sabotage.relu_passes_negative", 2, S4(3, 3, 2), sabotaged_relu, MF_MODE_TRAIN, 1e-3, 1, 1, NULL, 0, 0},
 };

@@ -17,6 +17,17 @@ static mf_model *one(mf_shape in, mf_layer *l)
     return m;
 }
 
+static float *weight(mf_model *m, const char *name)
+{
+    for (int i = 0; i < mf_model_num_param_tensors(m); i++) {
+        mf_param_info p = mf_model_param(m, i);
+        if (strcmp(p.name, name) == 0)
+            return (p.kind == MF_PARAM_TRAINABLE ? mf_model_params(m) : mf_model_state(m)) + p.offset;
+    }
+    MF_CHECK_MSG(0, "no weight %s", name);
+    return NULL;
+}
+
 static void check_all(const float *got, const float *want, int n, double tol)
 {
     for (int i = 0; i < n; i++)
@@ -227,8 +238,114 @@ static void test_concatenate_add_n(void)
     mf_model_free(m);
 }
 
+static void test_conv_ex(void)
+{
+    /* 3x3 image 1..9, one channel. A 1x3 kernel (1, 10, 100), 'valid', stride
+     * 1: row r gives x[r][0] + 10 x[r][1] + 100 x[r][2]: 321, 654, 987 */
+    mf_conv_options o = mf_conv_options_default();
+    o.filters = 1;
+    o.kernel_h = 1;
+    o.kernel_w = 3;
+    o.use_bias = 0;
+    mf_model *m = one(mf_shape4(0, 3, 3, 1), mf_conv2d_ex(NULL, &o));
+    float *k = weight(m, "kernel");
+    k[0] = 1, k[1] = 10, k[2] = 100;
+    float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    mf_tensor y = mf_model_forward(m, x, 1, MF_MODE_INFER, NULL);
+    MF_CHECK(y.shape.d[1] == 3 && y.shape.d[2] == 1);
+    float w1[3] = {321, 654, 987};
+    check_all(y.data, w1, 3, 1e-3);
+    mf_model_free(m);
+
+    /* dilation 2, 2x2 ones kernel, 'valid' on the 3x3 image: the four corners,
+     * 1 + 3 + 7 + 9 = 20; bias -19.5, then sigmoid(0.5) = 0.6224593 */
+    o = mf_conv_options_default();
+    o.filters = 1;
+    o.kernel_h = o.kernel_w = 2;
+    o.dilation_h = o.dilation_w = 2;
+    o.activation = MF_ACT_SIGMOID;
+    m = one(mf_shape4(0, 3, 3, 1), mf_conv2d_ex(NULL, &o));
+    k = weight(m, "kernel");
+    for (int i = 0; i < 4; i++)
+        k[i] = 1.0f;
+    weight(m, "bias")[0] = -19.5f;
+    y = mf_model_forward(m, x, 1, MF_MODE_INFER, NULL);
+    MF_CHECK(y.shape.d[1] == 1 && y.shape.d[2] == 1);
+    MF_CHECK_NEAR(y.data[0], 0.6224593f, 1e-6);
+    mf_model_free(m);
+
+    /* 'same' 5x5 with relu: the window of any pixel of a 3x3 image (2 pixels
+     * either side) covers all of it: every output 45 + bias; bias -13: 32;
+     * bias -50: relu gives 0 */
+    o = mf_conv_options_default();
+    o.filters = 1;
+    o.kernel_h = o.kernel_w = 5;
+    o.padding = MF_PADDING_SAME;
+    o.activation = MF_ACT_RELU;
+    m = one(mf_shape4(0, 3, 3, 1), mf_conv2d_ex(NULL, &o));
+    k = weight(m, "kernel");
+    for (int i = 0; i < 25; i++)
+        k[i] = 1.0f;
+    weight(m, "bias")[0] = -13.0f;
+    y = mf_model_forward(m, x, 1, MF_MODE_INFER, NULL);
+    for (int i = 0; i < 9; i++)
+        MF_CHECK_NEAR(y.data[i], 32.0f, 1e-5);
+    weight(m, "bias")[0] = -50.0f;
+    y = mf_model_forward(m, x, 1, MF_MODE_INFER, NULL);
+    for (int i = 0; i < 9; i++)
+        MF_CHECK_NEAR(y.data[i], 0.0f, 0);
+    mf_model_free(m);
+
+    /* the same arguments through mf_conv2d and mf_conv2d_ex: the same bits */
+    mf_rng r;
+    mf_rng_seed(&r, 3);
+    float img[2 * 7 * 7 * 3];
+    for (int i = 0; i < 2 * 7 * 7 * 3; i++)
+        img[i] = mf_rng_normal(&r);
+    o = mf_conv_options_default();
+    o.filters = 4;
+    o.stride_h = o.stride_w = 2;
+    o.padding = MF_PADDING_SAME;
+    mf_model *a = one(mf_shape4(0, 7, 7, 3), mf_conv2d(NULL, 4, 3, 2, MF_PADDING_SAME, 1));
+    mf_model *b = one(mf_shape4(0, 7, 7, 3), mf_conv2d_ex(NULL, &o));
+    mf_tensor ya = mf_model_forward(a, img, 2, MF_MODE_INFER, NULL);
+    mf_tensor yb = mf_model_forward(b, img, 2, MF_MODE_INFER, NULL);
+    MF_CHECK(memcmp(ya.data, yb.data, mf_tensor_numel(&ya) * sizeof(float)) == 0);
+    mf_model_free(a);
+    mf_model_free(b);
+
+    /* refused, each with its reason */
+    o = mf_conv_options_default();
+    MF_CHECK(mf_conv2d_ex(NULL, &o) == NULL && strstr(mf_last_error(), "filters"));
+    o.filters = 2;
+    o.kernel_w = 9;
+    MF_CHECK(mf_conv2d_ex(NULL, &o) == NULL && strstr(mf_last_error(), "1..7"));
+    o.kernel_w = 3;
+    o.dilation_h = 2;
+    o.stride_w = 2;
+    MF_CHECK(mf_conv2d_ex(NULL, &o) == NULL && strstr(mf_last_error(), "dilation"));
+}
+
+static void test_dense_ex(void)
+{
+    /* Dense(2, softmax), kernel ((1, 0), (0, 1)), bias (0, ln 3): x = (0, 0)
+     * gives logits (0, ln 3), probabilities (1/4, 3/4) */
+    mf_model *m = one(mf_shape2(0, 2), mf_dense_ex(NULL, 2, 1, MF_ACT_SOFTMAX));
+    float *k = weight(m, "kernel");
+    k[0] = 1, k[1] = 0, k[2] = 0, k[3] = 1;
+    weight(m, "bias")[0] = 0.0f;
+    weight(m, "bias")[1] = logf(3.0f);
+    float x[2] = {0, 0}, want[2] = {0.25f, 0.75f};
+    mf_tensor y = mf_model_forward(m, x, 1, MF_MODE_INFER, NULL);
+    check_all(y.data, want, 2, 1e-6);
+    mf_model_free(m);
+    MF_CHECK(mf_dense_ex(NULL, 3, 1, (mf_activation)42) == NULL);
+}
+
 int main(void)
 {
+    test_conv_ex();
+    test_dense_ex();
     test_activation_parse();
     test_activation_values();
     test_max_pool();

@@ -75,6 +75,10 @@ MF_API mf_layer *mf_conv2d_ex(const char *name, const mf_conv_options *o);
 MF_API mf_layer *mf_depthwise_conv2d(const char *name, int kernel, int stride, mf_padding padding, int use_bias);
 /* BatchNormalization over the channel axis (Keras defaults: momentum 0.99, epsilon 1e-3). */
 MF_API mf_layer *mf_batchnorm(const char *name, float momentum, float epsilon);
+/* BatchNormalization with Keras' center and scale flags: center = 0 has no
+ * beta weight (shift 0), scale = 0 no gamma weight (scale 1); Keras then omits
+ * them from the weights file too. */
+MF_API mf_layer *mf_batchnorm_ex(const char *name, float momentum, float epsilon, int center, int scale);
 /* Change a BatchNormalization layer's momentum (e.g. 0.9 to let moving
  * statistics settle within tens of steps when training from scratch; Keras'
  * MobileNetV2 uses 0.999). MF_STATUS_INVALID if l is not a BatchNormalization

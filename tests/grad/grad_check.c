@@ -114,6 +114,9 @@ ONE(conv_k5_s1_same_tanh, conv_ex(2, 5, 5, 1, 1, 1, 1, MF_PADDING_SAME, 1, MF_AC
 ONE(conv_k7_s2_same_swish, conv_ex(3, 7, 7, 2, 2, 1, 1, MF_PADDING_SAME, 1, MF_ACT_SWISH))
 ONE(conv_k1x3_softmax, conv_ex(4, 1, 3, 1, 1, 1, 1, MF_PADDING_SAME, 1, MF_ACT_SOFTMAX))
 ONE(conv_k3_s2_same_relu6, conv_ex(3, 3, 3, 2, 2, 1, 1, MF_PADDING_SAME, 1, MF_ACT_RELU6))
+ONE(bn_center_off, mf_batchnorm_ex(NULL, 0.99f, 1e-3f, 0, 1))
+ONE(bn_scale_off, mf_batchnorm_ex(NULL, 0.9f, 1e-2f, 1, 0))
+ONE(bn_neither, mf_batchnorm_ex(NULL, 0.99f, 1e-3f, 0, 0))
 ONE(dense_softmax, mf_dense_ex(NULL, 4, 1, MF_ACT_SOFTMAX))
 ONE(dense_swish_nobias, mf_dense_ex(NULL, 3, 0, MF_ACT_SWISH))
 ONE(dense_sigmoid, mf_dense_ex(NULL, 5, 1, MF_ACT_SIGMOID))
@@ -383,6 +386,9 @@ static const grad_case cases[] = {
     /* h 1e-3: a kernel or bias probe moves every output of a channel, and at
      * h 1e-2 some cross ReLU6's kinks (relu6 itself: activation.relu6) */
     {"conv2d.k3_s2_same_relu6", 2, S4(5, 5, 2), conv_k3_s2_same_relu6, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 1e-3, 0},
+    {"batchnorm.center_off_4d", 3, S4(3, 4, 5), bn_center_off, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"batchnorm.scale_off_2d", 6, S2(4), bn_scale_off, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"batchnorm.neither_infer_4d", 2, S4(3, 3, 4), bn_neither, MF_MODE_INFER, 1e-3, 0, 0, random_moving_stats, 0, 0},
     {"dense.softmax", 3, S2(5), dense_softmax, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
     {"dense.swish_nobias", 2, S2(6), dense_swish_nobias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
     {"dense.sigmoid", 3, S2(4), dense_sigmoid, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},

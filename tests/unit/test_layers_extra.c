@@ -342,8 +342,31 @@ static void test_dense_ex(void)
     MF_CHECK(mf_dense_ex(NULL, 3, 1, (mf_activation)42) == NULL);
 }
 
+static void test_batchnorm_ex(void)
+{
+    /* center=0, scale=0, inference, moving mean (1, -2), variance (3, 0.24),
+     * epsilon 1: y = (x - mean) / sqrt(var + 1): x = (3, 0) -> (2/2, 2/1.1136) */
+    mf_model *m = one(mf_shape2(0, 2), mf_batchnorm_ex(NULL, 0.99f, 1.0f, 0, 0));
+    MF_CHECK(mf_model_num_param_tensors(m) == 2); /* moving_mean, moving_variance only */
+    MF_CHECK(mf_model_count_trainable(m) == 0 && mf_model_count_non_trainable(m) == 4);
+    float *mm = weight(m, "moving_mean"), *mv = weight(m, "moving_variance");
+    mm[0] = 1, mm[1] = -2, mv[0] = 3, mv[1] = 0.24f;
+    float x[2] = {3, 0}, want[2] = {1.0f, 2.0f / sqrtf(1.24f)};
+    mf_tensor y = mf_model_forward(m, x, 1, MF_MODE_INFER, NULL);
+    check_all(y.data, want, 2, 1e-6);
+    mf_model_free(m);
+    /* center only: beta kept, gamma gone; scale only: the other way round */
+    m = one(mf_shape2(0, 3), mf_batchnorm_ex(NULL, 0.99f, 1e-3f, 1, 0));
+    MF_CHECK(mf_model_num_param_tensors(m) == 3 && strcmp(mf_model_param(m, 0).name, "beta") == 0);
+    mf_model_free(m);
+    m = one(mf_shape2(0, 3), mf_batchnorm_ex(NULL, 0.99f, 1e-3f, 0, 1));
+    MF_CHECK(mf_model_num_param_tensors(m) == 3 && strcmp(mf_model_param(m, 0).name, "gamma") == 0);
+    mf_model_free(m);
+}
+
 int main(void)
 {
+    test_batchnorm_ex();
     test_conv_ex();
     test_dense_ex();
     test_activation_parse();

@@ -125,6 +125,33 @@ MF_API mf_layer *mf_rescaling(const char *name, float scale, float offset);
  * every other axis must agree. */
 MF_API mf_layer *mf_concatenate(const char *name);
 
+/* Keras weight initializers (VarianceScaling family, constants, random). */
+typedef enum mf_initializer {
+    MF_INIT_DEFAULT = 0, /* the layer's Keras default (glorot_uniform kernels, zero biases, ...) */
+    MF_INIT_GLOROT_UNIFORM,
+    MF_INIT_GLOROT_NORMAL,
+    MF_INIT_HE_NORMAL,
+    MF_INIT_HE_UNIFORM,
+    MF_INIT_LECUN_NORMAL,
+    MF_INIT_LECUN_UNIFORM,
+    MF_INIT_ZEROS,
+    MF_INIT_ONES,
+    MF_INIT_RANDOM_NORMAL, /* N(0, 0.05) */
+    MF_INIT_RANDOM_UNIFORM, /* U(-0.05, 0.05) */
+    MF_INIT_TRUNCATED_NORMAL /* N(0, 0.05) truncated at 2 stddev */
+} mf_initializer;
+/* Map a Keras initializer class name (Keras 2 and 3: "GlorotUniform", "HeNormal",
+ * "Zeros", ...) or its snake_case alias ("glorot_uniform") to *out.
+ * MF_STATUS_INVALID listing the valid names otherwise. */
+MF_API mf_status mf_initializer_parse(const char *keras_class_name, mf_initializer *out);
+/* Initialise the weight `weight_name` ("kernel", "bias", "gamma", "beta",
+ * "moving_mean", "depthwise_kernel", ...) of l with `init` at mf_model_build,
+ * with Keras' formulas (fan_in/fan_out as Keras computes them for the weight's
+ * shape). Before the layer is added or after; mf_model_build fails, naming the
+ * layer and its weights, if l has no such weight. MF_STATUS_INVALID on a bad
+ * argument. */
+MF_API mf_status mf_layer_set_initializer(mf_layer *l, const char *weight_name, mf_initializer init);
+
 /* Free a layer that was never added to a model. mf_layer_free(NULL) is a no-op. */
 MF_API void mf_layer_free(mf_layer *l);
 MF_API const char *mf_layer_name(const mf_layer *l);

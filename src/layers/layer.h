@@ -111,6 +111,13 @@ struct mf_layer {
     mf_shape out_shape; /* batch 0 */
     int n_slots;
     mf_slot slot[MF_LAYER_MAX_SLOTS];
+    /* initializers asked for by weight name (mf_layer_set_initializer), applied
+     * by mf_model_build after ops->init */
+    int n_init_req;
+    struct {
+        char name[32];
+        int init; /* mf_initializer */
+    } init_req[MF_LAYER_MAX_SLOTS];
 };
 
 /* Allocate a zeroed kind struct of `size` bytes with its common header set.
@@ -179,5 +186,11 @@ void mf_bias_grad(float *db, const float *dy, size_t rows, int C);
 /* Keras glorot_uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)). */
 void mf_init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, mf_rng *rng);
 void mf_init_const(float *w, size_t n, float v);
+/* initializers.c: every requested initializer names a weight of l (build
+ * fails otherwise, naming the layer and its weights); fill them from rng. */
+mf_status mf_layer_check_initializers(const mf_layer *l);
+void mf_layer_apply_initializers(mf_layer *l, mf_rng *rng);
+/* w (n floats of a weight of Keras shape `shape`) = init's values (tests). */
+void mf_init_fill(float *w, size_t n, const mf_shape *shape, mf_initializer init, mf_rng *rng);
 
 #endif

@@ -182,6 +182,9 @@ mf_status mf_model_build(mf_model *m, uint64_t seed)
     if (m->n_nodes < 2)
         return mf_fail(MF_STATUS_INVALID, "model '%s': needs an input and at least one layer", m->name);
 
+    for (int i = 1; i < m->n_nodes; i++) /* before anything is allocated */
+        MF_TRY(mf_layer_check_initializers(m->nodes[i].layer));
+
     /* 1. offsets: every layer reserved its named weights when it was added. */
     size_t n_params = 0, n_state = 0;
     int n_infos = 0;
@@ -237,6 +240,7 @@ mf_status mf_model_build(mf_model *m, uint64_t seed)
         mf_layer *l = m->nodes[i].layer;
         if (l->ops->init)
             l->ops->init(l, &rng);
+        mf_layer_apply_initializers(l, &rng); /* what the user chose instead */
     }
     m->built = 1;
     return MF_STATUS_OK;

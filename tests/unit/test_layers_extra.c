@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 #include "mpifit.h"
+#include "layers/layer.h"
 #include "test.h"
 
 /* A model of one layer on `in`, built. */
@@ -364,8 +365,173 @@ static void test_batchnorm_ex(void)
     mf_model_free(m);
 }
 
+static void test_initializers(void)
+{
+    const char *k2[] = {"GlorotUniform", "GlorotNormal",  "HeNormal",       "HeUniform",
+                        "LecunNormal",   "LecunUniform",  "Zeros",          "Ones",
+                        "RandomNormal",  "RandomUniform", "TruncatedNormal"};
+    const char *snake[] = {"glorot_uniform", "glorot_normal",  "he_normal",       "he_uniform",
+                           "lecun_normal",   "lecun_uniform",  "zeros",           "ones",
+                           "random_normal",  "random_uniform", "truncated_normal"};
+    for (int i = 0; i < 11; i++) {
+        mf_initializer a = MF_INIT_DEFAULT, b = MF_INIT_DEFAULT;
+        MF_CHECK(mf_initializer_parse(k2[i], &a) == MF_STATUS_OK && (int)a == i + 1);
+        MF_CHECK(mf_initializer_parse(snake[i], &b) == MF_STATUS_OK && (int)b == i + 1);
+    }
+    mf_initializer bad = MF_INIT_ONES;
+    MF_CHECK(mf_initializer_parse("Orthogonal", &bad) == MF_STATUS_INVALID && bad == MF_INIT_ONES);
+    MF_CHECK(strstr(mf_last_error(), "'Orthogonal'") && strstr(mf_last_error(), "GlorotUniform"));
+
+    /* a conv kernel (3,3,64,128): fan_in 576, fan_out 1152 (Keras' fans);
+     * the variance each initializer must give, over 73,728 draws */
+    mf_shape sh = mf_shape4(3, 3, 64, 128);
+    size_t n = 3 * 3 * 64 * 128;
+    double fi = 576, fo = 1152, tn = 0.87962566103423978 * 0.87962566103423978;
+    struct {
+        mf_initializer init;
+        double var;
+    } t[] = {
+        {MF_INIT_GLOROT_UNIFORM, 2.0 / (fi + fo)},
+        {MF_INIT_GLOROT_NORMAL, 2.0 / (fi + fo)},
+        {MF_INIT_HE_NORMAL, 2.0 / fi},
+        {MF_INIT_HE_UNIFORM, 2.0 / fi},
+        {MF_INIT_LECUN_NORMAL, 1.0 / fi},
+        {MF_INIT_LECUN_UNIFORM, 1.0 / fi},
+        {MF_INIT_RANDOM_NORMAL, 0.0025},
+        {MF_INIT_RANDOM_UNIFORM, 0.0025 / 3.0},
+        {MF_INIT_TRUNCATED_NORMAL, 0.0025 * tn},
+    };
+    float *w = mf_alloc(n * sizeof(float));
+    mf_rng r;
+    mf_rng_seed(&r, 11);
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        mf_init_fill(w, n, &sh, t[i].init, &r);
+        double m1 = 0, m2 = 0, mx = 0;
+        for (size_t j = 0; j < n; j++) {
+            m1 += w[j];
+            m2 += (double)w[j] * w[j];
+            mx = fabs(w[j]) > mx ? fabs(w[j]) : mx;
+        }
+        m1 /= (double)n;
+        double var = m2 / (double)n - m1 * m1;
+        MF_CHECK_MSG(fabs(m1) < 4.0 * sqrt(t[i].var / (double)n), "initializer %d mean %g", (int)t[i].init, m1);
+        MF_CHECK_MSG(fabs(var / t[i].var - 1.0) < 0.03, "initializer %d variance %g, want %g", (int)t[i].init, var,
+                     t[i].var);
+        /* the normal ones are truncated at 2 stddev of the untruncated normal */
+        if (t[i].init == MF_INIT_HE_NORMAL)
+            MF_CHECK(mx < 2.0 * sqrt(2.0 / fi) / 0.87962566103423978);
+        if (t[i].init == MF_INIT_TRUNCATED_NORMAL)
+            MF_CHECK(mx < 0.1);
+        if (t[i].init == MF_INIT_HE_UNIFORM)
+            MF_CHECK(mx <= sqrt(6.0 / fi));
+    }
+    mf_init_fill(w, n, &sh, MF_INIT_ONES, &r);
+    for (size_t j = 0; j < n; j++)
+        MF_CHECK(w[j] == 1.0f);
+    mf_init_fill(w, n, &sh, MF_INIT_ZEROS, &r);
+    for (size_t j = 0; j < n; j++)
+        MF_CHECK(w[j] == 0.0f);
+    mf_free(w);
+
+    /* through a model: chosen per weight, honoured at build; a weight the
+     * layer does not have fails the build, naming what it has */
+    mf_layer *d = mf_dense(NULL, 3, 1);
+    MF_CHECK(mf_layer_set_initializer(d, "kernel", MF_INIT_ONES) == MF_STATUS_OK);
+    MF_CHECK(mf_layer_set_initializer(d, "bias", MF_INIT_ONES) == MF_STATUS_OK);
+    MF_CHECK(mf_layer_set_initializer(d, "bias", MF_INIT_ZEROS) == MF_STATUS_OK); /* the last choice counts */
+    mf_model *m = one(mf_shape2(0, 2), d);
+    for (int j = 0; j < 6; j++)
+        MF_CHECK(weight(m, "kernel")[j] == 1.0f);
+    MF_CHECK(weight(m, "bias")[0] == 0.0f);
+    mf_model_free(m);
+    m = mf_model_create("bad");
+    int x = mf_model_input(m, mf_shape2(0, 2));
+    mf_layer *bn = mf_batchnorm_ex(NULL, 0.99f, 1e-3f, 0, 1);
+    MF_CHECK(mf_layer_set_initializer(bn, "beta", MF_INIT_ONES) == MF_STATUS_OK);
+    mf_model_add(m, bn, x);
+    MF_CHECK(mf_model_build(m, 1) == MF_STATUS_INVALID);
+    MF_CHECK(strstr(mf_last_error(), "no weight 'beta'") && strstr(mf_last_error(), "gamma, moving_mean"));
+    mf_model_free(m);
+}
+
+/* A digits-style net of the new layers trains: Conv2D(relu) -> MaxPooling2D
+ * -> Conv2D(relu) -> MaxPooling2D -> Flatten -> Dropout -> Dense(softmax), on
+ * 12x12 images of three classes (a bright row, column or diagonal at a random
+ * place, plus noise), plain SGD on the cross-entropy of the probabilities. */
+static void test_small_net_trains(void)
+{
+    mf_model *m = mf_model_create("digits");
+    int x = mf_model_input(m, mf_shape4(0, 12, 12, 1));
+    mf_conv_options o = mf_conv_options_default();
+    o.filters = 8;
+    o.activation = MF_ACT_RELU;
+    o.padding = MF_PADDING_SAME;
+    x = mf_model_add(m, mf_conv2d_ex(NULL, &o), x);
+    x = mf_model_add(m, mf_max_pool2d(NULL, 2, 2, 2, 2, MF_PADDING_VALID), x);
+    o.filters = 16;
+    o.padding = MF_PADDING_VALID;
+    x = mf_model_add(m, mf_conv2d_ex(NULL, &o), x);
+    x = mf_model_add(m, mf_max_pool2d(NULL, 2, 2, 2, 2, MF_PADDING_VALID), x);
+    x = mf_model_add(m, mf_flatten(NULL), x);
+    x = mf_model_add(m, mf_dropout(NULL, 0.25f), x);
+    mf_layer *head = mf_dense_ex(NULL, 3, 1, MF_ACT_SOFTMAX);
+    MF_CHECK(mf_layer_set_initializer(head, "kernel", MF_INIT_HE_UNIFORM) == MF_STATUS_OK);
+    x = mf_model_add(m, head, x);
+    MF_CHECK(x == 7);
+    MF_CHECK(mf_model_build(m, 5) == MF_STATUS_OK);
+    MF_CHECK(strcmp(mf_layer_name(mf_model_layer(m, 2)), "conv2d_1") == 0);
+    MF_CHECK(strcmp(mf_layer_name(mf_model_layer(m, 3)), "max_pooling2d_1") == 0);
+    /* Keras' counts: 8*9+8 = 80, 16*72+16 = 1168, (2*2*16)*3+3 = 195 */
+    MF_CHECK(mf_model_count_trainable(m) == 80 + 1168 + 195);
+
+    enum { N = 48 };
+    static float img[N * 144];
+    int32_t y[N];
+    mf_rng r;
+    mf_rng_seed(&r, 21);
+    for (int i = 0; i < N; i++) {
+        y[i] = i % 3;
+        int at = 2 + (int)mf_rng_below(&r, 8);
+        for (int p = 0; p < 144; p++) {
+            int h = p / 12, w = p % 12;
+            int on = y[i] == 0 ? h == at : y[i] == 1 ? w == at : h == w;
+            img[i * 144 + p] = (on ? 1.0f : 0.0f) + 0.2f * mf_rng_normal(&r);
+        }
+    }
+    float dprob[N * 3];
+    double first = 0, last = 0;
+    mf_rng drop;
+    mf_rng_seed(&drop, 3);
+    for (int step = 0; step < 60; step++) {
+        mf_tensor p = mf_model_forward(m, img, N, MF_MODE_TRAIN, &drop);
+        double loss = 0;
+        for (int i = 0; i < N * 3; i++)
+            dprob[i] = 0.0f;
+        for (int i = 0; i < N; i++) {
+            float py = p.data[i * 3 + y[i]];
+            loss -= log(py > 1e-12f ? py : 1e-12f) / N;
+            dprob[i * 3 + y[i]] = -1.0f / (N * (py > 1e-12f ? py : 1e-12f));
+        }
+        if (step < 5)
+            first += loss / 5;
+        if (step >= 55)
+            last += loss / 5;
+        mf_model_zero_grad(m);
+        mf_model_backward(m, dprob, NULL);
+        float *w = mf_model_params(m), *g = mf_model_grads(m);
+        for (size_t i = 0; i < mf_model_num_params(m); i++)
+            w[i] -= 0.1f * g[i];
+    }
+    printf("small net: loss %.3f over the first 5 steps, %.3f over the last 5\n", first, last);
+    MF_CHECK(first > 0.9 && last < 0.5 * first);
+    mf_model_summary(m, stdout);
+    mf_model_free(m);
+}
+
 int main(void)
 {
+    test_initializers();
+    test_small_net_trains();
     test_batchnorm_ex();
     test_conv_ex();
     test_dense_ex();

@@ -55,6 +55,9 @@ MF_API int mf_model_input(mf_model *m, mf_shape shape);
 MF_API int mf_model_add(mf_model *m, mf_layer *l, int in);
 /* Append a two-input layer (Add) reading nodes a and b. */
 MF_API int mf_model_add2(mf_model *m, mf_layer *l, int a, int b);
+/* Append a layer reading the n nodes in[0..n) (Concatenate, Add: 2 to 8; a
+ * one-input layer with n = 1). Same ownership and errors as mf_model_add. */
+MF_API int mf_model_add_n(mf_model *m, mf_layer *l, const int *in, int n);
 /* Allocate params/grads/state, bind every layer's weights as views into them,
  * and initialise every weight with Keras' default initializers drawn from
  * `seed`. Fails if any earlier add failed. */

@@ -10,6 +10,9 @@
  * Inference mode: the moving statistics; the layer is an affine map.
  * Weights in Keras order: gamma, beta (trainable), moving_mean, moving_variance
  * (state). Init: gamma 1, beta 0, moving_mean 0, moving_variance 1.
+ * Keras' scale=False drops gamma and center=False drops beta (then the layer
+ * has no such weight, in the summary's count and in the weights file): the
+ * formulas run with constant ones / zeros in their place.
  *
  * Sums run in double, split over threads by rows with per-thread partials that
  * are combined in thread order: deterministic for a fixed thread count. */
@@ -23,7 +26,9 @@ typedef struct batchnorm {
     mf_layer base;
     float momentum, epsilon;
     int C;
-    int gamma, beta, mmean, mvar; /* slot indices */
+    int center, scale; /* Keras' flags: 0 = no beta / no gamma */
+    int gamma, beta, mmean, mvar; /* slot indices; gamma/beta -1 when absent */
+    float *one; /* (C) ones: gamma without scale */
     float *mean, *invstd; /* (C) each: statistics of the last forward */
     double *acc; /* (2C + 1): combined channel sums (+ rows, for sync BN) */
     float *k; /* (3C): backward coefficients k1..k3 */
@@ -43,8 +48,8 @@ static mf_status bn_build(mf_layer *l)
     b->C = s->d[s->ndim - 1];
     l->out_shape = *s;
     mf_shape c = mf_shape1(b->C);
-    b->gamma = mf_layer_reserve(l, "gamma", c, MF_PARAM_TRAINABLE);
-    b->beta = mf_layer_reserve(l, "beta", c, MF_PARAM_TRAINABLE);
+    b->gamma = b->scale ? mf_layer_reserve(l, "gamma", c, MF_PARAM_TRAINABLE) : -1;
+    b->beta = b->center ? mf_layer_reserve(l, "beta", c, MF_PARAM_TRAINABLE) : -1;
     b->mmean = mf_layer_reserve(l, "moving_mean", c, MF_PARAM_STATE);
     b->mvar = mf_layer_reserve(l, "moving_variance", c, MF_PARAM_STATE);
     mf_free(b->mean);
@@ -57,15 +62,24 @@ static mf_status bn_build(mf_layer *l)
     b->k = mf_alloc((size_t)3 * b->C * sizeof(float));
     mf_free(b->zero);
     b->zero = mf_alloc((size_t)b->C * sizeof(float));
+    mf_free(b->one);
+    b->one = mf_alloc((size_t)b->C * sizeof(float));
+    mf_init_const(b->one, (size_t)b->C, 1.0f);
     return MF_STATUS_OK;
 }
+
+/* gamma and beta, or the constants that stand for them */
+static const float *gamma_of(const batchnorm *b) { return b->gamma >= 0 ? b->base.slot[b->gamma].data : b->one; }
+static const float *beta_of(const batchnorm *b) { return b->beta >= 0 ? b->base.slot[b->beta].data : b->zero; }
 
 static void bn_init(mf_layer *l, mf_rng *rng)
 {
     (void)rng;
     batchnorm *b = (batchnorm *)l;
-    mf_init_const(l->slot[b->gamma].data, (size_t)b->C, 1.0f);
-    mf_init_const(l->slot[b->beta].data, (size_t)b->C, 0.0f);
+    if (b->gamma >= 0)
+        mf_init_const(l->slot[b->gamma].data, (size_t)b->C, 1.0f);
+    if (b->beta >= 0)
+        mf_init_const(l->slot[b->beta].data, (size_t)b->C, 0.0f);
     mf_init_const(l->slot[b->mmean].data, (size_t)b->C, 0.0f);
     mf_init_const(l->slot[b->mvar].data, (size_t)b->C, 1.0f);
 }
@@ -215,7 +229,7 @@ static void bn_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
     batchnorm *b = (batchnorm *)l;
     int C = b->C;
     size_t M = rows_of(in[0]);
-    const float *gamma = l->slot[b->gamma].data, *beta = l->slot[b->beta].data;
+    const float *gamma = gamma_of(b), *beta = beta_of(b);
     float *mm = l->slot[b->mmean].data, *mv = l->slot[b->mvar].data;
     if (ex->mode == MF_MODE_TRAIN) {
         double *acc = b->acc;
@@ -297,9 +311,9 @@ static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
     int C = b->C;
     size_t M = rows_of(in[0]);
     const float *x = in[0]->data, *dy = dout->data;
-    const float *gamma = l->slot[b->gamma].data;
+    const float *gamma = gamma_of(b);
     /* fused ReLU: dy is the ReLU's output gradient, passed where 0 < y < hi */
-    relu_mask mask = {gamma, l->slot[b->beta].data, b->invstd, ex->relu_max};
+    relu_mask mask = {gamma, beta_of(b), b->invstd, ex->relu_max};
     const relu_mask *rm = ex->fuse_relu ? &mask : NULL;
     double *acc = b->acc;
     /* sum_dy[c] and sum_dy_xc[c] = sum dy * (x - mean) */
@@ -307,10 +321,13 @@ static void bn_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
     const double *sum_dy = acc, *sum_dy_xc = acc + C;
     /* gamma and beta take this rank's sums: the gradient allreduce averages them */
     if (ex->param_grads) {
-        float *dgamma = l->slot[b->gamma].grad, *dbeta = l->slot[b->beta].grad;
+        float *dgamma = b->gamma >= 0 ? l->slot[b->gamma].grad : NULL;
+        float *dbeta = b->beta >= 0 ? l->slot[b->beta].grad : NULL;
         for (int c = 0; c < C; c++) {
-            dgamma[c] += (float)(sum_dy_xc[c] * b->invstd[c]);
-            dbeta[c] += (float)sum_dy[c];
+            if (dgamma)
+                dgamma[c] += (float)(sum_dy_xc[c] * b->invstd[c]);
+            if (dbeta)
+                dbeta[c] += (float)sum_dy[c];
         }
     }
     if (din[0]) {
@@ -355,6 +372,7 @@ static void bn_destroy(mf_layer *l)
     mf_free(b->acc);
     mf_free(b->k);
     mf_free(b->zero);
+    mf_free(b->one);
 }
 
 static const mf_layer_ops bn_ops = {
@@ -371,7 +389,7 @@ static const mf_layer_ops bn_ops = {
     .destroy = bn_destroy,
 };
 
-mf_layer *mf_batchnorm(const char *name, float momentum, float epsilon)
+mf_layer *mf_batchnorm_ex(const char *name, float momentum, float epsilon, int center, int scale)
 {
     if (!(momentum >= 0.0f && momentum <= 1.0f) || !(epsilon > 0.0f)) {
         mf_fail(MF_STATUS_INVALID, "BatchNormalization: momentum must be in [0, 1] and epsilon > 0, got %g, %g",
@@ -382,8 +400,15 @@ mf_layer *mf_batchnorm(const char *name, float momentum, float epsilon)
     if (b) {
         b->momentum = momentum;
         b->epsilon = epsilon;
+        b->center = center != 0;
+        b->scale = scale != 0;
     }
     return (mf_layer *)b;
+}
+
+mf_layer *mf_batchnorm(const char *name, float momentum, float epsilon)
+{
+    return mf_batchnorm_ex(name, momentum, epsilon, 1, 1);
 }
 
 int mf_batchnorm_affine(const mf_layer *l, float *scale, float *shift)
@@ -391,7 +416,7 @@ int mf_batchnorm_affine(const mf_layer *l, float *scale, float *shift)
     if (l->ops != &bn_ops)
         return 0;
     const batchnorm *b = (const batchnorm *)l;
-    const float *gamma = l->slot[b->gamma].data, *beta = l->slot[b->beta].data;
+    const float *gamma = gamma_of(b), *beta = beta_of(b);
     const float *mm = l->slot[b->mmean].data, *mv = l->slot[b->mvar].data;
     for (int c = 0; c < b->C; c++) {
         float s = gamma[c] * (1.0f / sqrtf(mv[c] + b->epsilon));

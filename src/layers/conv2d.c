@@ -1,10 +1,22 @@
-/* conv2d.c: Keras Conv2D(filters, kernel_size=K, strides=S, padding, use_bias).
+/* conv2d.c: Keras Conv2D(filters, kernel_size, strides, padding,
+ * dilation_rate, use_bias, activation).
  *
  * Kernel (K,K,Cin,F) in Keras' HWIO layout, which read as a (K*K*Cin, F)
  * row-major matrix multiplies im2col rows directly. A 1x1 stride-1 conv over
  * NHWC is already a matrix (N*H*W, Cin), so it is one cblas_sgemm with no copy:
  * the expand and project layers of MobileNetV2 are all of that kind.
- * Init: kernel glorot_uniform (fan_in K*K*Cin, fan_out K*K*F), bias zeros. */
+ * Init: kernel glorot_uniform (fan_in KH*KW*Cin, fan_out KH*KW*F), bias zeros.
+ *
+ * Two paths. Square kernels with equal strides, no dilation and no activation
+ * (every Conv2D of MobileNetV2 and the small CNN) take the tuned one: threads
+ * over images in forward and input gradient, the 1x1 GEMM without copies, the
+ * BatchNorm folding of the memory plan. Everything else (non-square kernels or
+ * strides, dilation, a fused activation) takes the general one: the same
+ * im2col + GEMM with a general window (mf_im2col_ex), images one at a time in
+ * backward. A fused activation is applied after the bias; its derivative is
+ * taken from the output (swish recomputes the pre-activation from the input),
+ * so such a layer keeps its output for backward and folds no BatchNorm (the
+ * BatchNorm would come after the activation). */
 #include <omp.h>
 #include <string.h>
 #include "layer.h"
@@ -14,13 +26,16 @@
 
 typedef struct conv2d {
     mf_layer base;
-    int filters, K, S, use_bias;
+    int filters, K, S, use_bias; /* K, S: the tuned path's square kernel and stride */
+    int KH, KW, SH, SW, DH, DW; /* the general window */
+    mf_activation act;
+    int general; /* 1: the general path (see the top of the file) */
     mf_padding padding;
     mf_conv_geom g;
     int kernel, bias; /* slot indices; bias -1 without bias */
 } conv2d;
 
-static int is_pointwise(const conv2d *c) { return c->K == 1 && c->S == 1; }
+static int is_pointwise(const conv2d *c) { return !c->general && c->K == 1 && c->S == 1; }
 
 static mf_status conv2d_build(mf_layer *l)
 {
@@ -28,9 +43,9 @@ static mf_status conv2d_build(mf_layer *l)
     const mf_shape *s = &l->in_shape[0];
     if (s->ndim != 4)
         return mf_fail(MF_STATUS_SHAPE, "input must be (N,H,W,C), got %d axes", s->ndim);
-    MF_TRY(mf_conv_geometry(&c->g, s->d[1], s->d[2], c->K, c->S, c->padding));
+    MF_TRY(mf_conv_geometry_ex(&c->g, s->d[1], s->d[2], c->KH, c->KW, c->SH, c->SW, c->DH, c->DW, c->padding));
     l->out_shape = mf_shape4(0, c->g.Ho, c->g.Wo, c->filters);
-    c->kernel = mf_layer_reserve(l, "kernel", mf_shape4(c->K, c->K, s->d[3], c->filters), MF_PARAM_TRAINABLE);
+    c->kernel = mf_layer_reserve(l, "kernel", mf_shape4(c->KH, c->KW, s->d[3], c->filters), MF_PARAM_TRAINABLE);
     c->bias = c->use_bias ? mf_layer_reserve(l, "bias", mf_shape1(c->filters), MF_PARAM_TRAINABLE) : -1;
     return MF_STATUS_OK;
 }
@@ -39,7 +54,7 @@ static void conv2d_init(mf_layer *l, mf_rng *rng)
 {
     conv2d *c = (conv2d *)l;
     mf_slot *k = &l->slot[c->kernel];
-    int KK = c->K * c->K;
+    int KK = c->KH * c->KW;
     mf_init_glorot_uniform(k->data, k->numel, KK * k->shape.d[2], KK * c->filters, rng);
     if (c->bias >= 0)
         mf_init_const(l->slot[c->bias].data, l->slot[c->bias].numel, 0.0f);
@@ -48,7 +63,7 @@ static void conv2d_init(mf_layer *l, mf_rng *rng)
 /* cols and dcols of one image */
 static size_t per_image(const conv2d *c, const mf_layer *l)
 {
-    return 2 * (size_t)c->g.Ho * c->g.Wo * c->K * c->K * l->in_shape[0].d[3];
+    return 2 * (size_t)c->g.Ho * c->g.Wo * c->KH * c->KW * l->in_shape[0].d[3];
 }
 
 static size_t conv2d_workspace(const mf_layer *l, int N)
@@ -57,8 +72,11 @@ static size_t conv2d_workspace(const mf_layer *l, int N)
     const conv2d *c = (const conv2d *)l;
     if (is_pointwise(c))
         return 0;
-    /* one image's buffers per thread: images are split over the threads */
-    return per_image(c, l) * (size_t)omp_get_max_threads();
+    /* one image's buffers per thread: images are split over the threads; the
+     * general backward also holds one image's dz and z (P*F each) */
+    size_t ws = per_image(c, l) * (size_t)omp_get_max_threads();
+    size_t gen = per_image(c, l) + 2 * (size_t)c->g.Ho * c->g.Wo * c->filters;
+    return c->general && gen > ws ? gen : ws;
 }
 
 /* Threads the workspace has room for (the thread count may have grown since). */
@@ -96,6 +114,83 @@ static void epilogue(float *restrict y, size_t rows, int F, const float *restric
     }
 }
 
+/* The general path (see the top of the file). inp: (N,H,W,Cin)  w: (KH*KW*Cin, F)
+ * b: (F) or NULL  y: (N,Ho,Wo,F) */
+static void general_forward(conv2d *c, const mf_exec *ex, const mf_tensor *in, const float *w, const float *b, float *y)
+{
+    const mf_layer *l = &c->base;
+    int N = in->shape.d[0], H = in->shape.d[1], W = in->shape.d[2], Cin = in->shape.d[3];
+    int F = c->filters, Ho = c->g.Ho, Wo = c->g.Wo, KKC = c->KH * c->KW * Cin;
+    size_t P = (size_t)Ho * Wo;
+    int nt = ws_threads(c, l, ex, N);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *cols = ex->ws + (size_t)omp_get_thread_num() * per_image(c, l);
+        float *yn = y + (size_t)n * P * F;
+        mf_im2col_ex(cols, in->data + (size_t)n * H * W * Cin, H, W, Cin, c->KH, c->KW, c->SH, c->SW, c->DH, c->DW,
+                     c->g.pad_top + ex->pad_top, c->g.pad_left + ex->pad_left, Ho, Wo);
+        mf_sgemm(0, 0, (int)P, F, KKC, 1.0f, cols, KKC, w, F, 0.0f, yn, F);
+        if (b || ex->fuse_relu)
+            epilogue(yn, P, F, b, ex->fuse_relu, ex->relu_max);
+        if (c->act != MF_ACT_LINEAR)
+            mf_act_forward(yn, yn, P, F, c->act);
+    }
+}
+
+/* Images one at a time: dz_n = act'(.) * dy_n, dW += cols^T dz_n, db += the
+ * column sums of dz_n (formed over the batch, added once), dx_n = col2im(dz_n W^T). */
+static void general_backward(conv2d *c, const mf_exec *ex, const mf_tensor *in, const mf_tensor *out,
+                             const mf_tensor *dout, mf_tensor *din)
+{
+    mf_layer *l = &c->base;
+    int N = in->shape.d[0], H = in->shape.d[1], W = in->shape.d[2], Cin = in->shape.d[3];
+    int F = c->filters, Ho = c->g.Ho, Wo = c->g.Wo, KKC = c->KH * c->KW * Cin;
+    size_t P = (size_t)Ho * Wo;
+    const float *w = l->slot[c->kernel].data;
+    const float *b = c->bias >= 0 ? l->slot[c->bias].data : NULL;
+    float *cols = ex->ws, *dcols = cols + P * KKC, *dz = dcols + P * KKC, *z = dz + P * F;
+    float *db = ex->param_grads && c->bias >= 0 ? mf_alloc((size_t)F * sizeof(float)) : NULL;
+    for (int n = 0; n < N; n++) {
+        const float *dyn = dout->data + (size_t)n * P * F;
+        mf_im2col_ex(cols, in->data + (size_t)n * H * W * Cin, H, W, Cin, c->KH, c->KW, c->SH, c->SW, c->DH, c->DW,
+                     c->g.pad_top, c->g.pad_left, Ho, Wo);
+        const float *g = dyn;
+        if (c->act != MF_ACT_LINEAR) {
+            if (mf_act_reads_input(c->act)) { /* the pre-activation, again */
+                mf_sgemm(0, 0, (int)P, F, KKC, 1.0f, cols, KKC, w, F, 0.0f, z, F);
+                epilogue(z, P, F, b, 0, 0.0f);
+            }
+            mf_act_backward(dz, z, out->data + (size_t)n * P * F, dyn, P, F, c->act, 1);
+            g = dz;
+        }
+        if (ex->param_grads) { /* dW (KKC,F) += cols^T (KKC,P) . g (P,F) */
+            mf_sgemm(1, 0, KKC, F, (int)P, 1.0f, cols, KKC, g, F, 1.0f, l->slot[c->kernel].grad, F);
+            if (db) {
+                float *part = dcols; /* free until the input gradient below */
+                for (int f = 0; f < F; f++)
+                    part[f] = 0.0f;
+                mf_bias_grad(part, g, P, F);
+                for (int f = 0; f < F; f++)
+                    db[f] = n ? db[f] + part[f] : part[f];
+            }
+        }
+        if (din) { /* dcols (P,KKC) = g (P,F) . W^T (F,KKC), folded back onto dx */
+            mf_sgemm(0, 1, (int)P, KKC, F, 1.0f, g, F, w, F, 0.0f, dcols, KKC);
+            float *dxn = din->data + (size_t)n * H * W * Cin;
+            if (ex->din_first[0])
+                memset(dxn, 0, (size_t)H * W * Cin * sizeof(float));
+            mf_col2im_add_ex(dxn, dcols, H, W, Cin, c->KH, c->KW, c->SH, c->SW, c->DH, c->DW, c->g.pad_top,
+                             c->g.pad_left, Ho, Wo);
+        }
+    }
+    if (db) {
+        float *gb = l->slot[c->bias].grad;
+        for (int f = 0; f < F; f++)
+            gb[f] += db[f];
+        mf_free(db);
+    }
+}
+
 /* inp: (N,H,W,Cin)  W: (K*K*Cin, F)  b: (F)  out: (N,Ho,Wo,F)
  * With a BatchNorm folded in (ex->fold_w/fold_b) and its ReLU (ex->fuse_relu)
  * the output is clamp(inp * W' + b'). */
@@ -127,6 +222,10 @@ static void conv2d_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *cons
         }
         return;
     }
+    if (c->general) {
+        general_forward(c, ex, in[0], w, b, y);
+        return;
+    }
     /* images over threads, each with its own cols buffer and a single-threaded
      * product (mf_sgemm does not split inside a parallel region) */
     int nt = ws_threads(c, l, ex, N);
@@ -152,6 +251,10 @@ static void conv2d_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *con
     float *dw = l->slot[c->kernel].grad;
     const float *dy = dout->data;
     size_t P = (size_t)Ho * Wo;
+    if (c->general) {
+        general_backward(c, ex, in[0], out, dout, din[0]);
+        return;
+    }
     if (ex->param_grads && c->bias >= 0) {
         mf_bias_grad(l->slot[c->bias].grad, dy, (size_t)N * P, F);
     }
@@ -205,6 +308,84 @@ static const mf_layer_ops conv2d_ops = {
     .forward = conv2d_forward,
     .backward = conv2d_backward,
 };
+/* With a fused activation: backward reads the output too, and no BatchNorm
+ * after it may be folded into the kernel. */
+static const mf_layer_ops conv2d_act_ops = {
+    .kind = "Conv2D",
+    .default_name = "conv2d",
+    .n_in = 1,
+    .bwd_reads = MF_READS_IN0 | MF_READS_OUT,
+    .build = conv2d_build,
+    .init = conv2d_init,
+    .workspace = conv2d_workspace,
+    .forward = conv2d_forward,
+    .backward = conv2d_backward,
+};
+
+mf_conv_options mf_conv_options_default(void)
+{
+    mf_conv_options o;
+    memset(&o, 0, sizeof o);
+    o.filters = 0; /* Conv2D and SeparableConv2D: must be set */
+    o.kernel_h = o.kernel_w = 3;
+    o.stride_h = o.stride_w = 1;
+    o.dilation_h = o.dilation_w = 1;
+    o.padding = MF_PADDING_VALID; /* Keras' default */
+    o.use_bias = 1;
+    o.activation = MF_ACT_LINEAR;
+    o.depth_multiplier = 1;
+    return o;
+}
+
+mf_status mf_conv_options_check(const char *kind, const mf_conv_options *o, int need_filters)
+{
+    if (!o)
+        return mf_fail(MF_STATUS_INVALID, "%s: options must not be NULL (start from mf_conv_options_default())", kind);
+    if (need_filters && o->filters <= 0)
+        return mf_fail(MF_STATUS_INVALID, "%s: filters must be > 0, got %d", kind, o->filters);
+    if (o->kernel_h < 1 || o->kernel_h > 7 || o->kernel_w < 1 || o->kernel_w > 7)
+        return mf_fail(MF_STATUS_INVALID, "%s: kernel size must be 1..7 on each axis, got (%d, %d)", kind, o->kernel_h,
+                       o->kernel_w);
+    if (o->stride_h < 1 || o->stride_w < 1)
+        return mf_fail(MF_STATUS_INVALID, "%s: strides must be >= 1, got (%d, %d)", kind, o->stride_h, o->stride_w);
+    if (o->dilation_h < 1 || o->dilation_w < 1)
+        return mf_fail(MF_STATUS_INVALID, "%s: dilation_rate must be >= 1, got (%d, %d)", kind, o->dilation_h,
+                       o->dilation_w);
+    if ((o->dilation_h > 1 || o->dilation_w > 1) && (o->stride_h > 1 || o->stride_w > 1))
+        return mf_fail(MF_STATUS_INVALID,
+                       "%s: strides (%d, %d) with dilation_rate (%d, %d): Keras allows strides > 1 only without "
+                       "dilation",
+                       kind, o->stride_h, o->stride_w, o->dilation_h, o->dilation_w);
+    if (o->padding != MF_PADDING_SAME && o->padding != MF_PADDING_VALID)
+        return mf_fail(MF_STATUS_INVALID, "%s: padding must be MF_PADDING_SAME or MF_PADDING_VALID", kind);
+    if (!mf_activation_valid((int)o->activation))
+        return mf_fail(MF_STATUS_INVALID, "%s: unknown activation %d (see mf_activation)", kind, (int)o->activation);
+    return MF_STATUS_OK;
+}
+
+mf_layer *mf_conv2d_ex(const char *name, const mf_conv_options *o)
+{
+    if (mf_conv_options_check("Conv2D", o, 1) != MF_STATUS_OK)
+        return NULL;
+    conv2d *c =
+        (conv2d *)mf_layer_alloc(o->activation == MF_ACT_LINEAR ? &conv2d_ops : &conv2d_act_ops, sizeof(conv2d), name);
+    if (c) {
+        c->filters = o->filters;
+        c->KH = o->kernel_h;
+        c->KW = o->kernel_w;
+        c->SH = o->stride_h;
+        c->SW = o->stride_w;
+        c->DH = o->dilation_h;
+        c->DW = o->dilation_w;
+        c->K = o->kernel_h;
+        c->S = o->stride_h;
+        c->padding = o->padding;
+        c->use_bias = o->use_bias != 0;
+        c->act = o->activation;
+        c->general = c->KH != c->KW || c->SH != c->SW || c->DH > 1 || c->DW > 1 || c->act != MF_ACT_LINEAR;
+    }
+    return (mf_layer *)c;
+}
 
 mf_layer *mf_conv2d(const char *name, int filters, int kernel, int stride, mf_padding padding, int use_bias)
 {
@@ -217,13 +398,17 @@ mf_layer *mf_conv2d(const char *name, int filters, int kernel, int stride, mf_pa
         mf_fail(MF_STATUS_INVALID, "Conv2D: padding must be MF_PADDING_SAME or MF_PADDING_VALID");
         return NULL;
     }
+    /* the tuned path takes any square kernel (not only 1..7): not through
+     * mf_conv2d_ex's Keras-range check */
     conv2d *c = (conv2d *)mf_layer_alloc(&conv2d_ops, sizeof(conv2d), name);
     if (c) {
         c->filters = filters;
-        c->K = kernel;
-        c->S = stride;
+        c->K = c->KH = c->KW = kernel;
+        c->S = c->SH = c->SW = stride;
+        c->DH = c->DW = 1;
         c->padding = padding;
         c->use_bias = use_bias != 0;
+        c->act = MF_ACT_LINEAR;
     }
     return (mf_layer *)c;
 }

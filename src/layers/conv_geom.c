@@ -10,6 +10,24 @@ static void same_1d(int n, int K, int S, int *out, int *pad_before)
     *pad_before = total / 2;
 }
 
+mf_status mf_conv_geometry_ex(mf_conv_geom *g, int H, int W, int KH, int KW, int SH, int SW, int DH, int DW,
+                              mf_padding padding)
+{
+    int EH = (KH - 1) * DH + 1, EW = (KW - 1) * DW + 1; /* the dilated window's span */
+    if (padding == MF_PADDING_SAME) {
+        same_1d(H, EH, SH, &g->Ho, &g->pad_top);
+        same_1d(W, EW, SW, &g->Wo, &g->pad_left);
+        return MF_STATUS_OK;
+    }
+    if (H < EH || W < EW)
+        return mf_fail(MF_STATUS_SHAPE, "a %dx%d 'valid' window (dilation %dx%d) does not fit a %dx%d input", KH, KW,
+                       DH, DW, H, W);
+    g->Ho = (H - EH) / SH + 1;
+    g->Wo = (W - EW) / SW + 1;
+    g->pad_top = g->pad_left = 0;
+    return MF_STATUS_OK;
+}
+
 mf_status mf_conv_geometry(mf_conv_geom *g, int H, int W, int K, int S, mf_padding padding)
 {
     if (padding == MF_PADDING_SAME) {

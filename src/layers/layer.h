@@ -20,7 +20,7 @@
 #include "../core/core.h"
 
 #define MF_LAYER_MAX_SLOTS 4
-#define MF_LAYER_MAX_INPUTS 2
+#define MF_LAYER_MAX_INPUTS 8 /* Concatenate and Add take up to 8 */
 #define MF_NAME_MAX 64
 
 /* A named weight tensor, reserved by build() and bound by mf_model_build(). */
@@ -69,15 +69,16 @@ typedef struct mf_exec {
 /* What a kind's backward reads besides dout, so that the memory plan keeps
  * exactly those activations alive until then. 0 (not set) means all of them:
  * the safe default for a new kind. */
-#define MF_READS_IN0 1u
+#define MF_READS_IN0 1u /* input k is bit k (MF_READS_IN0 << k), k < MF_LAYER_MAX_INPUTS */
 #define MF_READS_IN1 2u
-#define MF_READS_OUT 4u
-#define MF_READS_NONE 8u /* shapes only (and what the layer keeps itself) */
+#define MF_READS_ALL_IN 0xFFu
+#define MF_READS_OUT 0x100u
+#define MF_READS_NONE 0x200u /* shapes only (and what the layer keeps itself) */
 
 typedef struct mf_layer_ops {
     const char *kind; /* Keras class name */
     const char *default_name; /* Keras' automatic name stem, e.g. "conv2d" */
-    int n_in; /* inputs taken: 1, or 2 for Add */
+    int n_in; /* inputs taken: 1, or 2 for Add; 0: 2..MF_LAYER_MAX_INPUTS (Concatenate) */
     int infer_when_frozen; /* BatchNorm: frozen => inference mode (Keras >= 2.1.3) */
     unsigned bwd_reads; /* MF_READS_* mask; 0 = every input and the output */
     int fuses_relu; /* may take mf_exec.fuse_relu (BatchNorm) */
@@ -110,6 +111,13 @@ struct mf_layer {
     mf_shape out_shape; /* batch 0 */
     int n_slots;
     mf_slot slot[MF_LAYER_MAX_SLOTS];
+    /* initializers asked for by weight name (mf_layer_set_initializer), applied
+     * by mf_model_build after ops->init */
+    int n_init_req;
+    struct {
+        char name[32];
+        int init; /* mf_initializer */
+    } init_req[MF_LAYER_MAX_SLOTS];
 };
 
 /* Allocate a zeroed kind struct of `size` bytes with its common header set.
@@ -128,6 +136,21 @@ float mf_relu_clamp(const mf_layer *l);
 /* The pads ((top, bottom), (left, right)) of a ZeroPadding2D into p[4]; 0 if l
  * is not one. */
 int mf_zero_pad2d_pads(const mf_layer *l, int p[4]);
+
+/* Activations (activation.c), for the Activation layer and the layers that
+ * apply one after their bias. y = act(x), (rows, C), C the last axis (softmax's);
+ * y may be x. */
+void mf_act_forward(float *y, const float *x, size_t rows, int C, mf_activation a);
+/* dx (= when first, else +=) dy * act'; y the output, x the input (read only
+ * when mf_act_reads_input(a): swish). dx may be dy. */
+void mf_act_backward(float *dx, const float *x, const float *y, const float *dy, size_t rows, int C, mf_activation a,
+                     int first);
+int mf_act_reads_input(mf_activation a);
+/* Validate the Keras arguments shared by the convolutions (conv2d.c); filters
+ * only when need_filters. */
+mf_status mf_conv_options_check(const char *kind, const mf_conv_options *o, int need_filters);
+int mf_activation_valid(int a); /* a names an mf_activation */
+const char *mf_activation_name(mf_activation a); /* Keras' name, e.g. "relu6" */
 
 /* 1 if l is trainable and has trainable weights (backward must reach it). */
 int mf_layer_has_trainable(const mf_layer *l);
@@ -163,5 +186,11 @@ void mf_bias_grad(float *db, const float *dy, size_t rows, int C);
 /* Keras glorot_uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)). */
 void mf_init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, mf_rng *rng);
 void mf_init_const(float *w, size_t n, float v);
+/* initializers.c: every requested initializer names a weight of l (build
+ * fails otherwise, naming the layer and its weights); fill them from rng. */
+mf_status mf_layer_check_initializers(const mf_layer *l);
+void mf_layer_apply_initializers(mf_layer *l, mf_rng *rng);
+/* w (n floats of a weight of Keras shape `shape`) = init's values (tests). */
+void mf_init_fill(float *w, size_t n, const mf_shape *shape, mf_initializer init, mf_rng *rng);
 
 #endif

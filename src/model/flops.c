@@ -40,11 +40,15 @@ static double layer_forward(const mf_layer *l, int N, int *is_matmul)
     }
     if (strcmp(kind, "BatchNormalization") == 0) /* batch statistics, normalise, scale and shift */
         return (l->trainable ? 4.0 : 2.0) * out;
-    if (strcmp(kind, "ReLU") == 0 || strcmp(kind, "Add") == 0 || strcmp(kind, "Dropout") == 0)
+    if (strcmp(kind, "ReLU") == 0 || strcmp(kind, "Dropout") == 0 || strcmp(kind, "Activation") == 0 ||
+        strcmp(kind, "Rescaling") == 0)
         return out;
-    if (strcmp(kind, "GlobalAveragePooling2D") == 0)
-        return (double)N * sample_numel(&l->in_shape[0]);
-    return 0.0; /* ZeroPadding2D: a copy */
+    if (strcmp(kind, "Add") == 0)
+        return out * (l->n_in - 1);
+    if (strcmp(kind, "GlobalAveragePooling2D") == 0 || strcmp(kind, "GlobalMaxPooling2D") == 0 ||
+        strcmp(kind, "MaxPooling2D") == 0 || strcmp(kind, "AveragePooling2D") == 0)
+        return (double)N * sample_numel(&l->in_shape[0]); /* about one operation per input cell */
+    return 0.0; /* ZeroPadding2D, Flatten, Concatenate: copies */
 }
 
 double mf_model_flops(const mf_model *m, int N, int training)

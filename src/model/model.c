@@ -105,9 +105,13 @@ static int add_node(mf_model *m, mf_layer *l, const int *in, int n_in)
         mf_fail(MF_STATUS_INVALID, "model '%s': cannot add a layer after mf_model_build", m->name);
         return -1;
     }
-    if (n_in != l->ops->n_in) {
-        mf_fail(MF_STATUS_INVALID, "model '%s': %s takes %d input(s), got %d", m->name, l->ops->kind, l->ops->n_in,
-                n_in);
+    if (l->ops->n_in ? n_in != l->ops->n_in : n_in < 2 || n_in > MF_LAYER_MAX_INPUTS) {
+        if (l->ops->n_in)
+            mf_fail(MF_STATUS_INVALID, "model '%s': %s takes %d input(s), got %d", m->name, l->ops->kind, l->ops->n_in,
+                    n_in);
+        else
+            mf_fail(MF_STATUS_INVALID, "model '%s': %s takes 2 to %d inputs, got %d", m->name, l->ops->kind,
+                    MF_LAYER_MAX_INPUTS, n_in);
         mf_layer_free(l);
         return add_failed(m);
     }
@@ -129,6 +133,7 @@ static int add_node(mf_model *m, mf_layer *l, const int *in, int n_in)
     /* Shapes are inferred as layers are added (as Keras' functional API does),
      * so a builder can read a node's shape, and a misfit is reported at the
      * layer that causes it. */
+    l->n_in = n_in; /* a kind with ops->n_in 0 takes any count it accepts */
     for (int k = 0; k < n_in; k++)
         l->in_shape[k] = m->nodes[in[k]].shape;
     mf_status s = l->ops->build(l);
@@ -157,6 +162,16 @@ int mf_model_add2(mf_model *m, mf_layer *l, int a, int b)
     return add_node(m, l, in, 2);
 }
 
+int mf_model_add_n(mf_model *m, mf_layer *l, const int *in, int n)
+{
+    if (!in || n < 1) {
+        mf_layer_free(l);
+        mf_fail(MF_STATUS_INVALID, "model '%s': mf_model_add_n needs at least one input node, got %d", m->name, n);
+        return add_failed(m);
+    }
+    return add_node(m, l, in, n);
+}
+
 mf_status mf_model_build(mf_model *m, uint64_t seed)
 {
     if (m->built)
@@ -166,6 +181,9 @@ mf_status mf_model_build(mf_model *m, uint64_t seed)
                        m->broken);
     if (m->n_nodes < 2)
         return mf_fail(MF_STATUS_INVALID, "model '%s': needs an input and at least one layer", m->name);
+
+    for (int i = 1; i < m->n_nodes; i++) /* before anything is allocated */
+        MF_TRY(mf_layer_check_initializers(m->nodes[i].layer));
 
     /* 1. offsets: every layer reserved its named weights when it was added. */
     size_t n_params = 0, n_state = 0;
@@ -222,6 +240,7 @@ mf_status mf_model_build(mf_model *m, uint64_t seed)
         mf_layer *l = m->nodes[i].layer;
         if (l->ops->init)
             l->ops->init(l, &rng);
+        mf_layer_apply_initializers(l, &rng); /* what the user chose instead */
     }
     m->built = 1;
     return MF_STATUS_OK;
@@ -424,7 +443,7 @@ mf_tensor mf_model_forward(mf_model *m, const float *x, int N, mf_mode mode, mf_
         if (!pn->run)
             continue; /* done by a neighbour */
         mf_model_node *nd = &m->nodes[i];
-        const mf_tensor *in[MF_LAYER_MAX_INPUTS] = {NULL, NULL};
+        const mf_tensor *in[MF_LAYER_MAX_INPUTS] = {NULL};
         for (int k = 0; k < nd->n_in; k++)
             in[k] = &m->nodes[pn->in[k]].act;
         mf_exec ex = exec_for(m, i, mode, rng);
@@ -484,10 +503,10 @@ void mf_model_backward(mf_model *m, const float *dout, float *dx)
             mf_model_node *nd = &m->nodes[i];
             unsigned reads = nd->layer->ops->bwd_reads;
             if (!reads)
-                reads = MF_READS_IN0 | MF_READS_IN1 | MF_READS_OUT;
+                reads = MF_READS_ALL_IN | MF_READS_OUT;
             mf_tensor inv[MF_LAYER_MAX_INPUTS];
-            const mf_tensor *in[MF_LAYER_MAX_INPUTS] = {NULL, NULL};
-            mf_tensor *din[MF_LAYER_MAX_INPUTS] = {NULL, NULL};
+            const mf_tensor *in[MF_LAYER_MAX_INPUTS] = {NULL};
+            mf_tensor *din[MF_LAYER_MAX_INPUTS] = {NULL};
             mf_exec ex = exec_for(m, i, (mf_mode)m->last_mode, m->last_rng);
             for (int k = 0; k < nd->n_in; k++) {
                 int x = pn->in[k];

@@ -199,7 +199,7 @@ void mf_plan_make(mf_plan *p, const mf_model *m, int N, int infer, int backward,
             int t = 2 * n - j;
             unsigned reads = m->nodes[j].layer->ops->bwd_reads;
             if (!reads)
-                reads = MF_READS_IN0 | MF_READS_IN1 | MF_READS_OUT;
+                reads = MF_READS_ALL_IN | MF_READS_OUT;
             for (int k = 0; k < m->nodes[j].n_in; k++) {
                 int x = pj->in[k];
                 if (reads & (MF_READS_IN0 << k))
@@ -255,6 +255,14 @@ void mf_plan_make(mf_plan *p, const mf_model *m, int N, int infer, int backward,
             r = grad_of[r];
         for (int k = 0; k < m->nodes[j].n_in; k++) {
             int x = pj->in[k];
+            /* with more than two inputs, only one read once: a repeated input
+             * adds to its gradient, which must then not be what a later
+             * input reads */
+            int repeats = 0;
+            for (int q = 0; q < m->nodes[j].n_in; q++)
+                repeats += q != k && pj->in[q] == x;
+            if (m->nodes[j].n_in > 2 && repeats)
+                continue;
             if (gs[x] == t && grad_of[x] == x && ge[r] == t && x != o && x != 0 && (k == 0 || pj->in[0] != x) &&
                 mf_shape_eq(&m->nodes[x].shape, &m->nodes[o].shape)) {
                 grad_of[x] = r;

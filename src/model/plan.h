@@ -31,7 +31,7 @@
 
 typedef struct mf_plan_node {
     int run; /* 0: its work is done by a neighbour (fused or folded) */
-    int in[2]; /* nodes whose activations it reads as inputs */
+    int in[MF_LAYER_MAX_INPUTS]; /* nodes whose activations it reads as inputs */
     int out; /* node whose act/dact it writes: itself, or its fused ReLU */
     int fuse_relu; /* 1: the ReLU node `out` is applied in this pass */
     float relu_max;

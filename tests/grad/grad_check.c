@@ -43,6 +43,7 @@ typedef struct grad_case {
     int sabotage; /* wrapped with a wrong backward: must be detected */
     void (*prepare)(mf_model *m, mf_rng *r); /* optional: freeze, random moving stats */
     double h; /* finite-difference step, 0 = H_STEP */
+    int distinct; /* max poolings: inputs a shuffled grid 5h apart, so no probe changes a window's winner */
 } grad_case;
 
 /* ---- builders ---------------------------------------------------------- */
@@ -70,6 +71,93 @@ ONE(gap, mf_global_avg_pool2d(NULL))
 ONE(dropout, mf_dropout(NULL, 0.3f))
 ONE(dense_bias, mf_dense(NULL, 4, 1))
 ONE(dense_nobias, mf_dense(NULL, 3, 0))
+
+ONE(act_linear, mf_activation_layer(NULL, MF_ACT_LINEAR))
+ONE(act_relu, mf_activation_layer(NULL, MF_ACT_RELU))
+ONE(act_relu6, mf_activation_layer(NULL, MF_ACT_RELU6))
+ONE(act_sigmoid, mf_activation_layer(NULL, MF_ACT_SIGMOID))
+ONE(act_tanh, mf_activation_layer(NULL, MF_ACT_TANH))
+ONE(act_softmax, mf_activation_layer(NULL, MF_ACT_SOFTMAX))
+ONE(act_swish, mf_activation_layer(NULL, MF_ACT_SWISH))
+ONE(act_hard_sigmoid, mf_activation_layer(NULL, MF_ACT_HARD_SIGMOID))
+ONE(mp_p2_s2_valid, mf_max_pool2d(NULL, 2, 2, 2, 2, MF_PADDING_VALID))
+ONE(mp_p3_s2_same, mf_max_pool2d(NULL, 3, 3, 2, 2, MF_PADDING_SAME))
+ONE(mp_p2x3_s1x2_same, mf_max_pool2d(NULL, 2, 3, 1, 2, MF_PADDING_SAME))
+ONE(ap_p2_s2_valid, mf_avg_pool2d(NULL, 2, 2, 2, 2, MF_PADDING_VALID))
+ONE(ap_p3_s2_same, mf_avg_pool2d(NULL, 3, 3, 2, 2, MF_PADDING_SAME))
+ONE(ap_p3x2_s1_same, mf_avg_pool2d(NULL, 3, 2, 1, 1, MF_PADDING_SAME))
+ONE(gmp, mf_global_max_pool2d(NULL))
+ONE(rescale, mf_rescaling(NULL, -1.5f, 0.25f))
+
+/* Conv2D with Keras' other arguments (the general path) */
+static mf_layer *conv_ex(int F, int kh, int kw, int sh, int sw, int dh, int dw, mf_padding pad, int bias,
+                         mf_activation act)
+{
+    mf_conv_options o = mf_conv_options_default();
+    o.filters = F;
+    o.kernel_h = kh;
+    o.kernel_w = kw;
+    o.stride_h = sh;
+    o.stride_w = sw;
+    o.dilation_h = dh;
+    o.dilation_w = dw;
+    o.padding = pad;
+    o.use_bias = bias;
+    o.activation = act;
+    return mf_conv2d_ex(NULL, &o);
+}
+ONE(conv_k3x5_s1_same_bias, conv_ex(3, 3, 5, 1, 1, 1, 1, MF_PADDING_SAME, 1, MF_ACT_LINEAR))
+ONE(conv_k2x3_s2x1_valid, conv_ex(4, 2, 3, 2, 1, 1, 1, MF_PADDING_VALID, 0, MF_ACT_LINEAR))
+ONE(conv_k3_d2_same, conv_ex(3, 3, 3, 1, 1, 2, 2, MF_PADDING_SAME, 1, MF_ACT_LINEAR))
+ONE(conv_k3_d2x1_valid_sigmoid, conv_ex(3, 3, 3, 1, 1, 2, 1, MF_PADDING_VALID, 1, MF_ACT_SIGMOID))
+ONE(conv_k5_s1_same_tanh, conv_ex(2, 5, 5, 1, 1, 1, 1, MF_PADDING_SAME, 1, MF_ACT_TANH))
+ONE(conv_k7_s2_same_swish, conv_ex(3, 7, 7, 2, 2, 1, 1, MF_PADDING_SAME, 1, MF_ACT_SWISH))
+ONE(conv_k1x3_softmax, conv_ex(4, 1, 3, 1, 1, 1, 1, MF_PADDING_SAME, 1, MF_ACT_SOFTMAX))
+ONE(conv_k3_s2_same_relu6, conv_ex(3, 3, 3, 2, 2, 1, 1, MF_PADDING_SAME, 1, MF_ACT_RELU6))
+ONE(bn_center_off, mf_batchnorm_ex(NULL, 0.99f, 1e-3f, 0, 1))
+ONE(bn_scale_off, mf_batchnorm_ex(NULL, 0.9f, 1e-2f, 1, 0))
+ONE(bn_neither, mf_batchnorm_ex(NULL, 0.99f, 1e-3f, 0, 0))
+ONE(dense_softmax, mf_dense_ex(NULL, 4, 1, MF_ACT_SOFTMAX))
+ONE(dense_swish_nobias, mf_dense_ex(NULL, 3, 0, MF_ACT_SWISH))
+ONE(dense_sigmoid, mf_dense_ex(NULL, 5, 1, MF_ACT_SIGMOID))
+
+/* Flatten, then a Dense: the Dense's weight gradient sees the NHWC order */
+static int flatten_dense(mf_model *m, int x)
+{
+    x = mf_model_add(m, mf_flatten(NULL), x);
+    return mf_model_add(m, mf_dense(NULL, 3, 1), x);
+}
+
+/* Concatenate(conv(x), x, conv2(x)) and Concatenate(x, conv(x), x): three
+ * inputs, one node read twice (its gradient written, then added) */
+static int concat3(mf_model *m, int x)
+{
+    int a = mf_model_add(m, mf_conv2d(NULL, 2, 1, 1, MF_PADDING_VALID, 1), x);
+    int b = mf_model_add(m, mf_conv2d(NULL, 3, 3, 1, MF_PADDING_SAME, 0), x);
+    int in[3] = {a, x, b};
+    return mf_model_add_n(m, mf_concatenate(NULL), in, 3);
+}
+static int concat3_repeat(mf_model *m, int x)
+{
+    int a = mf_model_add(m, mf_conv2d(NULL, 2, 1, 1, MF_PADDING_VALID, 1), x);
+    int in[3] = {x, a, x};
+    return mf_model_add_n(m, mf_concatenate(NULL), in, 3);
+}
+/* Add of three: conv(x) + x + conv2(x), and Add(y, a, a) with a read twice */
+static int add3(mf_model *m, int x)
+{
+    int a = mf_model_add(m, mf_conv2d(NULL, 3, 1, 1, MF_PADDING_VALID, 0), x);
+    int b = mf_model_add(m, mf_conv2d(NULL, 3, 3, 1, MF_PADDING_SAME, 1), x);
+    int in[3] = {a, x, b};
+    return mf_model_add_n(m, mf_add(NULL), in, 3);
+}
+static int add3_repeat(mf_model *m, int x)
+{
+    int a = mf_model_add(m, mf_conv2d(NULL, 3, 1, 1, MF_PADDING_VALID, 0), x);
+    int b = mf_model_add(m, mf_conv2d(NULL, 3, 1, 1, MF_PADDING_VALID, 1), x);
+    int in[4] = {b, a, a, x};
+    return mf_model_add_n(m, mf_add(NULL), in, 4);
+}
 
 /* MobileNetV2's stride-2 depthwise: ZeroPadding2D (0,1),(0,1), then 'valid'
  * (the memory plan folds the padding into the depthwise conv). */
@@ -213,34 +301,34 @@ static void freeze_all(mf_model *m, mf_rng *r)
     }
 static const grad_case cases[] = {
     /* name                            N  input        build                  mode           tol   relu sab prepare h */
-    {"conv2d.k1_s1_valid_bias", 2, S4(4, 5, 3), conv_k1_s1_valid_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"conv2d.k1_s2_same_odd", 2, S4(7, 7, 3), conv_k1_s2_same_odd, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"conv2d.k3_s1_same_bias", 2, S4(5, 6, 3), conv_k3_s1_same_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"conv2d.k3_s2_same_odd", 2, S4(7, 7, 3), conv_k3_s2_same_odd, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"conv2d.k3_s2_same_even", 3, S4(8, 6, 2), conv_k3_s2_same_even, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"conv2d.k3_s2_valid_even", 2, S4(8, 8, 3), conv_k3_s2_valid_even, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"conv2d.k3_s1_valid_odd", 3, S4(5, 5, 2), conv_k3_s1_valid_odd, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"depthwise_conv2d.k3_s1_same", 2, S4(5, 6, 4), dw_k3_s1_same, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"depthwise_conv2d.k3_s2_same_odd", 2, S4(7, 7, 3), dw_k3_s2_same_odd, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"depthwise_conv2d.k3_s2_valid_even", 3, S4(8, 8, 2), dw_k3_s2_valid_even, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"depthwise_conv2d.k3_s1_valid_bias", 2, S4(5, 5, 3), dw_k3_s1_valid_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"batchnorm.train_4d", 3, S4(3, 4, 5), bn, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"batchnorm.train_2d", 6, S2(4), bn, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"batchnorm.infer_4d", 2, S4(3, 3, 4), bn, MF_MODE_INFER, 1e-3, 0, 0, random_moving_stats, 0},
-    {"batchnorm.frozen_runs_inference", 2, S4(3, 3, 4), bn, MF_MODE_TRAIN, 1e-3, 0, 0, freeze_all, 0},
-    {"relu.plain", 2, S4(3, 4, 3), relu_plain, MF_MODE_TRAIN, 1e-3, 1, 0, NULL, 0},
-    {"relu.relu6", 2, S4(3, 4, 3), relu6, MF_MODE_TRAIN, 1e-3, 1, 0, NULL, 0},
-    {"add.residual", 2, S4(3, 3, 3), add_residual, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"zero_pad2d.asym_0101", 2, S4(4, 4, 3), zp_0101, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"zero_pad2d.asym_2312", 2, S4(3, 5, 2), zp_2312, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"global_avg_pool2d.odd", 3, S4(5, 3, 4), gap, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"dropout.train", 3, S2(8), dropout, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"dropout.infer", 3, S2(8), dropout, MF_MODE_INFER, 1e-3, 0, 0, NULL, 0},
-    {"dense.bias", 3, S2(5), dense_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"dense.nobias", 2, S2(6), dense_nobias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"add.same_input", 2, S4(4, 4, 3), add_same_input, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"block.inverted_residual_s1", 2, S4(5, 5, 4), block_s1, MF_MODE_TRAIN, 2e-3, 0, 0, relu6_linear_region, 0},
-    {"block.inverted_residual_s2", 2, S4(6, 6, 3), block_s2, MF_MODE_TRAIN, 2e-3, 0, 0, relu6_linear_region, 0},
+    {"conv2d.k1_s1_valid_bias", 2, S4(4, 5, 3), conv_k1_s1_valid_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k1_s2_same_odd", 2, S4(7, 7, 3), conv_k1_s2_same_odd, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k3_s1_same_bias", 2, S4(5, 6, 3), conv_k3_s1_same_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k3_s2_same_odd", 2, S4(7, 7, 3), conv_k3_s2_same_odd, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k3_s2_same_even", 3, S4(8, 6, 2), conv_k3_s2_same_even, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k3_s2_valid_even", 2, S4(8, 8, 3), conv_k3_s2_valid_even, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k3_s1_valid_odd", 3, S4(5, 5, 2), conv_k3_s1_valid_odd, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"depthwise_conv2d.k3_s1_same", 2, S4(5, 6, 4), dw_k3_s1_same, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"depthwise_conv2d.k3_s2_same_odd", 2, S4(7, 7, 3), dw_k3_s2_same_odd, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"depthwise_conv2d.k3_s2_valid_even", 3, S4(8, 8, 2), dw_k3_s2_valid_even, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"depthwise_conv2d.k3_s1_valid_bias", 2, S4(5, 5, 3), dw_k3_s1_valid_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"batchnorm.train_4d", 3, S4(3, 4, 5), bn, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"batchnorm.train_2d", 6, S2(4), bn, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"batchnorm.infer_4d", 2, S4(3, 3, 4), bn, MF_MODE_INFER, 1e-3, 0, 0, random_moving_stats, 0, 0},
+    {"batchnorm.frozen_runs_inference", 2, S4(3, 3, 4), bn, MF_MODE_TRAIN, 1e-3, 0, 0, freeze_all, 0, 0},
+    {"relu.plain", 2, S4(3, 4, 3), relu_plain, MF_MODE_TRAIN, 1e-3, 1, 0, NULL, 0, 0},
+    {"relu.relu6", 2, S4(3, 4, 3), relu6, MF_MODE_TRAIN, 1e-3, 1, 0, NULL, 0, 0},
+    {"add.residual", 2, S4(3, 3, 3), add_residual, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"zero_pad2d.asym_0101", 2, S4(4, 4, 3), zp_0101, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"zero_pad2d.asym_2312", 2, S4(3, 5, 2), zp_2312, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"global_avg_pool2d.odd", 3, S4(5, 3, 4), gap, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"dropout.train", 3, S2(8), dropout, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"dropout.infer", 3, S2(8), dropout, MF_MODE_INFER, 1e-3, 0, 0, NULL, 0, 0},
+    {"dense.bias", 3, S2(5), dense_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"dense.nobias", 2, S2(6), dense_nobias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"add.same_input", 2, S4(4, 4, 3), add_same_input, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"block.inverted_residual_s1", 2, S4(5, 5, 4), block_s1, MF_MODE_TRAIN, 2e-3, 0, 0, relu6_linear_region, 0, 0},
+    {"block.inverted_residual_s2", 2, S4(6, 6, 3), block_s2, MF_MODE_TRAIN, 2e-3, 0, 0, relu6_linear_region, 0, 0},
     /* Shapes that take the fast paths (run with 2 threads, tests/CMakeLists.txt):
      * channel counts that are not a multiple of the vector width (19 = 16 + 3,
      * 40 = 32 + 8 with AVX-512), tensors over the threading thresholds
@@ -250,22 +338,62 @@ static const grad_case cases[] = {
      * noise of ~1e-3 (h 2e-2 balances it against curvature): tolerance 1e-2,
      * still well under what a wrong backward gives (the sabotage cases: 2e-2
      * and 0.4). */
-    {"depthwise_conv2d.k3_s1_same_c19_vec", 4, S4(9, 13, 19), dw_k3_s1_same, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"depthwise_conv2d.k3_s1_valid_c40_vec", 3, S4(8, 12, 40), dw_k3_s1_valid_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"depthwise_conv2d.k3_s2_valid_c40_vec", 4, S4(13, 19, 40), dw_k3_s2_valid_even, MF_MODE_TRAIN, 1e-3, 0, 0, NULL,
+    {"depthwise_conv2d.k3_s1_same_c19_vec", 4, S4(9, 13, 19), dw_k3_s1_same, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"depthwise_conv2d.k3_s1_valid_c40_vec", 3, S4(8, 12, 40), dw_k3_s1_valid_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0,
      0},
-    {"depthwise_conv2d.k3_s2_same_c19_vec", 3, S4(11, 20, 19), dw_k3_s2_same_odd, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+    {"depthwise_conv2d.k3_s2_valid_c40_vec", 4, S4(13, 19, 40), dw_k3_s2_valid_even, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0,
+     0},
+    {"depthwise_conv2d.k3_s2_same_c19_vec", 3, S4(11, 20, 19), dw_k3_s2_same_odd, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0,
+     0},
     {"depthwise_conv2d.zp0101_k3_s2_valid_c19_vec", 4, S4(12, 18, 19), zp_dw_k3_s2_valid, MF_MODE_TRAIN, 1e-3, 0, 0,
-     NULL, 0},
-    {"depthwise_conv2d.k5_s1_same_general", 3, S4(7, 9, 11), dw_k5_s1_same_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"depthwise_conv2d.k3_s3_same_general", 3, S4(8, 10, 13), dw_k3_s3_same, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
+     NULL, 0, 0},
+    {"depthwise_conv2d.k5_s1_same_general", 3, S4(7, 9, 11), dw_k5_s1_same_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"depthwise_conv2d.k3_s3_same_general", 3, S4(8, 10, 13), dw_k3_s3_same, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
     {"block.inverted_residual_s1_wide", 4, S4(16, 16, 40), block_s1, MF_MODE_TRAIN, 1e-2, 0, 0, relu6_linear_region,
-     2e-2},
+     2e-2, 0},
     {"block.inverted_residual_s2_wide", 4, S4(16, 16, 36), block_s2, MF_MODE_TRAIN, 1e-2, 0, 0, relu6_linear_region,
-     2e-2},
-    {"block.head_gap_dropout_dense", 2, S4(3, 3, 5), head, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0},
-    {"sabotage.dense_weight_grad_5pct", 3, S2(5), sabotaged_dense, MF_MODE_TRAIN, 1e-3, 0, 1, NULL, 0},
-    {"sabotage.relu_passes_negative", 2, S4(3, 3, 2), sabotaged_relu, MF_MODE_TRAIN, 1e-3, 1, 1, NULL, 0},
+     2e-2, 0},
+    {"block.head_gap_dropout_dense", 2, S4(3, 3, 5), head, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"activation.linear", 2, S4(3, 4, 3), act_linear, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"activation.relu", 2, S4(3, 4, 3), act_relu, MF_MODE_TRAIN, 1e-3, 1, 0, NULL, 0, 0},
+    {"activation.relu6", 2, S4(3, 4, 3), act_relu6, MF_MODE_TRAIN, 1e-3, 1, 0, NULL, 0, 0},
+    {"activation.sigmoid", 2, S4(3, 4, 3), act_sigmoid, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"activation.tanh", 2, S4(3, 4, 3), act_tanh, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"activation.softmax_4d", 2, S4(2, 3, 5), act_softmax, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"activation.softmax_2d", 3, S2(6), act_softmax, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"activation.swish", 2, S4(3, 4, 3), act_swish, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"activation.hard_sigmoid", 2, S4(3, 4, 3), act_hard_sigmoid, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"max_pool2d.p2_s2_valid", 2, S4(4, 5, 3), mp_p2_s2_valid, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 1},
+    {"max_pool2d.p3_s2_same_odd", 2, S4(5, 7, 2), mp_p3_s2_same, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 1},
+    {"max_pool2d.p2x3_s1x2_same", 2, S4(4, 6, 2), mp_p2x3_s1x2_same, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 1},
+    {"avg_pool2d.p2_s2_valid", 2, S4(4, 5, 3), ap_p2_s2_valid, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"avg_pool2d.p3_s2_same_odd", 2, S4(5, 7, 2), ap_p3_s2_same, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"avg_pool2d.p3x2_s1_same", 2, S4(4, 5, 2), ap_p3x2_s1_same, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"global_max_pool2d.odd", 3, S4(5, 3, 4), gmp, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 1},
+    {"flatten.dense", 2, S4(3, 2, 4), flatten_dense, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"rescaling.affine", 2, S4(3, 3, 2), rescale, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"concatenate.three_inputs", 2, S4(4, 3, 3), concat3, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"concatenate.repeated_input", 2, S4(3, 3, 2), concat3_repeat, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"add.three_inputs", 2, S4(4, 3, 3), add3, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"add.four_inputs_repeated", 2, S4(3, 3, 3), add3_repeat, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k3x5_s1_same_bias", 2, S4(5, 6, 3), conv_k3x5_s1_same_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k2x3_s2x1_valid", 2, S4(6, 5, 2), conv_k2x3_s2x1_valid, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k3_d2_same", 2, S4(6, 7, 2), conv_k3_d2_same, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k3_d2x1_valid_sigmoid", 2, S4(7, 5, 2), conv_k3_d2x1_valid_sigmoid, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k5_s1_same_tanh", 2, S4(5, 6, 2), conv_k5_s1_same_tanh, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k7_s2_same_swish", 2, S4(8, 7, 2), conv_k7_s2_same_swish, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"conv2d.k1x3_softmax", 2, S4(3, 4, 3), conv_k1x3_softmax, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    /* h 1e-3: a kernel or bias probe moves every output of a channel, and at
+     * h 1e-2 some cross ReLU6's kinks (relu6 itself: activation.relu6) */
+    {"conv2d.k3_s2_same_relu6", 2, S4(5, 5, 2), conv_k3_s2_same_relu6, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 1e-3, 0},
+    {"batchnorm.center_off_4d", 3, S4(3, 4, 5), bn_center_off, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"batchnorm.scale_off_2d", 6, S2(4), bn_scale_off, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"batchnorm.neither_infer_4d", 2, S4(3, 3, 4), bn_neither, MF_MODE_INFER, 1e-3, 0, 0, random_moving_stats, 0, 0},
+    {"dense.softmax", 3, S2(5), dense_softmax, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"dense.swish_nobias", 2, S2(6), dense_swish_nobias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"dense.sigmoid", 3, S2(4), dense_sigmoid, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"sabotage.dense_weight_grad_5pct", 3, S2(5), sabotaged_dense, MF_MODE_TRAIN, 1e-3, 0, 1, NULL, 0, 0},
+    {"sabotage.relu_passes_negative", 2, S4(3, 3, 2), sabotaged_relu, MF_MODE_TRAIN, 1e-3, 1, 1, NULL, 0, 0},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -378,6 +506,17 @@ static int run_case(const grad_case *c)
                 v = v < 6.0f ? 6.0f - gap - 0.1f : 6.0f + gap + 0.1f;
         }
         r.x[i] = v;
+    }
+    if (c->distinct) { /* a shuffled grid: any two inputs at least 5h apart */
+        double h = c->h > 0 ? c->h : H_STEP;
+        for (size_t i = 0; i < r.nx; i++)
+            r.x[i] = (float)(((double)i - 0.5 * (double)r.nx) * 5.0 * h);
+        for (size_t i = r.nx; i > 1; i--) {
+            size_t j = mf_rng_below(&rng, (uint32_t)i);
+            float t = r.x[i - 1];
+            r.x[i - 1] = r.x[j];
+            r.x[j] = t;
+        }
     }
     for (size_t i = 0; i < r.ny; i++)
         r.R[i] = mf_rng_normal(&rng);

@@ -545,6 +545,19 @@ static void remember(kreader *r, const char *name, int node, mf_shape shape)
     r->n_names++;
 }
 
+/* dtype: "float32", null, or a policy object {"class_name": "DTypePolicy"
+ * (Keras 3) or "Policy" (Keras 2), "config": {"name": "float32"}} */
+static mf_status arg_dtype(const kreader *r, const klayer *L)
+{
+    json_t *dt = json_object_get(L->cfg, "dtype");
+    const char *dname = json_is_string(dt) ? json_string_value(dt)
+        : json_is_object(dt)               ? json_string_value(json_object_get(json_object_get(dt, "config"), "name"))
+                                           : NULL;
+    if (dt && !json_is_null(dt) && !(dname && strcmp(dname, "float32") == 0))
+        return unsupported(r, L, "dtype", dt, "\"float32\"");
+    return MF_STATUS_OK;
+}
+
 /* The common part of a layer entry: class, name, config, dtype. Names are
  * checked here since everything after uses them in messages. idx: the
  * entry's position, for messages about entries without a name. */
@@ -573,14 +586,7 @@ static mf_status entry(const kreader *r, json_t *e, int idx, klayer *L)
                        "%s: layer '%s' (%s): nested models are not supported (supported: a model of layers; "
                        "flatten the inner model into the outer one in Keras)",
                        r->what, L->name, L->cls);
-    /* dtype: "float32", null, or a policy object {"class_name": "DTypePolicy"
-     * (Keras 3) or "Policy" (Keras 2), "config": {"name": "float32"}} */
-    json_t *dt = json_object_get(L->cfg, "dtype");
-    const char *dname = json_is_string(dt) ? json_string_value(dt)
-        : json_is_object(dt)               ? json_string_value(json_object_get(json_object_get(dt, "config"), "name"))
-                                           : NULL;
-    if (dt && !json_is_null(dt) && !(dname && strcmp(dname, "float32") == 0))
-        return unsupported(r, L, "dtype", dt, "\"float32\"");
+    return arg_dtype(r, L);
     return MF_STATUS_OK;
 }
 
@@ -893,6 +899,9 @@ static mf_status read_model(kreader *r, json_t *top, uint64_t seed, mf_model **o
         ? json_string_value(name)
         : seq ? "sequential"
               : "functional";
+    /* a model-wide policy (Keras 3 keeps one beside the layers' own) */
+    klayer whole = {cls, mname, cfg, 0, {0, {0}}};
+    MF_TRY(arg_dtype(r, &whole));
     r->m = mf_model_create(mname);
     r->names = mf_alloc((n + 2) * sizeof *r->names);
     r->nodes = mf_alloc((n + 2) * sizeof *r->nodes);

@@ -12,5 +12,6 @@
 #include "mpifit/data.h"
 #include "mpifit/fit.h"
 #include "mpifit/checkpoint.h"
+#include "mpifit/keras.h"
 #include "mpifit/comm.h"
 #endif

@@ -13,6 +13,7 @@ packages=(
   zlib1g-dev                          # crc32: whole-file checksums of checkpoints
   libturbojpeg0-dev                   # libjpeg-turbo's TurboJPEG API
   libinih-dev                         # INI config parser
+  libjansson-dev                      # JSON parser: Keras model descriptions (model.to_json(), model_config)
   gnuplot-nox                         # mpifit plot (curves of a metrics file)
   python3-h5py                        # tests: metrics.h5 is readable from h5py during a run
   clang-14 libclang-rt-14-dev         # tests/fuzz: libFuzzer and the sanitizer runtimes (clang's compiler-rt)

@@ -64,6 +64,10 @@ MF_API int mf_model_add_n(mf_model *m, mf_layer *l, const int *in, int n);
 MF_API mf_status mf_model_build(mf_model *m, uint64_t seed);
 
 MF_API const char *mf_model_name(const mf_model *m);
+/* The input's name in summaries (Keras' InputLayer name; "input_1" unless
+ * set, as Keras 2 names it). Truncated to 63 bytes. */
+MF_API void mf_model_set_input_name(mf_model *m, const char *name);
+MF_API const char *mf_model_input_name(const mf_model *m);
 MF_API int mf_model_is_built(const mf_model *m); /* 1 after mf_model_build */
 MF_API int mf_model_num_layers(const mf_model *m);
 MF_API mf_layer *mf_model_layer(const mf_model *m, int i); /* i in [0, num_layers) */

@@ -58,7 +58,9 @@ static mf_status desc_from_checkpoint(const char *path, mf_model_desc *d)
     mf_status s = MF_STATUS_CONFIG;
     mf_config c;
     mf_config_defaults(&c);
-    if (m.config && m.config[0] && mf_config_parse(&c, path, m.config) == MF_STATUS_OK) {
+    /* a [model] keras run's model is its description file: only a config names it */
+    if (m.config && m.config[0] && mf_config_parse(&c, path, m.config) == MF_STATUS_OK &&
+        strcmp(c.model.keras, "none") == 0) {
         int classes = m.n_classes > 0 ? m.n_classes : c.model.classes;
         if (classes > 0) {
             mf_strlcpy(d->arch, c.model.arch, sizeof d->arch);

@@ -31,7 +31,8 @@ static mf_status save_weights_hook(mf_fit_ctx *ctx, const char *path, void *user
 {
     if (mf_comm_rank(mf_fit_comm(ctx)) != 0) /* the rank-0 rule: one writer */
         return MF_STATUS_OK;
-    return mf_weights_save_keras_desc(mf_fit_model(ctx), path, user);
+    const mf_model_desc *d = user; /* zeroed for a [model] keras run: none to store */
+    return mf_weights_save_keras_desc(mf_fit_model(ctx), path, d && d->arch[0] ? d : NULL);
 }
 
 /* Everything of a training run that needs freeing. */
@@ -89,7 +90,7 @@ static mf_status checkpoint_hook(mf_fit_ctx *ctx, mf_checkpoint_reason why, void
     const char **classes = mf_alloc((size_t)(nc ? nc : 1) * sizeof *classes);
     for (int i = 0; i < nc; i++)
         classes[i] = mf_dataset_class_name(r->j.train, i);
-    mf_checkpoint_info info = {c->text, classes, nc, r->cbs, r->n_cbs, &r->desc};
+    mf_checkpoint_info info = {c->text, classes, nc, r->cbs, r->n_cbs, r->desc.arch[0] ? &r->desc : NULL};
     mf_status s = mf_checkpoint_save(ctx, r->last_ckpt, &info);
     mf_free(classes);
     MF_TRY(s);

@@ -26,6 +26,9 @@ typedef struct key_def {
 #define OFF(f) offsetof(mf_config, f), sizeof(((mf_config *)0)->f)
 static const key_def keys[] = {
     {"model", "arch", K_ENUM, OFF(model.arch), 0, 0, "mobilenet_v2|small_cnn", "mobilenet_v2", "network architecture"},
+    {"model", "keras", K_STR, OFF(model.keras), 0, 0, NULL, "none",
+     "a Keras model description to train instead of arch: model.to_json() saved as .json, or a Keras full-model .h5 "
+     "(model.save(\"m.h5\"); its weights are loaded); arch, alpha, input_size and dropout must then be unset"},
     {"model", "alpha", K_FLOAT_CHOICE, OFF(model.alpha), 0, 0, "0.35|0.5|0.75|1.0|1.3|1.4", "1.0",
      "MobileNetV2 width multiplier"},
     {"model", "input_size", K_INT, OFF(model.input_size), 32, 4096, NULL, "224", "square input side in pixels"},
@@ -475,6 +478,23 @@ void mf_config_where(const mf_config *c, const char *section, const char *key, c
         snprintf(buf, n, "--set %s.%s", section, key);
     else
         snprintf(buf, n, "%s", path);
+}
+
+mf_status mf_config_check_keras(const mf_config *c)
+{
+    if (strcmp(c->model.keras, "none") == 0)
+        return MF_STATUS_OK;
+    const char *unused[] = {"arch", "alpha", "input_size", "dropout"};
+    for (int i = 0; i < 4; i++)
+        if (c->line[find_key("model", unused[i]) - keys] != 0) {
+            char where[MF_CFG_PATH + 64];
+            mf_config_where(c, "model", unused[i], where, sizeof where);
+            return mf_fail(MF_STATUS_CONFIG,
+                           "%s: [model] %s is set, but [model] keras = %s describes the whole model (its input size "
+                           "and layers): remove %s",
+                           where, unused[i], c->model.keras, unused[i]);
+        }
+    return MF_STATUS_OK;
 }
 
 /* a monitor the epoch logs will have: val_ ones need validation data */

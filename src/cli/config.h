@@ -13,6 +13,7 @@
 typedef struct mf_config {
     struct {
         char arch[32]; /* mobilenet_v2 | small_cnn */
+        char keras[MF_CFG_PATH]; /* a Keras model description (.json or full-model .h5), or "none" */
         float alpha; /* MobileNetV2 width multiplier */
         int input_size; /* square input side, >= 32 */
         int classes; /* 0 = number of class folders */
@@ -121,6 +122,10 @@ mf_status mf_config_set(mf_config *c, const char *assignment);
  * validation dir). */
 mf_status mf_config_validate(mf_config *c);
 void mf_config_free(mf_config *c);
+/* With [model] keras the description is the model: [model] arch, alpha,
+ * input_size and dropout would be silently ignored, so setting any of them
+ * (in the file or by --set) is an error naming where. */
+mf_status mf_config_check_keras(const mf_config *c);
 /* Where [section] key got its value, for messages about it: "path:line",
  * "--set section.key" or "path" (the default). */
 void mf_config_where(const mf_config *c, const char *section, const char *key, char *buf, size_t n);

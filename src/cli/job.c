@@ -226,13 +226,69 @@ static mf_status load_weights(mf_job *j, const char *path)
     return MF_STATUS_OK;
 }
 
+/* [model] keras: the model of a Keras description; its input becomes
+ * [model] input_size (the loader's square RGB images) and its outputs must be
+ * the classes. */
+static mf_status build_keras(mf_job *j, uint64_t seed)
+{
+    mf_config *c = &j->cfg;
+    MF_TRY(mf_config_check_keras(c));
+    mf_keras_info info;
+    MF_TRY(mf_model_from_keras_info(&j->model, c->model.keras, seed, &info));
+    mf_shape in = mf_model_input_shape(j->model), out = mf_model_output_shape(j->model);
+    if (in.ndim != 4 || in.d[1] != in.d[2] || in.d[3] != 3)
+        return mf_fail(MF_STATUS_CONFIG,
+                       "%s: [model] keras = %s: the model's input is %s; mpifit's image loader feeds square RGB "
+                       "images (None, S, S, 3)",
+                       c->path, c->model.keras, mf_shape_str(&in, (char[64]){0}, 64));
+    if (out.ndim != 2 || out.d[1] != j->classes)
+        return mf_fail(MF_STATUS_CONFIG,
+                       "%s: [model] keras = %s: the model outputs %s but there are %d classes (%s): the last layer "
+                       "must be a Dense(%d)",
+                       c->path, c->model.keras, mf_shape_str(&out, (char[64]){0}, 64), j->classes,
+                       c->model.classes > 0 ? "[model] classes" : "class folders of [data] train", j->classes);
+    c->model.input_size = in.d[1];
+    if (j->rank == 0) {
+        fprintf(j->info, "model: '%s' from %s, %d layers, input %dx%dx3", mf_model_name(j->model), c->model.keras,
+                mf_model_num_layers(j->model), in.d[1], in.d[2]);
+        if (info.softmax_folded)
+            fprintf(j->info, "; the softmax of '%s' is folded into the loss (trained on logits, predict applies it)",
+                    info.softmax_layer);
+        if (info.weights_loaded)
+            fprintf(j->info, "; weights: %d layers loaded from its /model_weights", info.weights.loaded_layers);
+        fprintf(j->info, "\n");
+    }
+    return MF_STATUS_OK;
+}
+
+/* freeze_base on a Keras model: the base is every layer before the last
+ * Dense (the classifier head); a model without a Dense has no head. */
+static mf_status freeze_keras_base(mf_job *j)
+{
+    int head = -1;
+    for (int i = 0; i < mf_model_num_layers(j->model); i++)
+        if (strcmp(mf_layer_kind(mf_model_layer(j->model, i)), "Dense") == 0)
+            head = i;
+    if (head < 0)
+        return mf_fail(MF_STATUS_CONFIG,
+                       "%s: [model] freeze_base freezes everything before the last Dense layer, but %s has no Dense "
+                       "layer: use [model] trainable_from = LAYER",
+                       j->cfg.path, j->cfg.model.keras);
+    if (head == 0)
+        return MF_STATUS_OK;
+    return mf_model_set_trainable_upto(j->model, mf_layer_name(mf_model_layer(j->model, head - 1)), 0);
+}
+
 mf_status mf_job_build_model(mf_job *j)
 {
     const mf_config *c = &j->cfg;
     if (!j->classes)
         MF_TRY(mf_job_classes(j));
     uint64_t seed = (uint64_t)c->train.seed;
-    if (strcmp(c->model.arch, "mobilenet_v2") == 0)
+    int keras = strcmp(c->model.keras, "none") != 0;
+    if (keras)
+        MF_TRY(build_keras(j, seed));
+    else if (strcmp(c->model.arch, "mobilenet_v2") == 0)
         MF_TRY(mf_mobilenet_v2_classifier(&j->model, c->model.alpha, c->model.input_size, j->classes, c->model.dropout,
                                           seed));
     else
@@ -249,6 +305,8 @@ mf_status mf_job_build_model(mf_job *j)
         MF_TRY(load_weights(j, j->weights));
     if (strcmp(c->model.trainable_from, "none") != 0)
         MF_TRY(mf_model_set_trainable_from(j->model, c->model.trainable_from, c->model.train_bn));
+    else if (c->model.freeze_base && keras)
+        MF_TRY(freeze_keras_base(j));
     else if (c->model.freeze_base) {
         /* everything before the classifier head */
         const char *last = strcmp(c->model.arch, "mobilenet_v2") == 0 ? "out_relu" : "re_lu_2";
@@ -261,6 +319,11 @@ void mf_job_model_desc(const mf_job *j, mf_model_desc *d)
 {
     const mf_config *c = &j->cfg;
     memset(d, 0, sizeof *d);
+    /* a Keras model has no description of this form (its JSON is not stored
+     * yet): d stays zeroed and weights files and checkpoints carry none, so
+     * predict and evaluate take the model from the config */
+    if (strcmp(c->model.keras, "none") != 0)
+        return;
     mf_strlcpy(d->arch, c->model.arch, sizeof d->arch);
     d->alpha = c->model.alpha;
     d->input_size = c->model.input_size;

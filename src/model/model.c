@@ -21,6 +21,10 @@ mf_model *mf_model_create(const char *name)
     return m;
 }
 
+void mf_model_set_input_name(mf_model *m, const char *name) { mf_strlcpy(m->input_name, name, sizeof m->input_name); }
+
+const char *mf_model_input_name(const mf_model *m) { return m->input_name[0] ? m->input_name : "input_1"; }
+
 void mf_model_free(mf_model *m)
 {
     if (!m)

@@ -19,6 +19,7 @@ typedef struct mf_model_slot_ref {
 
 struct mf_model {
     char name[MF_NAME_MAX];
+    char input_name[MF_NAME_MAX]; /* the InputLayer's name in summaries; "" = Keras 2's "input_1" */
     int built;
     char broken[512]; /* first failed add's message, "" if none */
     mf_model_node *nodes; /* n_nodes, node 0 = input */

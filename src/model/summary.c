@@ -26,7 +26,10 @@ static size_t layer_params(const mf_layer *l)
     return n;
 }
 
-static const char *node_name(const mf_model *m, int i) { return i == 0 ? "input_1" : m->nodes[i].layer->name; }
+static const char *node_name(const mf_model *m, int i)
+{
+    return i == 0 ? mf_model_input_name(m) : m->nodes[i].layer->name;
+}
 
 void mf_model_summary(const mf_model *m, FILE *f)
 {

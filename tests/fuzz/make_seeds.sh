@@ -30,7 +30,10 @@ printf '[train]\nepochs 3\n' > "$tmp/config/not_key_value.ini"
 # checkpoints: written before checkpoints carried a CRC-32 user block, which
 # the writer cannot make any more and the readers still accept)
 mkdir -p "$out"
-for t in jpeg config keras_weights checkpoint packed inspect; do
+# keras_model: the hand-written Keras descriptions of tests/data/keras
+mkdir -p "$tmp/keras_model"
+cp tests/data/keras/*.json "$tmp/keras_model/"
+for t in jpeg config keras_weights keras_model checkpoint packed inspect; do
   mkdir -p "$out/$t"
   cp "$tmp/$t"/* "$out/$t/"
 done

@@ -13,17 +13,21 @@
  * (mpifit/layers.h). Anything mpifit cannot train exactly as Keras would is
  * refused before anything is trained, with MF_STATUS_CONFIG and a message
  *   "FILE: layer 'NAME' (CLASS): unsupported ARG = VALUE (supported: ...)"
- * : a layer class without a builder, an argument value (data_format
- * channels_first, a dtype other than float32, an activation, a regularizer,
- * an initializer other than the layer's default, depth_multiplier != 1, ...),
- * shared layers, nested models, several inputs or outputs. Malformed JSON is
- * MF_STATUS_DATA with the line and column.
+ * : a layer class without a builder (SeparableConv2D, ...), an argument value
+ * (data_format channels_first, a dtype other than float32, an activation
+ * mf_activation_parse does not know, Keras 3's hard_sigmoid, a regularizer,
+ * an initializer mf_initializer_parse does not know or one with arguments
+ * other than Keras' defaults, depth_multiplier != 1, ...), shared layers,
+ * nested models, several inputs or outputs. Malformed JSON is
+ * MF_STATUS_DATA with the line and column. Initializers named in the config
+ * are honoured (mf_layer_set_initializer); their seeds are not.
  *
  * Softmax: mpifit trains on logits (the loss is softmax cross-entropy from
  * logits, mf_predict applies the softmax). A softmax on the model's output
  * layer (Dense(activation="softmax") or Activation("softmax")) is therefore
  * folded into the loss: the layer is built linear (an Activation disappears)
- * and mf_keras_info says so. A softmax anywhere else is refused. */
+ * and mf_keras_info says so. A softmax anywhere else is computed (an
+ * Activation layer, or the fused activation of Conv2D/Dense). */
 #ifndef MPIFIT_KERAS_H
 #define MPIFIT_KERAS_H
 #include <stdint.h>

@@ -13,8 +13,10 @@
  * One builder per Keras class, in the table `builders` at the end: a builder
  * checks its layer's config and returns the mpifit layer (or NULL with
  * MF_STATUS_OK for a layer that computes nothing mpifit keeps: a linear
- * Activation, or the output's softmax, folded into the loss). New layer kinds
- * plug in by adding a builder and a row. */
+ * Activation, or the output's softmax, folded into the loss). Initializers
+ * named in a config are checked with the rest and set on the layer after it
+ * is made (arg_init, made_init). New layer kinds plug in by adding a builder
+ * and a row. */
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -30,6 +32,7 @@
 #define KERAS_MAX_JSON ((size_t)64 << 20) /* bytes of a description: MobileNetV2's is ~100 KiB */
 #define KERAS_MAX_LAYERS 10000
 #define KERAS_MAX_DIM 65536 /* filters, units, input extents */
+#define KERAS_MAX_IN 8 /* inputs of Add and Concatenate (mf_model_add_n) */
 #define KERAS_NAME_MAX 64 /* mpifit's layer names (layers/layer.h MF_NAME_MAX) */
 
 /* One layer entry of the description. */
@@ -50,6 +53,7 @@ typedef struct kreader {
     int *nodes;
     mf_shape *shapes;
     int n_names;
+    int keras3; /* a Keras 3 description (entries with "module", keras_version 3.x) */
 } kreader;
 
 /* ---- messages ---------------------------------------------------------- */
@@ -210,10 +214,37 @@ static int same_ident(const char *a, const char *b)
     }
 }
 
-/* The initializer must be the one mpifit's layer uses (Keras' default for
- * that weight): naming others is refused until mf_layer_set_initializer.
- * Its seed is not checked: mpifit's weights come from its own seed. */
-static mf_status arg_initializer(const kreader *r, const klayer *L, const char *key, const char *want)
+/* Initializers named in a layer's config, checked before the layer exists and
+ * set on it after (mf_layer_set_initializer, applied at mf_model_build). */
+typedef struct kinits {
+    struct {
+        const char *weight;
+        mf_initializer init;
+    } w[6];
+    int n;
+} kinits;
+
+/* The arguments an initializer takes besides seed, and the only values of
+ * them mpifit's fixed formulas honour (Keras' defaults). */
+static const struct {
+    mf_initializer init;
+    const char *arg;
+    double value;
+} init_defaults[] = {
+    {MF_INIT_RANDOM_NORMAL, "mean", 0.0},      {MF_INIT_RANDOM_NORMAL, "stddev", 0.05},
+    {MF_INIT_RANDOM_UNIFORM, "minval", -0.05}, {MF_INIT_RANDOM_UNIFORM, "maxval", 0.05},
+    {MF_INIT_TRUNCATED_NORMAL, "mean", 0.0},   {MF_INIT_TRUNCATED_NORMAL, "stddev", 0.05},
+};
+
+/* key: "kernel_initializer", ...; weight: mpifit's weight it initialises;
+ * def: Keras' default for it (nothing is set then: mpifit's default is it);
+ * present: 0 when the layer has no such weight (use_bias=False, center=False:
+ * Keras ignores the initializer too). A name as a string ("he_normal"), a
+ * Keras 2 object {"class_name": "HeNormal", "config": {"seed": null}} or a
+ * Keras 3 one (with "module", "registered_name"). The seed is not checked:
+ * mpifit's weights come from its own seed. */
+static mf_status arg_init(const kreader *r, const klayer *L, const char *key, const char *weight, const char *def,
+                          int present, kinits *ki)
 {
     json_t *v = json_object_get(L->cfg, key);
     if (!v)
@@ -222,19 +253,41 @@ static mf_status arg_initializer(const kreader *r, const klayer *L, const char *
         : json_is_object(v)              ? json_string_value(json_object_get(v, "class_name"))
                                          : NULL;
     json_t *cfg = json_is_object(v) ? json_object_get(v, "config") : NULL;
-    int only_seed = 1; /* Zeros/Ones/GlorotUniform take no argument but seed */
-    if (cfg && json_is_object(cfg)) {
-        const char *k;
-        json_t *x;
-        json_object_foreach(cfg, k, x) only_seed &= strcmp(k, "seed") == 0;
-    } else if (cfg && !json_is_null(cfg)) {
-        only_seed = 0;
+    mf_initializer init;
+    if (!name || mf_initializer_parse(name, &init) != MF_STATUS_OK ||
+        (cfg && !json_is_null(cfg) && !json_is_object(cfg)))
+        return unsupported(r, L, key, v,
+                           "GlorotUniform, GlorotNormal, HeNormal, HeUniform, LecunNormal, LecunUniform, Zeros, "
+                           "Ones, RandomNormal, RandomUniform, TruncatedNormal, by name or as "
+                           "{\"class_name\": ..., \"config\": {\"seed\": ...}}");
+    const char *k;
+    json_t *x;
+    json_object_foreach(cfg, k, x)
+    {
+        if (strcmp(k, "seed") == 0)
+            continue;
+        int i = 0, n = (int)(sizeof init_defaults / sizeof init_defaults[0]);
+        while (i < n && !(init_defaults[i].init == init && strcmp(init_defaults[i].arg, k) == 0))
+            i++;
+        char what[96], sup[128];
+        snprintf(what, sizeof what, "%s argument %.40s", key, k);
+        if (i == n) {
+            snprintf(sup, sizeof sup, "%s with no argument but seed", name);
+            return unsupported(r, L, what, x, sup);
+        }
+        if (!json_is_number(x) || json_number_value(x) != init_defaults[i].value) {
+            snprintf(sup, sizeof sup, "%g, %s's default; other values cannot be honoured", init_defaults[i].value,
+                     name);
+            return unsupported(r, L, what, x, sup);
+        }
     }
-    if (name && same_ident(name, want) && only_seed)
+    if (same_ident(name, def) || !present)
         return MF_STATUS_OK;
-    char sup[128];
-    snprintf(sup, sizeof sup, "\"%s\"; other initializers come with mf_layer_set_initializer", want);
-    return unsupported(r, L, key, v, sup);
+    MF_ASSERT(ki->n < (int)(sizeof ki->w / sizeof ki->w[0]));
+    ki->w[ki->n].weight = weight;
+    ki->w[ki->n].init = init;
+    ki->n++;
+    return MF_STATUS_OK;
 }
 
 /* regularizers and constraints change the loss or the update: none allowed */
@@ -245,31 +298,36 @@ static mf_status args_null(const kreader *r, const klayer *L, const char *const 
     return MF_STATUS_OK;
 }
 
-/* activation= of Conv2D, DepthwiseConv2D, Dense and Activation: "linear"
- * (or absent/null), or "softmax" on the model's output layer, folded into the
- * loss (*folded = 1). */
-static mf_status arg_activation(kreader *r, const klayer *L, int *folded)
+/* activation= of Conv2D, DepthwiseConv2D, Dense and Activation into *act:
+ * "linear" (or absent/null), any of mf_activation_parse's names, and
+ * "softmax" on the model's output layer, folded into the loss (*folded = 1,
+ * *act linear): mpifit trains on logits. hard_sigmoid is Keras 2's
+ * clip(0.2 x + 0.5); Keras 3's relu6(x + 3) / 6 is refused. */
+static mf_status arg_activation(kreader *r, const klayer *L, mf_activation *act, int *folded)
 {
     *folded = 0;
+    *act = MF_ACT_LINEAR;
     json_t *v = json_object_get(L->cfg, "activation");
     const char *s = json_string_value(v);
-    if (!v || json_is_null(v) || (s && strcmp(s, "linear") == 0))
+    if (!v || json_is_null(v))
         return MF_STATUS_OK;
-    if (s && strcmp(s, "softmax") == 0) {
-        if (!L->is_output)
-            return unsupported(r, L, "activation", v,
-                               "\"linear\"; \"softmax\" only on the model's output layer, where it is folded into "
-                               "the loss");
+    if (!s || mf_activation_parse(s, act) != MF_STATUS_OK)
+        return unsupported(r, L, "activation", v,
+                           "\"linear\", \"relu\", \"relu6\", \"sigmoid\", \"tanh\", \"softmax\", \"swish\", "
+                           "\"silu\", and Keras 2's \"hard_sigmoid\"");
+    if (*act == MF_ACT_HARD_SIGMOID && r->keras3)
+        return unsupported(r, L, "activation", v,
+                           "\"hard_sigmoid\" of Keras 2 only (clip(0.2 x + 0.5, 0, 1)); this is a Keras 3 "
+                           "description, whose hard_sigmoid is relu6(x + 3) / 6");
+    if (*act == MF_ACT_SOFTMAX && L->is_output) {
+        *act = MF_ACT_LINEAR;
         *folded = 1;
         if (r->info) {
             r->info->softmax_folded = 1;
             mf_strlcpy(r->info->softmax_layer, L->name, sizeof r->info->softmax_layer);
         }
-        return MF_STATUS_OK;
     }
-    return unsupported(r, L, "activation", v,
-                       "\"linear\", and \"softmax\" on the output layer; other activations come with the fused "
-                       "activations of mf_conv2d_ex/mf_dense_ex and mf_activation_layer");
+    return MF_STATUS_OK;
 }
 
 /* ---- builders: one per Keras class ------------------------------------------ */
@@ -285,68 +343,98 @@ static mf_status made(const kreader *r, const klayer *L, mf_layer *l, mf_layer *
     return mf_fail(MF_STATUS_CONFIG, "%s: layer '%s' (%s): %s", r->what, L->name, L->cls, mf_last_error());
 }
 
+/* made() for a layer with weights: the initializers its config named, set */
+static mf_status made_init(const kreader *r, const klayer *L, mf_layer *l, const kinits *ki, mf_layer **out)
+{
+    MF_TRY(made(r, L, l, out));
+    for (int i = 0; i < ki->n; i++)
+        if (mf_layer_set_initializer(l, ki->w[i].weight, ki->w[i].init) != MF_STATUS_OK) {
+            mf_layer_free(l);
+            *out = NULL;
+            return mf_fail(MF_STATUS_CONFIG, "%s: layer '%s' (%s): %s", r->what, L->name, L->cls, mf_last_error());
+        }
+    return MF_STATUS_OK;
+}
+
 static const char *const conv_null_args[] = {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
                                              "kernel_constraint",  "bias_constraint",  NULL};
 
+/* Conv2D: square kernels with equal strides, no dilation and a linear
+ * activation go to mf_conv2d (any odd size, as before mf_conv2d_ex); the rest
+ * to mf_conv2d_ex (kernels 1..7 per axis, strides, dilation_rate with strides
+ * 1, the activation fused). */
 static mf_status b_conv2d(kreader *r, const klayer *L, mf_layer **out)
 {
-    int filters = 0, kh = 0, kw = 0, sh = 1, sw = 1, dh = 1, dw = 1, groups = 1, use_bias = 1, folded = 0;
-    mf_padding pad = MF_PADDING_VALID;
-    MF_TRY(arg_int(r, L, "filters", 1, KERAS_MAX_DIM, 0, &filters));
-    MF_TRY(arg_pair(r, L, "kernel_size", 1, 64, 0, &kh, &kw));
-    if (kh != kw)
+    mf_conv_options o = mf_conv_options_default();
+    int groups = 1, folded = 0;
+    MF_TRY(arg_int(r, L, "filters", 1, KERAS_MAX_DIM, 0, &o.filters));
+    MF_TRY(arg_pair(r, L, "kernel_size", 1, 64, 0, &o.kernel_h, &o.kernel_w));
+    MF_TRY(arg_pair(r, L, "strides", 1, 64, 1, &o.stride_h, &o.stride_w));
+    MF_TRY(arg_pair(r, L, "dilation_rate", 1, 64, 1, &o.dilation_h, &o.dilation_w));
+    int plain = o.kernel_h == o.kernel_w && o.stride_h == o.stride_w && o.dilation_h == 1 && o.dilation_w == 1;
+    if (!plain && (o.kernel_h > 7 || o.kernel_w > 7))
         return unsupported(r, L, "kernel_size", json_object_get(L->cfg, "kernel_size"),
-                           "square kernels (k, k) for now");
-    MF_TRY(arg_pair(r, L, "strides", 1, 64, 1, &sh, &sw));
-    if (sh != sw)
-        return unsupported(r, L, "strides", json_object_get(L->cfg, "strides"), "equal strides (s, s) for now");
-    MF_TRY(arg_pair(r, L, "dilation_rate", 1, 64, 1, &dh, &dw));
-    if (dh != 1 || dw != 1)
-        return unsupported(r, L, "dilation_rate", json_object_get(L->cfg, "dilation_rate"), "(1, 1) for now");
+                           "1..7 on each axis; larger only square, with equal strides and no dilation");
+    if ((o.dilation_h > 1 || o.dilation_w > 1) && (o.stride_h > 1 || o.stride_w > 1))
+        return unsupported(r, L, "strides", json_object_get(L->cfg, "strides"),
+                           "1 when dilation_rate > 1 (as Keras requires)");
     MF_TRY(arg_int(r, L, "groups", 1, KERAS_MAX_DIM, 1, &groups));
     if (groups != 1)
         return unsupported(r, L, "groups", json_object_get(L->cfg, "groups"), "1");
-    MF_TRY(arg_padding(r, L, &pad));
+    MF_TRY(arg_padding(r, L, &o.padding));
     MF_TRY(arg_channels_last(r, L));
-    MF_TRY(arg_bool(r, L, "use_bias", 1, &use_bias));
-    MF_TRY(arg_activation(r, L, &folded));
+    MF_TRY(arg_bool(r, L, "use_bias", 1, &o.use_bias));
+    MF_TRY(arg_activation(r, L, &o.activation, &folded));
     if (folded) /* a softmax over a feature map is no classifier output */
-        return unsupported(r, L, "activation", json_object_get(L->cfg, "activation"), "\"linear\"");
-    MF_TRY(arg_initializer(r, L, "kernel_initializer", "glorot_uniform"));
-    MF_TRY(arg_initializer(r, L, "bias_initializer", "zeros"));
+        return unsupported(r, L, "activation", json_object_get(L->cfg, "activation"),
+                           "any but \"softmax\" on the output layer (a feature map is no classifier output)");
+    kinits ki = {.n = 0};
+    MF_TRY(arg_init(r, L, "kernel_initializer", "kernel", "glorot_uniform", 1, &ki));
+    MF_TRY(arg_init(r, L, "bias_initializer", "bias", "zeros", o.use_bias, &ki));
     MF_TRY(args_null(r, L, conv_null_args));
-    return made(r, L, mf_conv2d(L->name, filters, kh, sh, pad, use_bias), out);
+    mf_layer *l = plain && o.activation == MF_ACT_LINEAR
+        ? mf_conv2d(L->name, o.filters, o.kernel_h, o.stride_h, o.padding, o.use_bias)
+        : mf_conv2d_ex(L->name, &o);
+    return made_init(r, L, l, &ki, out);
 }
 
+/* DepthwiseConv2D: mf_depthwise_conv2d only (square kernel, equal strides, no
+ * dilation, depth_multiplier 1, linear): no options layer exists for more. */
 static mf_status b_depthwise_conv2d(kreader *r, const klayer *L, mf_layer **out)
 {
     static const char *const null_args[] = {"depthwise_regularizer", "bias_regularizer", "activity_regularizer",
                                             "depthwise_constraint",  "bias_constraint",  NULL};
     int kh = 0, kw = 0, sh = 1, sw = 1, dh = 1, dw = 1, mult = 1, use_bias = 1, folded = 0;
+    mf_activation act;
     mf_padding pad = MF_PADDING_VALID;
     MF_TRY(arg_pair(r, L, "kernel_size", 1, 64, 0, &kh, &kw));
     if (kh != kw)
         return unsupported(r, L, "kernel_size", json_object_get(L->cfg, "kernel_size"),
-                           "square kernels (k, k) for now");
+                           "square kernels (k, k): mpifit's DepthwiseConv2D has no further options");
     MF_TRY(arg_pair(r, L, "strides", 1, 64, 1, &sh, &sw));
     if (sh != sw)
-        return unsupported(r, L, "strides", json_object_get(L->cfg, "strides"), "equal strides (s, s) for now");
+        return unsupported(r, L, "strides", json_object_get(L->cfg, "strides"),
+                           "equal strides (s, s): mpifit's DepthwiseConv2D has no further options");
     MF_TRY(arg_pair(r, L, "dilation_rate", 1, 64, 1, &dh, &dw));
     if (dh != 1 || dw != 1)
-        return unsupported(r, L, "dilation_rate", json_object_get(L->cfg, "dilation_rate"), "(1, 1) for now");
+        return unsupported(r, L, "dilation_rate", json_object_get(L->cfg, "dilation_rate"),
+                           "(1, 1): mpifit's DepthwiseConv2D has no further options");
     MF_TRY(arg_int(r, L, "depth_multiplier", 1, KERAS_MAX_DIM, 1, &mult));
     if (mult != 1)
         return unsupported(r, L, "depth_multiplier", json_object_get(L->cfg, "depth_multiplier"), "1");
     MF_TRY(arg_padding(r, L, &pad));
     MF_TRY(arg_channels_last(r, L));
     MF_TRY(arg_bool(r, L, "use_bias", 1, &use_bias));
-    MF_TRY(arg_activation(r, L, &folded));
-    if (folded)
-        return unsupported(r, L, "activation", json_object_get(L->cfg, "activation"), "\"linear\"");
-    MF_TRY(arg_initializer(r, L, "depthwise_initializer", "glorot_uniform"));
-    MF_TRY(arg_initializer(r, L, "bias_initializer", "zeros"));
+    MF_TRY(arg_activation(r, L, &act, &folded));
+    if (act != MF_ACT_LINEAR || folded)
+        return unsupported(r, L, "activation", json_object_get(L->cfg, "activation"),
+                           "\"linear\": mpifit's DepthwiseConv2D has no fused activation (add an Activation "
+                           "layer after it in Keras)");
+    kinits ki = {.n = 0};
+    MF_TRY(arg_init(r, L, "depthwise_initializer", "depthwise_kernel", "glorot_uniform", 1, &ki));
+    MF_TRY(arg_init(r, L, "bias_initializer", "bias", "zeros", use_bias, &ki));
     MF_TRY(args_null(r, L, null_args));
-    return made(r, L, mf_depthwise_conv2d(L->name, kh, sh, pad, use_bias), out);
+    return made_init(r, L, mf_depthwise_conv2d(L->name, kh, sh, pad, use_bias), &ki, out);
 }
 
 static mf_status b_batchnorm(kreader *r, const klayer *L, mf_layer **out)
@@ -372,22 +460,17 @@ static mf_status b_batchnorm(kreader *r, const klayer *L, mf_layer **out)
     MF_TRY(arg_num(r, L, "momentum", 0.0, 1.0, 0, 0.99, &momentum));
     MF_TRY(arg_num(r, L, "epsilon", 0.0, 1.0, 1, 1e-3, &eps));
     MF_TRY(arg_bool(r, L, "center", 1, &center));
-    if (!center)
-        return unsupported(r, L, "center", json_object_get(L->cfg, "center"),
-                           "true; center=false comes with mf_batchnorm_ex");
     MF_TRY(arg_bool(r, L, "scale", 1, &scale));
-    if (!scale)
-        return unsupported(r, L, "scale", json_object_get(L->cfg, "scale"),
-                           "true; scale=false comes with mf_batchnorm_ex");
     MF_TRY(arg_is(r, L, "renorm", "false", "false"));
     MF_TRY(arg_is(r, L, "synchronized", "false",
                   "false; mpifit synchronizes BatchNorm over ranks with [dist] sync_batchnorm"));
-    MF_TRY(arg_initializer(r, L, "beta_initializer", "zeros"));
-    MF_TRY(arg_initializer(r, L, "gamma_initializer", "ones"));
-    MF_TRY(arg_initializer(r, L, "moving_mean_initializer", "zeros"));
-    MF_TRY(arg_initializer(r, L, "moving_variance_initializer", "ones"));
+    kinits ki = {.n = 0};
+    MF_TRY(arg_init(r, L, "beta_initializer", "beta", "zeros", center, &ki));
+    MF_TRY(arg_init(r, L, "gamma_initializer", "gamma", "ones", scale, &ki));
+    MF_TRY(arg_init(r, L, "moving_mean_initializer", "moving_mean", "zeros", 1, &ki));
+    MF_TRY(arg_init(r, L, "moving_variance_initializer", "moving_variance", "ones", 1, &ki));
     MF_TRY(args_null(r, L, null_args));
-    return made(r, L, mf_batchnorm(L->name, (float)momentum, (float)eps), out);
+    return made_init(r, L, mf_batchnorm_ex(L->name, (float)momentum, (float)eps, center, scale), &ki, out);
 }
 
 static mf_status b_relu(kreader *r, const klayer *L, mf_layer **out)
@@ -403,17 +486,92 @@ static mf_status b_relu(kreader *r, const klayer *L, mf_layer **out)
     return made(r, L, mf_relu(L->name, (float)max_value), out);
 }
 
+/* Activation: nothing to compute for "linear" or the output's softmax (folded
+ * into the loss); an Activation layer for the rest, softmax included */
 static mf_status b_activation(kreader *r, const klayer *L, mf_layer **out)
 {
     int folded = 0;
+    mf_activation act;
     if (!json_object_get(L->cfg, "activation"))
-        return unsupported(r, L, "activation", NULL, "\"linear\", and \"softmax\" on the output layer");
-    MF_TRY(arg_activation(r, L, &folded));
-    *out = NULL; /* linear, or a softmax folded into the loss: nothing to compute */
-    return MF_STATUS_OK;
+        return unsupported(r, L, "activation", NULL, "an activation name");
+    MF_TRY(arg_activation(r, L, &act, &folded));
+    if (act == MF_ACT_LINEAR) {
+        *out = NULL;
+        return MF_STATUS_OK;
+    }
+    return made(r, L, mf_activation_layer(L->name, act), out);
 }
 
 static mf_status b_add(kreader *r, const klayer *L, mf_layer **out) { return made(r, L, mf_add(L->name), out); }
+
+/* Concatenate on the channels: axis -1 or the last axis' index */
+static mf_status b_concatenate(kreader *r, const klayer *L, mf_layer **out)
+{
+    int axis = -1;
+    MF_TRY(arg_int(r, L, "axis", -8, 8, -1, &axis));
+    if (axis != -1 && axis != L->in.ndim - 1) {
+        char sup[64];
+        snprintf(sup, sizeof sup, "-1 or %d (the last axis)", L->in.ndim - 1);
+        return unsupported(r, L, "axis", json_object_get(L->cfg, "axis"), sup);
+    }
+    return made(r, L, mf_concatenate(L->name), out);
+}
+
+/* MaxPooling2D, AveragePooling2D: pool_size (default 2), strides (default
+ * null: the pool size), padding */
+static mf_status pool_args(const kreader *r, const klayer *L, int *ph, int *pw, int *sh, int *sw, mf_padding *pad)
+{
+    MF_TRY(arg_pair(r, L, "pool_size", 1, 64, 2, ph, pw));
+    json_t *st = json_object_get(L->cfg, "strides");
+    if (!st || json_is_null(st)) {
+        *sh = *ph;
+        *sw = *pw;
+    } else {
+        MF_TRY(arg_pair(r, L, "strides", 1, 64, 1, sh, sw));
+    }
+    MF_TRY(arg_padding(r, L, pad));
+    return arg_channels_last(r, L);
+}
+
+static mf_status b_max_pool2d(kreader *r, const klayer *L, mf_layer **out)
+{
+    int ph = 2, pw = 2, sh = 2, sw = 2;
+    mf_padding pad = MF_PADDING_VALID;
+    MF_TRY(pool_args(r, L, &ph, &pw, &sh, &sw, &pad));
+    return made(r, L, mf_max_pool2d(L->name, ph, pw, sh, sw, pad), out);
+}
+
+static mf_status b_avg_pool2d(kreader *r, const klayer *L, mf_layer **out)
+{
+    int ph = 2, pw = 2, sh = 2, sw = 2;
+    mf_padding pad = MF_PADDING_VALID;
+    MF_TRY(pool_args(r, L, &ph, &pw, &sh, &sw, &pad));
+    return made(r, L, mf_avg_pool2d(L->name, ph, pw, sh, sw, pad), out);
+}
+
+static mf_status b_global_max_pool2d(kreader *r, const klayer *L, mf_layer **out)
+{
+    MF_TRY(arg_channels_last(r, L));
+    MF_TRY(arg_is(r, L, "keepdims", "false", "false"));
+    return made(r, L, mf_global_max_pool2d(L->name), out);
+}
+
+static mf_status b_flatten(kreader *r, const klayer *L, mf_layer **out)
+{
+    MF_TRY(arg_channels_last(r, L));
+    return made(r, L, mf_flatten(L->name), out);
+}
+
+/* Rescaling: one scale and one offset (Keras 3's per-channel lists are refused) */
+static mf_status b_rescaling(kreader *r, const klayer *L, mf_layer **out)
+{
+    double scale = 1.0, offset = 0.0;
+    MF_TRY(arg_num(r, L, "scale", -1e30, 1e30, 0, -2e30, &scale));
+    if (scale < -1e30)
+        return unsupported(r, L, "scale", NULL, "a number");
+    MF_TRY(arg_num(r, L, "offset", -1e30, 1e30, 0, 0.0, &offset));
+    return made(r, L, mf_rescaling(L->name, (float)scale, (float)offset), out);
+}
 
 static mf_status b_zero_pad2d(kreader *r, const klayer *L, mf_layer **out)
 {
@@ -475,33 +633,44 @@ static mf_status b_dropout(kreader *r, const klayer *L, mf_layer **out)
 static mf_status b_dense(kreader *r, const klayer *L, mf_layer **out)
 {
     int units = 0, use_bias = 1, folded = 0;
+    mf_activation act;
     MF_TRY(arg_int(r, L, "units", 1, KERAS_MAX_DIM, 0, &units));
     MF_TRY(arg_bool(r, L, "use_bias", 1, &use_bias));
-    MF_TRY(arg_activation(r, L, &folded));
-    MF_TRY(arg_initializer(r, L, "kernel_initializer", "glorot_uniform"));
-    MF_TRY(arg_initializer(r, L, "bias_initializer", "zeros"));
+    MF_TRY(arg_activation(r, L, &act, &folded));
+    kinits ki = {.n = 0};
+    MF_TRY(arg_init(r, L, "kernel_initializer", "kernel", "glorot_uniform", 1, &ki));
+    MF_TRY(arg_init(r, L, "bias_initializer", "bias", "zeros", use_bias, &ki));
     MF_TRY(args_null(r, L, conv_null_args));
     MF_TRY(arg_is(r, L, "lora_rank", "null", "null"));
-    return made(r, L, mf_dense(L->name, units, use_bias), out);
+    mf_layer *l =
+        act == MF_ACT_LINEAR ? mf_dense(L->name, units, use_bias) : mf_dense_ex(L->name, units, use_bias, act);
+    return made_init(r, L, l, &ki, out);
 }
 
-/* n_in: the inputs the layer takes (the description must give exactly these) */
+/* n_lo..n_hi: the inputs the layer takes (the description must give that many) */
 static const struct {
     const char *cls;
-    int n_in;
+    int n_lo, n_hi;
     builder_fn fn;
 } builders[] = {
-    {"Conv2D", 1, b_conv2d},
-    {"DepthwiseConv2D", 1, b_depthwise_conv2d},
-    {"BatchNormalization", 1, b_batchnorm},
-    {"ReLU", 1, b_relu},
-    {"Activation", 1, b_activation},
-    {"Add", 2, b_add},
-    {"ZeroPadding2D", 1, b_zero_pad2d},
-    {"GlobalAveragePooling2D", 1, b_global_avg_pool2d},
-    {"Dropout", 1, b_dropout},
-    {"Dense", 1, b_dense},
+    {"Conv2D", 1, 1, b_conv2d},
+    {"DepthwiseConv2D", 1, 1, b_depthwise_conv2d},
+    {"BatchNormalization", 1, 1, b_batchnorm},
+    {"ReLU", 1, 1, b_relu},
+    {"Activation", 1, 1, b_activation},
+    {"Add", 2, KERAS_MAX_IN, b_add},
+    {"Concatenate", 2, KERAS_MAX_IN, b_concatenate},
+    {"ZeroPadding2D", 1, 1, b_zero_pad2d},
+    {"MaxPooling2D", 1, 1, b_max_pool2d},
+    {"AveragePooling2D", 1, 1, b_avg_pool2d},
+    {"GlobalAveragePooling2D", 1, 1, b_global_avg_pool2d},
+    {"GlobalMaxPooling2D", 1, 1, b_global_max_pool2d},
+    {"Flatten", 1, 1, b_flatten},
+    {"Rescaling", 1, 1, b_rescaling},
+    {"Dropout", 1, 1, b_dropout},
+    {"Dense", 1, 1, b_dense},
 };
+
 #define N_BUILDERS ((int)(sizeof builders / sizeof builders[0]))
 
 static int find_builder(const char *cls)
@@ -644,15 +813,26 @@ static mf_status add_layer(kreader *r, klayer *L, const int *in, int n_in)
         return mf_fail(MF_STATUS_CONFIG, "%s: layer '%s' (InputLayer): a second input (supported: one input)", r->what,
                        L->name);
     int b = find_builder(L->cls);
+    if (b < 0 && strcmp(L->cls, "SeparableConv2D") == 0)
+        return mf_fail(MF_STATUS_CONFIG,
+                       "%s: layer '%s' (SeparableConv2D): unsupported class_name = \"SeparableConv2D\": mpifit has "
+                       "no SeparableConv2D layer yet (write it as DepthwiseConv2D then a 1x1 Conv2D in Keras)",
+                       r->what, L->name);
     if (b < 0) {
         char list[512];
         list_builders(list, sizeof list);
         return mf_fail(MF_STATUS_CONFIG, "%s: layer '%s' (%s): unsupported class_name = \"%s\" (supported: %s)",
                        r->what, L->name, L->cls, L->cls, list);
     }
-    if (n_in != builders[b].n_in)
-        return mf_fail(MF_STATUS_CONFIG, "%s: layer '%s' (%s): reads %d tensors (supported: %d)", r->what, L->name,
-                       L->cls, n_in, builders[b].n_in);
+    if (n_in < builders[b].n_lo || n_in > builders[b].n_hi) {
+        char sup[32];
+        if (builders[b].n_lo == builders[b].n_hi)
+            snprintf(sup, sizeof sup, "%d", builders[b].n_lo);
+        else
+            snprintf(sup, sizeof sup, "%d to %d", builders[b].n_lo, builders[b].n_hi);
+        return mf_fail(MF_STATUS_CONFIG, "%s: layer '%s' (%s): reads %d tensors (supported: %s)", r->what, L->name,
+                       L->cls, n_in, sup);
+    }
     if (lookup(r, L->name) >= 0)
         return mf_fail(MF_STATUS_CONFIG, "%s: layer '%s' (%s): a second layer of that name", r->what, L->name, L->cls);
     int trainable = 1;
@@ -668,7 +848,7 @@ static mf_status add_layer(kreader *r, klayer *L, const int *in, int n_in)
     }
     if (!trainable)
         mf_layer_set_trainable(l, 0);
-    int node = n_in == 2 ? mf_model_add2(r->m, l, in[0], in[1]) : mf_model_add(r->m, l, in[0]);
+    int node = mf_model_add_n(r->m, l, in, n_in);
     if (node < 0)
         return mf_fail(MF_STATUS_CONFIG, "%s: layer '%s' (%s): %s", r->what, L->name, L->cls, mf_last_error());
     remember(r, L->name, node, mf_layer_output_shape(l));
@@ -774,9 +954,11 @@ static mf_status inbound_ref(kreader *r, const klayer *L, json_t *t, int *in, in
                        "multi-output layers are not supported (supported: node 0, tensor 0)",
                        r->what, L->name, L->cls, (long long)json_integer_value(ni), (long long)json_integer_value(ti),
                        from);
-    if (*n == 2)
-        return mf_fail(MF_STATUS_CONFIG, "%s: layer '%s' (%s): reads more than 2 tensors (supported: 1, or 2 for Add)",
-                       r->what, L->name, L->cls);
+    if (*n == KERAS_MAX_IN)
+        return mf_fail(MF_STATUS_CONFIG,
+                       "%s: layer '%s' (%s): reads more than %d tensors (supported: 1, or 2 to %d for Add and "
+                       "Concatenate)",
+                       r->what, L->name, L->cls, KERAS_MAX_IN, KERAS_MAX_IN);
     in[(*n)++] = r->nodes[k];
     return MF_STATUS_OK;
 }
@@ -856,7 +1038,7 @@ static mf_status functional(kreader *r, json_t *cfg, json_t *layers)
         }
         if (!have_input)
             return mf_fail(MF_STATUS_CONFIG, "%s: layer '%s' (%s) comes before the InputLayer", r->what, L.name, L.cls);
-        int in[2], n_in;
+        int in[KERAS_MAX_IN], n_in;
         L.is_output = strcmp(L.name, out_name) == 0;
         MF_TRY(inbound(r, &L, e, in, &n_in));
         L.in = node_shape(r, in[0]);
@@ -901,6 +1083,13 @@ static mf_status read_model(kreader *r, json_t *top, uint64_t seed, mf_model **o
               : "functional";
     /* a model-wide policy (Keras 3 keeps one beside the layers' own) */
     klayer whole = {cls, mname, cfg, 0, {0, {0}}};
+    /* Keras 3 (its hard_sigmoid differs): keras_version 3.x, or entries with
+     * "module" (to_json() of Keras 2 writes neither) */
+    const char *kv = json_string_value(json_object_get(top, "keras_version"));
+    r->keras3 = (kv && kv[0] == '3') || json_object_get(top, "module") != NULL;
+    size_t li;
+    json_t *le;
+    json_array_foreach(layers, li, le) r->keras3 |= json_is_object(le) && json_object_get(le, "module") != NULL;
     MF_TRY(arg_dtype(r, &whole));
     r->m = mf_model_create(mname);
     r->names = mf_alloc((n + 2) * sizeof *r->names);

@@ -232,9 +232,70 @@ static void test_fixture_refusals(void)
                    (const char *const[]){"layer 'conv2d_1' (Conv2D)", "shared layers are not supported", NULL});
     expect_refusal("bad_nested_model.json", MF_STATUS_CONFIG,
                    (const char *const[]){"layer 'small_cnn_k2' (Sequential): nested models are not supported", NULL});
-    /* Concatenate is refused until the layer exists (then this fixture must build) */
-    expect_refusal("func_concat_k3.json", MF_STATUS_CONFIG,
-                   (const char *const[]){"layer 'concatenate' (Concatenate): unsupported class_name", NULL});
+}
+
+/* Functional with Concatenate (Keras 3): conv2d 3x3x3x8 + 8 = 224;
+ * batch_normalization 32 (16 + 16); conv2d_1 3x3x8x8 = 576;
+ * batch_normalization_1 32 (16 + 16); concatenate 8 + 8 = 16 channels; dense
+ * 16 x 3 + 3 = 51. Keras: Total 915, Trainable 883, Non-trainable 32. */
+static void test_concat(void)
+{
+    static const char *const names[] = {
+        "conv2d",      "batch_normalization",      "re_lu", "conv2d_1", "batch_normalization_1",
+        "concatenate", "global_average_pooling2d", "dense"};
+    static const char *const kinds[] = {"Conv2D",      "BatchNormalization",     "ReLU", "Conv2D", "BatchNormalization",
+                                        "Concatenate", "GlobalAveragePooling2D", "Dense"};
+    mf_model *m = NULL;
+    mf_keras_info info;
+    MF_CHECK_MSG(mf_model_from_keras_info(&m, fixture_path("func_concat_k3.json"), 7, &info) == MF_STATUS_OK, "%s",
+                 mf_last_error());
+    if (!m)
+        return;
+    check_layers(m, names, kinds, 8);
+    MF_CHECK(shape_is(mf_layer_output_shape(mf_model_layer(m, 5)), 4, 32, 32, 16));
+    MF_CHECK(mf_model_count_trainable(m) == 883);
+    MF_CHECK(mf_model_count_non_trainable(m) == 32);
+    MF_CHECK(info.softmax_folded && strcmp(info.softmax_layer, "dense") == 0);
+    mf_model_free(m);
+}
+
+/* The digits-style CNN (Keras' MNIST example on 32x32 RGB): conv2d 3x3x3x32 +
+ * 32 = 896 (30x30x32), max_pooling2d 15x15x32, conv2d_1 3x3x32x64 + 64 =
+ * 18,496 (13x13x64), max_pooling2d_1 6x6x64, flatten 2,304, dropout, dense
+ * 2,304 x 3 + 3 = 6,915. Keras: Total 26,307, all trainable. */
+static mf_model *test_digits(const char *file, const char *input_name)
+{
+    static const char *const names[] = {"conv2d",  "max_pooling2d", "conv2d_1", "max_pooling2d_1",
+                                        "flatten", "dropout",       "dense"};
+    static const char *const kinds[] = {"Conv2D",  "MaxPooling2D", "Conv2D", "MaxPooling2D",
+                                        "Flatten", "Dropout",      "Dense"};
+    mf_model *m = NULL;
+    mf_keras_info info;
+    MF_CHECK_MSG(mf_model_from_keras_info(&m, fixture_path(file), 7, &info) == MF_STATUS_OK, "%s: %s", file,
+                 mf_last_error());
+    if (!m)
+        return NULL;
+    check_layers(m, names, kinds, 7);
+    MF_CHECK(strcmp(mf_model_input_name(m), input_name) == 0);
+    MF_CHECK(shape_is(mf_layer_output_shape(mf_model_layer(m, 0)), 4, 30, 30, 32));
+    MF_CHECK(shape_is(mf_layer_output_shape(mf_model_layer(m, 1)), 4, 15, 15, 32));
+    MF_CHECK(shape_is(mf_layer_output_shape(mf_model_layer(m, 2)), 4, 13, 13, 64));
+    MF_CHECK(shape_is(mf_layer_output_shape(mf_model_layer(m, 3)), 4, 6, 6, 64));
+    MF_CHECK(shape_is(mf_layer_output_shape(mf_model_layer(m, 4)), 2, 2304, 0, 0));
+    MF_CHECK(shape_is(mf_model_output_shape(m), 2, 3, 0, 0));
+    MF_CHECK(mf_model_count_trainable(m) == 26307);
+    MF_CHECK(mf_model_count_non_trainable(m) == 0);
+    MF_CHECK(info.softmax_folded && strcmp(info.softmax_layer, "dense") == 0);
+    return m;
+}
+
+static void test_digits_forms_agree(void)
+{
+    mf_model *a = test_digits("digits_cnn_k2.json", "input_1");
+    mf_model *b = test_digits("digits_cnn_k3.json", "input_layer");
+    MF_CHECK(same_params(a, b));
+    mf_model_free(a);
+    mf_model_free(b);
 }
 
 /* a fixture with one edit: refused with every one of `want` in the message */
@@ -256,8 +317,11 @@ static void expect_edit_refused(const char *file, const char *from, const char *
 static void test_argument_refusals(void)
 {
     expect_edit_refused(
-        "seq_k2.json", "\"activation\": \"linear\"", "\"activation\": \"relu\"",
-        (const char *const[]){"layer 'conv2d' (Conv2D): unsupported activation = \"relu\"", "fused activations", NULL});
+        "seq_k2.json", "\"activation\": \"linear\"", "\"activation\": \"gelu\"",
+        (const char *const[]){"layer 'conv2d' (Conv2D): unsupported activation = \"gelu\"", "\"relu\"", NULL});
+    /* Keras 3's hard_sigmoid is relu6(x + 3) / 6, not mpifit's Keras 2 form */
+    expect_edit_refused("seq_k3.json", "\"activation\": \"linear\"", "\"activation\": \"hard_sigmoid\"",
+                        (const char *const[]){"unsupported activation = \"hard_sigmoid\"", "Keras 3", NULL});
     expect_edit_refused("seq_k2.json", "\"dtype\": \"float32\", \"filters\"", "\"dtype\": \"float16\", \"filters\"",
                         (const char *const[]){"layer 'conv2d' (Conv2D): unsupported dtype = \"float16\"", NULL});
     expect_edit_refused(
@@ -265,29 +329,47 @@ static void test_argument_refusals(void)
         (const char *const[]){"unsupported dtype = {", "mixed_float16", "(supported: \"float32\")", NULL});
     expect_edit_refused("seq_k2.json", "\"groups\": 1", "\"groups\": 2",
                         (const char *const[]){"layer 'conv2d' (Conv2D): unsupported groups = 2 (supported: 1)", NULL});
-    expect_edit_refused("seq_k2.json", "\"kernel_size\": [3, 3]", "\"kernel_size\": [3, 5]",
-                        (const char *const[]){"unsupported kernel_size = [3,5]", NULL});
+    expect_edit_refused("seq_k2.json", "\"kernel_size\": [3, 3]", "\"kernel_size\": [9, 3]",
+                        (const char *const[]){"unsupported kernel_size = [9,3]", "1..7 on each axis", NULL});
+    /* conv2d has strides 2: Keras refuses dilation with strides too */
     expect_edit_refused("seq_k2.json", "\"dilation_rate\": [1, 1]", "\"dilation_rate\": [2, 2]",
-                        (const char *const[]){"unsupported dilation_rate = [2,2]", NULL});
+                        (const char *const[]){"unsupported strides = [2,2]", "dilation_rate > 1", NULL});
     expect_edit_refused("seq_k2.json", "\"kernel_regularizer\": null",
                         "\"kernel_regularizer\": {\"class_name\": \"L2\", \"config\": {\"l2\": 0.01}}",
                         (const char *const[]){"unsupported kernel_regularizer = {", "(supported: null)", NULL});
-    expect_edit_refused("seq_k2.json", "GlorotUniform", "HeNormal",
-                        (const char *const[]){"unsupported kernel_initializer", "HeNormal", "glorot_uniform", NULL});
-    expect_edit_refused(
-        "seq_k2.json", "\"center\": true", "\"center\": false",
-        (const char *const[]){"layer 'batch_normalization' (BatchNormalization): unsupported center", NULL});
+    /* initializers: one mpifit has not, or arguments its fixed formulas cannot honour */
+    expect_edit_refused("seq_k2.json", "{\"class_name\": \"GlorotUniform\", \"config\": {\"seed\": null}}",
+                        "{\"class_name\": \"VarianceScaling\", \"config\": {\"scale\": 2.0, \"mode\": "
+                        "\"fan_in\", \"distribution\": \"truncated_normal\", \"seed\": null}}",
+                        (const char *const[]){"layer 'conv2d' (Conv2D): unsupported kernel_initializer = {",
+                                              "VarianceScaling", "HeNormal", NULL});
+    expect_edit_refused("seq_k2.json", "{\"class_name\": \"GlorotUniform\", \"config\": {\"seed\": null}}",
+                        "{\"class_name\": \"RandomNormal\", \"config\": {\"mean\": 0.0, \"stddev\": 0.1, "
+                        "\"seed\": null}}",
+                        (const char *const[]){"unsupported kernel_initializer argument stddev = 0.1", "0.05", NULL});
+    expect_edit_refused("seq_k3.json", "\"class_name\": \"GlorotUniform\", \"config\": {\"seed\": null}",
+                        "\"class_name\": \"HeNormal\", \"config\": {\"seed\": null, \"scale\": 3.0}",
+                        (const char *const[]){"unsupported kernel_initializer argument scale = 3.0", NULL});
     expect_edit_refused("seq_k2.json", "\"axis\": [3]", "\"axis\": [1]",
                         (const char *const[]){"unsupported axis = [1]", NULL});
     expect_edit_refused("func_residual_k2.json", "\"depth_multiplier\": 1", "\"depth_multiplier\": 2",
                         (const char *const[]){"layer 'depthwise_conv2d' (DepthwiseConv2D): unsupported "
                                               "depth_multiplier = 2",
                                               NULL});
-    /* a softmax that is not the output's cannot be folded into the loss */
-    expect_edit_refused("func_residual_k2.json", "\"activation\": \"linear\"", "\"activation\": \"softmax\"",
-                        (const char *const[]){"layer 'conv2d' (Conv2D): unsupported activation = \"softmax\"", NULL});
-    expect_edit_refused("seq_k2.json", "\"activation\": \"softmax\"", "\"activation\": \"sigmoid\"",
-                        (const char *const[]){"layer 'dense' (Dense): unsupported activation = \"sigmoid\"", NULL});
+    /* what mpifit has no layer or option for */
+    expect_edit_refused("func_residual_k2.json", "\"class_name\": \"DepthwiseConv2D\"",
+                        "\"class_name\": \"SeparableConv2D\"",
+                        (const char *const[]){"layer 'depthwise_conv2d' (SeparableConv2D): unsupported class_name",
+                                              "no SeparableConv2D layer", NULL});
+    expect_edit_refused("func_residual_k2.json",
+                        "\"groups\": 1, \"activation\": \"linear\", \"use_bias\": false, \"bias_initializer\": "
+                        "{\"class_name\": \"Zeros\", \"config\": {}}, \"bias_regularizer\"",
+                        "\"groups\": 1, \"activation\": \"relu\", \"use_bias\": false, \"bias_initializer\": "
+                        "{\"class_name\": \"Zeros\", \"config\": {}}, \"bias_regularizer\"",
+                        (const char *const[]){"layer 'depthwise_conv2d' (DepthwiseConv2D): unsupported activation",
+                                              "no fused activation", NULL});
+    expect_edit_refused("func_concat_k3.json", "\"axis\": -1}", "\"axis\": 1}",
+                        (const char *const[]){"layer 'concatenate' (Concatenate): unsupported axis = 1", NULL});
     expect_edit_refused("seq_k2.json", "\"negative_slope\": 0.0", "\"negative_slope\": 0.1",
                         (const char *const[]){"layer 're_lu' (ReLU): unsupported negative_slope = 0.1", NULL});
     /* two outputs; two inputs */
@@ -302,6 +384,81 @@ static void test_argument_refusals(void)
                         (const char *const[]){"layer 'conv2d' (Conv2D): unsupported call arguments", NULL});
     expect_edit_refused("func_residual_k2.json", "\"class_name\": \"Functional\"", "\"class_name\": \"Subclassed\"",
                         (const char *const[]){"unsupported model class_name = \"Subclassed\"", NULL});
+}
+
+/* a fixture with one edit builds (mf_model_free it) */
+static mf_model *edit_builds(const char *file, const char *from, const char *to, mf_keras_info *info)
+{
+    char *text = slurp(file);
+    char *edited = replace1(text, from, to);
+    mf_model *m = NULL;
+    mf_status s = mf_model_from_keras_json_info(&m, edited, "edited.json", 1, info);
+    MF_CHECK_MSG(s == MF_STATUS_OK && m, "%s with %s: %s", file, to, mf_last_error());
+    mf_free(edited);
+    mf_free(text);
+    return m;
+}
+
+/* what the reader refused before the layers of mpifit/layers.h landed */
+static void test_new_arguments(void)
+{
+    mf_keras_info info;
+    /* Conv2D(activation="relu"): the fused activation, same parameters */
+    mf_model *m = edit_builds("seq_k2.json", "\"activation\": \"linear\"", "\"activation\": \"relu\"", &info);
+    MF_CHECK(m && mf_model_count_trainable(m) == 5267);
+    mf_model_free(m);
+    /* non-square kernel (3, 5) on conv2d: 3x5x3x16 = 720 instead of 432 */
+    m = edit_builds("seq_k2.json", "\"kernel_size\": [3, 3]", "\"kernel_size\": [3, 5]", &info);
+    MF_CHECK(m && mf_model_count_trainable(m) == 5267 - 432 + 720);
+    MF_CHECK(m && shape_is(mf_layer_output_shape(mf_model_layer(m, 0)), 4, 16, 16, 16));
+    mf_model_free(m);
+    /* dilation with strides 1 (conv2d of func_residual: 3x3 same, 32x32) */
+    m = edit_builds("func_residual_k2.json", "\"dilation_rate\": [1, 1]", "\"dilation_rate\": [2, 2]", &info);
+    MF_CHECK(m && shape_is(mf_layer_output_shape(mf_model_layer(m, 0)), 4, 32, 32, 8));
+    mf_model_free(m);
+    /* a softmax not on the output: a real softmax over the channels */
+    m = edit_builds("func_residual_k2.json", "\"activation\": \"linear\"", "\"activation\": \"softmax\"", &info);
+    MF_CHECK(m && !info.softmax_folded);
+    mf_model_free(m);
+    /* Dense(sigmoid) on the output: built with it, nothing folded */
+    m = edit_builds("seq_k2.json", "\"activation\": \"softmax\"", "\"activation\": \"sigmoid\"", &info);
+    MF_CHECK(m && !info.softmax_folded && mf_model_count_trainable(m) == 5267);
+    mf_model_free(m);
+    /* Keras 2's hard_sigmoid is mpifit's */
+    m = edit_builds("seq_k2.json", "\"activation\": \"linear\"", "\"activation\": \"hard_sigmoid\"", &info);
+    mf_model_free(m);
+    /* center=false: batch_normalization has no beta (16 fewer trainable) */
+    m = edit_builds("seq_k2.json", "\"center\": true", "\"center\": false", &info);
+    MF_CHECK(m && mf_model_count_trainable(m) == 5267 - 16 && mf_model_count_non_trainable(m) == 96);
+    mf_model_free(m);
+    m = edit_builds("seq_k2.json", "\"scale\": true", "\"scale\": false", &info);
+    MF_CHECK(m && mf_model_count_trainable(m) == 5267 - 16);
+    mf_model_free(m);
+    /* initializers, Keras 2 and Keras 3 forms: other weights than the default */
+    mf_model *d = NULL;
+    MF_CHECK(mf_model_from_keras(&d, fixture_path("seq_k2.json"), 1) == MF_STATUS_OK);
+    m = edit_builds("seq_k2.json", "GlorotUniform", "HeNormal", &info);
+    MF_CHECK(m && d && !same_params(m, d));
+    mf_model *m3 = edit_builds("seq_k3.json", "GlorotUniform", "HeNormal", &info);
+    MF_CHECK(same_params(m, m3)); /* the two forms agree */
+    mf_model_free(m3);
+    mf_model_free(m);
+    /* RandomNormal with Keras' default arguments written out */
+    m = edit_builds("seq_k2.json", "{\"class_name\": \"GlorotUniform\", \"config\": {\"seed\": null}}",
+                    "{\"class_name\": \"RandomNormal\", \"config\": {\"mean\": 0.0, \"stddev\": 0.05, "
+                    "\"seed\": 3}}",
+                    &info);
+    mf_model_free(m);
+    /* Ones as gamma's initializer is the default: the same weights */
+    m = edit_builds("seq_k2.json", "\"gamma_initializer\": {\"class_name\": \"Ones\", \"config\": {}}",
+                    "\"gamma_initializer\": \"ones\"", &info);
+    MF_CHECK(same_params(m, d));
+    mf_model_free(m);
+    /* a bias initializer on a layer without bias (conv2d: use_bias false) is ignored, as in Keras */
+    m = edit_builds("seq_k2.json", "{\"class_name\": \"Zeros\", \"config\": {}}", "\"ones\"", &info);
+    MF_CHECK(same_params(m, d));
+    mf_model_free(m);
+    mf_model_free(d);
 }
 
 static void test_trainable_flag(void)
@@ -374,6 +531,9 @@ int main(int argc, char **argv)
     test_full_model_h5();
     test_fixture_refusals();
     test_argument_refusals();
+    test_concat();
+    test_digits_forms_agree();
+    test_new_arguments();
     test_trainable_flag();
     test_training_lowers_loss();
     MF_CHECK_MSG(mf_alloc_live_count() == live0, "%zu allocations left", mf_alloc_live_count() - live0);

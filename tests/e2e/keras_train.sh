@@ -2,8 +2,10 @@
 # keras_train.sh MPIFIT DATA_DIR WORK_DIR KERAS_DIR MPIEXEC [MPIEXEC_FLAGS...]:
 # `mpifit summary` and `mpifit train` of Keras model descriptions named by
 # [model] keras: the Keras parameter counts, a refusal naming file/layer/class/
-# value, and training a Keras-described CNN (tests/data/keras/seq_k2.json, its
-# output softmax folded into the loss) that lowers the loss, with 1 and 2 ranks.
+# value, and training Keras-described CNNs (tests/data/keras/seq_k2.json, and
+# the digits-style digits_cnn_k2/k3.json with Conv2D(relu), MaxPooling2D and
+# Flatten; their output softmax folded into the loss) that lowers the loss,
+# with 1 and 2 ranks.
 set -euo pipefail
 # shellcheck source=assert.sh
 . "$(dirname "$0")/assert.sh"
@@ -72,6 +74,28 @@ job two "$keras/seq_k2.json"
 "$mpiexec" "$@" "$mpifit" train "$work/two.ini" | tee "$work/two.log"
 expect_grep 'Epoch 6/6' "$work/two.log"
 lowers "$work/two/history.csv"
+
+# the digits-style CNN (Conv2D relu, MaxPooling2D, Flatten, Dropout, Dense softmax):
+# Keras' counts, then training lowers the loss with the Keras 2 form on 1 rank
+# and the Keras 3 form on 2
+job digits "$keras/digits_cnn_k2.json"
+"$mpifit" summary "$work/digits.ini" > "$work/digits_summary.txt"
+cat "$work/digits_summary.txt"
+expect_grep '^Total params: 26,\?307$' "$work/digits_summary.txt"
+expect_grep '^Trainable params: 26,\?307$' "$work/digits_summary.txt"
+expect_grep ' max_pooling2d_1 (MaxPooling2D) ' "$work/digits_summary.txt"
+expect_grep ' flatten (Flatten) ' "$work/digits_summary.txt"
+# 48 images, Dropout(0.5): a smaller step and more epochs than the small CNN's
+sed -i -e 's/^learning_rate = .*/learning_rate = 0.001/' -e 's/^epochs = .*/epochs = 25/' "$work/digits.ini"
+"$mpifit" train "$work/digits.ini" | tee "$work/digits.log"
+lowers "$work/digits/history.csv"
+
+job digits3 "$keras/digits_cnn_k3.json"
+sed -i -e 's/^learning_rate = .*/learning_rate = 0.001/' -e 's/^epochs = .*/epochs = 25/' "$work/digits3.ini"
+"$mpiexec" "$@" "$mpifit" train "$work/digits3.ini" | tee "$work/digits3.log"
+expect_grep "model: 'digits_cnn_k3' from .*digits_cnn_k3.json" "$work/digits3.log"
+expect_grep 'Epoch 25/25' "$work/digits3.log"
+lowers "$work/digits3/history.csv"
 
 # the weights it wrote predict through the config (they carry no model description yet)
 pred=$("$mpifit" predict "$work/one.ini" --weights "$work/one/weights.h5" "$data/validation/healthy/healthy_0000.jpg")

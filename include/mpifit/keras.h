@@ -60,4 +60,24 @@ MF_API mf_status mf_model_from_keras_json(mf_model **out, const char *json_text,
 MF_API mf_status mf_model_from_keras_info(mf_model **out, const char *path, uint64_t seed, mf_keras_info *info);
 MF_API mf_status mf_model_from_keras_json_info(mf_model **out, const char *json_text, const char *what, uint64_t seed,
                                                mf_keras_info *info);
+
+/* The Keras 2.x Functional description of m, as model.to_json() writes it,
+ * into *json_out (mf_alloc'ed, NUL-terminated; mf_free it): {"class_name":
+ * "Functional", "config": {"name", "layers", "input_layers",
+ * "output_layers"}, "keras_version", "backend": "tensorflow"}. Every layer
+ * keeps its name and is written with its Keras class and arguments (those
+ * mpifit has: initializers, regularizers and constraints are left out, so
+ * Keras takes its defaults), after an InputLayer named
+ * mf_model_input_name(m) with batch_input_shape [null, H, W, C].
+ *
+ * Softmax: mpifit trains on logits and predicts their softmax. So the output
+ * layer is written with activation "softmax" when it is linear (a Dense,
+ * Conv2D or Activation; the zoo classifiers' final Dense too), and a layer
+ * without an activation argument gets an Activation("softmax") named
+ * "<name>_softmax" after it: Keras then predicts the probabilities mf_predict
+ * gives, and mf_model_from_keras_json folds that softmax back into the loss.
+ * m need not be built (its graph and shapes must be set). A layer kind with
+ * no Keras description is MF_STATUS_CONFIG naming the layer; *json_out is
+ * NULL on failure. */
+MF_API mf_status mf_model_to_keras_json(const mf_model *m, char **json_out);
 #endif

@@ -42,6 +42,8 @@ typedef enum mf_activation {
  * "linear", "swish", "silu", "hard_sigmoid") to *out. MF_STATUS_INVALID with the
  * valid names in mf_last_error() otherwise (*out untouched). */
 MF_API mf_status mf_activation_parse(const char *keras_name, mf_activation *out);
+/* Keras' name of a (e.g. "relu6"), the inverse of mf_activation_parse. */
+MF_API const char *mf_activation_name(mf_activation a);
 /* Keras Activation layer (kind "Activation", default name "activation"):
  * y = act(x) elementwise, softmax over the last axis. */
 MF_API mf_layer *mf_activation_layer(const char *name, mf_activation act);
@@ -158,6 +160,29 @@ MF_API const char *mf_layer_name(const mf_layer *l);
 /* Keras class name: "Conv2D", "DepthwiseConv2D", "BatchNormalization", ... */
 MF_API const char *mf_layer_kind(const mf_layer *l);
 MF_API mf_shape mf_layer_output_shape(const mf_layer *l);
+
+/* A layer's Keras constructor arguments, as one plain struct for every kind
+ * (what writing a Keras model description needs). Fields a kind does not
+ * have stay 0; kind is mf_layer_kind(l). */
+typedef struct mf_layer_args {
+    const char *kind;
+    int filters; /* Conv2D */
+    int units; /* Dense */
+    int kernel_h, kernel_w; /* Conv2D, DepthwiseConv2D */
+    int pool_h, pool_w; /* MaxPooling2D, AveragePooling2D */
+    int stride_h, stride_w; /* convolutions and pooling */
+    int dilation_h, dilation_w; /* convolutions */
+    mf_padding padding; /* convolutions and pooling */
+    int use_bias; /* convolutions, Dense */
+    mf_activation activation; /* Conv2D, Dense, Activation */
+    float momentum, epsilon; /* BatchNormalization */
+    int center, scale; /* BatchNormalization */
+    float max_value; /* ReLU; <= 0: unbounded */
+    int pad[4]; /* ZeroPadding2D: top, bottom, left, right */
+    float rate; /* Dropout */
+    float rescale, offset; /* Rescaling: scale, offset */
+} mf_layer_args;
+MF_API void mf_layer_keras_args(const mf_layer *l, mf_layer_args *out);
 /* Trainable flag (default 1). A frozen layer's parameters get no update, and a
  * frozen BatchNorm runs in inference mode, as in Keras >= 2.1.3. */
 MF_API void mf_layer_set_trainable(mf_layer *l, int trainable);

@@ -71,6 +71,9 @@ MF_API const char *mf_model_input_name(const mf_model *m);
 MF_API int mf_model_is_built(const mf_model *m); /* 1 after mf_model_build */
 MF_API int mf_model_num_layers(const mf_model *m);
 MF_API mf_layer *mf_model_layer(const mf_model *m, int i); /* i in [0, num_layers) */
+/* The graph: layer i's inputs into in[] (at most 8), each a layer index, or
+ * -1 for the model's input; returns how many. */
+MF_API int mf_model_layer_inputs(const mf_model *m, int i, int in[8]);
 MF_API mf_layer *mf_model_find_layer(const mf_model *m, const char *name); /* or NULL */
 MF_API mf_shape mf_model_input_shape(const mf_model *m);
 MF_API mf_shape mf_model_output_shape(const mf_model *m);

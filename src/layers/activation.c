@@ -191,11 +191,14 @@ static void act_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const 
 }
 
 /* Two tables for one kind: what backward reads depends on the function. */
+static void act_args(const mf_layer *l, mf_layer_args *a) { a->activation = ((const activation *)l)->act; }
+
 static const mf_layer_ops act_ops_out = {
     .kind = "Activation",
     .default_name = "activation",
     .n_in = 1,
     .bwd_reads = MF_READS_OUT,
+    .args = act_args,
     .build = act_build,
     .forward = act_forward,
     .backward = act_backward,
@@ -205,6 +208,7 @@ static const mf_layer_ops act_ops_in = {
     .default_name = "activation",
     .n_in = 1,
     .bwd_reads = MF_READS_IN0,
+    .args = act_args,
     .build = act_build,
     .forward = act_forward,
     .backward = act_backward,

@@ -101,11 +101,22 @@ static void ap_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
     }
 }
 
+static void ap_args(const mf_layer *l, mf_layer_args *a)
+{
+    const avg_pool2d *p = (const avg_pool2d *)l;
+    a->pool_h = p->ph;
+    a->pool_w = p->pw;
+    a->stride_h = p->sh;
+    a->stride_w = p->sw;
+    a->padding = p->padding;
+}
+
 static const mf_layer_ops ap_ops = {
     .kind = "AveragePooling2D",
     .default_name = "average_pooling2d",
     .n_in = 1,
     .bwd_reads = MF_READS_NONE,
+    .args = ap_args,
     .build = ap_build,
     .forward = ap_forward,
     .backward = ap_backward,

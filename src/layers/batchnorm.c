@@ -375,6 +375,15 @@ static void bn_destroy(mf_layer *l)
     mf_free(b->one);
 }
 
+static void bn_args(const mf_layer *l, mf_layer_args *a)
+{
+    const batchnorm *b = (const batchnorm *)l;
+    a->momentum = b->momentum;
+    a->epsilon = b->epsilon;
+    a->center = b->center;
+    a->scale = b->scale;
+}
+
 static const mf_layer_ops bn_ops = {
     .kind = "BatchNormalization",
     .default_name = "batch_normalization",
@@ -382,6 +391,7 @@ static const mf_layer_ops bn_ops = {
     .bwd_reads = MF_READS_IN0,
     .fuses_relu = 1,
     .infer_when_frozen = 1,
+    .args = bn_args,
     .build = bn_build,
     .init = bn_init,
     .forward = bn_forward,

@@ -296,12 +296,28 @@ static void conv2d_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *con
     }
 }
 
+static void conv2d_args(const mf_layer *l, mf_layer_args *a)
+{
+    const conv2d *c = (const conv2d *)l;
+    a->filters = c->filters;
+    a->kernel_h = c->KH;
+    a->kernel_w = c->KW;
+    a->stride_h = c->SH;
+    a->stride_w = c->SW;
+    a->dilation_h = c->DH;
+    a->dilation_w = c->DW;
+    a->padding = c->padding;
+    a->use_bias = c->use_bias;
+    a->activation = c->act;
+}
+
 static const mf_layer_ops conv2d_ops = {
     .kind = "Conv2D",
     .default_name = "conv2d",
     .n_in = 1,
     .bwd_reads = MF_READS_IN0,
     .folds_bn = 1,
+    .args = conv2d_args,
     .build = conv2d_build,
     .init = conv2d_init,
     .workspace = conv2d_workspace,
@@ -315,6 +331,7 @@ static const mf_layer_ops conv2d_act_ops = {
     .default_name = "conv2d",
     .n_in = 1,
     .bwd_reads = MF_READS_IN0 | MF_READS_OUT,
+    .args = conv2d_args,
     .build = conv2d_build,
     .init = conv2d_init,
     .workspace = conv2d_workspace,

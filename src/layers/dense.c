@@ -90,11 +90,20 @@ static void dense_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *cons
     mf_free(dz);
 }
 
+static void dense_args(const mf_layer *l, mf_layer_args *a)
+{
+    const dense *d = (const dense *)l;
+    a->units = d->units;
+    a->use_bias = d->use_bias;
+    a->activation = d->act;
+}
+
 static const mf_layer_ops dense_ops = {
     .kind = "Dense",
     .default_name = "dense",
     .n_in = 1,
     .bwd_reads = MF_READS_IN0,
+    .args = dense_args,
     .build = dense_build,
     .init = dense_init,
     .forward = dense_forward,
@@ -107,6 +116,7 @@ static const mf_layer_ops dense_act_ops = {
     .default_name = "dense",
     .n_in = 1,
     .bwd_reads = MF_READS_IN0 | MF_READS_OUT,
+    .args = dense_args,
     .build = dense_build,
     .init = dense_init,
     .forward = dense_forward,

@@ -225,6 +225,16 @@ static void dw_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
                             d->g.Ho, d->g.Wo);
 }
 
+static void dw_args(const mf_layer *l, mf_layer_args *a)
+{
+    const depthwise_conv2d *d = (const depthwise_conv2d *)l;
+    a->kernel_h = a->kernel_w = d->K;
+    a->stride_h = a->stride_w = d->S;
+    a->dilation_h = a->dilation_w = 1;
+    a->padding = d->padding;
+    a->use_bias = d->use_bias;
+}
+
 static const mf_layer_ops dw_ops = {
     .kind = "DepthwiseConv2D",
     .default_name = "depthwise_conv2d",
@@ -232,6 +242,7 @@ static const mf_layer_ops dw_ops = {
     .bwd_reads = MF_READS_IN0,
     .folds_pad = 1,
     .folds_bn = 1,
+    .args = dw_args,
     .build = dw_build,
     .init = dw_init,
     .workspace = dw_workspace,

@@ -59,11 +59,14 @@ static void dropout_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *co
 
 static void dropout_destroy(mf_layer *l) { mf_free(((dropout *)l)->mask); }
 
+static void dropout_args(const mf_layer *l, mf_layer_args *a) { a->rate = ((const dropout *)l)->rate; }
+
 static const mf_layer_ops dropout_ops = {
     .kind = "Dropout",
     .default_name = "dropout",
     .n_in = 1,
     .bwd_reads = MF_READS_NONE,
+    .args = dropout_args,
     .build = dropout_build,
     .forward = dropout_forward,
     .backward = dropout_backward,

@@ -148,6 +148,14 @@ void mf_layer_free(mf_layer *l)
 
 const char *mf_layer_name(const mf_layer *l) { return l->name; }
 const char *mf_layer_kind(const mf_layer *l) { return l->ops->kind; }
+
+void mf_layer_keras_args(const mf_layer *l, mf_layer_args *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = l->ops->kind;
+    if (l->ops->args)
+        l->ops->args(l, out);
+}
 mf_shape mf_layer_output_shape(const mf_layer *l) { return l->out_shape; }
 void mf_layer_set_trainable(mf_layer *l, int trainable) { l->trainable = trainable != 0; }
 int mf_layer_trainable(const mf_layer *l) { return l->trainable; }

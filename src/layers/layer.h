@@ -98,6 +98,9 @@ typedef struct mf_layer_ops {
     /* din[i] == NULL: that input needs no gradient. Accumulates into din and grads. */
     void (*backward)(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, const mf_tensor *out,
                      const mf_tensor *dout, mf_tensor *const *din);
+    /* Fill the kind's Keras arguments into a (zeroed, kind set). Optional:
+     * kinds without arguments (Add, Flatten, ...) leave it out. */
+    void (*args)(const mf_layer *l, mf_layer_args *a);
     /* Free what the kind allocated itself (not the struct). Optional. */
     void (*destroy)(mf_layer *l);
 } mf_layer_ops;
@@ -150,7 +153,6 @@ int mf_act_reads_input(mf_activation a);
  * only when need_filters. */
 mf_status mf_conv_options_check(const char *kind, const mf_conv_options *o, int need_filters);
 int mf_activation_valid(int a); /* a names an mf_activation */
-const char *mf_activation_name(mf_activation a); /* Keras' name, e.g. "relu6" */
 
 /* 1 if l is trainable and has trainable weights (backward must reach it). */
 int mf_layer_has_trainable(const mf_layer *l);

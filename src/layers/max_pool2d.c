@@ -103,11 +103,22 @@ static void mp_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
     }
 }
 
+static void mp_args(const mf_layer *l, mf_layer_args *a)
+{
+    const max_pool2d *p = (const max_pool2d *)l;
+    a->pool_h = p->ph;
+    a->pool_w = p->pw;
+    a->stride_h = p->sh;
+    a->stride_w = p->sw;
+    a->padding = p->padding;
+}
+
 static const mf_layer_ops mp_ops = {
     .kind = "MaxPooling2D",
     .default_name = "max_pooling2d",
     .n_in = 1,
     .bwd_reads = MF_READS_IN0,
+    .args = mp_args,
     .build = mp_build,
     .forward = mp_forward,
     .backward = mp_backward,

@@ -68,11 +68,14 @@ static void relu_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const
                         ex->din_first[0]);
 }
 
+static void relu_args(const mf_layer *l, mf_layer_args *a) { a->max_value = ((const relu *)l)->max_value; }
+
 static const mf_layer_ops relu_ops = {
     .kind = "ReLU",
     .default_name = "re_lu",
     .n_in = 1,
     .bwd_reads = MF_READS_OUT,
+    .args = relu_args,
     .build = relu_build,
     .forward = relu_forward,
     .backward = relu_backward,

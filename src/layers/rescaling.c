@@ -40,12 +40,20 @@ static void rescaling_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *
     MF_DIN_LOOP(ex->din_first[0], i, mf_tensor_numel(dout), dx, g[i] * a);
 }
 
+static void rescaling_args(const mf_layer *l, mf_layer_args *a)
+{
+    const rescaling *r = (const rescaling *)l;
+    a->rescale = r->scale;
+    a->offset = r->offset;
+}
+
 static const mf_layer_ops rescaling_ops = {
     .kind = "Rescaling",
     .default_name = "rescaling",
     .n_in = 1,
     .bwd_reads = MF_READS_NONE,
     .inplace = 1,
+    .args = rescaling_args,
     .build = rescaling_build,
     .forward = rescaling_forward,
     .backward = rescaling_backward,

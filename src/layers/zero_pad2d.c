@@ -65,11 +65,21 @@ static void zp_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
         }
 }
 
+static void zp_args(const mf_layer *l, mf_layer_args *a)
+{
+    const zero_pad2d *z = (const zero_pad2d *)l;
+    a->pad[0] = z->top;
+    a->pad[1] = z->bottom;
+    a->pad[2] = z->left;
+    a->pad[3] = z->right;
+}
+
 static const mf_layer_ops zp_ops = {
     .kind = "ZeroPadding2D",
     .default_name = "zero_padding2d",
     .n_in = 1,
     .bwd_reads = MF_READS_NONE,
+    .args = zp_args,
     .build = zp_build,
     .forward = zp_forward,
     .backward = zp_backward,

@@ -254,6 +254,15 @@ const char *mf_model_name(const mf_model *m) { return m->name; }
 int mf_model_is_built(const mf_model *m) { return m->built; }
 int mf_model_num_layers(const mf_model *m) { return m->n_nodes > 0 ? m->n_nodes - 1 : 0; }
 
+int mf_model_layer_inputs(const mf_model *m, int i, int in[8])
+{
+    MF_ASSERT(i >= 0 && i + 1 < m->n_nodes);
+    const mf_model_node *n = &m->nodes[i + 1];
+    for (int k = 0; k < n->n_in; k++)
+        in[k] = n->in[k] - 1;
+    return n->n_in;
+}
+
 mf_layer *mf_model_layer(const mf_model *m, int i)
 {
     MF_ASSERT(i >= 0 && i + 1 < m->n_nodes);

@@ -80,4 +80,14 @@ MF_API mf_status mf_model_from_keras_json_info(mf_model **out, const char *json_
  * no Keras description is MF_STATUS_CONFIG naming the layer; *json_out is
  * NULL on failure. */
 MF_API mf_status mf_model_to_keras_json(const mf_model *m, char **json_out);
+/* Write the built model m as a Keras 2 full-model HDF5 file (the layout of
+ * model.save("m.h5")), atomically (path.tmp, fsync, rename): root attributes
+ * model_config (mf_model_to_keras_json's text), keras_version, backend
+ * ("tensorflow"), and every weight under /model_weights in the layout of
+ * mf_weights_save_keras (layer_names, weight_names,
+ * <layer>/<layer>/<weight>:0). No optimizer state and no training_config:
+ * Keras loads it uncompiled (keras.models.load_model(path, compile=False),
+ * or compile it again). mf_model_from_keras reads it back, weights included.
+ * Not collective: call it on one rank. */
+MF_API mf_status mf_model_to_keras(const mf_model *m, const char *path);
 #endif

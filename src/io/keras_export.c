@@ -3,11 +3,18 @@
  * from mf_layer_keras_args; the JSON is built here with jansson. Arguments
  * left out (initializers, regularizers, constraints) take Keras' defaults
  * when Keras reads the text back (Layer.from_config). */
+#include <hdf5.h>
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
 #include "mpifit/keras.h"
 #include "../core/core.h"
+#include "h5util.h"
+#include "keras_io.h"
+
+/* The Keras version written: the one of the model.to_json() form here (class
+ * "Functional" is the Keras of TensorFlow >= 2.4). */
+#define KERAS_VERSION "2.13.1"
 
 static json_t *pair(int a, int b) { return json_pack("[ii]", a, b); }
 static const char *padding_name(mf_padding p) { return p == MF_PADDING_SAME ? "same" : "valid"; }
@@ -158,7 +165,7 @@ mf_status mf_model_to_keras_json(const mf_model *m, char **json_out)
     }
     json_t *root = json_pack("{s:s, s:{s:s, s:o, s:[[s i i]], s:[[s i i]]}, s:s, s:s}", "class_name", "Functional",
                              "config", "name", mf_model_name(m), "layers", layers, "input_layers", in_name, 0, 0,
-                             "output_layers", out_name, 0, 0, "keras_version", "2.13.1", "backend", "tensorflow");
+                             "output_layers", out_name, 0, 0, "keras_version", KERAS_VERSION, "backend", "tensorflow");
     if (!root)
         return mf_fail(MF_STATUS_NOMEM, "mf_model_to_keras_json: building the JSON failed");
     char *s = json_dumps(root, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
@@ -168,4 +175,35 @@ mf_status mf_model_to_keras_json(const mf_model *m, char **json_out)
     *json_out = mf_strdup(s);
     free(s);
     return MF_STATUS_OK;
+}
+
+mf_status mf_model_to_keras(const mf_model *m, const char *path)
+{
+    if (!m || !path)
+        return mf_fail(MF_STATUS_INVALID, "mf_model_to_keras: NULL argument");
+    if (!mf_model_is_built(m))
+        return mf_fail(MF_STATUS_INVALID, "mf_model_to_keras: model '%s' is not built (no weights)", mf_model_name(m));
+    char *json = NULL;
+    MF_TRY(mf_model_to_keras_json(m, &json));
+    char err[256];
+    mf_h5_lock();
+    hid_t f = mf_h5_mem_create(path, 0);
+    mf_status s = MF_STATUS_OK;
+    if (f < 0 || mf_h5_put_string(f, "model_config", json, MF_H5_FIXED) < 0 ||
+        mf_h5_put_string(f, "keras_version", KERAS_VERSION, MF_H5_FIXED) < 0 ||
+        mf_h5_put_string(f, "backend", "tensorflow", MF_H5_FIXED) < 0)
+        s = mf_fail(MF_STATUS_HDF5, "%s: writing the model description: %s", path, mf_h5_error(err, sizeof err));
+    if (s == MF_STATUS_OK) {
+        hid_t g = H5Gcreate2(f, "model_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        /* the one writer of Keras' weight layout; it only reads m */
+        s = g < 0 ? mf_fail(MF_STATUS_HDF5, "%s: /model_weights: %s", path, mf_h5_error(err, sizeof err))
+                  : mf_keras_write_group(g, (mf_model *)m, path);
+        if (g >= 0)
+            H5Gclose(g);
+    }
+    if (f >= 0)
+        s = mf_h5_mem_commit(f, path, s); /* closes f; on failure writes nothing */
+    mf_h5_unlock();
+    mf_free(json);
+    return s;
 }

@@ -17,7 +17,7 @@ static const command commands[] = {
     {"evaluate", "evaluate weights on a dataset; ends with a machine-readable line", mf_cmd_evaluate},
     {"predict", "classify JPEG images with trained weights", mf_cmd_predict},
     {"inspect", "show what a checkpoint, metrics or weights file holds", mf_cmd_inspect},
-    {"export", "write a checkpoint's weights as a Keras weights file", mf_cmd_export},
+    {"export", "write a checkpoint's weights (or, --full, model and weights) as a Keras .h5", mf_cmd_export},
     {"plot", "draw loss and accuracy curves of a metrics file (gnuplot)", mf_cmd_plot},
     {"selfcheck", "check the build: BLAS, MPI, HDF5, TurboJPEG and a gradient check of a small model",
      mf_cmd_selfcheck},

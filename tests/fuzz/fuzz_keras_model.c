@@ -33,6 +33,13 @@ static int known_kind(const char *k)
                                         "GlobalAveragePooling2D",
                                         "Dropout",
                                         "Dense",
+                                        "Activation",
+                                        "MaxPooling2D",
+                                        "AveragePooling2D",
+                                        "GlobalMaxPooling2D",
+                                        "Flatten",
+                                        "Rescaling",
+                                        "Concatenate",
                                         NULL};
     for (int i = 0; kinds[i]; i++)
         if (strcmp(k, kinds[i]) == 0)

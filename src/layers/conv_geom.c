@@ -42,3 +42,21 @@ mf_status mf_conv_geometry(mf_conv_geom *g, int H, int W, int K, int S, mf_paddi
     g->pad_top = g->pad_left = 0;
     return MF_STATUS_OK;
 }
+
+mf_status mf_pool_build(mf_pool_window *p, const mf_shape *in, mf_shape *out)
+{
+    if (in->ndim != 4)
+        return mf_fail(MF_STATUS_SHAPE, "input must be (N,H,W,C), got %d axes", in->ndim);
+    MF_TRY(mf_conv_geometry_ex(&p->g, in->d[1], in->d[2], p->ph, p->pw, p->sh, p->sw, 1, 1, p->padding));
+    *out = mf_shape4(0, p->g.Ho, p->g.Wo, in->d[3]);
+    return MF_STATUS_OK;
+}
+
+void mf_pool_clip(const mf_pool_window *p, int H, int W, int ho, int wo, int *h0, int *h1, int *w0, int *w1)
+{
+    int hs = ho * p->sh - p->g.pad_top, ws = wo * p->sw - p->g.pad_left;
+    *h0 = hs < 0 ? 0 : hs;
+    *w0 = ws < 0 ? 0 : ws;
+    *h1 = hs + p->ph < H ? hs + p->ph : H;
+    *w1 = ws + p->pw < W ? ws + p->pw : W;
+}

@@ -16,4 +16,17 @@ mf_status mf_conv_geometry(mf_conv_geom *g, int H, int W, int K, int S, mf_paddi
  * window then spans (K - 1) * D + 1 pixels), as TensorFlow computes it. */
 mf_status mf_conv_geometry_ex(mf_conv_geom *g, int H, int W, int KH, int KW, int SH, int SW, int DH, int DW,
                               mf_padding padding);
+
+/* A pooling window (MaxPooling2D, AveragePooling2D): its size, strides and
+ * padding, and the geometry mf_pool_build derives from them. */
+typedef struct mf_pool_window {
+    int ph, pw, sh, sw;
+    mf_padding padding;
+    mf_conv_geom g;
+} mf_pool_window;
+/* The geometry for an (N,H,W,C) input; *out = (N,Ho,Wo,C). */
+mf_status mf_pool_build(mf_pool_window *p, const mf_shape *in, mf_shape *out);
+/* Output (ho, wo)'s window clipped to the H x W image: rows [*h0, *h1), cols
+ * [*w0, *w1) (padded cells are absent, not zeros). */
+void mf_pool_clip(const mf_pool_window *p, int H, int W, int ho, int wo, int *h0, int *h1, int *w0, int *w1);
 #endif

@@ -13,31 +13,10 @@
 
 typedef struct max_pool2d {
     mf_layer base;
-    int ph, pw, sh, sw;
-    mf_padding padding;
-    mf_conv_geom g;
+    mf_pool_window w;
 } max_pool2d;
 
-static mf_status mp_build(mf_layer *l)
-{
-    max_pool2d *p = (max_pool2d *)l;
-    const mf_shape *s = &l->in_shape[0];
-    if (s->ndim != 4)
-        return mf_fail(MF_STATUS_SHAPE, "input must be (N,H,W,C), got %d axes", s->ndim);
-    MF_TRY(mf_conv_geometry_ex(&p->g, s->d[1], s->d[2], p->ph, p->pw, p->sh, p->sw, 1, 1, p->padding));
-    l->out_shape = mf_shape4(0, p->g.Ho, p->g.Wo, s->d[3]);
-    return MF_STATUS_OK;
-}
-
-/* The window of output (ho, wo) clipped to the image: rows [*h0, *h1), cols [*w0, *w1). */
-static void window(const max_pool2d *p, int H, int W, int ho, int wo, int *h0, int *h1, int *w0, int *w1)
-{
-    int hs = ho * p->sh - p->g.pad_top, ws = wo * p->sw - p->g.pad_left;
-    *h0 = hs < 0 ? 0 : hs;
-    *w0 = ws < 0 ? 0 : ws;
-    *h1 = hs + p->ph < H ? hs + p->ph : H;
-    *w1 = ws + p->pw < W ? ws + p->pw : W;
-}
+static mf_status mp_build(mf_layer *l) { return mf_pool_build(&((max_pool2d *)l)->w, &l->in_shape[0], &l->out_shape); }
 
 /* inp: (N,H,W,C)  out: (N,Ho,Wo,C) */
 static void mp_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, mf_tensor *out)
@@ -45,14 +24,14 @@ static void mp_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
     (void)ex;
     const max_pool2d *p = (const max_pool2d *)l;
     int N = in[0]->shape.d[0], H = in[0]->shape.d[1], W = in[0]->shape.d[2], C = in[0]->shape.d[3];
-    int Ho = p->g.Ho, Wo = p->g.Wo;
+    int Ho = p->w.g.Ho, Wo = p->w.g.Wo;
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const float *x = in[0]->data + (size_t)n * H * W * C;
         for (int ho = 0; ho < Ho; ho++)
             for (int wo = 0; wo < Wo; wo++) {
                 int h0, h1, w0, w1;
-                window(p, H, W, ho, wo, &h0, &h1, &w0, &w1);
+                mf_pool_clip(&p->w, H, W, ho, wo, &h0, &h1, &w0, &w1);
                 float *y = out->data + (((size_t)n * Ho + ho) * Wo + wo) * C;
                 for (int c = 0; c < C; c++)
                     y[c] = -FLT_MAX;
@@ -74,7 +53,7 @@ static void mp_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
         return;
     const max_pool2d *p = (const max_pool2d *)l;
     int N = in[0]->shape.d[0], H = in[0]->shape.d[1], W = in[0]->shape.d[2], C = in[0]->shape.d[3];
-    int Ho = p->g.Ho, Wo = p->g.Wo;
+    int Ho = p->w.g.Ho, Wo = p->w.g.Wo;
     size_t img = (size_t)H * W * C;
     int first = ex->din_first[0];
 #pragma omp parallel for schedule(static)
@@ -87,7 +66,7 @@ static void mp_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
         for (int ho = 0; ho < Ho; ho++)
             for (int wo = 0; wo < Wo; wo++) {
                 int h0, h1, w0, w1;
-                window(p, H, W, ho, wo, &h0, &h1, &w0, &w1);
+                mf_pool_clip(&p->w, H, W, ho, wo, &h0, &h1, &w0, &w1);
                 const float *g = dout->data + (((size_t)n * Ho + ho) * Wo + wo) * C;
                 for (int c = 0; c < C; c++) {
                     size_t best = ((size_t)h0 * W + w0) * C + c;
@@ -106,11 +85,11 @@ static void mp_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
 static void mp_args(const mf_layer *l, mf_layer_args *a)
 {
     const max_pool2d *p = (const max_pool2d *)l;
-    a->pool_h = p->ph;
-    a->pool_w = p->pw;
-    a->stride_h = p->sh;
-    a->stride_w = p->sw;
-    a->padding = p->padding;
+    a->pool_h = p->w.ph;
+    a->pool_w = p->w.pw;
+    a->stride_h = p->w.sh;
+    a->stride_w = p->w.sw;
+    a->padding = p->w.padding;
 }
 
 static const mf_layer_ops mp_ops = {
@@ -137,11 +116,11 @@ mf_layer *mf_max_pool2d(const char *name, int pool_h, int pool_w, int stride_h, 
     }
     max_pool2d *p = (max_pool2d *)mf_layer_alloc(&mp_ops, sizeof(max_pool2d), name);
     if (p) {
-        p->ph = pool_h;
-        p->pw = pool_w;
-        p->sh = stride_h;
-        p->sw = stride_w;
-        p->padding = padding;
+        p->w.ph = pool_h;
+        p->w.pw = pool_w;
+        p->w.sh = stride_h;
+        p->w.sw = stride_w;
+        p->w.padding = padding;
     }
     return (mf_layer *)p;
 }

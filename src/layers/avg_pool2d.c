@@ -80,15 +80,7 @@ static void ap_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
     }
 }
 
-static void ap_args(const mf_layer *l, mf_layer_args *a)
-{
-    const avg_pool2d *p = (const avg_pool2d *)l;
-    a->pool_h = p->w.ph;
-    a->pool_w = p->w.pw;
-    a->stride_h = p->w.sh;
-    a->stride_w = p->w.sw;
-    a->padding = p->w.padding;
-}
+static void ap_args(const mf_layer *l, mf_layer_args *a) { mf_pool_args(&((const avg_pool2d *)l)->w, a); }
 
 static const mf_layer_ops ap_ops = {
     .kind = "AveragePooling2D",
@@ -103,22 +95,11 @@ static const mf_layer_ops ap_ops = {
 
 mf_layer *mf_avg_pool2d(const char *name, int pool_h, int pool_w, int stride_h, int stride_w, mf_padding padding)
 {
-    if (pool_h <= 0 || pool_w <= 0 || stride_h <= 0 || stride_w <= 0) {
-        mf_fail(MF_STATUS_INVALID, "AveragePooling2D: pool size and strides must be > 0, got (%d,%d), (%d,%d)", pool_h,
-                pool_w, stride_h, stride_w);
+    mf_pool_window w;
+    if (mf_pool_window_init(&w, "AveragePooling2D", pool_h, pool_w, stride_h, stride_w, padding) != MF_STATUS_OK)
         return NULL;
-    }
-    if (padding != MF_PADDING_SAME && padding != MF_PADDING_VALID) {
-        mf_fail(MF_STATUS_INVALID, "AveragePooling2D: padding must be MF_PADDING_SAME or MF_PADDING_VALID");
-        return NULL;
-    }
     avg_pool2d *p = (avg_pool2d *)mf_layer_alloc(&ap_ops, sizeof(avg_pool2d), name);
-    if (p) {
-        p->w.ph = pool_h;
-        p->w.pw = pool_w;
-        p->w.sh = stride_h;
-        p->w.sw = stride_w;
-        p->w.padding = padding;
-    }
+    if (p)
+        p->w = w;
     return (mf_layer *)p;
 }

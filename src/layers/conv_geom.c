@@ -43,6 +43,31 @@ mf_status mf_conv_geometry(mf_conv_geom *g, int H, int W, int K, int S, mf_paddi
     return MF_STATUS_OK;
 }
 
+mf_status mf_pool_window_init(mf_pool_window *p, const char *kind, int pool_h, int pool_w, int stride_h, int stride_w,
+                              mf_padding padding)
+{
+    if (pool_h <= 0 || pool_w <= 0 || stride_h <= 0 || stride_w <= 0)
+        return mf_fail(MF_STATUS_INVALID, "%s: pool size and strides must be > 0, got (%d,%d), (%d,%d)", kind, pool_h,
+                       pool_w, stride_h, stride_w);
+    if (padding != MF_PADDING_SAME && padding != MF_PADDING_VALID)
+        return mf_fail(MF_STATUS_INVALID, "%s: padding must be MF_PADDING_SAME or MF_PADDING_VALID", kind);
+    p->ph = pool_h;
+    p->pw = pool_w;
+    p->sh = stride_h;
+    p->sw = stride_w;
+    p->padding = padding;
+    return MF_STATUS_OK;
+}
+
+void mf_pool_args(const mf_pool_window *p, mf_layer_args *a)
+{
+    a->pool_h = p->ph;
+    a->pool_w = p->pw;
+    a->stride_h = p->sh;
+    a->stride_w = p->sw;
+    a->padding = p->padding;
+}
+
 mf_status mf_pool_build(mf_pool_window *p, const mf_shape *in, mf_shape *out)
 {
     if (in->ndim != 4)

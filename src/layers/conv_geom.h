@@ -24,6 +24,11 @@ typedef struct mf_pool_window {
     mf_padding padding;
     mf_conv_geom g;
 } mf_pool_window;
+/* Check and set a window's size, strides and padding; errors name `kind`. */
+mf_status mf_pool_window_init(mf_pool_window *p, const char *kind, int pool_h, int pool_w, int stride_h, int stride_w,
+                              mf_padding padding);
+/* Its Keras arguments (pool_size, strides, padding), for mf_layer_keras_args. */
+void mf_pool_args(const mf_pool_window *p, mf_layer_args *a);
 /* The geometry for an (N,H,W,C) input; *out = (N,Ho,Wo,C). */
 mf_status mf_pool_build(mf_pool_window *p, const mf_shape *in, mf_shape *out);
 /* Output (ho, wo)'s window clipped to the H x W image: rows [*h0, *h1), cols

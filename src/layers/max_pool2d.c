@@ -82,15 +82,7 @@ static void mp_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
     }
 }
 
-static void mp_args(const mf_layer *l, mf_layer_args *a)
-{
-    const max_pool2d *p = (const max_pool2d *)l;
-    a->pool_h = p->w.ph;
-    a->pool_w = p->w.pw;
-    a->stride_h = p->w.sh;
-    a->stride_w = p->w.sw;
-    a->padding = p->w.padding;
-}
+static void mp_args(const mf_layer *l, mf_layer_args *a) { mf_pool_args(&((const max_pool2d *)l)->w, a); }
 
 static const mf_layer_ops mp_ops = {
     .kind = "MaxPooling2D",
@@ -105,22 +97,11 @@ static const mf_layer_ops mp_ops = {
 
 mf_layer *mf_max_pool2d(const char *name, int pool_h, int pool_w, int stride_h, int stride_w, mf_padding padding)
 {
-    if (pool_h <= 0 || pool_w <= 0 || stride_h <= 0 || stride_w <= 0) {
-        mf_fail(MF_STATUS_INVALID, "MaxPooling2D: pool size and strides must be > 0, got (%d,%d), (%d,%d)", pool_h,
-                pool_w, stride_h, stride_w);
+    mf_pool_window w;
+    if (mf_pool_window_init(&w, "MaxPooling2D", pool_h, pool_w, stride_h, stride_w, padding) != MF_STATUS_OK)
         return NULL;
-    }
-    if (padding != MF_PADDING_SAME && padding != MF_PADDING_VALID) {
-        mf_fail(MF_STATUS_INVALID, "MaxPooling2D: padding must be MF_PADDING_SAME or MF_PADDING_VALID");
-        return NULL;
-    }
     max_pool2d *p = (max_pool2d *)mf_layer_alloc(&mp_ops, sizeof(max_pool2d), name);
-    if (p) {
-        p->w.ph = pool_h;
-        p->w.pw = pool_w;
-        p->w.sh = stride_h;
-        p->w.sw = stride_w;
-        p->w.padding = padding;
-    }
+    if (p)
+        p->w = w;
     return (mf_layer *)p;
 }

@@ -28,6 +28,15 @@
 #define MF_SIMD_CLONES
 #endif
 
+/* A kernel body instantiated with constant arguments (e.g. a channel
+ * multiplier of 1) by small wrappers: inlined into each, so each is compiled
+ * for its constants (and for each MF_SIMD_CLONES target of the wrapper). */
+#if defined(__GNUC__)
+#define MF_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define MF_ALWAYS_INLINE
+#endif
+
 /* Tier 1: a broken invariant is a bug. Always on (kept in Release, unlike
  * assert()); prints "[mpifit rank r/w] file:line: assertion failed: cond" and
  * ends the whole job (MPI_Abort when MPI is up, else abort()). */

@@ -30,9 +30,9 @@ static mf_status layer_config(const mf_layer *l, json_t *cfg, int *has_act)
     mf_layer_keras_args(l, &a);
     const char *k = a.kind;
     *has_act = 0;
-    if (!strcmp(k, "Conv2D") || !strcmp(k, "DepthwiseConv2D")) {
-        int dw = k[0] == 'D';
-        if (!dw)
+    if (!strcmp(k, "Conv2D") || !strcmp(k, "DepthwiseConv2D") || !strcmp(k, "SeparableConv2D")) {
+        int dw = k[0] != 'C'; /* a depth_multiplier, no groups */
+        if (k[0] != 'D')
             json_object_set_new(cfg, "filters", json_integer(a.filters));
         json_object_set_new(cfg, "kernel_size", pair(a.kernel_h, a.kernel_w));
         json_object_set_new(cfg, "strides", pair(a.stride_h, a.stride_w));
@@ -40,7 +40,7 @@ static mf_status layer_config(const mf_layer *l, json_t *cfg, int *has_act)
         json_object_set_new(cfg, "data_format", json_string("channels_last"));
         json_object_set_new(cfg, "dilation_rate", pair(a.dilation_h, a.dilation_w));
         if (dw)
-            json_object_set_new(cfg, "depth_multiplier", json_integer(1));
+            json_object_set_new(cfg, "depth_multiplier", json_integer(a.depth_multiplier));
         else
             json_object_set_new(cfg, "groups", json_integer(1));
         json_object_set_new(cfg, "activation", json_string(mf_activation_name(a.activation)));

@@ -398,43 +398,66 @@ static mf_status b_conv2d(kreader *r, const klayer *L, mf_layer **out)
     return made_init(r, L, l, &ki, out);
 }
 
-/* DepthwiseConv2D: mf_depthwise_conv2d only (square kernel, equal strides, no
- * dilation, depth_multiplier 1, linear): no options layer exists for more. */
+/* The window arguments DepthwiseConv2D and SeparableConv2D share with Conv2D
+ * (kernel_size 1..7 per axis, strides, dilation_rate with strides 1,
+ * depth_multiplier, padding, channels_last, use_bias, activation) into *o. */
+static mf_status depthwise_args(kreader *r, const klayer *L, mf_conv_options *o)
+{
+    int folded = 0;
+    MF_TRY(arg_pair(r, L, "kernel_size", 1, 64, 0, &o->kernel_h, &o->kernel_w));
+    if (o->kernel_h > 7 || o->kernel_w > 7)
+        return unsupported(r, L, "kernel_size", json_object_get(L->cfg, "kernel_size"), "1..7 on each axis");
+    MF_TRY(arg_pair(r, L, "strides", 1, 64, 1, &o->stride_h, &o->stride_w));
+    MF_TRY(arg_pair(r, L, "dilation_rate", 1, 64, 1, &o->dilation_h, &o->dilation_w));
+    if ((o->dilation_h > 1 || o->dilation_w > 1) && (o->stride_h > 1 || o->stride_w > 1))
+        return unsupported(r, L, "strides", json_object_get(L->cfg, "strides"),
+                           "1 when dilation_rate > 1 (as Keras requires)");
+    MF_TRY(arg_int(r, L, "depth_multiplier", 1, 4096, 1, &o->depth_multiplier));
+    MF_TRY(arg_padding(r, L, &o->padding));
+    MF_TRY(arg_channels_last(r, L));
+    MF_TRY(arg_bool(r, L, "use_bias", 1, &o->use_bias));
+    MF_TRY(arg_activation(r, L, &o->activation, &folded));
+    if (folded) /* a softmax over a feature map is no classifier output */
+        return unsupported(r, L, "activation", json_object_get(L->cfg, "activation"),
+                           "any but \"softmax\" on the output layer (a feature map is no classifier output)");
+    return MF_STATUS_OK;
+}
+
+/* DepthwiseConv2D: the plain 3x3-style layer (square kernel, equal strides, no
+ * dilation, multiplier 1, linear) goes to mf_depthwise_conv2d, as MobileNetV2
+ * builds it; the rest to mf_depthwise_conv2d_ex. */
 static mf_status b_depthwise_conv2d(kreader *r, const klayer *L, mf_layer **out)
 {
     static const char *const null_args[] = {"depthwise_regularizer", "bias_regularizer", "activity_regularizer",
                                             "depthwise_constraint",  "bias_constraint",  NULL};
-    int kh = 0, kw = 0, sh = 1, sw = 1, dh = 1, dw = 1, mult = 1, use_bias = 1, folded = 0;
-    mf_activation act;
-    mf_padding pad = MF_PADDING_VALID;
-    MF_TRY(arg_pair(r, L, "kernel_size", 1, 64, 0, &kh, &kw));
-    if (kh != kw)
-        return unsupported(r, L, "kernel_size", json_object_get(L->cfg, "kernel_size"),
-                           "square kernels (k, k): mpifit's DepthwiseConv2D has no further options");
-    MF_TRY(arg_pair(r, L, "strides", 1, 64, 1, &sh, &sw));
-    if (sh != sw)
-        return unsupported(r, L, "strides", json_object_get(L->cfg, "strides"),
-                           "equal strides (s, s): mpifit's DepthwiseConv2D has no further options");
-    MF_TRY(arg_pair(r, L, "dilation_rate", 1, 64, 1, &dh, &dw));
-    if (dh != 1 || dw != 1)
-        return unsupported(r, L, "dilation_rate", json_object_get(L->cfg, "dilation_rate"),
-                           "(1, 1): mpifit's DepthwiseConv2D has no further options");
-    MF_TRY(arg_int(r, L, "depth_multiplier", 1, KERAS_MAX_DIM, 1, &mult));
-    if (mult != 1)
-        return unsupported(r, L, "depth_multiplier", json_object_get(L->cfg, "depth_multiplier"), "1");
-    MF_TRY(arg_padding(r, L, &pad));
-    MF_TRY(arg_channels_last(r, L));
-    MF_TRY(arg_bool(r, L, "use_bias", 1, &use_bias));
-    MF_TRY(arg_activation(r, L, &act, &folded));
-    if (act != MF_ACT_LINEAR || folded)
-        return unsupported(r, L, "activation", json_object_get(L->cfg, "activation"),
-                           "\"linear\": mpifit's DepthwiseConv2D has no fused activation (add an Activation "
-                           "layer after it in Keras)");
+    mf_conv_options o = mf_conv_options_default();
+    MF_TRY(depthwise_args(r, L, &o));
     kinits ki = {.n = 0};
     MF_TRY(arg_init(r, L, "depthwise_initializer", "depthwise_kernel", "glorot_uniform", 1, &ki));
-    MF_TRY(arg_init(r, L, "bias_initializer", "bias", "zeros", use_bias, &ki));
+    MF_TRY(arg_init(r, L, "bias_initializer", "bias", "zeros", o.use_bias, &ki));
     MF_TRY(args_null(r, L, null_args));
-    return made_init(r, L, mf_depthwise_conv2d(L->name, kh, sh, pad, use_bias), &ki, out);
+    int plain = o.kernel_h == o.kernel_w && o.stride_h == o.stride_w && o.dilation_h == 1 && o.dilation_w == 1 &&
+        o.depth_multiplier == 1 && o.activation == MF_ACT_LINEAR;
+    mf_layer *l = plain ? mf_depthwise_conv2d(L->name, o.kernel_h, o.stride_h, o.padding, o.use_bias)
+                        : mf_depthwise_conv2d_ex(L->name, &o);
+    return made_init(r, L, l, &ki, out);
+}
+
+/* SeparableConv2D: depthwise (no bias), 1x1 to `filters`, bias, activation. */
+static mf_status b_separable_conv2d(kreader *r, const klayer *L, mf_layer **out)
+{
+    static const char *const null_args[] = {
+        "depthwise_regularizer", "pointwise_regularizer", "bias_regularizer", "activity_regularizer",
+        "depthwise_constraint",  "pointwise_constraint",  "bias_constraint",  NULL};
+    mf_conv_options o = mf_conv_options_default();
+    MF_TRY(arg_int(r, L, "filters", 1, KERAS_MAX_DIM, 0, &o.filters));
+    MF_TRY(depthwise_args(r, L, &o));
+    kinits ki = {.n = 0};
+    MF_TRY(arg_init(r, L, "depthwise_initializer", "depthwise_kernel", "glorot_uniform", 1, &ki));
+    MF_TRY(arg_init(r, L, "pointwise_initializer", "pointwise_kernel", "glorot_uniform", 1, &ki));
+    MF_TRY(arg_init(r, L, "bias_initializer", "bias", "zeros", o.use_bias, &ki));
+    MF_TRY(args_null(r, L, null_args));
+    return made_init(r, L, mf_separable_conv2d(L->name, &o), &ki, out);
 }
 
 static mf_status b_batchnorm(kreader *r, const klayer *L, mf_layer **out)
@@ -655,6 +678,7 @@ static const struct {
 } builders[] = {
     {"Conv2D", 1, 1, b_conv2d},
     {"DepthwiseConv2D", 1, 1, b_depthwise_conv2d},
+    {"SeparableConv2D", 1, 1, b_separable_conv2d},
     {"BatchNormalization", 1, 1, b_batchnorm},
     {"ReLU", 1, 1, b_relu},
     {"Activation", 1, 1, b_activation},
@@ -813,11 +837,6 @@ static mf_status add_layer(kreader *r, klayer *L, const int *in, int n_in)
         return mf_fail(MF_STATUS_CONFIG, "%s: layer '%s' (InputLayer): a second input (supported: one input)", r->what,
                        L->name);
     int b = find_builder(L->cls);
-    if (b < 0 && strcmp(L->cls, "SeparableConv2D") == 0)
-        return mf_fail(MF_STATUS_CONFIG,
-                       "%s: layer '%s' (SeparableConv2D): unsupported class_name = \"SeparableConv2D\": mpifit has "
-                       "no SeparableConv2D layer yet (write it as DepthwiseConv2D then a 1x1 Conv2D in Keras)",
-                       r->what, L->name);
     if (b < 0) {
         char list[512];
         list_builders(list, sizeof list);

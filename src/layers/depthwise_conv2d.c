@@ -1,168 +1,215 @@
-/* depthwise_conv2d.c: Keras DepthwiseConv2D(kernel_size=K, strides=S, padding,
- * depth_multiplier=1, use_bias). Each channel has its own KxK filter; kernel
- * (K,K,C,1) in Keras' layout, read as (K,K,C).
+/* depthwise_conv2d.c: Keras DepthwiseConv2D(kernel_size, strides, padding,
+ * depth_multiplier, dilation_rate, use_bias, activation), and the depthwise
+ * kernels SeparableConv2D shares (depthwise.h). Each input channel has its own
+ * KH x KW filters, M of them (the depth multiplier); kernel (KH,KW,C,M) in
+ * Keras' layout.
  *
- * Direct kernels rather than im2col: a depthwise conv does K*K multiply-adds per
- * output, so copying K*K values per output first would double the memory
- * traffic for nothing. With NHWC the channel loop is innermost and contiguous in
- * input, kernel and output, so it vectorises.
- * Init: depthwise_kernel glorot_uniform (fan_in K*K*C, fan_out K*K), bias zeros. */
+ * Direct kernels rather than im2col: a depthwise conv does KH*KW multiply-adds
+ * per output, so copying KH*KW values per output first would double the memory
+ * traffic for nothing. Threads split output rows (forward, kernel gradient)
+ * and images (input gradient).
+ *
+ * The layer without an activation (every DepthwiseConv2D of MobileNetV2)
+ * folds a following ZeroPadding2D and BatchNorm(+ReLU) in the memory plan; one
+ * with a fused activation (applied after the bias, its derivative taken from
+ * the output; swish recomputes the pre-activation) keeps its output for
+ * backward and folds nothing.
+ * Init: depthwise_kernel glorot_uniform (fan_in KH*KW*C, fan_out KH*KW*M), bias zeros. */
 #include <omp.h>
 #include <string.h>
 #include "layer.h"
 #include "conv_geom.h"
+#include "depthwise.h"
 
 typedef struct depthwise_conv2d {
     mf_layer base;
-    int K, S, use_bias;
+    int KH, KW, SH, SW, DH, DW, M, use_bias;
+    mf_activation act;
     mf_padding padding;
     mf_conv_geom g;
     int kernel, bias; /* slot indices; bias -1 without bias */
 } depthwise_conv2d;
 
-static mf_status dw_build(mf_layer *l)
+/* ---- the kernels (depthwise.h) ---- */
+
+/* y (CM) (+)= the products of one (kh, kw) tap: x (C), wk (CM) */
+MF_ALWAYS_INLINE
+static inline void dw_tap(float *restrict y, const float *restrict x, const float *restrict wk, int C, int M)
 {
-    depthwise_conv2d *d = (depthwise_conv2d *)l;
-    const mf_shape *s = &l->in_shape[0];
-    if (s->ndim != 4)
-        return mf_fail(MF_STATUS_SHAPE, "input must be (N,H,W,C), got %d axes", s->ndim);
-    MF_TRY(mf_conv_geometry(&d->g, s->d[1], s->d[2], d->K, d->S, d->padding));
-    l->out_shape = mf_shape4(0, d->g.Ho, d->g.Wo, s->d[3]);
-    d->kernel = mf_layer_reserve(l, "depthwise_kernel", mf_shape4(d->K, d->K, s->d[3], 1), MF_PARAM_TRAINABLE);
-    d->bias = d->use_bias ? mf_layer_reserve(l, "bias", mf_shape1(s->d[3]), MF_PARAM_TRAINABLE) : -1;
-    return MF_STATUS_OK;
+    if (M == 1) {
+#pragma omp simd
+        for (int c = 0; c < C; c++)
+            y[c] += x[c] * wk[c];
+        return;
+    }
+    for (int c = 0; c < C; c++)
+        for (int m = 0; m < M; m++)
+            y[c * M + m] += x[c] * wk[c * M + m];
 }
 
-static void dw_init(mf_layer *l, mf_rng *rng)
+/* One output row ho of image n: y (Wo,CM) from inp_n (H,W,C), w (KH,KW,CM), b (CM) or NULL. */
+MF_ALWAYS_INLINE
+static inline void forward_row(float *restrict y, const float *restrict inp_n, const float *restrict w, const float *b,
+                               int H, int W, int C, const mf_dw_window *g, int ho, int M)
 {
-    depthwise_conv2d *d = (depthwise_conv2d *)l;
-    mf_slot *k = &l->slot[d->kernel];
-    int KK = d->K * d->K;
-    /* Keras computes fans of a (K,K,C,1) kernel as receptive * C and receptive * 1. */
-    mf_init_glorot_uniform(k->data, k->numel, KK * k->shape.d[2], KK, rng);
-    if (d->bias >= 0)
-        mf_init_const(l->slot[d->bias].data, l->slot[d->bias].numel, 0.0f);
-}
-
-static size_t dw_workspace(const mf_layer *l, int N)
-{
-    (void)N;
-    const depthwise_conv2d *d = (const depthwise_conv2d *)l;
-    /* one private kernel-gradient accumulator per thread (summed in thread order,
-     * so the result does not depend on scheduling) */
-    return (size_t)omp_get_max_threads() * d->K * d->K * l->in_shape[0].d[3];
-}
-
-/* One output row ho of image n: y (Wo,C) from inp_n (H,W,C), w (K,K,C), b (C) or NULL. */
-MF_SIMD_CLONES
-static void dw_forward_row(float *restrict y, const float *restrict inp_n, const float *restrict w, const float *b,
-                           int H, int W, int C, int K, int S, int pt, int pl, int ho, int Wo)
-{
-    for (int wo = 0; wo < Wo; wo++, y += C) {
+    /* the window in locals: memcpy/memset may write anything, so fields read
+     * through g would be reloaded after each */
+    const int KH = g->KH, KW = g->KW, SH = g->SH, SW = g->SW, DH = g->DH, DW = g->DW, pt = g->pt, pl = g->pl,
+              Wo = g->Wo, CM = C * M;
+    for (int wo = 0; wo < Wo; wo++, y += CM) {
         if (b)
-            memcpy(y, b, (size_t)C * sizeof(float));
+            memcpy(y, b, (size_t)CM * sizeof(float));
         else
-            memset(y, 0, (size_t)C * sizeof(float));
-        for (int kh = 0; kh < K; kh++) {
-            int hi = ho * S + kh - pt;
+            memset(y, 0, (size_t)CM * sizeof(float));
+        for (int kh = 0; kh < KH; kh++) {
+            int hi = ho * SH + kh * DH - pt;
             if (hi < 0 || hi >= H)
                 continue;
-            for (int kw = 0; kw < K; kw++) {
-                int wi = wo * S + kw - pl;
+            for (int kw = 0; kw < KW; kw++) {
+                int wi = wo * SW + kw * DW - pl;
                 if (wi < 0 || wi >= W)
                     continue;
-                const float *x = inp_n + ((size_t)hi * W + wi) * C;
-                const float *wk = w + ((size_t)kh * K + kw) * C;
-#pragma omp simd
-                for (int c = 0; c < C; c++)
-                    y[c] += x[c] * wk[c];
+                dw_tap(y, inp_n + ((size_t)hi * W + wi) * C, w + ((size_t)kh * KW + kw) * CM, C, M);
             }
         }
     }
 }
 
-/* inp: (N,H,W,C)  w: (K,K,C)  b: (C) or NULL  out: (N,Ho,Wo,C) */
-static void dw_forward_k(float *out, const float *inp, const float *w, const float *b, int N, int H, int W, int C,
-                         int K, int S, int pt, int pl, int Ho, int Wo)
+/* Each row function in two instances: M = 1 a constant (MobileNetV2's
+ * layers: the code of a plain channel loop), and M any. */
+MF_SIMD_CLONES
+static void dw_forward_row1(float *restrict y, const float *restrict inp_n, const float *restrict w, const float *b,
+                            int H, int W, int C, const mf_dw_window *g, int ho)
 {
+    forward_row(y, inp_n, w, b, H, W, C, g, ho, 1);
+}
+MF_SIMD_CLONES
+static void dw_forward_rowm(float *restrict y, const float *restrict inp_n, const float *restrict w, const float *b,
+                            int H, int W, int C, const mf_dw_window *g, int ho)
+{
+    forward_row(y, inp_n, w, b, H, W, C, g, ho, g->M);
+}
+
+void mf_dw_forward(float *out, const float *inp, const float *w, const float *b, int N, int H, int W, int C,
+                   const mf_dw_window *g)
+{
+    int Ho = g->Ho, CM = C * g->M;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int ho = 0; ho < Ho; ho++)
-            dw_forward_row(out + (((size_t)n * Ho + ho) * Wo) * C, inp + (size_t)n * H * W * C, w, b, H, W, C, K, S, pt,
-                           pl, ho, Wo);
+            (g->M == 1 ? dw_forward_row1 : dw_forward_rowm)(out + (((size_t)n * Ho + ho) * g->Wo) * CM,
+                                                            inp + (size_t)n * H * W * C, w, b, H, W, C, g, ho);
 }
 
-/* One image: dinp_n (H,W,C) (=, if first, or +=) conv^T(dout_n (Ho,Wo,C)). */
-MF_SIMD_CLONES
-static void dw_backward_input_image(float *restrict dinp_n, const float *restrict dout_n, const float *restrict w,
-                                    int first, int H, int W, int C, int K, int S, int pt, int pl, int Ho, int Wo)
+/* One image: dinp_n (H,W,C) (=, if first, or +=) conv^T(dout_n (Ho,Wo,CM)). */
+MF_ALWAYS_INLINE
+static inline void backward_input_image(float *restrict dinp_n, const float *restrict dout_n, const float *restrict w,
+                                        int first, int H, int W, int C, const mf_dw_window *g, int M)
 {
+    const int KH = g->KH, KW = g->KW, SH = g->SH, SW = g->SW, DH = g->DH, DW = g->DW, pt = g->pt, pl = g->pl,
+              Ho = g->Ho, Wo = g->Wo, CM = C * M;
     if (first) /* the scatter adds: start this image from zero */
         memset(dinp_n, 0, (size_t)H * W * C * sizeof(float));
     for (int ho = 0; ho < Ho; ho++) {
         for (int wo = 0; wo < Wo; wo++) {
-            const float *dy = dout_n + ((size_t)ho * Wo + wo) * C;
-            for (int kh = 0; kh < K; kh++) {
-                int hi = ho * S + kh - pt;
+            const float *dy = dout_n + ((size_t)ho * Wo + wo) * CM;
+            for (int kh = 0; kh < KH; kh++) {
+                int hi = ho * SH + kh * DH - pt;
                 if (hi < 0 || hi >= H)
                     continue;
-                for (int kw = 0; kw < K; kw++) {
-                    int wi = wo * S + kw - pl;
+                for (int kw = 0; kw < KW; kw++) {
+                    int wi = wo * SW + kw * DW - pl;
                     if (wi < 0 || wi >= W)
                         continue;
                     float *dx = dinp_n + ((size_t)hi * W + wi) * C;
-                    const float *wk = w + ((size_t)kh * K + kw) * C;
+                    const float *wk = w + ((size_t)kh * KW + kw) * CM;
+                    if (M == 1) {
 #pragma omp simd
-                    for (int c = 0; c < C; c++)
-                        dx[c] += dy[c] * wk[c];
+                        for (int c = 0; c < C; c++)
+                            dx[c] += dy[c] * wk[c];
+                    } else {
+                        for (int c = 0; c < C; c++) {
+                            float s = 0.0f;
+                            for (int m = 0; m < M; m++)
+                                s += dy[c * M + m] * wk[c * M + m];
+                            dx[c] += s;
+                        }
+                    }
                 }
             }
         }
     }
 }
 
-/* dinp (N,H,W,C) += conv^T(dout) (first: = ); images are independent, so
- * threads split over n. */
-static void dw_backward_input_k(float *dinp, const float *dout, const float *w, int first, int N, int H, int W, int C,
-                                int K, int S, int pt, int pl, int Ho, int Wo)
+MF_SIMD_CLONES
+static void dw_backward_input_image1(float *restrict dinp_n, const float *restrict dout_n, const float *restrict w,
+                                     int first, int H, int W, int C, const mf_dw_window *g)
 {
-#pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++)
-        dw_backward_input_image(dinp + (size_t)n * H * W * C, dout + (size_t)n * Ho * Wo * C, w, first, H, W, C, K, S,
-                                pt, pl, Ho, Wo);
+    backward_input_image(dinp_n, dout_n, w, first, H, W, C, g, 1);
+}
+MF_SIMD_CLONES
+static void dw_backward_input_imagem(float *restrict dinp_n, const float *restrict dout_n, const float *restrict w,
+                                     int first, int H, int W, int C, const mf_dw_window *g)
+{
+    backward_input_image(dinp_n, dout_n, w, first, H, W, C, g, g->M);
 }
 
-/* acc (K,K,C) += the products of output row ho of one image: inp_n (H,W,C), dout row (Wo,C) */
-MF_SIMD_CLONES
-static void dw_weight_row(float *restrict acc, const float *restrict inp_n, const float *restrict dy, int H, int W,
-                          int C, int K, int S, int pt, int pl, int ho, int Wo)
+/* images are independent, so threads split over n */
+void mf_dw_backward_input(float *dinp, const float *dout, const float *w, int first, int N, int H, int W, int C,
+                          const mf_dw_window *g)
 {
-    for (int wo = 0; wo < Wo; wo++, dy += C) {
-        for (int kh = 0; kh < K; kh++) {
-            int hi = ho * S + kh - pt;
+    size_t out_image = (size_t)g->Ho * g->Wo * C * g->M;
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++)
+        (g->M == 1 ? dw_backward_input_image1 : dw_backward_input_imagem)(
+            dinp + (size_t)n * H * W * C, dout + (size_t)n * out_image, w, first, H, W, C, g);
+}
+
+/* acc (KH,KW,CM) += the products of output row ho of one image: inp_n (H,W,C), dout row (Wo,CM) */
+MF_ALWAYS_INLINE
+static inline void weight_row(float *restrict acc, const float *restrict inp_n, const float *restrict dy, int H, int W,
+                              int C, const mf_dw_window *g, int ho, int M)
+{
+    const int KH = g->KH, KW = g->KW, SH = g->SH, SW = g->SW, DH = g->DH, DW = g->DW, pt = g->pt, pl = g->pl,
+              Wo = g->Wo, CM = C * M;
+    for (int wo = 0; wo < Wo; wo++, dy += CM) {
+        for (int kh = 0; kh < KH; kh++) {
+            int hi = ho * SH + kh * DH - pt;
             if (hi < 0 || hi >= H)
                 continue;
-            for (int kw = 0; kw < K; kw++) {
-                int wi = wo * S + kw - pl;
+            for (int kw = 0; kw < KW; kw++) {
+                int wi = wo * SW + kw * DW - pl;
                 if (wi < 0 || wi >= W)
                     continue;
-                const float *x = inp_n + ((size_t)hi * W + wi) * C;
-                float *a = acc + ((size_t)kh * K + kw) * C;
-#pragma omp simd
-                for (int c = 0; c < C; c++)
-                    a[c] += x[c] * dy[c];
+                /* acc[c*M+m] += x[c] * dy[c*M+m]: the forward tap with dy as the kernel */
+                dw_tap(acc + ((size_t)kh * KW + kw) * CM, inp_n + ((size_t)hi * W + wi) * C, dy, C, M);
             }
         }
     }
 }
 
-/* dw (K,K,C) += sum over n, ho, wo of inp patch * dout; db (C) += sum of dout.
- * part: part_floats of scratch for per-thread partial sums (K*K*C each). */
-static void dw_backward_weight_k(float *dw, float *db, float *part, size_t part_floats, const float *inp,
-                                 const float *dout, int N, int H, int W, int C, int K, int S, int pt, int pl, int Ho,
-                                 int Wo)
+MF_SIMD_CLONES
+static void dw_weight_row1(float *restrict acc, const float *restrict inp_n, const float *restrict dy, int H, int W,
+                           int C, const mf_dw_window *g, int ho)
 {
-    size_t KKC = (size_t)K * K * C;
+    weight_row(acc, inp_n, dy, H, W, C, g, ho, 1);
+}
+MF_SIMD_CLONES
+static void dw_weight_rowm(float *restrict acc, const float *restrict inp_n, const float *restrict dy, int H, int W,
+                           int C, const mf_dw_window *g, int ho)
+{
+    weight_row(acc, inp_n, dy, H, W, C, g, ho, g->M);
+}
+
+size_t mf_dw_weight_scratch(const mf_dw_window *g, int C, int threads)
+{
+    return (size_t)threads * g->KH * g->KW * C * g->M;
+}
+
+void mf_dw_backward_weight(float *dw, float *part, size_t part_floats, const float *inp, const float *dout, int N,
+                           int H, int W, int C, const mf_dw_window *g)
+{
+    size_t KKC = (size_t)g->KH * g->KW * C * g->M;
     /* the thread count may have grown since the workspace was sized: use no
      * more threads than it has room for */
     int nt = omp_get_max_threads();
@@ -170,20 +217,72 @@ static void dw_backward_weight_k(float *dw, float *db, float *part, size_t part_
         nt = (int)(part_floats / KKC);
     MF_ASSERT(nt >= 1);
     memset(part, 0, (size_t)nt * KKC * sizeof(float));
+    int Ho = g->Ho, CM = C * g->M;
 #pragma omp parallel num_threads(nt)
     {
         float *acc = part + (size_t)omp_get_thread_num() * KKC;
 #pragma omp for collapse(2) schedule(static)
         for (int n = 0; n < N; n++)
             for (int ho = 0; ho < Ho; ho++)
-                dw_weight_row(acc, inp + (size_t)n * H * W * C, dout + (((size_t)n * Ho + ho) * Wo) * C, H, W, C, K, S,
-                              pt, pl, ho, Wo);
+                (g->M == 1 ? dw_weight_row1 : dw_weight_rowm)(
+                    acc, inp + (size_t)n * H * W * C, dout + (((size_t)n * Ho + ho) * g->Wo) * CM, H, W, C, g, ho);
     }
     for (int t = 0; t < nt; t++)
         for (size_t i = 0; i < KKC; i++)
             dw[i] += part[(size_t)t * KKC + i];
-    if (db)
-        mf_bias_grad(db, dout, (size_t)N * Ho * Wo, C);
+}
+
+/* ---- the layer ---- */
+
+static mf_status dw_build(mf_layer *l)
+{
+    depthwise_conv2d *d = (depthwise_conv2d *)l;
+    const mf_shape *s = &l->in_shape[0];
+    if (s->ndim != 4)
+        return mf_fail(MF_STATUS_SHAPE, "input must be (N,H,W,C), got %d axes", s->ndim);
+    MF_TRY(mf_conv_geometry_ex(&d->g, s->d[1], s->d[2], d->KH, d->KW, d->SH, d->SW, d->DH, d->DW, d->padding));
+    int CM = s->d[3] * d->M;
+    l->out_shape = mf_shape4(0, d->g.Ho, d->g.Wo, CM);
+    d->kernel = mf_layer_reserve(l, "depthwise_kernel", mf_shape4(d->KH, d->KW, s->d[3], d->M), MF_PARAM_TRAINABLE);
+    d->bias = d->use_bias ? mf_layer_reserve(l, "bias", mf_shape1(CM), MF_PARAM_TRAINABLE) : -1;
+    return MF_STATUS_OK;
+}
+
+static void dw_init(mf_layer *l, mf_rng *rng)
+{
+    depthwise_conv2d *d = (depthwise_conv2d *)l;
+    mf_slot *k = &l->slot[d->kernel];
+    int KK = d->KH * d->KW;
+    /* Keras computes fans of a (KH,KW,C,M) kernel as receptive * C and receptive * M. */
+    mf_init_glorot_uniform(k->data, k->numel, KK * k->shape.d[2], KK * d->M, rng);
+    if (d->bias >= 0)
+        mf_init_const(l->slot[d->bias].data, l->slot[d->bias].numel, 0.0f);
+}
+
+/* The window for an input whose folded padding (a ZeroPadding2D the plan
+ * folded in, ex->pad_top/left) adds to the layer's own. */
+static mf_dw_window dw_window(const depthwise_conv2d *d, const mf_exec *ex)
+{
+    mf_dw_window g = {
+        d->KH,   d->KW,  d->SH, d->SW, d->DH, d->DW, d->M, d->g.pad_top + ex->pad_top, d->g.pad_left + ex->pad_left,
+        d->g.Ho, d->g.Wo};
+    return g;
+}
+
+/* Output floats of one image. */
+static size_t out_image(const depthwise_conv2d *d) { return (size_t)d->g.Ho * d->g.Wo * d->base.out_shape.d[3]; }
+
+static size_t dw_workspace(const mf_layer *l, int N)
+{
+    const depthwise_conv2d *d = (const depthwise_conv2d *)l;
+    mf_dw_window g = {d->KH, d->KW, d->SH, d->SW, d->DH, d->DW, d->M, 0, 0, d->g.Ho, d->g.Wo};
+    /* one private kernel-gradient accumulator per thread (summed in thread order,
+     * so the result does not depend on scheduling); with an activation the
+     * batch's dz, and swish's pre-activation */
+    size_t ws = mf_dw_weight_scratch(&g, l->in_shape[0].d[3], omp_get_max_threads());
+    if (d->act != MF_ACT_LINEAR)
+        ws += (mf_act_reads_input(d->act) ? 2 : 1) * (size_t)N * out_image(d);
+    return ws;
 }
 
 /* y (n) = min(max(y, 0), hi) in place; NaN stays NaN */
@@ -203,36 +302,59 @@ static void dw_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
     /* a folded BatchNorm (ex->fold_w/fold_b) replaces the kernel and bias */
     const float *w = ex->fold_w ? ex->fold_w : l->slot[d->kernel].data;
     const float *b = ex->fold_b ? ex->fold_b : d->bias >= 0 ? l->slot[d->bias].data : NULL;
-    dw_forward_k(out->data, in[0]->data, w, b, s->d[0], s->d[1], s->d[2], s->d[3], d->K, d->S,
-                 d->g.pad_top + ex->pad_top, d->g.pad_left + ex->pad_left, d->g.Ho, d->g.Wo);
+    mf_dw_window g = dw_window(d, ex);
+    mf_dw_forward(out->data, in[0]->data, w, b, s->d[0], s->d[1], s->d[2], s->d[3], &g);
     if (ex->fuse_relu) /* the ReLU after the folded BatchNorm */
         clamp_k(out->data, mf_tensor_numel(out), ex->relu_max);
+    if (d->act != MF_ACT_LINEAR)
+        mf_act_forward(out->data, out->data, (size_t)s->d[0] * d->g.Ho * d->g.Wo, out->shape.d[3], d->act);
 }
 
 static void dw_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, const mf_tensor *out,
                         const mf_tensor *dout, mf_tensor *const *din)
 {
-    (void)out;
     depthwise_conv2d *d = (depthwise_conv2d *)l;
     const mf_shape *s = &in[0]->shape;
-    if (ex->param_grads)
-        dw_backward_weight_k(l->slot[d->kernel].grad, d->bias >= 0 ? l->slot[d->bias].grad : NULL, ex->ws,
-                             ex->ws_floats, in[0]->data, dout->data, s->d[0], s->d[1], s->d[2], s->d[3], d->K, d->S,
-                             d->g.pad_top + ex->pad_top, d->g.pad_left + ex->pad_left, d->g.Ho, d->g.Wo);
+    int N = s->d[0], CM = out->shape.d[3];
+    size_t rows = (size_t)N * d->g.Ho * d->g.Wo;
+    mf_dw_window g = dw_window(d, ex);
+    const float *dy = dout->data;
+    float *part = ex->ws;
+    size_t part_floats = ex->ws_floats;
+    if (d->act != MF_ACT_LINEAR) { /* dz = act'(.) * dy, at the end of the workspace */
+        int two = mf_act_reads_input(d->act);
+        float *dz = ex->ws + ex->ws_floats - rows * CM, *z = two ? dz - rows * CM : NULL;
+        part_floats -= (two ? 2 : 1) * rows * CM;
+        if (z) /* swish: the pre-activation, again */
+            mf_dw_forward(z, in[0]->data, l->slot[d->kernel].data, d->bias >= 0 ? l->slot[d->bias].data : NULL, N,
+                          s->d[1], s->d[2], s->d[3], &g);
+        mf_act_backward(dz, z, out->data, dy, rows, CM, d->act, 1);
+        dy = dz;
+    }
+    if (ex->param_grads) {
+        mf_dw_backward_weight(l->slot[d->kernel].grad, part, part_floats, in[0]->data, dy, N, s->d[1], s->d[2], s->d[3],
+                              &g);
+        if (d->bias >= 0)
+            mf_bias_grad(l->slot[d->bias].grad, dy, rows, CM);
+    }
     if (din[0])
-        dw_backward_input_k(din[0]->data, dout->data, l->slot[d->kernel].data, ex->din_first[0], s->d[0], s->d[1],
-                            s->d[2], s->d[3], d->K, d->S, d->g.pad_top + ex->pad_top, d->g.pad_left + ex->pad_left,
-                            d->g.Ho, d->g.Wo);
+        mf_dw_backward_input(din[0]->data, dy, l->slot[d->kernel].data, ex->din_first[0], N, s->d[1], s->d[2], s->d[3],
+                             &g);
 }
 
 static void dw_args(const mf_layer *l, mf_layer_args *a)
 {
     const depthwise_conv2d *d = (const depthwise_conv2d *)l;
-    a->kernel_h = a->kernel_w = d->K;
-    a->stride_h = a->stride_w = d->S;
-    a->dilation_h = a->dilation_w = 1;
+    a->kernel_h = d->KH;
+    a->kernel_w = d->KW;
+    a->stride_h = d->SH;
+    a->stride_w = d->SW;
+    a->dilation_h = d->DH;
+    a->dilation_w = d->DW;
+    a->depth_multiplier = d->M;
     a->padding = d->padding;
     a->use_bias = d->use_bias;
+    a->activation = d->act;
 }
 
 static const mf_layer_ops dw_ops = {
@@ -249,6 +371,45 @@ static const mf_layer_ops dw_ops = {
     .forward = dw_forward,
     .backward = dw_backward,
 };
+/* With a fused activation: backward reads the output too, and nothing after
+ * it may be folded in (the BatchNorm would come after the activation). */
+static const mf_layer_ops dw_act_ops = {
+    .kind = "DepthwiseConv2D",
+    .default_name = "depthwise_conv2d",
+    .n_in = 1,
+    .bwd_reads = MF_READS_IN0 | MF_READS_OUT,
+    .args = dw_args,
+    .build = dw_build,
+    .init = dw_init,
+    .workspace = dw_workspace,
+    .forward = dw_forward,
+    .backward = dw_backward,
+};
+
+mf_layer *mf_depthwise_conv2d_ex(const char *name, const mf_conv_options *o)
+{
+    if (mf_conv_options_check("DepthwiseConv2D", o, 0) != MF_STATUS_OK)
+        return NULL;
+    if (o->depth_multiplier < 1 || o->depth_multiplier > 4096) {
+        mf_fail(MF_STATUS_INVALID, "DepthwiseConv2D: depth_multiplier must be 1..4096, got %d", o->depth_multiplier);
+        return NULL;
+    }
+    depthwise_conv2d *d = (depthwise_conv2d *)mf_layer_alloc(o->activation == MF_ACT_LINEAR ? &dw_ops : &dw_act_ops,
+                                                             sizeof(depthwise_conv2d), name);
+    if (d) {
+        d->KH = o->kernel_h;
+        d->KW = o->kernel_w;
+        d->SH = o->stride_h;
+        d->SW = o->stride_w;
+        d->DH = o->dilation_h;
+        d->DW = o->dilation_w;
+        d->M = o->depth_multiplier;
+        d->padding = o->padding;
+        d->use_bias = o->use_bias != 0;
+        d->act = o->activation;
+    }
+    return (mf_layer *)d;
+}
 
 mf_layer *mf_depthwise_conv2d(const char *name, int kernel, int stride, mf_padding padding, int use_bias)
 {
@@ -260,12 +421,15 @@ mf_layer *mf_depthwise_conv2d(const char *name, int kernel, int stride, mf_paddi
         mf_fail(MF_STATUS_INVALID, "DepthwiseConv2D: padding must be MF_PADDING_SAME or MF_PADDING_VALID");
         return NULL;
     }
+    /* any square kernel (not only mf_conv_options_check's Keras range 1..7) */
     depthwise_conv2d *d = (depthwise_conv2d *)mf_layer_alloc(&dw_ops, sizeof(depthwise_conv2d), name);
     if (d) {
-        d->K = kernel;
-        d->S = stride;
+        d->KH = d->KW = kernel;
+        d->SH = d->SW = stride;
+        d->DH = d->DW = d->M = 1;
         d->padding = padding;
         d->use_bias = use_bias != 0;
+        d->act = MF_ACT_LINEAR;
     }
     return (mf_layer *)d;
 }

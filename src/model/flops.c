@@ -1,6 +1,6 @@
 /* flops.c: analytic FLOP counts of a model's forward and backward passes (see
  * flops.h). Reads each layer's kind (l->ops->kind), its weight slots' shapes
- * (Keras layout: Conv2D kernel (K,K,Cin,F), DepthwiseConv2D (K,K,C,1), Dense
+ * (Keras layout: Conv2D kernel (K,K,Cin,F), DepthwiseConv2D (K,K,C,M), Dense
  * (Cin,U)) and its output shape (batch 0: (0,Ho,Wo,C) or (0,U)). */
 #include <string.h>
 #include "flops.h"
@@ -29,9 +29,15 @@ static double layer_forward(const mf_layer *l, int N, int *is_matmul)
         return 2.0 * out * w->shape.d[0] * w->shape.d[1] * w->shape.d[2] + (bias ? out : 0.0);
     }
     if (strcmp(kind, "DepthwiseConv2D") == 0) {
-        const mf_slot *w = mf_layer_slot(l, "depthwise_kernel"); /* (K, K, C, 1) */
+        const mf_slot *w = mf_layer_slot(l, "depthwise_kernel"); /* (KH, KW, C, M): KH*KW per output */
         *is_matmul = 1;
-        return 2.0 * out * w->shape.d[0] * w->shape.d[1] * w->shape.d[3] + (bias ? out : 0.0);
+        return 2.0 * out * w->shape.d[0] * w->shape.d[1] + (bias ? out : 0.0);
+    }
+    if (strcmp(kind, "SeparableConv2D") == 0) { /* the depthwise part, then the 1x1 product */
+        const mf_slot *dw = mf_layer_slot(l, "depthwise_kernel"), *pw = mf_layer_slot(l, "pointwise_kernel");
+        double pixels = out / pw->shape.d[3], cm = pw->shape.d[2];
+        *is_matmul = 1;
+        return 2.0 * pixels * cm * dw->shape.d[0] * dw->shape.d[1] + 2.0 * out * cm + (bias ? out : 0.0);
     }
     if (strcmp(kind, "Dense") == 0) {
         const mf_slot *w = mf_layer_slot(l, "kernel"); /* (Cin, U) */

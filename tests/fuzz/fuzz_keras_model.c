@@ -26,6 +26,7 @@ static int known_kind(const char *k)
 {
     static const char *const kinds[] = {"Conv2D",
                                         "DepthwiseConv2D",
+                                        "SeparableConv2D",
                                         "BatchNormalization",
                                         "ReLU",
                                         "Add",

@@ -114,6 +114,35 @@ ONE(conv_k5_s1_same_tanh, conv_ex(2, 5, 5, 1, 1, 1, 1, MF_PADDING_SAME, 1, MF_AC
 ONE(conv_k7_s2_same_swish, conv_ex(3, 7, 7, 2, 2, 1, 1, MF_PADDING_SAME, 1, MF_ACT_SWISH))
 ONE(conv_k1x3_softmax, conv_ex(4, 1, 3, 1, 1, 1, 1, MF_PADDING_SAME, 1, MF_ACT_SOFTMAX))
 ONE(conv_k3_s2_same_relu6, conv_ex(3, 3, 3, 2, 2, 1, 1, MF_PADDING_SAME, 1, MF_ACT_RELU6))
+/* DepthwiseConv2D (mf_depthwise_conv2d_ex) and SeparableConv2D: the same
+ * options, and the depth multiplier M */
+static mf_layer *dw_ex(int sep_filters, int M, int kh, int kw, int sh, int sw, int dh, int dw, mf_padding pad, int bias,
+                       mf_activation act)
+{
+    mf_conv_options o = mf_conv_options_default();
+    o.filters = sep_filters;
+    o.depth_multiplier = M;
+    o.kernel_h = kh;
+    o.kernel_w = kw;
+    o.stride_h = sh;
+    o.stride_w = sw;
+    o.dilation_h = dh;
+    o.dilation_w = dw;
+    o.padding = pad;
+    o.use_bias = bias;
+    o.activation = act;
+    return sep_filters ? mf_separable_conv2d(NULL, &o) : mf_depthwise_conv2d_ex(NULL, &o);
+}
+ONE(dw_k3x5_s1_same_m2, dw_ex(0, 2, 3, 5, 1, 1, 1, 1, MF_PADDING_SAME, 1, MF_ACT_LINEAR))
+ONE(dw_k2x3_s2x1_valid_m3, dw_ex(0, 3, 2, 3, 2, 1, 1, 1, MF_PADDING_VALID, 0, MF_ACT_LINEAR))
+ONE(dw_k3_d2_same_sigmoid, dw_ex(0, 1, 3, 3, 1, 1, 2, 2, MF_PADDING_SAME, 1, MF_ACT_SIGMOID))
+ONE(dw_k3_s2_same_swish_m2, dw_ex(0, 2, 3, 3, 2, 2, 1, 1, MF_PADDING_SAME, 1, MF_ACT_SWISH))
+ONE(dw_k3_d2x1_valid_tanh_m2, dw_ex(0, 2, 3, 3, 1, 1, 2, 1, MF_PADDING_VALID, 0, MF_ACT_TANH))
+ONE(sep_k3_s1_same_bias, dw_ex(4, 1, 3, 3, 1, 1, 1, 1, MF_PADDING_SAME, 1, MF_ACT_LINEAR))
+ONE(sep_k3x2_s2_valid_m2, dw_ex(3, 2, 3, 2, 2, 2, 1, 1, MF_PADDING_VALID, 0, MF_ACT_LINEAR))
+ONE(sep_k3_d2_same_tanh_m2, dw_ex(5, 2, 3, 3, 1, 1, 2, 2, MF_PADDING_SAME, 1, MF_ACT_TANH))
+ONE(sep_k5_s1_same_swish, dw_ex(3, 1, 5, 5, 1, 1, 1, 1, MF_PADDING_SAME, 1, MF_ACT_SWISH))
+ONE(sep_k3_s1_same_sigmoid_m3, dw_ex(7, 3, 3, 3, 1, 1, 1, 1, MF_PADDING_SAME, 1, MF_ACT_SIGMOID))
 ONE(bn_center_off, mf_batchnorm_ex(NULL, 0.99f, 1e-3f, 0, 1))
 ONE(bn_scale_off, mf_batchnorm_ex(NULL, 0.9f, 1e-2f, 1, 0))
 ONE(bn_neither, mf_batchnorm_ex(NULL, 0.99f, 1e-3f, 0, 0))
@@ -389,6 +418,22 @@ static const grad_case cases[] = {
     {"batchnorm.center_off_4d", 3, S4(3, 4, 5), bn_center_off, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
     {"batchnorm.scale_off_2d", 6, S2(4), bn_scale_off, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
     {"batchnorm.neither_infer_4d", 2, S4(3, 3, 4), bn_neither, MF_MODE_INFER, 1e-3, 0, 0, random_moving_stats, 0, 0},
+    {"depthwise_conv2d.k3x5_s1_same_m2", 2, S4(5, 6, 3), dw_k3x5_s1_same_m2, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"depthwise_conv2d.k2x3_s2x1_valid_m3", 2, S4(6, 5, 2), dw_k2x3_s2x1_valid_m3, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0,
+     0},
+    {"depthwise_conv2d.k3_d2_same_sigmoid", 2, S4(6, 7, 3), dw_k3_d2_same_sigmoid, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0,
+     0},
+    {"depthwise_conv2d.k3_s2_same_swish_m2", 2, S4(7, 6, 2), dw_k3_s2_same_swish_m2, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0,
+     0},
+    {"depthwise_conv2d.m2_tanh_c19_wide", 3, S4(9, 11, 19), dw_k3_d2x1_valid_tanh_m2, MF_MODE_TRAIN, 1e-3, 0, 0, NULL,
+     0, 0},
+    {"separable_conv2d.k3_s1_same_bias", 2, S4(5, 6, 3), sep_k3_s1_same_bias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"separable_conv2d.k3x2_s2_valid_m2", 2, S4(7, 6, 2), sep_k3x2_s2_valid_m2, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"separable_conv2d.k3_d2_same_tanh_m2", 2, S4(6, 6, 2), sep_k3_d2_same_tanh_m2, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0,
+     0},
+    {"separable_conv2d.k5_s1_same_swish", 2, S4(5, 6, 3), sep_k5_s1_same_swish, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
+    {"separable_conv2d.m3_sigmoid_c19_wide", 3, S4(9, 10, 19), sep_k3_s1_same_sigmoid_m3, MF_MODE_TRAIN, 1e-3, 0, 0,
+     NULL, 0, 0},
     {"dense.softmax", 3, S2(5), dense_softmax, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
     {"dense.swish_nobias", 2, S2(6), dense_swish_nobias, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},
     {"dense.sigmoid", 3, S2(4), dense_sigmoid, MF_MODE_TRAIN, 1e-3, 0, 0, NULL, 0, 0},

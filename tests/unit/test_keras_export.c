@@ -145,6 +145,7 @@ static void fixture(const char *name)
     MF_CHECK_MSG(mf_model_from_keras(&m, p, 3) == MF_STATUS_OK, "%s: %s", name, mf_last_error());
     if (m) {
         round_trip(m, name);
+        full_model(m, name);
         mf_model_free(m);
     }
 }
@@ -174,9 +175,9 @@ int main(int argc, char **argv)
         mf_model_free(m);
     }
     /* every fixture the reader accepts (bad_*.json are refused by design) */
-    const char *ok[] = {"seq_k2.json",           "seq_k2_no_input.json",  "seq_k3.json",
-                        "func_residual_k2.json", "func_residual_k3.json", "func_concat_k3.json",
-                        "digits_cnn_k2.json",    "digits_cnn_k3.json",    "full_model_k2.h5"};
+    const char *ok[] = {"seq_k2.json",           "seq_k2_no_input.json", "seq_k3.json",        "func_residual_k2.json",
+                        "func_residual_k3.json", "func_concat_k3.json",  "digits_cnn_k2.json", "digits_cnn_k3.json",
+                        "full_model_k2.h5",      "separable_k2.json",    "separable_k3.json"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         fixture(ok[i]);
 

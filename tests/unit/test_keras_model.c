@@ -352,22 +352,36 @@ static void test_argument_refusals(void)
                         (const char *const[]){"unsupported kernel_initializer argument scale = 3.0", NULL});
     expect_edit_refused("seq_k2.json", "\"axis\": [3]", "\"axis\": [1]",
                         (const char *const[]){"unsupported axis = [1]", NULL});
-    expect_edit_refused("func_residual_k2.json", "\"depth_multiplier\": 1", "\"depth_multiplier\": 2",
+    expect_edit_refused("func_residual_k2.json", "\"depth_multiplier\": 1", "\"depth_multiplier\": 0",
                         (const char *const[]){"layer 'depthwise_conv2d' (DepthwiseConv2D): unsupported "
-                                              "depth_multiplier = 2",
+                                              "depth_multiplier = 0",
                                               NULL});
+    expect_edit_refused("separable_k2.json", "\"kernel_size\": [1, 3]", "\"kernel_size\": [1, 9]",
+                        (const char *const[]){"layer 'separable_conv2d_1' (SeparableConv2D): unsupported "
+                                              "kernel_size = [1,9]",
+                                              "1..7 on each axis", NULL});
+    expect_edit_refused("separable_k2.json", "\"pointwise_regularizer\": null",
+                        "\"pointwise_regularizer\": {\"class_name\": \"L2\", \"config\": {\"l2\": 0.01}}",
+                        (const char *const[]){"layer 'separable_conv2d' (SeparableConv2D): unsupported "
+                                              "pointwise_regularizer",
+                                              NULL});
+    expect_edit_refused("separable_k2.json", "\"dilation_rate\": [1, 1], \"activation\": \"linear\"",
+                        "\"dilation_rate\": [2, 2], \"activation\": \"linear\"",
+                        (const char *const[]){"layer 'separable_conv2d_1' (SeparableConv2D): unsupported strides",
+                                              "dilation_rate > 1", NULL});
     /* what mpifit has no layer or option for */
     expect_edit_refused("func_residual_k2.json", "\"class_name\": \"DepthwiseConv2D\"",
-                        "\"class_name\": \"SeparableConv2D\"",
-                        (const char *const[]){"layer 'depthwise_conv2d' (SeparableConv2D): unsupported class_name",
-                                              "no SeparableConv2D layer", NULL});
+                        "\"class_name\": \"Conv2DTranspose\"",
+                        (const char *const[]){"layer 'depthwise_conv2d' (Conv2DTranspose): unsupported class_name",
+                                              "SeparableConv2D", NULL});
     expect_edit_refused("func_residual_k2.json",
                         "\"groups\": 1, \"activation\": \"linear\", \"use_bias\": false, \"bias_initializer\": "
                         "{\"class_name\": \"Zeros\", \"config\": {}}, \"bias_regularizer\"",
-                        "\"groups\": 1, \"activation\": \"relu\", \"use_bias\": false, \"bias_initializer\": "
+                        "\"groups\": 1, \"activation\": \"gelu\", \"use_bias\": false, \"bias_initializer\": "
                         "{\"class_name\": \"Zeros\", \"config\": {}}, \"bias_regularizer\"",
-                        (const char *const[]){"layer 'depthwise_conv2d' (DepthwiseConv2D): unsupported activation",
-                                              "no fused activation", NULL});
+                        (const char *const[]){"layer 'depthwise_conv2d' (DepthwiseConv2D): unsupported activation = "
+                                              "\"gelu\"",
+                                              "\"swish\"", NULL});
     expect_edit_refused("func_concat_k3.json", "\"axis\": -1}", "\"axis\": 1}",
                         (const char *const[]){"layer 'concatenate' (Concatenate): unsupported axis = 1", NULL});
     expect_edit_refused("seq_k2.json", "\"negative_slope\": 0.0", "\"negative_slope\": 0.1",
@@ -479,14 +493,73 @@ static void test_trainable_flag(void)
 }
 
 /* A few plain SGD steps on one fixed batch: the loss goes down. */
-static void test_training_lowers_loss(void)
+/* DepthwiseConv2D and SeparableConv2D with their options (make_separable_json.py):
+ * conv2d 3x3x3x8 + 8 = 224 (8x8x8); depthwise_conv2d (3,5,8,2) + 16 = 256
+ * (8x8x16, 'same' with dilation (2,1)); separable_conv2d 3x3x16x2 + 32x12 + 12
+ * = 684 (6x6x12, 'valid'); batch_normalization 4 x 12 = 48 (24 + 24);
+ * separable_conv2d_1 (1,3,12,1) + 12x16, no bias = 228 (3x3x16, strides 2
+ * 'same'); dense 16 x 3 + 3 = 51. Keras: Total 1,491, Trainable 1,467,
+ * Non-trainable 24. */
+static mf_model *test_separable(const char *file)
+{
+    static const char *const names[] = {"conv2d",
+                                        "depthwise_conv2d",
+                                        "separable_conv2d",
+                                        "batch_normalization",
+                                        "separable_conv2d_1",
+                                        "global_average_pooling2d",
+                                        "dense"};
+    static const char *const kinds[] = {"Conv2D",
+                                        "DepthwiseConv2D",
+                                        "SeparableConv2D",
+                                        "BatchNormalization",
+                                        "SeparableConv2D",
+                                        "GlobalAveragePooling2D",
+                                        "Dense"};
+    mf_model *m = NULL;
+    mf_keras_info info;
+    MF_CHECK_MSG(mf_model_from_keras_info(&m, fixture_path(file), 7, &info) == MF_STATUS_OK, "%s: %s", file,
+                 mf_last_error());
+    if (!m)
+        return NULL;
+    check_layers(m, names, kinds, 7);
+    MF_CHECK(shape_is(mf_layer_output_shape(mf_model_layer(m, 0)), 4, 8, 8, 8));
+    MF_CHECK(shape_is(mf_layer_output_shape(mf_model_layer(m, 1)), 4, 8, 8, 16));
+    MF_CHECK(shape_is(mf_layer_output_shape(mf_model_layer(m, 2)), 4, 6, 6, 12));
+    MF_CHECK(shape_is(mf_layer_output_shape(mf_model_layer(m, 4)), 4, 3, 3, 16));
+    MF_CHECK(mf_model_count_trainable(m) == 1467);
+    MF_CHECK(mf_model_count_non_trainable(m) == 24);
+    MF_CHECK(info.softmax_folded && strcmp(info.softmax_layer, "dense") == 0);
+    mf_layer_args a;
+    mf_layer_keras_args(mf_model_layer(m, 1), &a);
+    MF_CHECK(a.kernel_h == 3 && a.kernel_w == 5 && a.dilation_h == 2 && a.dilation_w == 1 && a.depth_multiplier == 2);
+    MF_CHECK(a.activation == MF_ACT_RELU6 && a.use_bias && a.padding == MF_PADDING_SAME);
+    mf_layer_keras_args(mf_model_layer(m, 2), &a);
+    MF_CHECK(a.filters == 12 && a.depth_multiplier == 2 && a.activation == MF_ACT_SWISH && a.use_bias);
+    mf_layer_keras_args(mf_model_layer(m, 4), &a);
+    MF_CHECK(a.filters == 16 && a.kernel_h == 1 && a.kernel_w == 3 && a.stride_h == 2 && !a.use_bias);
+    return m;
+}
+
+static void test_separable_forms_agree(void)
+{
+    mf_model *a = test_separable("separable_k2.json");
+    mf_model *b = test_separable("separable_k3.json");
+    MF_CHECK(same_params(a, b));
+    mf_model_free(a);
+    mf_model_free(b);
+}
+
+/* a few SGD steps on class-dependent images of side `side` lower the loss */
+static void test_training_lowers_loss(const char *file, int side, float lr)
 {
     mf_model *m = NULL;
-    MF_CHECK(mf_model_from_keras(&m, fixture_path("func_residual_k3.json"), 5) == MF_STATUS_OK);
+    MF_CHECK_MSG(mf_model_from_keras(&m, fixture_path(file), 5) == MF_STATUS_OK, "%s: %s", file, mf_last_error());
     if (!m)
         return;
-    enum { N = 8, C = 3, S = 32 * 32 * 3 };
-    float *x = mf_alloc(N * S * sizeof *x), probs[N * C], dlogits[N * C];
+    enum { N = 8, C = 3 };
+    const int S = side * side * 3;
+    float *x = mf_alloc((size_t)N * S * sizeof *x), probs[N * C], dlogits[N * C];
     int32_t y[N];
     mf_rng rng;
     mf_rng_seed(&rng, 11);
@@ -507,9 +580,9 @@ static void test_training_lowers_loss(void)
         mf_model_backward(m, dlogits, NULL);
         float *p = mf_model_params(m), *g = mf_model_grads(m);
         for (size_t k = 0; k < mf_model_num_params(m); k++)
-            p[k] -= 0.1f * g[k];
+            p[k] -= lr * g[k];
     }
-    MF_CHECK_MSG(last < 0.7 * first, "loss %.4f -> %.4f", first, last);
+    MF_CHECK_MSG(last < 0.7 * first, "%s: loss %.4f -> %.4f", file, first, last);
     mf_free(x);
     mf_model_free(m);
 }
@@ -535,7 +608,9 @@ int main(int argc, char **argv)
     test_digits_forms_agree();
     test_new_arguments();
     test_trainable_flag();
-    test_training_lowers_loss();
+    test_separable_forms_agree();
+    test_training_lowers_loss("func_residual_k3.json", 32, 0.1f);
+    test_training_lowers_loss("separable_k3.json", 16, 0.1f);
     MF_CHECK_MSG(mf_alloc_live_count() == live0, "%zu allocations left", mf_alloc_live_count() - live0);
     return mf_test_report();
 }

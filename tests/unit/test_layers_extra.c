@@ -1,6 +1,7 @@
 /* test_layers_extra.c: forward passes of the Keras layers added for issue #13
  * (Activation, poolings, Flatten, Rescaling, Concatenate, n-input Add, the
- * extended Conv2D/Dense/BatchNorm options, initializers) against tiny cases
+ * extended Conv2D/DepthwiseConv2D/Dense/BatchNorm options, SeparableConv2D,
+ * initializers) against tiny cases
  * worked out by hand in the comments, and their argument checks. */
 #include <math.h>
 #include <string.h>
@@ -327,6 +328,119 @@ static void test_conv_ex(void)
     MF_CHECK(mf_conv2d_ex(NULL, &o) == NULL && strstr(mf_last_error(), "dilation"));
 }
 
+static void test_depthwise_separable_ex(void)
+{
+    /* DepthwiseConv2D, depth_multiplier 2, kernel 1x3 'valid' on a 3x3x1 image
+     * 1..9: kernel (1,3,1,2) is k[kw*2 + m]; filter 0 (1, 10, 100) reads each
+     * row as a number (321, 654, 987), filter 1 (1, 1, 1) sums it (6, 15, 24);
+     * output channel m of each row */
+    mf_conv_options o = mf_conv_options_default();
+    o.depth_multiplier = 2;
+    o.kernel_h = 1;
+    o.kernel_w = 3;
+    o.use_bias = 0;
+    mf_model *m = one(mf_shape4(0, 3, 3, 1), mf_depthwise_conv2d_ex(NULL, &o));
+    float *k = weight(m, "depthwise_kernel");
+    float kv[6] = {1, 1, 10, 1, 100, 1};
+    memcpy(k, kv, sizeof kv);
+    float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    mf_tensor y = mf_model_forward(m, x, 1, MF_MODE_INFER, NULL);
+    MF_CHECK(y.shape.d[1] == 3 && y.shape.d[2] == 1 && y.shape.d[3] == 2);
+    float w1[6] = {321, 6, 654, 15, 987, 24};
+    check_all(y.data, w1, 6, 1e-3);
+    mf_model_free(m);
+
+    /* dilation 2, 2x2 ones kernel, 'valid', 2 channels (1..9 and 10 x that):
+     * the four corners, 20 and 200; bias (-20, -199.5), relu6: 0 and 0.5 */
+    o = mf_conv_options_default();
+    o.kernel_h = o.kernel_w = 2;
+    o.dilation_h = o.dilation_w = 2;
+    o.activation = MF_ACT_RELU6;
+    m = one(mf_shape4(0, 3, 3, 2), mf_depthwise_conv2d_ex(NULL, &o));
+    k = weight(m, "depthwise_kernel");
+    for (int i = 0; i < 8; i++)
+        k[i] = 1.0f;
+    weight(m, "bias")[0] = -20.0f;
+    weight(m, "bias")[1] = -199.5f;
+    float x2[18];
+    for (int i = 0; i < 9; i++)
+        x2[2 * i] = (float)(i + 1), x2[2 * i + 1] = 10.0f * (float)(i + 1);
+    y = mf_model_forward(m, x2, 1, MF_MODE_INFER, NULL);
+    MF_CHECK(y.shape.d[1] == 1 && y.shape.d[2] == 1 && y.shape.d[3] == 2);
+    MF_CHECK_NEAR(y.data[0], 0.0f, 0);
+    MF_CHECK_NEAR(y.data[1], 0.5f, 1e-5);
+    mf_model_free(m);
+
+    /* the plain arguments through mf_depthwise_conv2d and _ex: the same bits */
+    mf_rng r;
+    mf_rng_seed(&r, 5);
+    float img[2 * 7 * 7 * 3];
+    for (int i = 0; i < 2 * 7 * 7 * 3; i++)
+        img[i] = mf_rng_normal(&r);
+    o = mf_conv_options_default();
+    o.stride_h = o.stride_w = 2;
+    o.padding = MF_PADDING_SAME;
+    mf_model *a = one(mf_shape4(0, 7, 7, 3), mf_depthwise_conv2d(NULL, 3, 2, MF_PADDING_SAME, 1));
+    mf_model *b = one(mf_shape4(0, 7, 7, 3), mf_depthwise_conv2d_ex(NULL, &o));
+    mf_tensor ya = mf_model_forward(a, img, 2, MF_MODE_INFER, NULL);
+    mf_tensor yb = mf_model_forward(b, img, 2, MF_MODE_INFER, NULL);
+    MF_CHECK(memcmp(ya.data, yb.data, mf_tensor_numel(&ya) * sizeof(float)) == 0);
+    mf_model_free(a);
+    mf_model_free(b);
+
+    /* SeparableConv2D(1 filter, 1x1, depth_multiplier 2) on a 1x2x1 image
+     * (1, 2): depthwise (2, 3) gives z = (2x, 3x), pointwise (1, 10) gives
+     * 2x + 30x = 32x, bias 1: (33, 65) */
+    o = mf_conv_options_default();
+    o.filters = 1;
+    o.depth_multiplier = 2;
+    o.kernel_h = o.kernel_w = 1;
+    m = one(mf_shape4(0, 1, 2, 1), mf_separable_conv2d(NULL, &o));
+    MF_CHECK(mf_model_count_trainable(m) == 2 + 2 + 1);
+    weight(m, "depthwise_kernel")[0] = 2.0f;
+    weight(m, "depthwise_kernel")[1] = 3.0f;
+    weight(m, "pointwise_kernel")[0] = 1.0f;
+    weight(m, "pointwise_kernel")[1] = 10.0f;
+    weight(m, "bias")[0] = 1.0f;
+    float x3[2] = {1, 2};
+    y = mf_model_forward(m, x3, 1, MF_MODE_INFER, NULL);
+    MF_CHECK(y.shape.d[1] == 1 && y.shape.d[2] == 2 && y.shape.d[3] == 1);
+    MF_CHECK_NEAR(y.data[0], 33.0f, 1e-5);
+    MF_CHECK_NEAR(y.data[1], 65.0f, 1e-5);
+    mf_model_free(m);
+
+    /* SeparableConv2D(2 filters, 2x2 'valid', relu) on a 2x2x1 image 1..4:
+     * ones give z = 10; pointwise (1, -1): (10, -10); bias (0.5, 0); relu:
+     * (10.5, 0). Parameters 4 + 2 + 2. */
+    o = mf_conv_options_default();
+    o.filters = 2;
+    o.kernel_h = o.kernel_w = 2;
+    o.activation = MF_ACT_RELU;
+    m = one(mf_shape4(0, 2, 2, 1), mf_separable_conv2d(NULL, &o));
+    MF_CHECK(mf_model_count_trainable(m) == 8);
+    for (int i = 0; i < 4; i++)
+        weight(m, "depthwise_kernel")[i] = 1.0f;
+    weight(m, "pointwise_kernel")[0] = 1.0f;
+    weight(m, "pointwise_kernel")[1] = -1.0f;
+    weight(m, "bias")[0] = 0.5f;
+    weight(m, "bias")[1] = 0.0f;
+    y = mf_model_forward(m, x, 1, MF_MODE_INFER, NULL);
+    MF_CHECK(y.shape.d[1] == 1 && y.shape.d[2] == 1 && y.shape.d[3] == 2);
+    MF_CHECK_NEAR(y.data[0], 10.5f, 1e-5);
+    MF_CHECK_NEAR(y.data[1], 0.0f, 0);
+    mf_model_free(m);
+
+    /* refused, each with its reason */
+    o = mf_conv_options_default();
+    o.depth_multiplier = 0;
+    MF_CHECK(mf_depthwise_conv2d_ex(NULL, &o) == NULL && strstr(mf_last_error(), "depth_multiplier"));
+    o.depth_multiplier = 1;
+    o.kernel_h = 8;
+    MF_CHECK(mf_depthwise_conv2d_ex(NULL, &o) == NULL && strstr(mf_last_error(), "1..7"));
+    o.kernel_h = 3;
+    MF_CHECK(mf_separable_conv2d(NULL, &o) == NULL && strstr(mf_last_error(), "filters"));
+}
+
 static void test_dense_ex(void)
 {
     /* Dense(2, softmax), kernel ((1, 0), (0, 1)), bias (0, ln 3): x = (0, 0)
@@ -534,6 +648,7 @@ int main(void)
     test_small_net_trains();
     test_batchnorm_ex();
     test_conv_ex();
+    test_depthwise_separable_ex();
     test_dense_ex();
     test_activation_parse();
     test_activation_values();

@@ -1,0 +1,35 @@
+/* depthwise.h: the depthwise convolution kernels, shared by DepthwiseConv2D
+ * (depthwise_conv2d.c) and SeparableConv2D (separable_conv2d.c).
+ *
+ * Input (N,H,W,C) NHWC; kernel (KH,KW,C,M) in Keras' layout, read as
+ * (KH,KW,C*M); output (N,Ho,Wo,C*M) with output channel c*M + m the product
+ * of input channel c with filter m of it (Keras' depth_multiplier order). With
+ * M = 1 the channel loop is innermost and contiguous in input, kernel and
+ * output, so it vectorises; sums run in a fixed order (kh, kw), so results do
+ * not depend on the thread count. */
+#ifndef MF_DEPTHWISE_H
+#define MF_DEPTHWISE_H
+#include "layer.h"
+
+typedef struct mf_dw_window {
+    int KH, KW; /* kernel */
+    int SH, SW; /* strides */
+    int DH, DW; /* dilation */
+    int M; /* depth multiplier */
+    int pt, pl; /* top and left padding (bottom/right implied by Ho, Wo) */
+    int Ho, Wo;
+} mf_dw_window;
+
+/* out (N,Ho,Wo,C*M) = depthwise(inp) + b; b (C*M) may be NULL. */
+void mf_dw_forward(float *out, const float *inp, const float *w, const float *b, int N, int H, int W, int C,
+                   const mf_dw_window *g);
+/* dinp (N,H,W,C) += (first: =) the input gradient of dout (N,Ho,Wo,C*M). */
+void mf_dw_backward_input(float *dinp, const float *dout, const float *w, int first, int N, int H, int W, int C,
+                          const mf_dw_window *g);
+/* Floats of per-thread scratch mf_dw_backward_weight wants for `threads` threads. */
+size_t mf_dw_weight_scratch(const mf_dw_window *g, int C, int threads);
+/* dw (KH,KW,C*M) += the kernel gradient; part: part_floats of scratch, one
+ * private accumulator per thread, added in thread order (deterministic). */
+void mf_dw_backward_weight(float *dw, float *part, size_t part_floats, const float *inp, const float *dout, int N,
+                           int H, int W, int C, const mf_dw_window *g);
+#endif

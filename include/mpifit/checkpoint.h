@@ -48,6 +48,10 @@ MF_API mf_status mf_weights_save_keras(mf_model *m, const char *path);
  * class_names are variable-length); either form is read.
  * Keras' load_weights reads only layer_names and the layer groups and ignores
  * these, so the file stays a Keras weights file. */
+/* arch of a model described by a Keras model_config stored in the same file
+ * (a [model] keras run's weights.h5, a Keras full-model file): input_size,
+ * classes and class_names only, the rest unused */
+#define MF_MODEL_DESC_KERAS "keras"
 typedef struct mf_model_desc {
     char arch[32];
     float alpha;

@@ -90,4 +90,9 @@ MF_API mf_status mf_model_to_keras_json(const mf_model *m, char **json_out);
  * or compile it again). mf_model_from_keras reads it back, weights included.
  * Not collective: call it on one rank. */
 MF_API mf_status mf_model_to_keras(const mf_model *m, const char *path);
+/* mf_model_to_keras plus a model description at the root (mpifit/checkpoint.h;
+ * desc->arch MF_MODEL_DESC_KERAS, desc->classes the model's outputs, the class
+ * names if known): what mpifit train writes as weights.h5 of a [model] keras
+ * run, so that predict, evaluate and export --full need no config. */
+MF_API mf_status mf_model_to_keras_desc(const mf_model *m, const char *path, const mf_model_desc *desc);
 #endif

@@ -55,7 +55,7 @@ MF_API mf_layer *mf_conv2d(const char *name, int filters, int kernel, int stride
  * dilation_rate >= 1 (strides must be 1 when dilated, as in Keras), padding,
  * use_bias, the activation applied after the bias. filters: Conv2D and
  * SeparableConv2D outputs; depth_multiplier: DepthwiseConv2D and
- * SeparableConv2D, only 1 is supported (others are refused). */
+ * SeparableConv2D (filters per input channel, 1..4096). */
 typedef struct mf_conv_options {
     int filters;
     int kernel_h, kernel_w;
@@ -75,6 +75,16 @@ MF_API mf_conv_options mf_conv_options_default(void);
 MF_API mf_layer *mf_conv2d_ex(const char *name, const mf_conv_options *o);
 /* DepthwiseConv2D with depth multiplier 1: one kernel x kernel filter per channel. */
 MF_API mf_layer *mf_depthwise_conv2d(const char *name, int kernel, int stride, mf_padding padding, int use_bias);
+/* DepthwiseConv2D with every option of mf_conv_options but filters:
+ * depth_multiplier M filters per channel (output channel c*M + m, kernel
+ * (KH,KW,C,M)), kernels 1..7 per axis, strides, dilation_rate, the activation
+ * fused. Without an activation it runs mf_depthwise_conv2d's kernels and folds
+ * a following BatchNorm as it does. NULL with the reason on a bad option. */
+MF_API mf_layer *mf_depthwise_conv2d_ex(const char *name, const mf_conv_options *o);
+/* SeparableConv2D: the depthwise convolution of mf_depthwise_conv2d_ex (no
+ * bias), a 1x1 convolution to o->filters, the bias, the activation. Weights
+ * depthwise_kernel (KH,KW,C,M), pointwise_kernel (1,1,C*M,F), bias (F). */
+MF_API mf_layer *mf_separable_conv2d(const char *name, const mf_conv_options *o);
 /* BatchNormalization over the channel axis (Keras defaults: momentum 0.99, epsilon 1e-3). */
 MF_API mf_layer *mf_batchnorm(const char *name, float momentum, float epsilon);
 /* BatchNormalization with Keras' center and scale flags: center = 0 has no
@@ -166,21 +176,22 @@ MF_API mf_shape mf_layer_output_shape(const mf_layer *l);
  * have stay 0; kind is mf_layer_kind(l). */
 typedef struct mf_layer_args {
     const char *kind;
-    int filters; /* Conv2D */
+    int filters; /* Conv2D, SeparableConv2D */
     int units; /* Dense */
-    int kernel_h, kernel_w; /* Conv2D, DepthwiseConv2D */
+    int kernel_h, kernel_w; /* Conv2D, DepthwiseConv2D, SeparableConv2D */
     int pool_h, pool_w; /* MaxPooling2D, AveragePooling2D */
     int stride_h, stride_w; /* convolutions and pooling */
     int dilation_h, dilation_w; /* convolutions */
     mf_padding padding; /* convolutions and pooling */
     int use_bias; /* convolutions, Dense */
-    mf_activation activation; /* Conv2D, Dense, Activation */
+    mf_activation activation; /* convolutions, Dense, Activation */
     float momentum, epsilon; /* BatchNormalization */
     int center, scale; /* BatchNormalization */
     float max_value; /* ReLU; <= 0: unbounded */
     int pad[4]; /* ZeroPadding2D: top, bottom, left, right */
     float rate; /* Dropout */
     float rescale, offset; /* Rescaling: scale, offset */
+    int depth_multiplier; /* DepthwiseConv2D, SeparableConv2D */
 } mf_layer_args;
 MF_API void mf_layer_keras_args(const mf_layer *l, mf_layer_args *out);
 /* Trainable flag (default 1). A frozen layer's parameters get no update, and a

@@ -40,7 +40,9 @@ static mf_status checkpoint_model(const char *path, mf_model **out)
     float bn_momentum = 0.0f;
     mf_status s = mf_model_desc_read(path, &d);
     if (s == MF_STATUS_OK) {
-        if (strcmp(d.arch, "mobilenet_v2") == 0)
+        if (strcmp(d.arch, MF_MODEL_DESC_KERAS) == 0) /* the file holds its model_config */
+            s = mf_model_from_keras(&m, path, 0);
+        else if (strcmp(d.arch, "mobilenet_v2") == 0)
             s = mf_mobilenet_v2_classifier(&m, d.alpha, d.input_size, d.classes, d.dropout, 0);
         else /* small_cnn, at the width mpifit train builds it (job.c) */
             s = mf_small_cnn(&m, d.input_size, d.classes, 16, d.dropout, 0);

@@ -31,7 +31,11 @@ static mf_status save_weights_hook(mf_fit_ctx *ctx, const char *path, void *user
 {
     if (mf_comm_rank(mf_fit_comm(ctx)) != 0) /* the rank-0 rule: one writer */
         return MF_STATUS_OK;
-    const mf_model_desc *d = user; /* zeroed for a [model] keras run: none to store */
+    const mf_model_desc *d = user;
+    /* a [model] keras run's weights.h5 is a Keras full model: the model and
+     * its weights in one file (keras.models.load_model opens it) */
+    if (d && strcmp(d->arch, MF_MODEL_DESC_KERAS) == 0)
+        return mf_model_to_keras_desc(mf_fit_model(ctx), path, d);
     return mf_weights_save_keras_desc(mf_fit_model(ctx), path, d && d->arch[0] ? d : NULL);
 }
 
@@ -90,7 +94,10 @@ static mf_status checkpoint_hook(mf_fit_ctx *ctx, mf_checkpoint_reason why, void
     const char **classes = mf_alloc((size_t)(nc ? nc : 1) * sizeof *classes);
     for (int i = 0; i < nc; i++)
         classes[i] = mf_dataset_class_name(r->j.train, i);
-    mf_checkpoint_info info = {c->text, classes, nc, r->cbs, r->n_cbs, r->desc.arch[0] ? &r->desc : NULL};
+    /* a checkpoint of a [model] keras run has no description of its own:
+     * its config names the model's file */
+    int own = r->desc.arch[0] && strcmp(r->desc.arch, MF_MODEL_DESC_KERAS) != 0;
+    mf_checkpoint_info info = {c->text, classes, nc, r->cbs, r->n_cbs, own ? &r->desc : NULL};
     mf_status s = mf_checkpoint_save(ctx, r->last_ckpt, &info);
     mf_free(classes);
     MF_TRY(s);

@@ -319,12 +319,10 @@ void mf_job_model_desc(const mf_job *j, mf_model_desc *d)
 {
     const mf_config *c = &j->cfg;
     memset(d, 0, sizeof *d);
-    /* a Keras model has no description of this form (its JSON is not stored
-     * yet): d stays zeroed and weights files and checkpoints carry none, so
-     * predict and evaluate take the model from the config */
-    if (strcmp(c->model.keras, "none") != 0)
-        return;
-    mf_strlcpy(d->arch, c->model.arch, sizeof d->arch);
+    /* a Keras model: arch "keras", its model_config goes into weights.h5 with
+     * it (mf_model_to_keras_desc); input_size is the model's (build_keras) */
+    int keras = strcmp(c->model.keras, "none") != 0;
+    mf_strlcpy(d->arch, keras ? MF_MODEL_DESC_KERAS : c->model.arch, sizeof d->arch);
     d->alpha = c->model.alpha;
     d->input_size = c->model.input_size;
     d->classes = j->classes;
@@ -340,6 +338,16 @@ void mf_job_model_desc(const mf_job *j, mf_model_desc *d)
 mf_status mf_job_apply_desc(mf_job *j, const mf_model_desc *d)
 {
     mf_config *c = &j->cfg;
+    if (strcmp(d->arch, MF_MODEL_DESC_KERAS) == 0) { /* the weights file is the model's description */
+        if (strlen(j->weights) >= sizeof c->model.keras)
+            return mf_fail(MF_STATUS_CONFIG, "%s: the path is too long for [model] keras", j->weights);
+        mf_strlcpy(c->model.keras, j->weights, sizeof c->model.keras);
+        c->model.classes = d->classes;
+        for (int i = 0; i < j->n_sets; i++)
+            MF_TRY(mf_config_set(c, j->sets[i]));
+        j->classes = c->model.classes;
+        return MF_STATUS_OK;
+    }
     mf_strlcpy(c->model.arch, d->arch, sizeof c->model.arch);
     c->model.alpha = d->alpha;
     c->model.input_size = d->input_size;

@@ -39,8 +39,11 @@ static void print_model(hid_t f, const char *path, FILE *out)
     fprintf(out, ", %d px, %d classes", d.input_size, d.classes);
     for (int i = 0; d.class_names && i < d.classes && i < 32; i++)
         fprintf(out, "%s%.64s", i ? " " : ": ", d.class_names[i]);
-    fprintf(out, "%s; dropout %g, bn_momentum %g\n", d.class_names && d.classes > 32 ? " ..." : "", (double)d.dropout,
-            (double)d.bn_momentum);
+    fprintf(out, "%s", d.class_names && d.classes > 32 ? " ..." : "");
+    if (strcmp(d.arch, MF_MODEL_DESC_KERAS) == 0)
+        fprintf(out, "; the Keras model_config in this file\n");
+    else
+        fprintf(out, "; dropout %g, bn_momentum %g\n", (double)d.dropout, (double)d.bn_momentum);
     mf_model_desc_free(&d);
 }
 

@@ -11,10 +11,7 @@
 #include "../core/core.h"
 #include "h5util.h"
 #include "keras_io.h"
-
-/* The Keras version written: the one of the model.to_json() form here (class
- * "Functional" is the Keras of TensorFlow >= 2.4). */
-#define KERAS_VERSION "2.13.1"
+#include "model_desc.h"
 
 static json_t *pair(int a, int b) { return json_pack("[ii]", a, b); }
 static const char *padding_name(mf_padding p) { return p == MF_PADDING_SAME ? "same" : "valid"; }
@@ -163,9 +160,10 @@ mf_status mf_model_to_keras_json(const mf_model *m, char **json_out)
         json_decref(layers);
         return st;
     }
-    json_t *root = json_pack("{s:s, s:{s:s, s:o, s:[[s i i]], s:[[s i i]]}, s:s, s:s}", "class_name", "Functional",
-                             "config", "name", mf_model_name(m), "layers", layers, "input_layers", in_name, 0, 0,
-                             "output_layers", out_name, 0, 0, "keras_version", KERAS_VERSION, "backend", "tensorflow");
+    json_t *root =
+        json_pack("{s:s, s:{s:s, s:o, s:[[s i i]], s:[[s i i]]}, s:s, s:s}", "class_name", "Functional", "config",
+                  "name", mf_model_name(m), "layers", layers, "input_layers", in_name, 0, 0, "output_layers", out_name,
+                  0, 0, "keras_version", MF_KERAS_VERSION, "backend", "tensorflow");
     if (!root)
         return mf_fail(MF_STATUS_NOMEM, "mf_model_to_keras_json: building the JSON failed");
     char *s = json_dumps(root, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
@@ -177,12 +175,19 @@ mf_status mf_model_to_keras_json(const mf_model *m, char **json_out)
     return MF_STATUS_OK;
 }
 
-mf_status mf_model_to_keras(const mf_model *m, const char *path)
+mf_status mf_model_to_keras(const mf_model *m, const char *path) { return mf_model_to_keras_desc(m, path, NULL); }
+
+mf_status mf_model_to_keras_desc(const mf_model *m, const char *path, const mf_model_desc *desc)
 {
     if (!m || !path)
         return mf_fail(MF_STATUS_INVALID, "mf_model_to_keras: NULL argument");
     if (!mf_model_is_built(m))
         return mf_fail(MF_STATUS_INVALID, "mf_model_to_keras: model '%s' is not built (no weights)", mf_model_name(m));
+    mf_shape out = mf_model_output_shape(m);
+    if (desc && (strcmp(desc->arch, MF_MODEL_DESC_KERAS) != 0 || out.ndim != 2 || out.d[1] != desc->classes))
+        return mf_fail(MF_STATUS_INVALID,
+                       "%s: a full model's description must be arch '%s' with the model's %d classes, got '%s' with %d",
+                       path, MF_MODEL_DESC_KERAS, out.ndim == 2 ? out.d[1] : -1, desc->arch, desc->classes);
     char *json = NULL;
     MF_TRY(mf_model_to_keras_json(m, &json));
     char err[256];
@@ -190,7 +195,7 @@ mf_status mf_model_to_keras(const mf_model *m, const char *path)
     hid_t f = mf_h5_mem_create(path, 0);
     mf_status s = MF_STATUS_OK;
     if (f < 0 || mf_h5_put_string(f, "model_config", json, MF_H5_FIXED) < 0 ||
-        mf_h5_put_string(f, "keras_version", KERAS_VERSION, MF_H5_FIXED) < 0 ||
+        mf_h5_put_string(f, "keras_version", MF_KERAS_VERSION, MF_H5_FIXED) < 0 ||
         mf_h5_put_string(f, "backend", "tensorflow", MF_H5_FIXED) < 0)
         s = mf_fail(MF_STATUS_HDF5, "%s: writing the model description: %s", path, mf_h5_error(err, sizeof err));
     if (s == MF_STATUS_OK) {
@@ -201,6 +206,8 @@ mf_status mf_model_to_keras(const mf_model *m, const char *path)
         if (g >= 0)
             H5Gclose(g);
     }
+    if (s == MF_STATUS_OK && desc && mf_model_desc_put(f, desc, 1) < 0)
+        s = mf_fail(MF_STATUS_HDF5, "writing the model description to %s: %s", path, mf_h5_error(err, sizeof err));
     if (f >= 0)
         s = mf_h5_mem_commit(f, path, s); /* closes f; on failure writes nothing */
     mf_h5_unlock();

@@ -5,6 +5,11 @@
 #include <hdf5.h>
 #include "mpifit/checkpoint.h"
 
+/* The Keras version mpifit's files claim, at the root of a full model and on
+ * every weights group: the Keras whose model.to_json() form mpifit writes
+ * (class "Functional": the Keras of TensorFlow >= 2.4), one value everywhere. */
+#define MF_KERAS_VERSION "2.13.1"
+
 /* Write every layer of m (layer_names/weight_names attributes, datasets
  * <layer>/<layer>/<weight>:0) into loc; `what` names the file for messages. */
 mf_status mf_keras_write_group(hid_t loc, mf_model *m, const char *what);

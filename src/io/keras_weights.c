@@ -169,7 +169,7 @@ mf_status mf_keras_write_group(hid_t f, mf_model *m, const char *tmp)
         names[i] = mf_model_layer(m, i)->name;
     if (mf_h5_put_strings(f, "layer_names", names, n, MF_H5_FIXED) < 0 ||
         mf_h5_put_string(f, "backend", "tensorflow", MF_H5_FIXED) < 0 ||
-        mf_h5_put_string(f, "keras_version", "2.2.4", MF_H5_FIXED) < 0 ||
+        mf_h5_put_string(f, "keras_version", MF_KERAS_VERSION, MF_H5_FIXED) < 0 ||
         mf_h5_put_string(f, "mpifit_version", mf_version(), MF_H5_FIXED) < 0)
         s = mf_fail(MF_STATUS_HDF5, "writing attributes of %s: %s", tmp, mf_h5_error(err, sizeof err));
     for (int i = 0; i < n && s == MF_STATUS_OK; i++) {

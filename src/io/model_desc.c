@@ -35,11 +35,14 @@ static double decimal(float v)
 int mf_model_desc_put(hid_t loc, const mf_model_desc *d, int with_names)
 {
     int bad = mf_h5_put_string(loc, "model_arch", d->arch, MF_H5_FIXED) < 0;
-    bad |= mf_h5_put_f64(loc, "model_alpha", decimal(d->alpha)) < 0;
+    /* "keras": the model is the file's own model_config; no zoo arguments */
+    if (strcmp(d->arch, MF_MODEL_DESC_KERAS) != 0) {
+        bad |= mf_h5_put_f64(loc, "model_alpha", decimal(d->alpha)) < 0;
+        bad |= mf_h5_put_f64(loc, "model_dropout", decimal(d->dropout)) < 0;
+        bad |= mf_h5_put_f64(loc, "model_bn_momentum", decimal(d->bn_momentum)) < 0;
+    }
     bad |= mf_h5_put_i64(loc, "model_input_size", d->input_size) < 0;
     bad |= mf_h5_put_i64(loc, "model_classes", d->classes) < 0;
-    bad |= mf_h5_put_f64(loc, "model_dropout", decimal(d->dropout)) < 0;
-    bad |= mf_h5_put_f64(loc, "model_bn_momentum", decimal(d->bn_momentum)) < 0;
     if (with_names && d->class_names)
         bad |= mf_h5_put_strings(loc, "class_names", (const char *const *)d->class_names, d->classes, MF_H5_FIXED) < 0;
     return bad ? -1 : 0;
@@ -110,19 +113,28 @@ static mf_status get_all(hid_t loc, const char *what, mf_model_desc *d)
 {
     MF_TRY(missing(loc, what, "model_arch"));
     char *arch = mf_h5_attr_string(loc, "model_arch", sizeof d->arch - 1);
-    int known = arch && (strcmp(arch, "mobilenet_v2") == 0 || strcmp(arch, "small_cnn") == 0);
+    int known = arch &&
+        (strcmp(arch, "mobilenet_v2") == 0 || strcmp(arch, "small_cnn") == 0 || strcmp(arch, MF_MODEL_DESC_KERAS) == 0);
     if (known)
         mf_strlcpy(d->arch, arch, sizeof d->arch);
     mf_free(arch);
     if (!known)
         return mf_fail(MF_STATUS_DATA,
-                       "%s: root attribute 'model_arch' is not one string 'mobilenet_v2' or 'small_cnn'", what);
+                       "%s: root attribute 'model_arch' is not one string 'mobilenet_v2', 'small_cnn' or '%s'", what,
+                       MF_MODEL_DESC_KERAS);
     /* the ranges of the [model] keys; the zoo checks alpha against Keras' choices */
-    MF_TRY(get_f64(loc, what, "model_alpha", 0.01, 10.0, &d->alpha));
+    if (strcmp(d->arch, MF_MODEL_DESC_KERAS) == 0) {
+        if (H5Aexists(loc, "model_config") <= 0)
+            return mf_fail(MF_STATUS_DATA,
+                           "%s: root attribute 'model_arch' is '%s' but the Keras model_config attribute is missing",
+                           what, MF_MODEL_DESC_KERAS);
+    } else {
+        MF_TRY(get_f64(loc, what, "model_alpha", 0.01, 10.0, &d->alpha));
+        MF_TRY(get_f64(loc, what, "model_dropout", 0.0, 0.99, &d->dropout));
+        MF_TRY(get_f64(loc, what, "model_bn_momentum", 0.0, 1.0, &d->bn_momentum));
+    }
     MF_TRY(get_int(loc, what, "model_input_size", 32, 4096, &d->input_size));
     MF_TRY(get_int(loc, what, "model_classes", 1, DESC_MAX_CLASSES, &d->classes));
-    MF_TRY(get_f64(loc, what, "model_dropout", 0.0, 0.99, &d->dropout));
-    MF_TRY(get_f64(loc, what, "model_bn_momentum", 0.0, 1.0, &d->bn_momentum));
     return get_names(loc, what, d);
 }
 

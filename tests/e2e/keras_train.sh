@@ -97,8 +97,27 @@ expect_grep "model: 'digits_cnn_k3' from .*digits_cnn_k3.json" "$work/digits3.lo
 expect_grep 'Epoch 25/25' "$work/digits3.log"
 lowers "$work/digits3/history.csv"
 
-# the weights it wrote predict through the config (they carry no model description yet)
-pred=$("$mpifit" predict "$work/one.ini" --weights "$work/one/weights.h5" "$data/validation/healthy/healthy_0000.jpg")
+# the weights.h5 of a [model] keras run is a Keras full model with mpifit's
+# description (arch keras, classes, class names): predict, evaluate and
+# export --full take the model from it, no config needed
+"$mpifit" inspect "$work/digits3/weights.h5" > "$work/inspect.txt"
+expect_grep '^model: keras, 32 px, 3 classes: angular_leaf_spot bean_rust healthy; the Keras model_config' \
+  "$work/inspect.txt"
+pred=$("$mpifit" predict --weights "$work/one/weights.h5" "$data/validation/healthy/healthy_0000.jpg")
 echo "$pred"
-awk -F'\t' 'NF != 5 { exit 1 } { s = $3 + $4 + $5; if (s < 0.999 || s > 1.001) exit 1 }' <<<"$pred"
+awk -F'\t' 'NF != 5 { exit 1 } { s = $3 + $4 + $5; if (s < 0.999 || s > 1.001) exit 1 }' <<<"$pred" ||
+  fail "predict from weights.h5 alone: not one line of 3 probabilities: $pred"
+# with the config too: the same line
+pred2=$("$mpifit" predict "$work/one.ini" --weights "$work/one/weights.h5" "$data/validation/healthy/healthy_0000.jpg")
+[ "$pred" = "$pred2" ] || fail "predict with and without the config differ: $pred / $pred2"
+# evaluate from the file alone, on 2 ranks, gives the last epoch's val_accuracy
+"$mpiexec" "$@" "$mpifit" evaluate --weights "$work/digits3/weights.h5" "$data/validation" > "$work/eval.txt"
+cat "$work/eval.txt"
+val=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "val_accuracy") c = i; next } { v = $c } END { print v }' \
+  "$work/digits3/history.csv")
+got=$(sed -n 's/.*accuracy=\([0-9.]*\).*/\1/p' "$work/eval.txt" | tail -n 1)
+awk -v a="$val" -v b="$got" 'BEGIN { d = a - b; exit !(b != "" && d < 1e-6 && d > -1e-6) }' ||
+  fail "evaluate of weights.h5 gives accuracy $got, the run's last val_accuracy was $val"
+"$mpifit" export "$work/digits3/weights.h5" "$work/digits3_full.h5" --full > "$work/export.txt"
+expect_grep 'exported the model digits_cnn_k3 (7 layers)' "$work/export.txt"
 echo "keras_train: OK"

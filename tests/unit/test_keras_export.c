@@ -137,6 +137,13 @@ static void full_model(mf_model *m, const char *what)
     unlink(path);
 }
 
+static const char *fixture_path_of(const char *name)
+{
+    static char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return p;
+}
+
 static void fixture(const char *name)
 {
     char p[4096];
@@ -180,6 +187,36 @@ int main(int argc, char **argv)
                         "full_model_k2.h5",      "separable_k2.json",    "separable_k3.json"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         fixture(ok[i]);
+
+    /* a full model with mpifit's description (a [model] keras run's
+     * weights.h5): read back as arch "keras" with its classes and names; a
+     * description that does not fit the model is refused; "keras" without
+     * a model_config in the file is damage */
+    MF_CHECK(mf_model_from_keras(&m, fixture_path_of("digits_cnn_k2.json"), 3) == MF_STATUS_OK);
+    if (m) {
+        char path[256];
+        snprintf(path, sizeof path, "/tmp/mf_keras_desc_%d.h5", (int)getpid());
+        char *names[3] = {"a", "b", "c"};
+        mf_model_desc d = {.arch = MF_MODEL_DESC_KERAS, .input_size = 32, .classes = 3, .class_names = names};
+        MF_CHECK_MSG(mf_model_to_keras_desc(m, path, &d) == MF_STATUS_OK, "%s", mf_last_error());
+        mf_model_desc r;
+        MF_CHECK_MSG(mf_model_desc_read(path, &r) == MF_STATUS_OK, "%s", mf_last_error());
+        MF_CHECK(!strcmp(r.arch, "keras") && r.input_size == 32 && r.classes == 3 && r.class_names &&
+                 !strcmp(r.class_names[2], "c"));
+        mf_model_desc_free(&r);
+        mf_model *b = NULL;
+        MF_CHECK(mf_model_from_keras(&b, path, 9) == MF_STATUS_OK);
+        if (b)
+            check_same(m, b, "digits with a description");
+        mf_model_free(b);
+        d.classes = 4;
+        MF_CHECK(mf_model_to_keras_desc(m, path, &d) == MF_STATUS_INVALID && strstr(mf_last_error(), "3 classes"));
+        d.classes = 3;
+        MF_CHECK(mf_weights_save_keras_desc(m, path, &d) == MF_STATUS_OK);
+        MF_CHECK(mf_model_desc_read(path, &r) == MF_STATUS_DATA && strstr(mf_last_error(), "model_config"));
+        unlink(path);
+        mf_model_free(m);
+    }
 
     /* an output layer without an activation argument gets Activation("softmax") */
     m = mf_model_create("gap_out");

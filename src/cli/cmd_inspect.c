@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "mpifit.h"
 #include "cli.h"
+#include "job.h"
 #include "core/core.h"
 #include "config.h"
 #include "io/describe.h"
@@ -87,6 +88,22 @@ static mf_status checkpoint_model(const char *path, mf_model **out)
             if (strcmp(mf_layer_kind(l), "BatchNormalization") == 0)
                 s = mf_batchnorm_set_momentum(l, bn_momentum);
         }
+    /* a checkpoint: its layers trainable as its run had them (the config's
+     * freezing, the [finetune] phase); a weights file keeps the flags of its
+     * model_config (a [model] keras run's), or all trainable */
+    mf_checkpoint_summary at;
+    mf_checkpoint_meta meta;
+    if (s == MF_STATUS_OK && mf_checkpoint_check(path, &at) == MF_STATUS_OK &&
+        mf_checkpoint_read_meta(path, &meta) == MF_STATUS_OK) {
+        mf_config c;
+        mf_config_defaults(&c);
+        if (meta.config && mf_config_parse(&c, path, meta.config) == MF_STATUS_OK)
+            s = mf_config_apply_trainable(m, &c, at.epoch, at.step_in_epoch);
+        mf_config_free(&c);
+        mf_checkpoint_meta_free(&meta);
+    }
+    if (s == MF_STATUS_OK) /* a weights file is no checkpoint: not an error */
+        mf_clear_error();
     mf_weights_report r;
     if (s == MF_STATUS_OK)
         s = mf_weights_load_keras(m, path, &r);

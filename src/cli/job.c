@@ -263,20 +263,42 @@ static mf_status build_keras(mf_job *j, uint64_t seed)
 
 /* freeze_base on a Keras model: the base is every layer before the last
  * Dense (the classifier head); a model without a Dense has no head. */
-static mf_status freeze_keras_base(mf_job *j)
+static mf_status freeze_keras_base(mf_model *m, const mf_config *c)
 {
     int head = -1;
-    for (int i = 0; i < mf_model_num_layers(j->model); i++)
-        if (strcmp(mf_layer_kind(mf_model_layer(j->model, i)), "Dense") == 0)
+    for (int i = 0; i < mf_model_num_layers(m); i++)
+        if (strcmp(mf_layer_kind(mf_model_layer(m, i)), "Dense") == 0)
             head = i;
     if (head < 0)
         return mf_fail(MF_STATUS_CONFIG,
                        "%s: [model] freeze_base freezes everything before the last Dense layer, but %s has no Dense "
                        "layer: use [model] trainable_from = LAYER",
-                       j->cfg.path, j->cfg.model.keras);
+                       c->path, c->model.keras);
     if (head == 0)
         return MF_STATUS_OK;
-    return mf_model_set_trainable_upto(j->model, mf_layer_name(mf_model_layer(j->model, head - 1)), 0);
+    return mf_model_set_trainable_upto(m, mf_layer_name(mf_model_layer(m, head - 1)), 0);
+}
+
+/* [model] trainable_from or freeze_base, on a model built from c */
+static mf_status apply_freezing(mf_model *m, const mf_config *c)
+{
+    if (strcmp(c->model.trainable_from, "none") != 0)
+        return mf_model_set_trainable_from(m, c->model.trainable_from, c->model.train_bn);
+    if (c->model.freeze_base && strcmp(c->model.keras, "none") != 0)
+        return freeze_keras_base(m, c);
+    if (c->model.freeze_base) /* everything before the classifier head */
+        return mf_model_set_trainable_upto(m, strcmp(c->model.arch, "mobilenet_v2") == 0 ? "out_relu" : "re_lu_2", 0);
+    return MF_STATUS_OK;
+}
+
+mf_status mf_config_apply_trainable(mf_model *m, const mf_config *c, int epoch, int step_in_epoch)
+{
+    MF_TRY(apply_freezing(m, c));
+    /* the [finetune] switch runs as epoch c->train.epochs begins (mf_finetune) */
+    int started = epoch > c->train.epochs || (epoch == c->train.epochs && step_in_epoch > 0);
+    if (c->finetune.epochs > 0 && started)
+        MF_TRY(mf_model_set_trainable_from(m, c->finetune.trainable_from, c->model.train_bn));
+    return MF_STATUS_OK;
 }
 
 mf_status mf_job_build_model(mf_job *j)
@@ -303,16 +325,7 @@ mf_status mf_job_build_model(mf_job *j)
         MF_TRY(load_weights(j, c->model.weights));
     if (j->weights)
         MF_TRY(load_weights(j, j->weights));
-    if (strcmp(c->model.trainable_from, "none") != 0)
-        MF_TRY(mf_model_set_trainable_from(j->model, c->model.trainable_from, c->model.train_bn));
-    else if (c->model.freeze_base && keras)
-        MF_TRY(freeze_keras_base(j));
-    else if (c->model.freeze_base) {
-        /* everything before the classifier head */
-        const char *last = strcmp(c->model.arch, "mobilenet_v2") == 0 ? "out_relu" : "re_lu_2";
-        MF_TRY(mf_model_set_trainable_upto(j->model, last, 0));
-    }
-    return MF_STATUS_OK;
+    return apply_freezing(j->model, c);
 }
 
 void mf_job_model_desc(const mf_job *j, mf_model_desc *d)

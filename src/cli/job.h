@@ -56,6 +56,11 @@ mf_status mf_job_classes(mf_job *j);
 /* Build [model] (arch, alpha, input size, dropout), load [model] weights and
  * then --weights, freeze the base if asked. */
 mf_status mf_job_build_model(mf_job *j);
+/* The trainable flags of a model built from config c as its run had them at
+ * a checkpoint's position (epoch, step_in_epoch: mf_checkpoint_summary):
+ * [model] trainable_from / freeze_base, then [finetune] trainable_from once
+ * that phase began. For models rebuilt outside a run (export --full). */
+mf_status mf_config_apply_trainable(mf_model *m, const mf_config *c, int epoch, int step_in_epoch);
 /* The model of j (its [model], j->classes) and the class names of [data]
  * train (or none when j->train is not open), for weights files and
  * checkpoints to carry. Free with mf_model_desc_free. */

@@ -10,7 +10,9 @@
 #  3. a checkpoint from before model descriptions (config text only) exports
 #     too; a file with no model at all is refused, saying what --full needs;
 #  4. the default stays the weights-only file;
-#  5. a [model] keras run's checkpoint exports the model its config names.
+#  5. a [model] keras run's checkpoint exports the model its config names;
+#  6. layers are written trainable as the run had them at the checkpoint
+#     (freeze_base; the [finetune] phase before and after its switch).
 set -euo pipefail
 . "$(dirname "$0")/assert.sh"
 mpifit=$1 check=$2 data=$3 work=$4 strip=$5
@@ -106,4 +108,39 @@ kck=$(ls "$work"/krun/checkpoints/ckpt-*.h5 | tail -1)
 "$mpifit" export "$kck" "$work/kfull.h5" --full > /dev/null
 "$check" "$work/kfull.h5" "$kck" | tee "$work/kcheck.txt"
 expect_grep '^7 layers, 6 weights, softmax folded from dense' "$work/kcheck.txt"
+echo "== 6. trainable flags as the run had them at the checkpoint"
+trainable() {  # trainable FULL_H5: "layer:0|1 ..." of model_config
+  /usr/bin/python3 - "$1" <<'PY'
+import json, sys
+import h5py
+f = h5py.File(sys.argv[1], "r")
+v = f.attrs["model_config"]
+cfg = json.loads(v.decode() if isinstance(v, bytes) else v)
+print(" ".join("%s:%d" % (l["name"], int(l["config"]["trainable"])) for l in cfg["config"]["layers"][1:]))
+PY
+}
+sed -e "s|^dir = .*|dir = $work/frozen|" -e 's|^\[model\]|[model]\nfreeze_base = true|' "$work/job.ini" > "$work/frozen.ini"
+"$mpifit" train "$work/frozen.ini" > "$work/frozen.log" 2>&1 || { cat "$work/frozen.log"; fail "train freeze_base"; }
+fck=$(ls "$work"/frozen/checkpoints/ckpt-*.h5 | tail -1)
+"$mpifit" export "$fck" "$work/frozen_full.h5" --full > /dev/null
+got=$(trainable "$work/frozen_full.h5"); echo "freeze_base: $got"
+[[ "$got" == "conv2d:0 "*"re_lu_2:0 "*"dense:1" ]] || fail "freeze_base: the base should be frozen, the head not: $got"
+# [finetune]: phase two (from conv2d_2 on) has begun at the last checkpoint
+cat "$work/frozen.ini" - > "$work/ft.ini" <<'INI'
+[finetune]
+epochs = 1
+trainable_from = conv2d_2
+learning_rate = 0.0001
+INI
+sed -i -e "s|^dir = .*|dir = $work/ft|" "$work/ft.ini"
+"$mpifit" train "$work/ft.ini" > "$work/ft.log" 2>&1 || { cat "$work/ft.log"; fail "train [finetune]"; }
+tck=$(ls "$work"/ft/checkpoints/ckpt-0002-*.h5 | tail -1)
+"$mpifit" export "$tck" "$work/ft_full.h5" --full > /dev/null
+got=$(trainable "$work/ft_full.h5"); echo "finetune: $got"
+[[ "$got" == "conv2d:0 "*"re_lu_1:0 conv2d_2:1 "*"dense:1" ]] || fail "[finetune]: conv2d_2 on should be trainable: $got"
+# the first phase's checkpoint: still frozen
+tck1=$(ls "$work"/ft/checkpoints/ckpt-0001-*.h5 | tail -1)
+"$mpifit" export "$tck1" "$work/ft1_full.h5" --full > /dev/null
+got=$(trainable "$work/ft1_full.h5"); echo "finetune, phase one: $got"
+[[ "$got" == *"conv2d_2:0 "*"dense:1" ]] || fail "[finetune] phase one: conv2d_2 should be frozen: $got"
 echo "export_full.sh: all checks passed"

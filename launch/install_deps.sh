@@ -16,6 +16,7 @@ packages=(
   libjansson-dev                      # JSON parser: Keras model descriptions (model.to_json(), model_config)
   gnuplot-nox                         # mpifit plot (curves of a metrics file)
   python3-h5py                        # tests: metrics.h5 is readable from h5py during a run
+  python3-pil fonts-dejavu-core       # tests, launch/digits.sh: rendered digits (launch/make_digits.py)
   clang-14 libclang-rt-14-dev         # tests/fuzz: libFuzzer and the sanitizer runtimes (clang's compiler-rt)
   libomp-14-dev                       # tests/fuzz: OpenMP for clang (the library uses it)
   gdb                                 # tests/fuzz/triage.py: the stack of an input that hangs

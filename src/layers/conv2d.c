@@ -299,16 +299,17 @@ static void conv2d_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *con
 static void conv2d_args(const mf_layer *l, mf_layer_args *a)
 {
     const conv2d *c = (const conv2d *)l;
-    a->filters = c->filters;
-    a->kernel_h = c->KH;
-    a->kernel_w = c->KW;
-    a->stride_h = c->SH;
-    a->stride_w = c->SW;
-    a->dilation_h = c->DH;
-    a->dilation_w = c->DW;
-    a->padding = c->padding;
-    a->use_bias = c->use_bias;
-    a->activation = c->act;
+    mf_conv_options o = {.filters = c->filters,
+                         .kernel_h = c->KH,
+                         .kernel_w = c->KW,
+                         .stride_h = c->SH,
+                         .stride_w = c->SW,
+                         .dilation_h = c->DH,
+                         .dilation_w = c->DW,
+                         .padding = c->padding,
+                         .use_bias = c->use_bias,
+                         .activation = c->act}; /* no depth_multiplier: 0 */
+    mf_conv_options_args(&o, a);
 }
 
 static const mf_layer_ops conv2d_ops = {
@@ -377,7 +378,24 @@ mf_status mf_conv_options_check(const char *kind, const mf_conv_options *o, int 
         return mf_fail(MF_STATUS_INVALID, "%s: padding must be MF_PADDING_SAME or MF_PADDING_VALID", kind);
     if (!mf_activation_valid((int)o->activation))
         return mf_fail(MF_STATUS_INVALID, "%s: unknown activation %d (see mf_activation)", kind, (int)o->activation);
+    if (o->depth_multiplier < 1 || o->depth_multiplier > 4096)
+        return mf_fail(MF_STATUS_INVALID, "%s: depth_multiplier must be 1..4096, got %d", kind, o->depth_multiplier);
     return MF_STATUS_OK;
+}
+
+void mf_conv_options_args(const mf_conv_options *o, mf_layer_args *a)
+{
+    a->filters = o->filters;
+    a->kernel_h = o->kernel_h;
+    a->kernel_w = o->kernel_w;
+    a->stride_h = o->stride_h;
+    a->stride_w = o->stride_w;
+    a->dilation_h = o->dilation_h;
+    a->dilation_w = o->dilation_w;
+    a->depth_multiplier = o->depth_multiplier;
+    a->padding = o->padding;
+    a->use_bias = o->use_bias;
+    a->activation = o->activation;
 }
 
 mf_layer *mf_conv2d_ex(const char *name, const mf_conv_options *o)

@@ -10,6 +10,7 @@
 #ifndef MF_DEPTHWISE_H
 #define MF_DEPTHWISE_H
 #include "layer.h"
+#include "conv_geom.h"
 
 typedef struct mf_dw_window {
     int KH, KW; /* kernel */
@@ -20,6 +21,8 @@ typedef struct mf_dw_window {
     int Ho, Wo;
 } mf_dw_window;
 
+/* The window of a layer's options and geometry (its own padding). */
+mf_dw_window mf_dw_window_of(const mf_conv_options *o, const mf_conv_geom *g);
 /* out (N,Ho,Wo,C*M) = depthwise(inp) + b; b (C*M) may be NULL. */
 void mf_dw_forward(float *out, const float *inp, const float *w, const float *b, int N, int H, int W, int C,
                    const mf_dw_window *g);

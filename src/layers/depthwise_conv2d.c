@@ -23,14 +23,19 @@
 
 typedef struct depthwise_conv2d {
     mf_layer base;
-    int KH, KW, SH, SW, DH, DW, M, use_bias;
-    mf_activation act;
-    mf_padding padding;
+    mf_conv_options o; /* as given (filters unused) */
     mf_conv_geom g;
     int kernel, bias; /* slot indices; bias -1 without bias */
 } depthwise_conv2d;
 
 /* ---- the kernels (depthwise.h) ---- */
+
+mf_dw_window mf_dw_window_of(const mf_conv_options *o, const mf_conv_geom *g)
+{
+    mf_dw_window w = {o->kernel_h,         o->kernel_w, o->stride_h, o->stride_w, o->dilation_h, o->dilation_w,
+                      o->depth_multiplier, g->pad_top,  g->pad_left, g->Ho,       g->Wo};
+    return w;
+}
 
 /* y (CM) (+)= the products of one (kh, kw) tap: x (C), wk (CM) */
 MF_ALWAYS_INLINE
@@ -240,11 +245,14 @@ static mf_status dw_build(mf_layer *l)
     const mf_shape *s = &l->in_shape[0];
     if (s->ndim != 4)
         return mf_fail(MF_STATUS_SHAPE, "input must be (N,H,W,C), got %d axes", s->ndim);
-    MF_TRY(mf_conv_geometry_ex(&d->g, s->d[1], s->d[2], d->KH, d->KW, d->SH, d->SW, d->DH, d->DW, d->padding));
-    int CM = s->d[3] * d->M;
+    MF_TRY(mf_conv_geometry_ex(&d->g, s->d[1], s->d[2], d->o.kernel_h, d->o.kernel_w, d->o.stride_h, d->o.stride_w,
+                               d->o.dilation_h, d->o.dilation_w, d->o.padding));
+    int CM = s->d[3] * d->o.depth_multiplier;
     l->out_shape = mf_shape4(0, d->g.Ho, d->g.Wo, CM);
-    d->kernel = mf_layer_reserve(l, "depthwise_kernel", mf_shape4(d->KH, d->KW, s->d[3], d->M), MF_PARAM_TRAINABLE);
-    d->bias = d->use_bias ? mf_layer_reserve(l, "bias", mf_shape1(CM), MF_PARAM_TRAINABLE) : -1;
+    d->kernel =
+        mf_layer_reserve(l, "depthwise_kernel", mf_shape4(d->o.kernel_h, d->o.kernel_w, s->d[3], d->o.depth_multiplier),
+                         MF_PARAM_TRAINABLE);
+    d->bias = d->o.use_bias ? mf_layer_reserve(l, "bias", mf_shape1(CM), MF_PARAM_TRAINABLE) : -1;
     return MF_STATUS_OK;
 }
 
@@ -252,9 +260,9 @@ static void dw_init(mf_layer *l, mf_rng *rng)
 {
     depthwise_conv2d *d = (depthwise_conv2d *)l;
     mf_slot *k = &l->slot[d->kernel];
-    int KK = d->KH * d->KW;
+    int KK = d->o.kernel_h * d->o.kernel_w;
     /* Keras computes fans of a (KH,KW,C,M) kernel as receptive * C and receptive * M. */
-    mf_init_glorot_uniform(k->data, k->numel, KK * k->shape.d[2], KK * d->M, rng);
+    mf_init_glorot_uniform(k->data, k->numel, KK * k->shape.d[2], KK * d->o.depth_multiplier, rng);
     if (d->bias >= 0)
         mf_init_const(l->slot[d->bias].data, l->slot[d->bias].numel, 0.0f);
 }
@@ -263,9 +271,9 @@ static void dw_init(mf_layer *l, mf_rng *rng)
  * folded in, ex->pad_top/left) adds to the layer's own. */
 static mf_dw_window dw_window(const depthwise_conv2d *d, const mf_exec *ex)
 {
-    mf_dw_window g = {
-        d->KH,   d->KW,  d->SH, d->SW, d->DH, d->DW, d->M, d->g.pad_top + ex->pad_top, d->g.pad_left + ex->pad_left,
-        d->g.Ho, d->g.Wo};
+    mf_dw_window g = mf_dw_window_of(&d->o, &d->g);
+    g.pt += ex->pad_top;
+    g.pl += ex->pad_left;
     return g;
 }
 
@@ -275,13 +283,13 @@ static size_t out_image(const depthwise_conv2d *d) { return (size_t)d->g.Ho * d-
 static size_t dw_workspace(const mf_layer *l, int N)
 {
     const depthwise_conv2d *d = (const depthwise_conv2d *)l;
-    mf_dw_window g = {d->KH, d->KW, d->SH, d->SW, d->DH, d->DW, d->M, 0, 0, d->g.Ho, d->g.Wo};
+    mf_dw_window g = mf_dw_window_of(&d->o, &d->g);
     /* one private kernel-gradient accumulator per thread (summed in thread order,
      * so the result does not depend on scheduling); with an activation the
      * batch's dz, and swish's pre-activation */
     size_t ws = mf_dw_weight_scratch(&g, l->in_shape[0].d[3], omp_get_max_threads());
-    if (d->act != MF_ACT_LINEAR)
-        ws += (mf_act_reads_input(d->act) ? 2 : 1) * (size_t)N * out_image(d);
+    if (d->o.activation != MF_ACT_LINEAR)
+        ws += (mf_act_reads_input(d->o.activation) ? 2 : 1) * (size_t)N * out_image(d);
     return ws;
 }
 
@@ -306,8 +314,8 @@ static void dw_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
     mf_dw_forward(out->data, in[0]->data, w, b, s->d[0], s->d[1], s->d[2], s->d[3], &g);
     if (ex->fuse_relu) /* the ReLU after the folded BatchNorm */
         clamp_k(out->data, mf_tensor_numel(out), ex->relu_max);
-    if (d->act != MF_ACT_LINEAR)
-        mf_act_forward(out->data, out->data, (size_t)s->d[0] * d->g.Ho * d->g.Wo, out->shape.d[3], d->act);
+    if (d->o.activation != MF_ACT_LINEAR)
+        mf_act_forward(out->data, out->data, (size_t)s->d[0] * d->g.Ho * d->g.Wo, out->shape.d[3], d->o.activation);
 }
 
 static void dw_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, const mf_tensor *out,
@@ -321,14 +329,14 @@ static void dw_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
     const float *dy = dout->data;
     float *part = ex->ws;
     size_t part_floats = ex->ws_floats;
-    if (d->act != MF_ACT_LINEAR) { /* dz = act'(.) * dy, at the end of the workspace */
-        int two = mf_act_reads_input(d->act);
+    if (d->o.activation != MF_ACT_LINEAR) { /* dz = act'(.) * dy, at the end of the workspace */
+        int two = mf_act_reads_input(d->o.activation);
         float *dz = ex->ws + ex->ws_floats - rows * CM, *z = two ? dz - rows * CM : NULL;
         part_floats -= (two ? 2 : 1) * rows * CM;
         if (z) /* swish: the pre-activation, again */
             mf_dw_forward(z, in[0]->data, l->slot[d->kernel].data, d->bias >= 0 ? l->slot[d->bias].data : NULL, N,
                           s->d[1], s->d[2], s->d[3], &g);
-        mf_act_backward(dz, z, out->data, dy, rows, CM, d->act, 1);
+        mf_act_backward(dz, z, out->data, dy, rows, CM, d->o.activation, 1);
         dy = dz;
     }
     if (ex->param_grads) {
@@ -342,20 +350,7 @@ static void dw_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *
                              &g);
 }
 
-static void dw_args(const mf_layer *l, mf_layer_args *a)
-{
-    const depthwise_conv2d *d = (const depthwise_conv2d *)l;
-    a->kernel_h = d->KH;
-    a->kernel_w = d->KW;
-    a->stride_h = d->SH;
-    a->stride_w = d->SW;
-    a->dilation_h = d->DH;
-    a->dilation_w = d->DW;
-    a->depth_multiplier = d->M;
-    a->padding = d->padding;
-    a->use_bias = d->use_bias;
-    a->activation = d->act;
-}
+static void dw_args(const mf_layer *l, mf_layer_args *a) { mf_conv_options_args(&((const depthwise_conv2d *)l)->o, a); }
 
 static const mf_layer_ops dw_ops = {
     .kind = "DepthwiseConv2D",
@@ -390,23 +385,12 @@ mf_layer *mf_depthwise_conv2d_ex(const char *name, const mf_conv_options *o)
 {
     if (mf_conv_options_check("DepthwiseConv2D", o, 0) != MF_STATUS_OK)
         return NULL;
-    if (o->depth_multiplier < 1 || o->depth_multiplier > 4096) {
-        mf_fail(MF_STATUS_INVALID, "DepthwiseConv2D: depth_multiplier must be 1..4096, got %d", o->depth_multiplier);
-        return NULL;
-    }
     depthwise_conv2d *d = (depthwise_conv2d *)mf_layer_alloc(o->activation == MF_ACT_LINEAR ? &dw_ops : &dw_act_ops,
                                                              sizeof(depthwise_conv2d), name);
     if (d) {
-        d->KH = o->kernel_h;
-        d->KW = o->kernel_w;
-        d->SH = o->stride_h;
-        d->SW = o->stride_w;
-        d->DH = o->dilation_h;
-        d->DW = o->dilation_w;
-        d->M = o->depth_multiplier;
-        d->padding = o->padding;
-        d->use_bias = o->use_bias != 0;
-        d->act = o->activation;
+        d->o = *o;
+        d->o.filters = 0;
+        d->o.use_bias = o->use_bias != 0;
     }
     return (mf_layer *)d;
 }
@@ -424,12 +408,11 @@ mf_layer *mf_depthwise_conv2d(const char *name, int kernel, int stride, mf_paddi
     /* any square kernel (not only mf_conv_options_check's Keras range 1..7) */
     depthwise_conv2d *d = (depthwise_conv2d *)mf_layer_alloc(&dw_ops, sizeof(depthwise_conv2d), name);
     if (d) {
-        d->KH = d->KW = kernel;
-        d->SH = d->SW = stride;
-        d->DH = d->DW = d->M = 1;
-        d->padding = padding;
-        d->use_bias = use_bias != 0;
-        d->act = MF_ACT_LINEAR;
+        d->o = mf_conv_options_default();
+        d->o.kernel_h = d->o.kernel_w = kernel;
+        d->o.stride_h = d->o.stride_w = stride;
+        d->o.padding = padding;
+        d->o.use_bias = use_bias != 0;
     }
     return (mf_layer *)d;
 }

@@ -152,6 +152,8 @@ int mf_act_reads_input(mf_activation a);
 /* Validate the Keras arguments shared by the convolutions (conv2d.c); filters
  * only when need_filters. */
 mf_status mf_conv_options_check(const char *kind, const mf_conv_options *o, int need_filters);
+/* o as a layer's Keras arguments (filters 0 for DepthwiseConv2D). */
+void mf_conv_options_args(const mf_conv_options *o, mf_layer_args *a);
 int mf_activation_valid(int a); /* a names an mf_activation */
 
 /* 1 if l is trainable and has trainable weights (backward must reach it). */

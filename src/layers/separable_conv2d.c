@@ -20,9 +20,7 @@
 
 typedef struct separable_conv2d {
     mf_layer base;
-    int filters, KH, KW, SH, SW, DH, DW, M, use_bias;
-    mf_activation act;
-    mf_padding padding;
+    mf_conv_options o; /* as given */
     mf_conv_geom g;
     int dkernel, pkernel, bias; /* slot indices; bias -1 without bias */
 } separable_conv2d;
@@ -33,12 +31,15 @@ static mf_status sep_build(mf_layer *l)
     const mf_shape *s = &l->in_shape[0];
     if (s->ndim != 4)
         return mf_fail(MF_STATUS_SHAPE, "input must be (N,H,W,C), got %d axes", s->ndim);
-    MF_TRY(mf_conv_geometry_ex(&p->g, s->d[1], s->d[2], p->KH, p->KW, p->SH, p->SW, p->DH, p->DW, p->padding));
-    l->out_shape = mf_shape4(0, p->g.Ho, p->g.Wo, p->filters);
-    p->dkernel = mf_layer_reserve(l, "depthwise_kernel", mf_shape4(p->KH, p->KW, s->d[3], p->M), MF_PARAM_TRAINABLE);
-    p->pkernel =
-        mf_layer_reserve(l, "pointwise_kernel", mf_shape4(1, 1, s->d[3] * p->M, p->filters), MF_PARAM_TRAINABLE);
-    p->bias = p->use_bias ? mf_layer_reserve(l, "bias", mf_shape1(p->filters), MF_PARAM_TRAINABLE) : -1;
+    MF_TRY(mf_conv_geometry_ex(&p->g, s->d[1], s->d[2], p->o.kernel_h, p->o.kernel_w, p->o.stride_h, p->o.stride_w,
+                               p->o.dilation_h, p->o.dilation_w, p->o.padding));
+    l->out_shape = mf_shape4(0, p->g.Ho, p->g.Wo, p->o.filters);
+    p->dkernel =
+        mf_layer_reserve(l, "depthwise_kernel", mf_shape4(p->o.kernel_h, p->o.kernel_w, s->d[3], p->o.depth_multiplier),
+                         MF_PARAM_TRAINABLE);
+    p->pkernel = mf_layer_reserve(l, "pointwise_kernel", mf_shape4(1, 1, s->d[3] * p->o.depth_multiplier, p->o.filters),
+                                  MF_PARAM_TRAINABLE);
+    p->bias = p->o.use_bias ? mf_layer_reserve(l, "bias", mf_shape1(p->o.filters), MF_PARAM_TRAINABLE) : -1;
     return MF_STATUS_OK;
 }
 
@@ -46,18 +47,14 @@ static void sep_init(mf_layer *l, mf_rng *rng)
 {
     separable_conv2d *p = (separable_conv2d *)l;
     mf_slot *dk = &l->slot[p->dkernel], *pk = &l->slot[p->pkernel];
-    int KK = p->KH * p->KW, CM = pk->shape.d[2];
-    mf_init_glorot_uniform(dk->data, dk->numel, KK * dk->shape.d[2], KK * p->M, rng);
-    mf_init_glorot_uniform(pk->data, pk->numel, CM, p->filters, rng);
+    int KK = p->o.kernel_h * p->o.kernel_w, CM = pk->shape.d[2];
+    mf_init_glorot_uniform(dk->data, dk->numel, KK * dk->shape.d[2], KK * p->o.depth_multiplier, rng);
+    mf_init_glorot_uniform(pk->data, pk->numel, CM, p->o.filters, rng);
     if (p->bias >= 0)
         mf_init_const(l->slot[p->bias].data, l->slot[p->bias].numel, 0.0f);
 }
 
-static mf_dw_window sep_window(const separable_conv2d *p)
-{
-    mf_dw_window g = {p->KH, p->KW, p->SH, p->SW, p->DH, p->DW, p->M, p->g.pad_top, p->g.pad_left, p->g.Ho, p->g.Wo};
-    return g;
-}
+static mf_dw_window sep_window(const separable_conv2d *p) { return mf_dw_window_of(&p->o, &p->g); }
 
 /* Output pixels of a batch of N. */
 static size_t rows_of(const separable_conv2d *p, int N) { return (size_t)N * p->g.Ho * p->g.Wo; }
@@ -66,12 +63,12 @@ static size_t sep_workspace(const mf_layer *l, int N)
 {
     const separable_conv2d *p = (const separable_conv2d *)l;
     mf_dw_window g = sep_window(p);
-    size_t rows = rows_of(p, N), CM = (size_t)l->in_shape[0].d[3] * p->M, F = (size_t)p->filters;
+    size_t rows = rows_of(p, N), CM = (size_t)l->in_shape[0].d[3] * p->o.depth_multiplier, F = (size_t)p->o.filters;
     /* forward: z. backward: z, dz, the depthwise kernel-gradient scratch, and
      * with an activation g = act'(.) dy (and swish's pre-activation) */
     size_t ws = 2 * rows * CM + mf_dw_weight_scratch(&g, l->in_shape[0].d[3], omp_get_max_threads());
-    if (p->act != MF_ACT_LINEAR)
-        ws += (mf_act_reads_input(p->act) ? 2 : 1) * rows * F;
+    if (p->o.activation != MF_ACT_LINEAR)
+        ws += (mf_act_reads_input(p->o.activation) ? 2 : 1) * rows * F;
     return ws;
 }
 
@@ -91,23 +88,24 @@ static void add_bias(float *restrict y, size_t rows, int F, const float *restric
 static void pointwise(const separable_conv2d *p, float *y, const float *z, size_t rows, int CM)
 {
     const mf_layer *l = &p->base;
-    mf_sgemm(0, 0, (int)rows, p->filters, CM, 1.0f, z, CM, l->slot[p->pkernel].data, p->filters, 0.0f, y, p->filters);
+    mf_sgemm(0, 0, (int)rows, p->o.filters, CM, 1.0f, z, CM, l->slot[p->pkernel].data, p->o.filters, 0.0f, y,
+             p->o.filters);
     if (p->bias >= 0)
-        add_bias(y, rows, p->filters, l->slot[p->bias].data);
+        add_bias(y, rows, p->o.filters, l->slot[p->bias].data);
 }
 
 static void sep_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, mf_tensor *out)
 {
     separable_conv2d *p = (separable_conv2d *)l;
     const mf_shape *s = &in[0]->shape;
-    int N = s->d[0], C = s->d[3], CM = C * p->M;
+    int N = s->d[0], C = s->d[3], CM = C * p->o.depth_multiplier;
     size_t rows = rows_of(p, N);
     mf_dw_window g = sep_window(p);
     float *z = ex->ws;
     mf_dw_forward(z, in[0]->data, l->slot[p->dkernel].data, NULL, N, s->d[1], s->d[2], C, &g);
     pointwise(p, out->data, z, rows, CM);
-    if (p->act != MF_ACT_LINEAR)
-        mf_act_forward(out->data, out->data, rows, p->filters, p->act);
+    if (p->o.activation != MF_ACT_LINEAR)
+        mf_act_forward(out->data, out->data, rows, p->o.filters, p->o.activation);
 }
 
 static void sep_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *in, const mf_tensor *out,
@@ -115,7 +113,7 @@ static void sep_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const 
 {
     separable_conv2d *p = (separable_conv2d *)l;
     const mf_shape *s = &in[0]->shape;
-    int N = s->d[0], C = s->d[3], CM = C * p->M, F = p->filters;
+    int N = s->d[0], C = s->d[3], CM = C * p->o.depth_multiplier, F = p->o.filters;
     size_t rows = rows_of(p, N);
     mf_dw_window g = sep_window(p);
     /* workspace: z | dz | [gy | pre] | depthwise scratch (the rest) */
@@ -123,15 +121,15 @@ static void sep_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const 
     const float *dk = l->slot[p->dkernel].data, *pk = l->slot[p->pkernel].data;
     mf_dw_forward(z, in[0]->data, dk, NULL, N, s->d[1], s->d[2], C, &g);
     const float *gy = dout->data;
-    if (p->act != MF_ACT_LINEAR) { /* gy = act'(.) * dy */
+    if (p->o.activation != MF_ACT_LINEAR) { /* gy = act'(.) * dy */
         float *buf = rest, *pre = NULL;
         rest += rows * F;
-        if (mf_act_reads_input(p->act)) { /* swish: the pre-activation, again */
+        if (mf_act_reads_input(p->o.activation)) { /* swish: the pre-activation, again */
             pre = rest;
             rest += rows * F;
             pointwise(p, pre, z, rows, CM);
         }
-        mf_act_backward(buf, pre, out->data, dout->data, rows, F, p->act, 1);
+        mf_act_backward(buf, pre, out->data, dout->data, rows, F, p->o.activation, 1);
         gy = buf;
     }
     if (ex->param_grads) { /* dWp (CM,F) += z^T (CM,rows) . gy (rows,F); db += column sums of gy */
@@ -150,18 +148,7 @@ static void sep_backward(mf_layer *l, const mf_exec *ex, const mf_tensor *const 
 
 static void sep_args(const mf_layer *l, mf_layer_args *a)
 {
-    const separable_conv2d *p = (const separable_conv2d *)l;
-    a->filters = p->filters;
-    a->kernel_h = p->KH;
-    a->kernel_w = p->KW;
-    a->stride_h = p->SH;
-    a->stride_w = p->SW;
-    a->dilation_h = p->DH;
-    a->dilation_w = p->DW;
-    a->depth_multiplier = p->M;
-    a->padding = p->padding;
-    a->use_bias = p->use_bias;
-    a->activation = p->act;
+    mf_conv_options_args(&((const separable_conv2d *)l)->o, a);
 }
 
 static const mf_layer_ops sep_ops = {
@@ -194,24 +181,11 @@ mf_layer *mf_separable_conv2d(const char *name, const mf_conv_options *o)
 {
     if (mf_conv_options_check("SeparableConv2D", o, 1) != MF_STATUS_OK)
         return NULL;
-    if (o->depth_multiplier < 1 || o->depth_multiplier > 4096) {
-        mf_fail(MF_STATUS_INVALID, "SeparableConv2D: depth_multiplier must be 1..4096, got %d", o->depth_multiplier);
-        return NULL;
-    }
     separable_conv2d *p = (separable_conv2d *)mf_layer_alloc(o->activation == MF_ACT_LINEAR ? &sep_ops : &sep_act_ops,
                                                              sizeof(separable_conv2d), name);
     if (p) {
-        p->filters = o->filters;
-        p->KH = o->kernel_h;
-        p->KW = o->kernel_w;
-        p->SH = o->stride_h;
-        p->SW = o->stride_w;
-        p->DH = o->dilation_h;
-        p->DW = o->dilation_w;
-        p->M = o->depth_multiplier;
-        p->padding = o->padding;
-        p->use_bias = o->use_bias != 0;
-        p->act = o->activation;
+        p->o = *o;
+        p->o.use_bias = o->use_bias != 0;
     }
     return (mf_layer *)p;
 }

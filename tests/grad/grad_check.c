@@ -89,12 +89,14 @@ ONE(ap_p3x2_s1_same, mf_avg_pool2d(NULL, 3, 2, 1, 1, MF_PADDING_SAME))
 ONE(gmp, mf_global_max_pool2d(NULL))
 ONE(rescale, mf_rescaling(NULL, -1.5f, 0.25f))
 
-/* Conv2D with Keras' other arguments (the general path) */
-static mf_layer *conv_ex(int F, int kh, int kw, int sh, int sw, int dh, int dw, mf_padding pad, int bias,
-                         mf_activation act)
+/* The convolutions' Keras options: F filters (Conv2D, SeparableConv2D; 0 for
+ * DepthwiseConv2D), depth multiplier M */
+static mf_conv_options conv_opts(int F, int M, int kh, int kw, int sh, int sw, int dh, int dw, mf_padding pad, int bias,
+                                 mf_activation act)
 {
     mf_conv_options o = mf_conv_options_default();
     o.filters = F;
+    o.depth_multiplier = M;
     o.kernel_h = kh;
     o.kernel_w = kw;
     o.stride_h = sh;
@@ -104,6 +106,13 @@ static mf_layer *conv_ex(int F, int kh, int kw, int sh, int sw, int dh, int dw, 
     o.padding = pad;
     o.use_bias = bias;
     o.activation = act;
+    return o;
+}
+/* Conv2D with Keras' other arguments (the general path) */
+static mf_layer *conv_ex(int F, int kh, int kw, int sh, int sw, int dh, int dw, mf_padding pad, int bias,
+                         mf_activation act)
+{
+    mf_conv_options o = conv_opts(F, 1, kh, kw, sh, sw, dh, dw, pad, bias, act);
     return mf_conv2d_ex(NULL, &o);
 }
 ONE(conv_k3x5_s1_same_bias, conv_ex(3, 3, 5, 1, 1, 1, 1, MF_PADDING_SAME, 1, MF_ACT_LINEAR))
@@ -119,18 +128,7 @@ ONE(conv_k3_s2_same_relu6, conv_ex(3, 3, 3, 2, 2, 1, 1, MF_PADDING_SAME, 1, MF_A
 static mf_layer *dw_ex(int sep_filters, int M, int kh, int kw, int sh, int sw, int dh, int dw, mf_padding pad, int bias,
                        mf_activation act)
 {
-    mf_conv_options o = mf_conv_options_default();
-    o.filters = sep_filters;
-    o.depth_multiplier = M;
-    o.kernel_h = kh;
-    o.kernel_w = kw;
-    o.stride_h = sh;
-    o.stride_w = sw;
-    o.dilation_h = dh;
-    o.dilation_w = dw;
-    o.padding = pad;
-    o.use_bias = bias;
-    o.activation = act;
+    mf_conv_options o = conv_opts(sep_filters, M, kh, kw, sh, sw, dh, dw, pad, bias, act);
     return sep_filters ? mf_separable_conv2d(NULL, &o) : mf_depthwise_conv2d_ex(NULL, &o);
 }
 ONE(dw_k3x5_s1_same_m2, dw_ex(0, 2, 3, 5, 1, 1, 1, 1, MF_PADDING_SAME, 1, MF_ACT_LINEAR))

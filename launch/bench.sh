@@ -5,7 +5,9 @@
 # momentum 0.9) on synthetic in-memory batches of 32 per rank: `mpifit bench` and
 # launch/bench_torch.py (torchvision, channels-last). The configurations run
 # alternately, mpifit then PyTorch, ROUNDS times (default 3), so the noise of a
-# shared machine falls on both; the table shows medians over the rounds.
+# shared machine falls on both; the table shows medians over the rounds. Each
+# round then runs three of them in deterministic mode ([dist] deterministic,
+# docs/deterministic.md), whose second table compares it with the default.
 #   launch/bench.sh                 (about 10 minutes on 2 cores; 3.5 per round)
 #   ROUNDS=1 launch/bench.sh        one round
 #   PYTHON=/path/to/python3 ...     the interpreter with torch (default /usr/bin/python3)
@@ -64,13 +66,14 @@ peak2=$(grep '^RESULT .*mode=sgemm threads=2 ' "$work/gemm" | sed -n 's/.*gflops
 echo
 
 failed=0 port=29533
+extra=() suffix=mpifit  # deterministic mode's runs: extra --set options, another results file
 run_mpifit() {  # name np th size alpha frozen steps warmup
   local name=$1 np=$2 th=$3 size=$4 alpha=$5 frozen=$6 steps=$7 warmup=$8 launch=() out rc
   [ "$np" -gt 1 ] && launch=(mpirun -np "$np" --oversubscribe --bind-to none)
   out=$("${launch[@]}" "$mpifit" bench configs/beans_mobilenetv2.ini --set model.weights=none \
           --set model.input_size="$size" --set model.alpha="$alpha" --set model.freeze_base="$([ "$frozen" = 1 ] && echo true || echo false)" \
           --set data.batch_size=32 --set optimizer.name=sgd --set optimizer.learning_rate=0.01 \
-          --set optimizer.momentum=0.9 --set dist.threads="$th" --steps "$steps" --warmup "$warmup" 2>&1)
+          --set optimizer.momentum=0.9 --set dist.threads="$th" "${extra[@]}" --steps "$steps" --warmup "$warmup" 2>&1)
   rc=$?
   local line
   line=$(grep '^RESULT impl=mpifit' <<<"$out" | tail -1)
@@ -82,7 +85,8 @@ run_mpifit() {  # name np th size alpha frozen steps warmup
     return
   fi
   echo "$line" | tee -a "$log"
-  echo "$(field "$line" img_per_s) $(field "$line" rss_mb) $(field "$line" gflops)" >>"$work/$name.mpifit"
+  echo "$(field "$line" img_per_s) $(field "$line" rss_mb) $(field "$line" gflops) $(field "$line" grad_mb)" \
+    >>"$work/$name.$suffix"
 }
 run_torch() {  # name np th size alpha frozen steps warmup
   local name=$1 np=$2 th=$3 size=$4 alpha=$5 frozen=$6 steps=$7 warmup=$8 launch=() out rc fz=()
@@ -107,6 +111,13 @@ run_torch() {  # name np th size alpha frozen steps warmup
   echo "$(field "$line" img_per_s) $(field "$line" rss_mb)" >>"$work/$name.torch"
 }
 
+# deterministic mode ([dist] deterministic, chunks of 4 rows) against the
+# default on the same job, alternated within each round
+det_configs=(
+  "128px_2x1         2 1 128 1.0  0 10 3"
+  "128px_1x2         1 2 128 1.0  0 10 3"
+  "frozen_224px_1x2  1 2 224 1.0  1  8 2"
+)
 for ((r = 1; r <= rounds; r++)); do
   echo "round $r/$rounds" | tee -a "$log"
   for c in "${configs[@]}"; do
@@ -115,6 +126,12 @@ for ((r = 1; r <= rounds; r++)); do
     # shellcheck disable=SC2086
     [ "$have_torch" = 1 ] && run_torch $c
   done
+  extra=(--set dist.deterministic=true --set dist.chunk=4) suffix=det
+  for c in "${det_configs[@]}"; do
+    # shellcheck disable=SC2086
+    run_mpifit $c
+  done
+  extra=() suffix=mpifit
 done
 
 echo
@@ -141,6 +158,18 @@ for c in "${configs[@]}"; do
     "$(ratio "$mr" "$tr")" "$mg" "$share"
 done | tee -a "$log"
 [ "$have_torch" = 1 ] || echo "(PyTorch not available to $python: its columns are n/a)"
+echo
+echo "deterministic mode ([dist] deterministic, chunk 4) against the default, medians over $rounds round(s);"
+echo "grad MB = bytes rank 0 put into the gradient exchange per step (float buckets; int64 sums + BatchNorm records)"
+printf '%-18s %11s %11s %6s %9s %9s %9s %9s\n' config default_im/s determ_im/s ratio def_MB det_MB def_gMB det_gMB
+for c in "${det_configs[@]}"; do
+  read -r name _ <<<"$c"
+  col() { if [ -s "$work/$name.$1" ]; then awk -v k="$2" '{ print $k }' "$work/$name.$1" | median; else echo n/a; fi; }
+  di=$(col mpifit 1) ei=$(col det 1)
+  printf '%-18s %11s %11s %6s %9s %9s %9s %9s\n' "$name" "$di" "$ei" "$(ratio "$ei" "$di")" "$(col mpifit 2)" \
+    "$(col det 2)" "$(col mpifit 4)" "$(col det 4)"
+done | tee -a "$log"
+echo "ratio = deterministic / default images/s (the issue's target: >= 0.85 on one node)"
 echo "ratios are mpifit / PyTorch (img/s: > 1 means mpifit is faster; MB: < 1 means mpifit uses less memory)"
 echo "log: $log"
 if [ "$failed" -ne 0 ]; then

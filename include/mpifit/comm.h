@@ -47,6 +47,18 @@ MF_API mf_status mf_comm_allgather_bytes(mf_comm *c, const void *mine, size_t n,
 MF_API mf_status mf_comm_allreduce_sum(mf_comm *c, double *buf, int n);
 /* Collective. buf[i] = min / max over ranks. */
 MF_API mf_status mf_comm_allreduce_min_max(mf_comm *c, int64_t *min_buf, int64_t *max_buf, int n);
+/* Bytes this rank has put into the gradient exchange so far (the bucketed
+ * float allreduce, or deterministic mode's int64 allreduce and BatchNorm
+ * allgather): `mpifit bench` reports them per step. 0 for NULL. */
+MF_API long long mf_comm_grad_bytes(const mf_comm *c);
+/* Count n more bytes of it (a collective made through another call). */
+MF_API void mf_comm_count_grad_bytes(mf_comm *c, size_t n);
+/* Collective. *v = the largest *v of any rank (exact in any order). */
+MF_API mf_status mf_comm_allreduce_max_f64(mf_comm *c, double *v);
+/* Collective. buf[i] = sum over ranks of buf[i], in 64-bit integers: exact,
+ * so the result does not depend on the order MPI adds in (deterministic
+ * mode's fixed-point gradients). Any n (sent in pieces of 2^28). */
+MF_API mf_status mf_comm_allreduce_sum_i64(mf_comm *c, int64_t *buf, size_t n);
 /* Collective. buf = average over ranks (BatchNorm moving statistics before
  * evaluation and checkpoints, so every rank and file agree). */
 MF_API mf_status mf_comm_average_floats(mf_comm *c, float *buf, size_t n);

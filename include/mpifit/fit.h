@@ -107,6 +107,18 @@ MF_API mf_dist_options mf_dist_options_default(void);
  * steps, on every rank alike): see mf_fit_sync_trainable. The context's rank
  * must be comm's. Collective. */
 MF_API mf_status mf_fit_distribute(mf_fit_ctx *ctx, mf_comm *comm, const mf_dist_options *o);
+/* Deterministic mode (docs/deterministic.md): the built-in train step runs
+ * each batch as chunks of `chunk` rows (chunk must divide every batch) with
+ * per-chunk ("ghost") BatchNorm statistics and dropout streams, and sums the
+ * chunks' gradients exactly (fixed point, int64), so weights, optimizer
+ * state, BatchNorm statistics and metrics after any number of steps are
+ * bit-identical for any number of ranks and threads given the same global
+ * batch. chunk 0 turns it off. Not with gradient accumulation or synchronized
+ * BatchNorm; mf_fit refuses it with a train_step of one's own. Call after
+ * mf_fit_distribute (or without it for one process). */
+MF_API mf_status mf_fit_set_deterministic(mf_fit_ctx *ctx, int chunk);
+/* Deterministic mode's chunk, or 0 when the mode is off. */
+MF_API int mf_fit_deterministic(const mf_fit_ctx *ctx);
 /* Collective: check that every rank trains the same layers (an error naming
  * the ranks that differ otherwise) and, if the trainable set changed since the
  * gradient buckets were planned, plan them again. mf_fit calls it before every

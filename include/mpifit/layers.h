@@ -96,6 +96,10 @@ MF_API mf_layer *mf_batchnorm_ex(const char *name, float momentum, float epsilon
  * MobileNetV2 uses 0.999). MF_STATUS_INVALID if l is not a BatchNormalization
  * or momentum is outside [0, 1]. */
 MF_API mf_status mf_batchnorm_set_momentum(mf_layer *l, float momentum);
+/* One moving-statistics update of a BatchNormalization from batch statistics
+ * (C floats each: the mean and the unbiased variance): moving = momentum *
+ * moving + (1 - momentum) * batch, as its training forward does. */
+MF_API void mf_batchnorm_update_moving(mf_layer *l, const float *mean, const float *var);
 /* ReLU, clipped at max_value when max_value > 0 (ReLU6 is max_value = 6). */
 MF_API mf_layer *mf_relu(const char *name, float max_value);
 /* Add: element-wise sum of 2 to 8 inputs of the same shape (residual connections;

@@ -113,6 +113,13 @@ MF_API void mf_model_set_sync_batchnorm(mf_model *m, mf_comm *comm);
  * BatchNorm) call it; NULL turns it off. mf_model_set_sync_batchnorm installs
  * an MPI allreduce over comm here. */
 MF_API void mf_model_set_stat_reduce(mf_model *m, mf_stat_reduce_fn fn, void *user);
+/* BatchNorm in training mode hands its batch statistics (mean, unbiased
+ * variance: C floats each) to fn instead of updating its moving statistics;
+ * NULL restores the update. Deterministic mode (src/train/deterministic.c)
+ * records every chunk's and updates once per step with
+ * mf_batchnorm_update_moving. */
+typedef void (*mf_bn_record_fn)(void *user, mf_layer *bn, const float *mean, const float *var, int C);
+MF_API void mf_model_set_bn_record(mf_model *m, mf_bn_record_fn fn, void *user);
 
 /* What forward passes keep for a backward pass that follows. By default a
  * forward pass in MF_MODE_TRAIN keeps what the weight gradients need, and one

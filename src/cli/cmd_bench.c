@@ -129,6 +129,8 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
         mf_dist_options d = mf_job_dist_options(j);
         s = mf_fit_distribute(ctx, comm, &d);
     }
+    if (s == MF_STATUS_OK)
+        s = mf_job_deterministic(j, ctx);
     if (s != MF_STATUS_OK) {
         mf_fit_ctx_free(ctx);
         return mf_job_agree(j, s);
@@ -151,10 +153,13 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
     double *all = mf_alloc(5 * (size_t)n * sizeof *all);
     t.step = all, t.fwd = all + n, t.bwd = all + 2 * n, t.wait = all + 3 * n, t.opt = all + 4 * n;
     double wall0 = 0.0;
+    int det = mf_fit_deterministic(ctx);
+    long long bytes0 = 0;
     for (int k = 0; k < o->warmup + n && s == MF_STATUS_OK; k++) {
         if (k == o->warmup) {
             s = mf_comm_agree(comm, MF_STATUS_OK); /* start the clock together */
             wall0 = mf_now();
+            bytes0 = mf_comm_grad_bytes(comm);
         }
         mf_batch b;
         memset(&b, 0, sizeof b);
@@ -163,6 +168,18 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
         b.n = b.n_valid = B;
         b.step = k;
         double t0 = mf_now();
+        if (det) { /* the chunked step as one: its parts interleave */
+            mf_logs logs;
+            mf_logs_clear(&logs);
+            if (s == MF_STATUS_OK)
+                s = mf_train_step_default(ctx, &b, &logs, NULL);
+            if (k >= o->warmup) {
+                int i = k - o->warmup;
+                t.step[i] = mf_now() - t0;
+                t.fwd[i] = t.bwd[i] = t.wait[i] = t.opt[i] = 0.0;
+            }
+            continue;
+        }
         mf_tensor logits = mf_fit_forward(ctx, &b, MF_MODE_TRAIN);
         const float *dlogits;
         mf_fit_compiled_loss(ctx, &b, &logits, &dlogits);
@@ -183,6 +200,7 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
         }
     }
     double wall = mf_now() - wall0;
+    double mb_step = (double)(mf_comm_grad_bytes(comm) - bytes0) / n / 1048576.0; /* this rank's */
     /* a failed step (NaN gradients) on one rank: every rank hears of it */
     s = mf_job_agree(j, s);
     int64_t rss_lo = (int64_t)(peak_rss_mb() * 1024.0), rss_hi = rss_lo;
@@ -205,10 +223,15 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
         printf("    optimizer    %10.2f\n", optm);
         printf("  GFLOP/s        %10.1f  (analytic: %.2f GFLOP per step per rank)\n", gflops, flops * 1e-9);
         printf("  peak RSS       %10.0f MB (largest of any rank)\n", rss);
+        printf("  gradient MB    %10.3f  per step sent by rank 0 (%s)\n", mb_step,
+               det ? "deterministic: int64 sums and BatchNorm records" : "float allreduce buckets");
+        if (det)
+            printf("  (deterministic mode, chunks of %d rows: the step is timed whole)\n", det);
         printf("RESULT impl=mpifit mode=train ranks=%d threads=%d size=%d width=%g batch=%d frozen=%d img_per_s=%.2f "
-               "step_ms=%.1f fwd_ms=%.1f bwd_ms=%.1f allreduce_ms=%.2f opt_ms=%.2f gflops=%.2f rss_mb=%.0f\n",
+               "step_ms=%.1f fwd_ms=%.1f bwd_ms=%.1f allreduce_ms=%.2f opt_ms=%.2f gflops=%.2f rss_mb=%.0f "
+               "deterministic=%d grad_mb=%.3f\n",
                world, threads, S, (double)c->model.alpha, B, c->model.freeze_base ? 1 : 0, ips, step, fwd, bwd, wait,
-               optm, gflops, rss);
+               optm, gflops, rss, det, mb_step);
         fflush(stdout);
     }
     mf_free(all);

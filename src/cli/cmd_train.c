@@ -273,6 +273,7 @@ static mf_status setup(run *r, int argc, char **argv, int *spe)
                        c->path, c->data.batch_size, c->train.accumulate_steps);
     mf_dist_options d = mf_job_dist_options(j);
     MF_TRY(mf_fit_distribute(r->ctx, r->comm, &d));
+    MF_TRY(mf_job_deterministic(j, r->ctx));
     snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/checkpoints", c->output.dir);
     MF_TRY(mf_job_agree(j, j->rank == 0 ? mf_mkdir_p(r->ckpt_dir) : MF_STATUS_OK));
     r->best = NAN;

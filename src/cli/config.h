@@ -95,6 +95,8 @@ typedef struct mf_config {
         int overlap; /* allreduce buckets during backward */
         float bucket_mb;
         int sync_batchnorm;
+        int deterministic; /* docs/deterministic.md */
+        int chunk; /* its rows per chunk */
         int scale_lr; /* Goyal et al.: learning rate x ranks */
         int check_identical; /* debug: hash parameters across ranks every step */
         float timeout; /* seconds a collective may wait (the watchdog), 0 = off */

@@ -449,6 +449,27 @@ mf_status mf_job_make_optimizer(const mf_job *j, int steps_per_epoch, mf_optimiz
     return MF_STATUS_OK;
 }
 
+mf_status mf_job_deterministic(const mf_job *j, mf_fit_ctx *ctx)
+{
+    const mf_config *c = &j->cfg;
+    if (!c->dist.deterministic)
+        return MF_STATUS_OK;
+    if (c->data.batch_size % c->dist.chunk != 0) {
+        char where[MF_CFG_PATH + 64];
+        mf_config_where(c, "dist", "chunk", where, sizeof where);
+        return mf_fail(MF_STATUS_CONFIG, "%s: [dist] chunk = %d does not divide [data] batch_size = %d", where,
+                       c->dist.chunk, c->data.batch_size);
+    }
+    mf_status s = mf_fit_set_deterministic(ctx, c->dist.chunk);
+    if (s != MF_STATUS_OK)
+        return mf_fail(s, "%s: [dist] deterministic: %s", c->path, mf_last_error());
+    if (j->rank == 0)
+        mf_log_info("deterministic mode: chunks of %d rows, ghost BatchNorm, exact gradient sums: the same result at "
+                    "any number of ranks and threads for a global batch of %d (docs/deterministic.md)",
+                    c->dist.chunk, c->data.batch_size * j->world);
+    return MF_STATUS_OK;
+}
+
 mf_dist_options mf_job_dist_options(const mf_job *j)
 {
     const mf_config *c = &j->cfg;

@@ -56,6 +56,9 @@ mf_status mf_job_classes(mf_job *j);
 /* Build [model] (arch, alpha, input size, dropout), load [model] weights and
  * then --weights, freeze the base if asked. */
 mf_status mf_job_build_model(mf_job *j);
+/* [dist] deterministic and chunk onto ctx (after mf_fit_distribute); errors
+ * name the config. */
+mf_status mf_job_deterministic(const mf_job *j, mf_fit_ctx *ctx);
 /* The trainable flags of a model built from config c as its run had them at
  * a checkpoint's position (epoch, step_in_epoch: mf_checkpoint_summary):
  * [model] trainable_from / freeze_base, then [finetune] trainable_from once

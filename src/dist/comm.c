@@ -21,6 +21,7 @@ struct mf_comm {
     MPI_Comm comm, local;
     MPI_Comm roll; /* the watchdog's roll call (wait_watched), apart from the collectives */
     long long seq; /* watched collectives so far: the same count on every rank */
+    atomic_llong grad_bytes; /* payload of the gradient exchange so far (mf_comm_grad_bytes) */
     int rank, size, local_rank, local_size;
     int started_mpi;
     int thread_level; /* what MPI_Init_thread provided */
@@ -414,6 +415,46 @@ mf_status mf_comm_allreduce_min_max(mf_comm *c, int64_t *min_buf, int64_t *max_b
     return MF_STATUS_OK;
 }
 
+long long mf_comm_grad_bytes(const mf_comm *c) { return c ? atomic_load(&((mf_comm *)c)->grad_bytes) : 0; }
+
+void mf_comm_count_grad_bytes(mf_comm *c, size_t n)
+{
+    if (c)
+        atomic_fetch_add(&c->grad_bytes, (long long)n);
+}
+
+mf_status mf_comm_allreduce_max_f64(mf_comm *c, double *v)
+{
+    watch_begin(c, "a max allreduce (deterministic mode's exponent)");
+    MPI_Request req;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, v, 1, MPI_DOUBLE, MPI_MAX, c->comm, &req);
+    if (rc == MPI_SUCCESS)
+        rc = wait_watched(c, &req);
+    watch_end(c);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(rc, "MPI_Allreduce (max)");
+    return MF_STATUS_OK;
+}
+
+mf_status mf_comm_allreduce_sum_i64(mf_comm *c, int64_t *buf, size_t n)
+{
+    const size_t piece = (size_t)1 << 28; /* MPI counts are int */
+    int rc = MPI_SUCCESS;
+    for (size_t off = 0; off < n && rc == MPI_SUCCESS; off += piece) {
+        int k = (int)(n - off < piece ? n - off : piece);
+        watch_begin(c, "the gradient allreduce (deterministic mode, int64)");
+        atomic_fetch_add(&c->grad_bytes, (long long)((size_t)k * sizeof(int64_t)));
+        MPI_Request req;
+        rc = MPI_Iallreduce(MPI_IN_PLACE, buf + off, k, MPI_INT64_T, MPI_SUM, c->comm, &req);
+        if (rc == MPI_SUCCESS)
+            rc = wait_watched(c, &req);
+        watch_end(c);
+    }
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(rc, "MPI_Allreduce (int64 sum)");
+    return MF_STATUS_OK;
+}
+
 mf_status mf_comm_average_floats(mf_comm *c, float *buf, size_t n)
 {
     if (c->size == 1)
@@ -639,6 +680,7 @@ static void launch_ready(mf_grad_sync *g)
     float *grads = mf_model_grads(g->m);
     while (g->next < g->n && g->b[g->next].pending == 0) {
         bucket *b = &g->b[g->next++];
+        atomic_fetch_add(&g->c->grad_bytes, (long long)((b->hi - b->lo) * sizeof(float)));
         int rc =
             MPI_Iallreduce(MPI_IN_PLACE, grads + b->lo, (int)(b->hi - b->lo), MPI_FLOAT, MPI_SUM, g->c->comm, &b->req);
         if (rc != MPI_SUCCESS && !g->error)
@@ -710,6 +752,7 @@ mf_status mf_grad_sync_finish(mf_grad_sync *g)
             snprintf(what, sizeof what, "the gradient allreduce (bucket %d of %d)", i + 1, g->n);
             watch_begin(g->c, what);
             MPI_Request req;
+            atomic_fetch_add(&g->c->grad_bytes, (long long)((g->b[i].hi - g->b[i].lo) * sizeof(float)));
             int rc = MPI_Iallreduce(MPI_IN_PLACE, grads + g->b[i].lo, (int)(g->b[i].hi - g->b[i].lo), MPI_FLOAT,
                                     MPI_SUM, g->c->comm, &req);
             if (rc == MPI_SUCCESS)

@@ -30,11 +30,13 @@ typedef struct batchnorm {
     int gamma, beta, mmean, mvar; /* slot indices; gamma/beta -1 when absent */
     float *one; /* (C) ones: gamma without scale */
     float *mean, *invstd; /* (C) each: statistics of the last forward */
+    float *bvar; /* (C): its unbiased batch variance (the moving update's) */
     double *acc; /* (2C + 1): combined channel sums (+ rows, for sync BN) */
     float *k; /* (3C): backward coefficients k1..k3 */
     float *zero; /* (C) zeros: the shift of unshifted sums */
     double rows; /* rows the last training statistics covered (all ranks') */
-    double *part; /* part_threads * 2C partial sums */
+    double *part; /* part_groups * 2C partial sums */
+    size_t part_groups;
     float *fpart; /* part_threads * 2C block sums */
     int part_threads;
 } batchnorm;
@@ -54,9 +56,11 @@ static mf_status bn_build(mf_layer *l)
     b->mvar = mf_layer_reserve(l, "moving_variance", c, MF_PARAM_STATE);
     mf_free(b->mean);
     mf_free(b->invstd);
+    mf_free(b->bvar);
     mf_free(b->acc);
     mf_free(b->k);
     b->mean = mf_alloc((size_t)b->C * sizeof(float));
+    b->bvar = mf_alloc((size_t)b->C * sizeof(float));
     b->invstd = mf_alloc((size_t)b->C * sizeof(float));
     b->acc = mf_alloc((size_t)(2 * b->C + 1) * sizeof(double));
     b->k = mf_alloc((size_t)3 * b->C * sizeof(float));
@@ -84,16 +88,21 @@ static void bn_init(mf_layer *l, mf_rng *rng)
     mf_init_const(l->slot[b->mvar].data, (size_t)b->C, 1.0f);
 }
 
-static double *partials(batchnorm *b, int nt)
+/* Zeroed double partials for `groups` row groups (2C each), and float block
+ * sums for nt threads. */
+static double *partials(batchnorm *b, size_t groups, int nt)
 {
-    if (nt > b->part_threads) {
+    if (groups > b->part_groups) {
         mf_free(b->part);
+        b->part = mf_alloc(groups * 2 * b->C * sizeof(double));
+        b->part_groups = groups;
+    }
+    if (nt > b->part_threads) {
         mf_free(b->fpart);
-        b->part = mf_alloc((size_t)nt * 2 * b->C * sizeof(double));
         b->fpart = mf_alloc((size_t)nt * 2 * b->C * sizeof(float));
         b->part_threads = nt;
     }
-    memset(b->part, 0, (size_t)nt * 2 * b->C * sizeof(double));
+    memset(b->part, 0, groups * 2 * b->C * sizeof(double));
     return b->part;
 }
 
@@ -103,10 +112,12 @@ static double *partials(batchnorm *b, int nt)
  *   mode 1: s1 = sum dy, s2 = sum dy * (x - k), k the mean; with a fused
  *           ReLU (rm), dy counts only where the ReLU passed it (relu_mask)
  * Rows are summed in float over blocks of BLOCK rows (vectorised, C contiguous),
- * each block's sums added into double partials per thread, and the threads'
- * partials combined in thread order: accurate and deterministic for a fixed
- * thread count. */
+ * each block's sums added into a double partial per group of GROUP_ROWS rows,
+ * and the groups' partials combined in group order. Blocks and groups are
+ * fixed cuts of the rows, and threads take whole groups, so the sums are the
+ * same bits for any number of threads (deterministic mode relies on it). */
 #define BLOCK 64
+#define GROUP_ROWS 256 /* a multiple of BLOCK: enough groups for the threads at small M */
 
 /* A fused ReLU's mask, recomputed from the BatchNorm input instead of read
  * from the ReLU's output: backward then streams dy and x only. The same
@@ -159,31 +170,36 @@ static void channel_sums(batchnorm *b, double *s1, double *s2, const float *x, c
                          const float *k, size_t M, int mode)
 {
     int C = b->C;
+    size_t groups = (M + GROUP_ROWS - 1) / GROUP_ROWS;
     int nt = omp_get_max_threads();
-    double *part = partials(b, nt);
+    if ((size_t)nt > groups)
+        nt = groups > 0 ? (int)groups : 1;
+    double *part = partials(b, groups ? groups : 1, nt);
 #pragma omp parallel num_threads(nt)
     {
-        int t = omp_get_thread_num(), n = omp_get_num_threads();
-        double *p1 = part + (size_t)t * 2 * C, *p2 = p1 + C;
-        float *f1 = b->fpart + (size_t)t * 2 * C, *f2 = f1 + C;
-        size_t lo = M * (size_t)t / (size_t)n, hi = M * (size_t)(t + 1) / (size_t)n;
-        for (size_t r0 = lo; r0 < hi; r0 += BLOCK) {
-            size_t r1 = r0 + BLOCK < hi ? r0 + BLOCK : hi;
-            for (int c = 0; c < C; c++)
-                f1[c] = f2[c] = 0.0f;
-            block_sums(f1, f2, x, dy, rm, k, r0, r1, C, mode);
-            for (int c = 0; c < C; c++) {
-                p1[c] += f1[c];
-                p2[c] += f2[c];
+        float *f1 = b->fpart + (size_t)omp_get_thread_num() * 2 * C, *f2 = f1 + C;
+#pragma omp for schedule(static)
+        for (long gi = 0; gi < (long)groups; gi++) {
+            double *p1 = part + (size_t)gi * 2 * C, *p2 = p1 + C;
+            size_t lo = (size_t)gi * GROUP_ROWS, hi = lo + GROUP_ROWS < M ? lo + GROUP_ROWS : M;
+            for (size_t r0 = lo; r0 < hi; r0 += BLOCK) {
+                size_t r1 = r0 + BLOCK < hi ? r0 + BLOCK : hi;
+                for (int c = 0; c < C; c++)
+                    f1[c] = f2[c] = 0.0f;
+                block_sums(f1, f2, x, dy, rm, k, r0, r1, C, mode);
+                for (int c = 0; c < C; c++) {
+                    p1[c] += f1[c];
+                    p2[c] += f2[c];
+                }
             }
         }
     }
     for (int c = 0; c < C; c++)
         s1[c] = s2[c] = 0.0;
-    for (int t = 0; t < nt; t++)
+    for (size_t gi = 0; gi < groups; gi++)
         for (int c = 0; c < C; c++) {
-            s1[c] += part[(size_t)t * 2 * C + c];
-            s2[c] += part[(size_t)t * 2 * C + C + c];
+            s1[c] += part[gi * 2 * C + c];
+            s2[c] += part[gi * 2 * C + C + c];
         }
 }
 
@@ -253,9 +269,15 @@ static void bn_forward(mf_layer *l, const mf_exec *ex, const mf_tensor *const *i
                 var = 0.0;
             b->mean[c] = (float)mean;
             b->invstd[c] = (float)(1.0 / sqrt(var + (double)b->epsilon));
+            if (ex->bn_record) { /* deterministic mode: one update per step, from every chunk's */
+                b->bvar[c] = (float)var * unbias;
+                continue;
+            }
             mm[c] = b->momentum * mm[c] + (1.0f - b->momentum) * (float)mean;
             mv[c] = b->momentum * mv[c] + (1.0f - b->momentum) * (float)var * unbias;
         }
+        if (ex->bn_record)
+            ex->bn_record(ex->bn_record_user, l, b->mean, b->bvar, C);
     } else {
         for (int c = 0; c < C; c++) {
             b->mean[c] = mm[c];
@@ -367,6 +389,7 @@ static void bn_destroy(mf_layer *l)
     batchnorm *b = (batchnorm *)l;
     mf_free(b->mean);
     mf_free(b->invstd);
+    mf_free(b->bvar);
     mf_free(b->part);
     mf_free(b->fpart);
     mf_free(b->acc);
@@ -436,6 +459,17 @@ int mf_batchnorm_affine(const mf_layer *l, float *scale, float *shift)
             shift[c] = beta[c] - mm[c] * s;
     }
     return b->C;
+}
+
+void mf_batchnorm_update_moving(mf_layer *l, const float *mean, const float *var)
+{
+    MF_ASSERT(l->ops == &bn_ops);
+    batchnorm *b = (batchnorm *)l;
+    float *mm = l->slot[b->mmean].data, *mv = l->slot[b->mvar].data;
+    for (int c = 0; c < b->C; c++) {
+        mm[c] = b->momentum * mm[c] + (1.0f - b->momentum) * mean[c];
+        mv[c] = b->momentum * mv[c] + (1.0f - b->momentum) * var[c];
+    }
 }
 
 mf_status mf_batchnorm_set_momentum(mf_layer *l, float momentum)

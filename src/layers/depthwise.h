@@ -29,10 +29,11 @@ void mf_dw_forward(float *out, const float *inp, const float *w, const float *b,
 /* dinp (N,H,W,C) += (first: =) the input gradient of dout (N,Ho,Wo,C*M). */
 void mf_dw_backward_input(float *dinp, const float *dout, const float *w, int first, int N, int H, int W, int C,
                           const mf_dw_window *g);
-/* Floats of per-thread scratch mf_dw_backward_weight wants for `threads` threads. */
-size_t mf_dw_weight_scratch(const mf_dw_window *g, int C, int threads);
+/* Floats of scratch mf_dw_backward_weight wants for a batch of N. */
+size_t mf_dw_weight_scratch(const mf_dw_window *g, int C, int N);
 /* dw (KH,KW,C*M) += the kernel gradient; part: part_floats of scratch, one
- * private accumulator per thread, added in thread order (deterministic). */
+ * accumulator per unit of work (RB output rows of one image), added in unit
+ * order: the same bits for any number of threads. */
 void mf_dw_backward_weight(float *dw, float *part, size_t part_floats, const float *inp, const float *dout, int N,
                            int H, int W, int C, const mf_dw_window *g);
 #endif

@@ -15,7 +15,6 @@
  * the output; swish recomputes the pre-activation) keeps its output for
  * backward and folds nothing.
  * Init: depthwise_kernel glorot_uniform (fan_in KH*KW*C, fan_out KH*KW*M), bias zeros. */
-#include <omp.h>
 #include <string.h>
 #include "layer.h"
 #include "conv_geom.h"
@@ -206,35 +205,41 @@ static void dw_weight_rowm(float *restrict acc, const float *restrict inp_n, con
     weight_row(acc, inp_n, dy, H, W, C, g, ho, g->M);
 }
 
-size_t mf_dw_weight_scratch(const mf_dw_window *g, int C, int threads)
-{
-    return (size_t)threads * g->KH * g->KW * C * g->M;
-}
+/* The kernel gradient's units of work: RB output rows of one image. Each
+ * unit sums into its own accumulator and the accumulators are added in unit
+ * order, so the result is the same bits for any number of threads. */
+#define RB 8
+static size_t units_of(const mf_dw_window *g, int N) { return (size_t)N * (size_t)((g->Ho + RB - 1) / RB); }
+
+size_t mf_dw_weight_scratch(const mf_dw_window *g, int C, int N) { return units_of(g, N) * g->KH * g->KW * C * g->M; }
 
 void mf_dw_backward_weight(float *dw, float *part, size_t part_floats, const float *inp, const float *dout, int N,
                            int H, int W, int C, const mf_dw_window *g)
 {
     size_t KKC = (size_t)g->KH * g->KW * C * g->M;
-    /* the thread count may have grown since the workspace was sized: use no
-     * more threads than it has room for */
-    int nt = omp_get_max_threads();
-    if ((size_t)nt * KKC > part_floats)
-        nt = (int)(part_floats / KKC);
-    MF_ASSERT(nt >= 1);
-    memset(part, 0, (size_t)nt * KKC * sizeof(float));
-    int Ho = g->Ho, CM = C * g->M;
-#pragma omp parallel num_threads(nt)
-    {
-        float *acc = part + (size_t)omp_get_thread_num() * KKC;
-#pragma omp for collapse(2) schedule(static)
-        for (int n = 0; n < N; n++)
-            for (int ho = 0; ho < Ho; ho++)
-                (g->M == 1 ? dw_weight_row1 : dw_weight_rowm)(
-                    acc, inp + (size_t)n * H * W * C, dout + (((size_t)n * Ho + ho) * g->Wo) * CM, H, W, C, g, ho);
+    int Ho = g->Ho, CM = C * g->M, blocks = (Ho + RB - 1) / RB;
+    long units = (long)units_of(g, N);
+    MF_ASSERT((size_t)units * KKC <= part_floats);
+#pragma omp parallel for schedule(static)
+    for (long u = 0; u < units; u++) {
+        float *acc = part + (size_t)u * KKC;
+        memset(acc, 0, KKC * sizeof *acc);
+        int n = (int)(u / blocks), h0 = (int)(u % blocks) * RB, h1 = h0 + RB < Ho ? h0 + RB : Ho;
+        for (int ho = h0; ho < h1; ho++)
+            (g->M == 1 ? dw_weight_row1 : dw_weight_rowm)(acc, inp + (size_t)n * H * W * C,
+                                                          dout + (((size_t)n * Ho + ho) * g->Wo) * CM, H, W, C, g, ho);
     }
-    for (int t = 0; t < nt; t++)
+    /* the units' sum first (in unit order), then added to dw once: a second
+     * backward then adds exactly what the first did */
+    for (long u = 1; u < units; u++) {
+        const float *pu = part + (size_t)u * KKC;
+#pragma omp simd
         for (size_t i = 0; i < KKC; i++)
-            dw[i] += part[(size_t)t * KKC + i];
+            part[i] += pu[i];
+    }
+#pragma omp simd
+    for (size_t i = 0; i < KKC; i++)
+        dw[i] += part[i];
 }
 
 /* ---- the layer ---- */
@@ -284,10 +289,10 @@ static size_t dw_workspace(const mf_layer *l, int N)
 {
     const depthwise_conv2d *d = (const depthwise_conv2d *)l;
     mf_dw_window g = mf_dw_window_of(&d->o, &d->g);
-    /* one private kernel-gradient accumulator per thread (summed in thread order,
-     * so the result does not depend on scheduling); with an activation the
+    /* one kernel-gradient accumulator per unit of work (summed in unit order,
+     * so the result does not depend on the threads); with an activation the
      * batch's dz, and swish's pre-activation */
-    size_t ws = mf_dw_weight_scratch(&g, l->in_shape[0].d[3], omp_get_max_threads());
+    size_t ws = mf_dw_weight_scratch(&g, l->in_shape[0].d[3], N);
     if (d->o.activation != MF_ACT_LINEAR)
         ws += (mf_act_reads_input(d->o.activation) ? 2 : 1) * (size_t)N * out_image(d);
     return ws;

@@ -46,6 +46,10 @@ typedef struct mf_exec {
      * process" is: the model hands in what mf_model_set_stat_reduce gave it. */
     mf_stat_reduce_fn stat_sum;
     void *stat_user;
+    /* Deterministic mode: BatchNorm hands its batch statistics here instead
+     * of updating the moving ones (mf_model_set_bn_record), or NULL. */
+    mf_bn_record_fn bn_record;
+    void *bn_record_user;
     int din_first[MF_LAYER_MAX_INPUTS]; /* 1: write din[i] (=), 0: add to it (+=) */
     /* Fusions the memory plan chose (each only for kinds whose ops allow it):
      *   fuse_relu: the ReLU that follows is done here (ops->fuses_relu): forward

@@ -11,7 +11,6 @@
  * (N*Ho*Wo, C*M) x (C*M, F) with no copy.
  * Init: both kernels glorot_uniform (depthwise: fans KH*KW*C and KH*KW*M;
  * pointwise: C*M and F), bias zeros. */
-#include <omp.h>
 #include <string.h>
 #include "layer.h"
 #include "conv_geom.h"
@@ -66,7 +65,7 @@ static size_t sep_workspace(const mf_layer *l, int N)
     size_t rows = rows_of(p, N), CM = (size_t)l->in_shape[0].d[3] * p->o.depth_multiplier, F = (size_t)p->o.filters;
     /* forward: z. backward: z, dz, the depthwise kernel-gradient scratch, and
      * with an activation g = act'(.) dy (and swish's pre-activation) */
-    size_t ws = 2 * rows * CM + mf_dw_weight_scratch(&g, l->in_shape[0].d[3], omp_get_max_threads());
+    size_t ws = 2 * rows * CM + mf_dw_weight_scratch(&g, l->in_shape[0].d[3], N);
     if (p->o.activation != MF_ACT_LINEAR)
         ws += (mf_act_reads_input(p->o.activation) ? 2 : 1) * rows * F;
     return ws;

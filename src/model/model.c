@@ -416,6 +416,8 @@ static mf_exec exec_for(const mf_model *m, int i, mf_mode mode, mf_rng *rng)
     ex.param_grads = l->trainable;
     ex.stat_sum = m->stat_sum;
     ex.stat_user = m->stat_user;
+    ex.bn_record = m->bn_record;
+    ex.bn_record_user = m->bn_record_user;
     ex.fuse_relu = pn->fuse_relu;
     ex.relu_max = pn->relu_max;
     ex.pad_top = pn->pad_top;
@@ -569,6 +571,12 @@ void mf_model_set_stat_reduce(mf_model *m, mf_stat_reduce_fn fn, void *user)
 {
     m->stat_sum = fn;
     m->stat_user = user;
+}
+
+void mf_model_set_bn_record(mf_model *m, mf_bn_record_fn fn, void *user)
+{
+    m->bn_record = fn;
+    m->bn_record_user = user;
 }
 
 void mf_model_set_profiling(mf_model *m, int on)

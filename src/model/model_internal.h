@@ -44,6 +44,8 @@ struct mf_model {
     void (*bwd_hook)(void *user, int layer);
     void *bwd_hook_user;
     mf_stat_reduce_fn stat_sum; /* synchronized BatchNorm, or NULL */
+    mf_bn_record_fn bn_record; /* deterministic mode's BatchNorm statistics, or NULL */
+    void *bn_record_user;
     void *stat_user;
     int profile; /* time every layer's forward and backward */
     double *fwd_s, *bwd_s; /* n_nodes each, seconds summed */

@@ -3,10 +3,11 @@
  * OpenBLAS' own pthreads and our OpenMP kernels would be two thread pools on
  * the same cores, each spinning while the other works: on this 2-core machine
  * that made MobileNetV2 training 2x slower with 2 threads than with 1. So
- * OpenBLAS runs single-threaded and mf_sgemm splits a large product into
- * row (or column) blocks across the OpenMP threads, each block one
- * single-threaded cblas_sgemm. Inside a parallel region (a kernel already
- * split over images) a product runs as is. */
+ * OpenBLAS runs single-threaded and mf_sgemm cuts a large product into
+ * fixed row (or column) blocks shared out over the OpenMP threads, each block
+ * one single-threaded cblas_sgemm; inside a parallel region (a kernel already
+ * split over images) the same blocks run one after another. The blocks do
+ * not depend on the thread count, so neither do the results. */
 #include <cblas.h>
 #include <libxsmm.h>
 #include <omp.h>
@@ -29,6 +30,11 @@ static pthread_once_t blas_single_once = PTHREAD_ONCE_INIT;
 
 static void blas_single(void) { openblas_set_num_threads(1); }
 
+/* A split product: blocks of at least SPLIT_BLOCK rows (or columns) of C,
+ * at most SPLIT_MAX of them (each a cblas_sgemm call, which packs its
+ * operands again). */
+#define SPLIT_BLOCK 128
+#define SPLIT_MAX 8
 /* Below this many multiply-adds a product is not worth splitting. */
 #define SPLIT_MIN_FLOPS (1 << 18)
 
@@ -220,28 +226,34 @@ void mf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, 
         if (ta && beta == 1.0f && xs_tn_acc(M, N, K, A, lda, B, ldb, C, ldc, small ? 1 : nt))
             return;
     }
-    if (nt <= 1 || (double)M * N * K < SPLIT_MIN_FLOPS) {
+    if ((double)M * N * K < SPLIT_MIN_FLOPS) {
         cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    /* split the longer side of C into nt blocks: rows of op(A) or columns of op(B) */
+    /* the longer side of C cut into blocks of rows of op(A) or columns of
+     * op(B), as many calls whatever the thread count: OpenBLAS
+     * picks its kernel by shape, so blocks that followed the thread count
+     * would give other bits with 1 thread than with 2 (deterministic mode) */
     int by_rows = M >= N;
     int len = by_rows ? M : N;
-    if (nt > len)
-        nt = len;
-#pragma omp parallel num_threads(nt)
-    {
-        int t = omp_get_thread_num(), n = omp_get_num_threads();
-        int lo = (int)((long)len * t / n), hi = (int)((long)len * (t + 1) / n);
-        if (hi > lo) {
-            if (by_rows) {
-                const float *a = ta ? A + lo : A + (size_t)lo * lda;
-                cblas_sgemm(CblasRowMajor, TA, TB, hi - lo, N, K, alpha, a, lda, B, ldb, beta, C + (size_t)lo * ldc,
-                            ldc);
-            } else {
-                const float *b = tb ? B + (size_t)lo * ldb : B + lo;
-                cblas_sgemm(CblasRowMajor, TA, TB, M, hi - lo, K, alpha, A, lda, b, ldb, beta, C + lo, ldc);
-            }
+    /* up to SPLIT_MAX blocks of at least SPLIT_BLOCK, a multiple of 16: a
+     * function of the shape only */
+    int blocks = (len + SPLIT_BLOCK - 1) / SPLIT_BLOCK;
+    if (blocks > SPLIT_MAX)
+        blocks = SPLIT_MAX;
+    int bs = ((len + blocks - 1) / blocks + 15) / 16 * 16;
+    blocks = (len + bs - 1) / bs;
+    if (nt > blocks)
+        nt = blocks;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int bi = 0; bi < blocks; bi++) {
+        int lo = bi * bs, hi = lo + bs < len ? lo + bs : len;
+        if (by_rows) {
+            const float *a = ta ? A + lo : A + (size_t)lo * lda;
+            cblas_sgemm(CblasRowMajor, TA, TB, hi - lo, N, K, alpha, a, lda, B, ldb, beta, C + (size_t)lo * ldc, ldc);
+        } else {
+            const float *b = tb ? B + (size_t)lo * ldb : B + lo;
+            cblas_sgemm(CblasRowMajor, TA, TB, M, hi - lo, K, alpha, A, lda, b, ldb, beta, C + lo, ldc);
         }
     }
 }

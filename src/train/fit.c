@@ -357,6 +357,10 @@ mf_status mf_fit(mf_fit_ctx *ctx, mf_loader *train, mf_loader *validation, const
 {
     mf_step_fn train_step = o->train_step ? o->train_step : mf_train_step_default;
     mf_step_fn test_step = o->test_step ? o->test_step : mf_test_step_default;
+    if (ctx->det && train_step != mf_train_step_default)
+        return mf_fail(MF_STATUS_INVALID,
+                       "fit: deterministic mode runs the built-in train step (chunked, docs/deterministic.md); a "
+                       "train_step of one's own would run its own forward over the whole batch");
     int verbose = ctx->rank == 0 || o->verbose_all_ranks ? o->verbose : 0; /* rank 0 speaks for the job */
     int first, resume_step;
     /* a checkpoint written where a callback (EarlyStopping) stopped training:

@@ -5,6 +5,9 @@
 #include "../core/core.h"
 #include "fit_state.h"
 
+/* Deterministic mode's state (deterministic.c; docs/deterministic.md). */
+typedef struct mf_det mf_det;
+
 struct mf_fit_ctx {
     mf_model *model; /* not owned */
     uint64_t seed;
@@ -41,6 +44,7 @@ struct mf_fit_ctx {
     mf_dist_options dist;
     int grad_sync_on; /* backward starts bucket allreduces */
     int accumulate; /* micro-batches per step in the default train step */
+    mf_det *det; /* deterministic mode, or NULL */
     /* where training stands (checkpoints store it, resume restores it) */
     int epoch_step; /* steps done in ctx->epoch */
     int epoch_done; /* ctx->epoch finished (validation and callbacks included) */
@@ -57,6 +61,24 @@ struct mf_fit_ctx {
     mf_logs *history;
     int n_history, cap_history;
 };
+
+mf_det *mf_det_create(int chunk);
+void mf_det_free(mf_det *d);
+int mf_det_chunk(const mf_det *d);
+/* The built-in test step in deterministic mode: forward in chunks, each
+ * row's loss rounded to a multiple of 2^-24 before it is added (exact sums in
+ * any grouping of rows, batches and ranks). */
+mf_status mf_det_test_step(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs);
+/* The built-in train step in deterministic mode. */
+mf_status mf_det_train_step(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs);
+/* mf_apply_gradients after the gradients are final (the NaN check, the
+ * optimizer, the step count, the identical-parameters check). */
+mf_status mf_fit_apply_update(mf_fit_ctx *ctx);
+/* Install (on = 1) or remove the backward hook that feeds the bucketed
+ * gradient allreduce (a no-op without one). */
+void mf_fit_hook_backward(mf_fit_ctx *ctx, int on);
+/* mf_fit_update_metrics with the batch's loss sum given (loss * rows). */
+void mf_fit_update_metrics_sum(mf_fit_ctx *ctx, const mf_batch *b, const mf_tensor *logits, double loss_sum);
 
 /* Free the callback buffers a loaded checkpoint left in ctx. */
 void mf_fit_drop_cb_buffers(mf_fit_ctx *ctx);

@@ -59,6 +59,11 @@ double mf_fit_compiled_loss(mf_fit_ctx *ctx, const mf_batch *b, const mf_tensor 
 
 void mf_fit_update_metrics(mf_fit_ctx *ctx, const mf_batch *b, const mf_tensor *logits, double loss)
 {
+    mf_fit_update_metrics_sum(ctx, b, logits, loss * logits->shape.d[0]);
+}
+
+void mf_fit_update_metrics_sum(mf_fit_ctx *ctx, const mf_batch *b, const mf_tensor *logits, double loss_sum)
+{
     int N = logits->shape.d[0], C = logits->shape.d[1];
     ensure_scratch(ctx, N, C);
     const float *w = sample_weights(ctx, b, 0);
@@ -72,7 +77,7 @@ void mf_fit_update_metrics(mf_fit_ctx *ctx, const mf_batch *b, const mf_tensor *
              * really there (not padding, not skipped) make it exact under
              * padding: sum(w l) / valid rows over the epoch. */
             if (valid > 0.0) {
-                m->total += loss * N;
+                m->total += loss_sum;
                 m->count += valid;
             }
         } else {

@@ -29,6 +29,7 @@ void mf_fit_ctx_free(mf_fit_ctx *ctx)
     if (ctx->gsync)
         mf_model_set_backward_hook(ctx->model, NULL, NULL);
     mf_grad_sync_free(ctx->gsync);
+    mf_det_free(ctx->det);
     mf_optimizer_free(ctx->opt);
     mf_free(ctx->class_weight);
     mf_free(ctx->probs);
@@ -212,15 +213,45 @@ mf_status mf_fit_broadcast_state(mf_fit_ctx *ctx)
     return MF_STATUS_OK;
 }
 
+mf_status mf_fit_set_deterministic(mf_fit_ctx *ctx, int chunk)
+{
+    if (chunk < 0)
+        return mf_fail(MF_STATUS_INVALID, "deterministic mode: chunk must be >= 1 (0: off), got %d", chunk);
+    if (chunk > 0 && ctx->accumulate > 1)
+        return mf_fail(MF_STATUS_INVALID,
+                       "deterministic mode with gradient accumulation (%d micro-batches): the chunks are the "
+                       "accumulation; use one or the other",
+                       ctx->accumulate);
+    if (chunk > 0 && ctx->comm && ctx->dist.sync_batchnorm)
+        return mf_fail(MF_STATUS_INVALID,
+                       "deterministic mode with synchronized BatchNorm: the mode normalises each chunk by its own "
+                       "statistics (ghost BatchNorm); turn sync_batchnorm off");
+    mf_det_free(ctx->det);
+    ctx->det = chunk > 0 ? mf_det_create(chunk) : NULL;
+    return MF_STATUS_OK;
+}
+
+int mf_fit_deterministic(const mf_fit_ctx *ctx) { return mf_det_chunk(ctx->det); }
+
 mf_status mf_fit_set_accumulation(mf_fit_ctx *ctx, int k)
 {
     if (k < 1)
         return mf_fail(MF_STATUS_INVALID, "gradient accumulation: k must be >= 1, got %d", k);
+    if (k > 1 && ctx->det)
+        return mf_fail(MF_STATUS_INVALID,
+                       "gradient accumulation in deterministic mode: the chunks are the accumulation; use one or the "
+                       "other");
     ctx->accumulate = k;
     return MF_STATUS_OK;
 }
 
 void mf_fit_set_grad_sync(mf_fit_ctx *ctx, int on) { ctx->grad_sync_on = on != 0; }
+
+void mf_fit_hook_backward(mf_fit_ctx *ctx, int on)
+{
+    if (ctx->gsync)
+        mf_model_set_backward_hook(ctx->model, on ? layer_done : NULL, on ? ctx : NULL);
+}
 
 double mf_fit_allreduce_wait_seconds(const mf_fit_ctx *ctx)
 {
@@ -275,6 +306,11 @@ mf_status mf_apply_gradients(mf_fit_ctx *ctx)
                            ctx->rank, ctx->global_step);
         MF_TRY(mf_grad_sync_finish(ctx->gsync));
     }
+    return mf_fit_apply_update(ctx);
+}
+
+mf_status mf_fit_apply_update(mf_fit_ctx *ctx)
+{
     size_t n = mf_model_num_params(ctx->model);
     const float *g = mf_model_grads(ctx->model);
     /* one pass; a NaN or Inf anywhere makes the sum non-finite */
@@ -324,6 +360,8 @@ mf_status mf_train_step_default(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *log
     (void)user;
     if (!ctx->compiled)
         return mf_fail(MF_STATUS_INVALID, "fit: the default train step needs mf_compile (or pass your own train_step)");
+    if (ctx->det)
+        return mf_det_train_step(ctx, b, logs);
     int k = ctx->accumulate;
     if (k == 1) {
         mf_tensor logits = mf_fit_forward(ctx, b, MF_MODE_TRAIN);
@@ -378,6 +416,8 @@ mf_status mf_test_step_default(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs
     if (!ctx->compiled)
         return mf_fail(MF_STATUS_INVALID,
                        "evaluate: the default test step needs mf_compile (or pass your own test_step)");
+    if (ctx->det) /* in chunks: the same logits and sums whatever rows share a batch or a rank */
+        return mf_det_test_step(ctx, b, logs);
     mf_tensor logits = mf_fit_forward(ctx, b, MF_MODE_INFER);
     int was = ctx->in_test;
     ctx->in_test = 1; /* the plain loss: class weights weight training only, as Keras' */

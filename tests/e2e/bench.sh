@@ -34,6 +34,19 @@ line=$(grep '^RESULT impl=mpifit' "$work/train.out")
 for key in img_per_s step_ms fwd_ms bwd_ms gflops rss_mb; do
   expect_positive "$key" "$line"
 done
+expect_grep ' deterministic=0 grad_mb=[0-9.]+$' "$work/train.out"
+# deterministic mode: the step timed whole; with 2 ranks it exchanges int64 sums
+"${launcher[@]}" "$mpifit" bench "$config" --set model.arch=mobilenet_v2 --set model.alpha=0.35 \
+  --set model.input_size=32 --set data.batch_size=4 --set model.weights=none --set optimizer.name=sgd \
+  --set optimizer.learning_rate=0.01 --set dist.threads=1 --set dist.deterministic=true --set dist.chunk=2 \
+  --warmup 1 --steps 2 > "$work/det.out" 2>&1 || { cat "$work/det.out"; fail "deterministic bench exited non-zero"; }
+cat "$work/det.out"
+expect_grep ' deterministic=2 grad_mb=[0-9.]+$' "$work/det.out"
+expect_positive img_per_s "$(grep '^RESULT impl=mpifit' "$work/det.out")"
+if [ "$ranks" = 2 ]; then
+  expect_positive grad_mb "$line"
+  expect_positive grad_mb "$(grep '^RESULT impl=mpifit' "$work/det.out")"
+fi
 
 if [ ${#launcher[@]} -eq 0 ]; then
   # a frozen base: still one line, frozen=1

@@ -8,7 +8,7 @@
  * its own, with its own BatchNorm statistics and a dropout stream of (seed,
  * step, global chunk); its gradient is kept aside. Then:
  *   1. the largest gradient magnitude of any chunk on any rank (MPI MAX) fixes
- *      one exponent e for the step, with max * 2^e * chunks < 2^62;
+ *      one exponent e for the step, with max * 2^e * chunks < 2^49;
  *   2. every chunk's gradient becomes int64 round(g * 2^e), summed exactly on
  *      the rank and by an int64 MPI_SUM over the ranks;
  *   3. gradient = sum * 2^-e / chunks, the same float on every rank whatever
@@ -218,27 +218,75 @@ static void copy_max(float *restrict dst, const float *restrict src, size_t n, f
     *bad |= b;
 }
 
-/* acc (n) (= if first, else +=) round(v * scale): 2^e is exact, so v * scale
- * is; rounding half away from zero by truncating q +- 0.5 is one pure
- * function of v (any fixed rounding would do) */
-static void quantize(int64_t *restrict acc, const float *restrict v, size_t n, double scale, int first)
+/* Integers below 2^51 in magnitude and doubles convert both ways through the
+ * bits of q + 1.5 * 2^52 (the addition rounds q to the nearest integer, ties
+ * to even): plain adds and bit casts that vectorise with AVX2 and AVX-512F,
+ * where a double <-> int64 conversion instruction needs AVX-512DQ. */
+#define MAGIC 6755399441055744.0 /* 1.5 * 2^52 */
+#define MAGIC_BITS 0x4338000000000000LL
+
+/* acc (n) (= if first, else +=) round(v * scale), |v * scale| < 2^51 */
+MF_SIMD_CLONES
+static void quantize_block(int64_t *restrict acc, const float *restrict v, size_t n, double scale, int first)
 {
     if (first) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp simd
         for (size_t i = 0; i < n; i++) {
-            double q = (double)v[i] * scale;
-            acc[i] = (int64_t)(q + (q < 0.0 ? -0.5 : 0.5));
+            double t = (double)v[i] * scale + MAGIC;
+            int64_t b;
+            memcpy(&b, &t, sizeof b);
+            acc[i] = b - MAGIC_BITS;
         }
         return;
     }
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
-        double q = (double)v[i] * scale;
-        acc[i] += (int64_t)(q + (q < 0.0 ? -0.5 : 0.5));
+        double t = (double)v[i] * scale + MAGIC;
+        int64_t b;
+        memcpy(&b, &t, sizeof b);
+        acc[i] += b - MAGIC_BITS;
     }
 }
 
-/* 2^e with max * 2^e * total < 2^62 (max > 0, finite) */
+/* g (n) = a * unscale, |a| < 2^51 */
+MF_SIMD_CLONES
+static void dequantize_block(float *restrict g, const int64_t *restrict a, size_t n, double unscale)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        int64_t b = a[i] + MAGIC_BITS;
+        double t;
+        memcpy(&t, &b, sizeof t);
+        g[i] = (float)((t - MAGIC) * unscale);
+    }
+}
+
+#define QBLOCK 16384 /* elements per piece of work of the two loops */
+
+/* v * scale is exact (scale a power of 2); each element's integer is a pure
+ * function of its value, so threads may split the elements any way */
+static void quantize(int64_t *acc, const float *v, size_t n, double scale, int first)
+{
+    long pieces = (long)((n + QBLOCK - 1) / QBLOCK);
+#pragma omp parallel for schedule(static) if (pieces > 4)
+    for (long p = 0; p < pieces; p++) {
+        size_t lo = (size_t)p * QBLOCK, k = n - lo < QBLOCK ? n - lo : QBLOCK;
+        quantize_block(acc + lo, v + lo, k, scale, first);
+    }
+}
+
+static void dequantize(float *g, const int64_t *a, size_t n, double unscale)
+{
+    long pieces = (long)((n + QBLOCK - 1) / QBLOCK);
+#pragma omp parallel for schedule(static) if (pieces > 4)
+    for (long p = 0; p < pieces; p++) {
+        size_t lo = (size_t)p * QBLOCK, k = n - lo < QBLOCK ? n - lo : QBLOCK;
+        dequantize_block(g + lo, a + lo, k, unscale);
+    }
+}
+
+/* 2^e with max * 2^e * total < 2^49 (max > 0, finite): every value and
+ * every sum stays below 2^51, MAGIC's range */
 static int exponent_for(double max, size_t total)
 {
     int ex;
@@ -246,7 +294,7 @@ static int exponent_for(double max, size_t total)
     int tb = 0;
     while (((size_t)1 << tb) < total)
         tb++;
-    return 61 - ex - tb;
+    return 49 - ex - tb;
 }
 
 /* v on the 2^-24 grid */
@@ -399,12 +447,8 @@ mf_status mf_det_train_step(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs)
         const int64_t *a = d->acc;
         double unscale = ldexp(1.0, -e) / (double)total;
         for (int k = 0; k < d->n_ranges; k++) {
-            float *gk = grads + d->off[k];
-            size_t len = d->len[k];
-#pragma omp parallel for simd schedule(static) if (len > 65536)
-            for (size_t i = 0; i < len; i++)
-                gk[i] = (float)((double)a[i] * unscale);
-            a += len;
+            dequantize(grads + d->off[k], a, d->len[k], unscale);
+            a += d->len[k];
         }
     }
     MF_TRY(update_moving(ctx, d, L, world));

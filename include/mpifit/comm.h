@@ -47,6 +47,11 @@ MF_API mf_status mf_comm_allgather_bytes(mf_comm *c, const void *mine, size_t n,
 MF_API mf_status mf_comm_allreduce_sum(mf_comm *c, double *buf, int n);
 /* Collective. buf[i] = min / max over ranks. */
 MF_API mf_status mf_comm_allreduce_min_max(mf_comm *c, int64_t *min_buf, int64_t *max_buf, int n);
+/* Collective, 2 or more ranks: `reps` measurements of a 1-byte ping-pong's
+ * half round trip between ranks 0 and 1 (pingpong[r], seconds, averaged over
+ * 100 round trips) and of an in-place MPI_SUM allreduce of `floats` floats
+ * (allreduce[r], seconds): what `mpifit bench --comm` reports. */
+MF_API mf_status mf_comm_bench(mf_comm *c, size_t floats, int reps, double *pingpong, double *allreduce);
 /* Bytes this rank has put into the gradient exchange so far (the bucketed
  * float allreduce, or deterministic mode's int64 allreduce and BatchNorm
  * allgather): `mpifit bench` reports them per step. 0 for NULL. */

@@ -26,7 +26,8 @@
 #define N_BATCHES 3 /* distinct synthetic batches, cycled */
 
 typedef struct bench_opts {
-    int steps, warmup, gemm;
+    int steps, warmup, gemm, comm;
+    long bytes; /* --comm: the allreduce's size */
 } bench_opts;
 
 /* Options of bench itself (--steps, --warmup, --gemm) are taken out of argv;
@@ -49,6 +50,17 @@ static mf_status take_options(int *argc, char **argv, bench_opts *o)
             i++;
         } else if (strcmp(a, "--gemm") == 0) {
             o->gemm = 1;
+        } else if (strcmp(a, "--comm") == 0) {
+            o->comm = 1;
+        } else if (strcmp(a, "--bytes") == 0) {
+            char *end;
+            if (i + 1 >= *argc)
+                return mf_fail(MF_STATUS_INVALID, "--bytes needs a value");
+            long v = strtol(argv[i + 1], &end, 10);
+            if (*end || end == argv[i + 1] || v < 4 || v > (1L << 31))
+                return mf_fail(MF_STATUS_INVALID, "--bytes must be an integer in [4, 2^31], got '%s'", argv[i + 1]);
+            o->bytes = v;
+            i++;
         } else {
             argv[out++] = argv[i];
         }
@@ -77,6 +89,40 @@ static double peak_rss_mb(void)
     if (getrusage(RUSAGE_SELF, &ru) != 0)
         return 0.0;
     return (double)ru.ru_maxrss / 1024.0;
+}
+
+/* --comm: what MPI sees between the ranks (e.g. emulated nodes:
+ * launch/emulate_nodes.sh check). Bus bandwidth as NCCL's tests define it:
+ * 2 (n - 1) / n x bytes / time, what each rank's link carries. */
+static int run_comm(mf_comm *comm, long bytes, int reps)
+{
+    double *pp = mf_alloc(2 * (size_t)reps * sizeof *pp), *ar = pp + reps;
+    size_t floats = (size_t)bytes / sizeof(float);
+    mf_status s = mf_comm_bench(comm, floats, reps, pp, ar);
+    if (s == MF_STATUS_OK && mf_comm_rank(comm) == 0) {
+        int n = mf_comm_size(comm);
+        double bus = 2.0 * (n - 1) / n * (double)(floats * sizeof(float)) * 8.0; /* bits per rank */
+        double pmin = pp[0], amin = ar[0];
+        for (int r = 1; r < reps; r++) {
+            pmin = pp[r] < pmin ? pp[r] : pmin;
+            amin = ar[r] < amin ? ar[r] : amin;
+        }
+        double pmed = median(pp, reps), amed = median(ar, reps);
+        printf("comm: %d ranks, %d repetitions\n", n, reps);
+        printf("  ping-pong, 1 byte, half round trip   best %8.1f us   median %8.1f us\n", pmin * 1e6, pmed * 1e6);
+        printf("  allreduce of %.2f MB                 best %8.2f ms   median %8.2f ms\n",
+               (double)(floats * sizeof(float)) / 1048576.0, amin * 1e3, amed * 1e3);
+        printf("  allreduce bus bandwidth              best %8.3f Gbit/s median %6.3f Gbit/s\n", bus / amin * 1e-9,
+               bus / amed * 1e-9);
+        printf("RESULT impl=mpifit mode=comm ranks=%d bytes=%zu latency_us=%.1f latency_med_us=%.1f allreduce_ms=%.2f "
+               "allreduce_med_ms=%.2f busbw_gbit=%.3f busbw_med_gbit=%.3f\n",
+               n, floats * sizeof(float), pmin * 1e6, pmed * 1e6, amin * 1e3, amed * 1e3, bus / amin * 1e-9,
+               bus / amed * 1e-9);
+    }
+    if (s != MF_STATUS_OK && mf_comm_rank(comm) == 0)
+        fprintf(stderr, "mpifit bench: %s\n", mf_last_error());
+    mf_free(pp);
+    return s == MF_STATUS_OK ? 0 : 1;
 }
 
 static int run_gemm(void)
@@ -262,11 +308,15 @@ int mf_cmd_bench(int argc, char **argv)
                "to skip); [model] classes = 0 means 3.\n"
                "--gemm instead measures square sgemm (n = 1024, 2048) through OpenBLAS with 1\n"
                "and 2 OpenBLAS threads, and through mpifit's own split over 2 OpenMP threads:\n"
-               "  RESULT impl=openblas mode=sgemm threads=T n=N gflops=...\n",
+               "  RESULT impl=openblas mode=sgemm threads=T n=N gflops=...\n"
+               "--comm (2 or more ranks; no CONFIG) measures what MPI sees between the ranks:\n"
+               "a 1-byte ping-pong's half round trip (ranks 0 and 1) and an allreduce of\n"
+               "--bytes (default 9437184, MobileNetV2's gradients), --steps repetitions:\n"
+               "  RESULT impl=mpifit mode=comm ranks=R bytes=B latency_us=... allreduce_ms=... busbw_gbit=...\n",
                N_BATCHES);
         return help ? 0 : 2;
     }
-    bench_opts o = {10, 3, 0};
+    bench_opts o = {10, 3, 0, 0, 9437184};
     if (take_options(&argc, argv, &o) != MF_STATUS_OK) {
         fprintf(stderr, "mpifit bench: %s\n", mf_last_error());
         return 2;
@@ -277,6 +327,11 @@ int mf_cmd_bench(int argc, char **argv)
     if (mf_comm_create(&argc, &argv, &comm) != MF_STATUS_OK) {
         fprintf(stderr, "mpifit bench: %s\n", mf_last_error());
         return 1;
+    }
+    if (o.comm) {
+        int rc = run_comm(comm, o.bytes, o.steps);
+        mf_comm_free(comm);
+        return rc;
     }
     mf_job j;
     mf_status s = mf_job_parse(&j, argc, argv, 0, comm);

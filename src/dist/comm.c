@@ -415,6 +415,47 @@ mf_status mf_comm_allreduce_min_max(mf_comm *c, int64_t *min_buf, int64_t *max_b
     return MF_STATUS_OK;
 }
 
+mf_status mf_comm_bench(mf_comm *c, size_t floats, int reps, double *pingpong, double *allreduce)
+{
+    if (c->size < 2)
+        return mf_fail(MF_STATUS_INVALID, "mpifit bench --comm needs 2 or more ranks, got %d", c->size);
+    char byte = 0;
+    float *buf = mf_alloc((floats ? floats : 1) * sizeof *buf);
+    for (size_t i = 0; i < floats; i++)
+        buf[i] = 1.0f;
+    int rc = MPI_Barrier(c->comm);
+    /* 1-byte ping-pong between ranks 0 and 1: 100 round trips per repetition */
+    for (int r = 0; r < reps && rc == MPI_SUCCESS; r++) {
+        double t0 = MPI_Wtime();
+        for (int k = 0; k < 100 && rc == MPI_SUCCESS; k++) {
+            if (c->rank == 0) {
+                rc = MPI_Send(&byte, 1, MPI_CHAR, 1, 7, c->comm);
+                if (rc == MPI_SUCCESS)
+                    rc = MPI_Recv(&byte, 1, MPI_CHAR, 1, 7, c->comm, MPI_STATUS_IGNORE);
+            } else if (c->rank == 1) {
+                rc = MPI_Recv(&byte, 1, MPI_CHAR, 0, 7, c->comm, MPI_STATUS_IGNORE);
+                if (rc == MPI_SUCCESS)
+                    rc = MPI_Send(&byte, 1, MPI_CHAR, 0, 7, c->comm);
+            }
+        }
+        pingpong[r] = (MPI_Wtime() - t0) / 200.0;
+    }
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Barrier(c->comm);
+    /* allreduce of `floats` floats, as a gradient is (MPI_SUM in place) */
+    for (int r = 0; r < reps && rc == MPI_SUCCESS; r++) {
+        rc = MPI_Barrier(c->comm);
+        double t0 = MPI_Wtime();
+        if (rc == MPI_SUCCESS)
+            rc = MPI_Allreduce(MPI_IN_PLACE, buf, (int)floats, MPI_FLOAT, MPI_SUM, c->comm);
+        allreduce[r] = MPI_Wtime() - t0;
+    }
+    mf_free(buf);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(rc, "bench --comm");
+    return MF_STATUS_OK;
+}
+
 long long mf_comm_grad_bytes(const mf_comm *c) { return c ? atomic_load(&((mf_comm *)c)->grad_bytes) : 0; }
 
 void mf_comm_count_grad_bytes(mf_comm *c, size_t n)

@@ -320,21 +320,6 @@ static double row_loss_sum(const mf_batch *b, const mf_tensor *logits)
     return sum;
 }
 
-/* Rows [j*g, (j+1)*g) of b as a batch of their own. */
-static mf_batch chunk_of(const mf_batch *b, int j, int g, size_t xs)
-{
-    mf_batch mb = *b;
-    mb.x = b->x + (size_t)j * g * xs;
-    mb.y = b->y + (size_t)j * g;
-    mb.w = b->w ? b->w + (size_t)j * g : NULL;
-    mb.index = b->index ? b->index + (size_t)j * g : NULL;
-    mb.n = g;
-    mb.n_valid = 0;
-    for (int i = 0; i < g; i++)
-        mb.n_valid += mb.w ? mb.w[i] > 0.0f : 1;
-    return mb;
-}
-
 mf_status mf_det_test_step(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs)
 {
     int g = ctx->det->chunk;
@@ -345,7 +330,7 @@ mf_status mf_det_test_step(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs)
     mf_shape in = mf_model_input_shape(ctx->model);
     size_t xs = mf_shape_sample_numel(&in);
     for (int j = 0; j < b->n / g; j++) {
-        mf_batch mb = chunk_of(b, j, g, xs);
+        mf_batch mb = mf_batch_part(b, j, g, xs);
         mf_tensor logits = mf_model_forward(ctx->model, mb.x, g, MF_MODE_INFER, NULL);
         mf_fit_update_metrics_sum(ctx, &mb, &logits, row_loss_sum(&mb, &logits));
     }
@@ -380,7 +365,7 @@ mf_status mf_det_train_step(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs)
     d->rec_bad = 0;
     double max = 0.0;
     for (int j = 0; j < L; j++) {
-        mf_batch mb = chunk_of(b, j, g, xs);
+        mf_batch mb = mf_batch_part(b, j, g, xs);
         /* dropout: a stream of (seed, step, global chunk), wherever it runs */
         mf_rng rng;
         mf_rng_seed2(&rng, ctx->seed ^ 0xd37e4a1c0b5f9e21ull,

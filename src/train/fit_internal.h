@@ -77,6 +77,9 @@ mf_status mf_fit_apply_update(mf_fit_ctx *ctx);
 /* Install (on = 1) or remove the backward hook that feeds the bucketed
  * gradient allreduce (a no-op without one). */
 void mf_fit_hook_backward(mf_fit_ctx *ctx, int on);
+/* Rows [j * rows, (j + 1) * rows) of b as a batch of their own (xs floats
+ * per sample): micro-batches and deterministic mode's chunks. */
+mf_batch mf_batch_part(const mf_batch *b, int j, int rows, size_t xs);
 /* mf_fit_update_metrics with the batch's loss sum given (loss * rows). */
 void mf_fit_update_metrics_sum(mf_fit_ctx *ctx, const mf_batch *b, const mf_tensor *logits, double loss_sum);
 

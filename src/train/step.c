@@ -353,6 +353,20 @@ void mf_fit_metrics_logs(mf_fit_ctx *ctx, mf_logs *logs)
             mf_logs_set(logs, ctx->tracked[i]->name, mf_metric_result(ctx->tracked[i]));
 }
 
+mf_batch mf_batch_part(const mf_batch *b, int j, int rows, size_t xs)
+{
+    mf_batch mb = *b;
+    mb.x = b->x + (size_t)j * rows * xs;
+    mb.y = b->y + (size_t)j * rows;
+    mb.w = b->w ? b->w + (size_t)j * rows : NULL;
+    mb.index = b->index ? b->index + (size_t)j * rows : NULL;
+    mb.n = rows;
+    mb.n_valid = 0;
+    for (int i = 0; i < rows; i++)
+        mb.n_valid += mb.w ? mb.w[i] > 0.0f : 1;
+    return mb;
+}
+
 /* Keras' Model.train_step: forward, loss, backward, apply gradients, update
  * the compiled metrics, return their results. */
 mf_status mf_train_step_default(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *logs, void *user)
@@ -384,15 +398,7 @@ mf_status mf_train_step_default(mf_fit_ctx *ctx, const mf_batch *b, mf_logs *log
     size_t xs = mf_shape_sample_numel(&in);
     mf_fit_zero_grad(ctx);
     for (int j = 0; j < k; j++) {
-        mf_batch mb = *b;
-        mb.x = b->x + (size_t)j * rows * xs;
-        mb.y = b->y + (size_t)j * rows;
-        mb.w = b->w ? b->w + (size_t)j * rows : NULL;
-        mb.index = b->index ? b->index + (size_t)j * rows : NULL;
-        mb.n = rows;
-        mb.n_valid = 0;
-        for (int i = 0; i < rows; i++)
-            mb.n_valid += mb.w ? mb.w[i] > 0.0f : 1;
+        mf_batch mb = mf_batch_part(b, j, rows, xs);
         mf_tensor logits = mf_fit_forward(ctx, &mb, MF_MODE_TRAIN);
         const float *dlogits;
         double loss = mf_fit_compiled_loss(ctx, &mb, &logits, &dlogits);

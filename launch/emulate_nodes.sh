@@ -4,7 +4,7 @@
 #
 #   launch/emulate_nodes.sh up N [--rate 1gbit] [--delay 100us]
 #   launch/emulate_nodes.sh run NP PROGRAM [ARGS...]    mpirun over the nodes, one rank per node
-#   launch/emulate_nodes.sh check [BYTES]               what MPI sees: ping-pong, allreduce of BYTES
+#   launch/emulate_nodes.sh check [BYTES [MPIFIT]]      what MPI sees: ping-pong, allreduce of BYTES
 #   launch/emulate_nodes.sh down
 #
 # up: namespaces mfemu-n0 .. mfemu-n<N-1> ("nodes", each with eth0 at
@@ -168,9 +168,9 @@ run() {
 }
 
 check() {
-  local bytes=${1:-9437184}
+  local bytes=${1:-9437184} mpifit=${2:-$root/build/bin/mpifit}
   echo "emulated links: $(cat "$state/rate" 2>/dev/null || echo '?'); MPI between 2 of the nodes:"
-  run 2 "$root/build/bin/mpifit" bench --comm --bytes "$bytes"
+  run 2 "$mpifit" bench --comm --bytes "$bytes"
 }
 
 cmd=${1:-}

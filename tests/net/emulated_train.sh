@@ -27,7 +27,7 @@ if [ $rc -eq 3 ]; then # the machine lacks namespaces, veth, a bridge or tbf
 fi
 expect_status 0 $rc "launch/emulate_nodes.sh up 2"
 cat "$work/up.log"
-timeout 120 "$emu" check 4194304 | tee "$work/check.txt"
+timeout 120 "$emu" check 4194304 "$mpifit" | tee "$work/check.txt"
 expect_grep '^RESULT impl=mpifit mode=comm ranks=2 ' "$work/check.txt"
 cat > "$work/job.ini" <<INI
 [model]

@@ -4,7 +4,9 @@
 # global images/s and parallel efficiency and writes it as CSV.
 #   launch/scaling.sh [MAX_RANKS] [CSV]        defaults: nproc, runs/scaling.csv
 # Environment: CONFIG (default configs/quickstart.ini), BATCH (per rank, weak; 16),
-# STEPS (steps per epoch; 12), THREADS (per rank; 1), EXTRA (more --set arguments).
+# STEPS (steps per epoch; 12), THREADS (per rank; 1), EXTRA (more --set arguments),
+# EMULATED=1: run the ranks on the emulated nodes of launch/emulate_nodes.sh
+# (up them first; one rank per node, Open MPI over the shaped TCP links).
 # Weak scaling keeps the per-rank batch; strong scaling keeps the global batch
 # (BATCH x MAX_RANKS) and divides it over the ranks. Efficiency is
 # img/s(N) / (N x img/s(1)) for the same mode. The first epoch warms up; the
@@ -30,10 +32,20 @@ fi
 mkdir -p "$(dirname "$csv")"
 echo "mode,overlap,ranks,batch_per_rank,global_batch,img_per_s,efficiency" > "$csv"
 
+launcher() {  # launcher NP: the command that starts NP ranks
+  if [ "${EMULATED:-0}" = 1 ]; then
+    echo "./launch/emulate_nodes.sh run $1"
+  elif [ "$1" -gt "$(nproc)" ]; then
+    echo "mpirun -np $1 --oversubscribe --bind-to none -x OMP_NUM_THREADS=$threads"
+  else
+    echo "mpirun -np $1 --bind-to none -x OMP_NUM_THREADS=$threads"
+  fi
+}
+
 run() {  # run NP BATCH OVERLAP -> img/s of the second epoch
-  local np=$1 b=$2 ov=$3 over=()
-  [ "$np" -gt "$(nproc)" ] && over=(--oversubscribe)
-  mpirun -np "$np" "${over[@]}" --bind-to none -x OMP_NUM_THREADS="$threads" "$mpifit" train "$config" \
+  local np=$1 b=$2 ov=$3
+  # shellcheck disable=SC2046
+  OMP_NUM_THREADS="$threads" $(launcher "$np") "$(pwd)/$mpifit" train "$config" \
     --set data.train="$data/train" --set data.validation=none --set data.batch_size="$b" \
     --set train.epochs=2 --set train.steps_per_epoch="$steps" --set train.verbose=2 \
     --set dist.threads="$threads" --set data.threads=1 --set dist.overlap="$ov" \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scaling.sh: the same short training job at 1, 2, ... N ranks, weak and strong
 # scaling, gradient allreduce overlapped with backward and not; prints a table of
-# global images/s and parallel efficiency and writes it as CSV.
+# global images/s and parallel efficiency, writes it as CSV and plots it (PNG
+# beside the CSV, with gnuplot).
 #   launch/scaling.sh [MAX_RANKS] [CSV]        defaults: nproc, runs/scaling.csv
 # Environment: CONFIG (default configs/quickstart.ini), BATCH (per rank, weak; 16),
 # STEPS (steps per epoch; 12), THREADS (per rank; 1), EXTRA (more --set arguments),
@@ -70,3 +71,25 @@ for mode in weak strong; do
   done
 done
 echo "written: $csv"
+# the plot: images/s and parallel efficiency against ranks, one line per
+# mode and overlap setting (gnuplot-nox, which `mpifit plot` uses too)
+png=${csv%.csv}.png
+if command -v gnuplot > /dev/null; then
+  gnuplot <<GP
+set datafile separator ","
+set terminal pngcairo size 1100,450 noenhanced
+set output "$png"
+set multiplot layout 1,2 title "mpifit scaling$([ "${EMULATED:-0}" = 1 ] && echo " (emulated nodes: $(cat "${MF_EMU_DIR:-/run/mpifit-emu}/rate" 2>/dev/null || echo '?') links)")"
+set xlabel "ranks"; set xtics 1; set key left top; set grid
+set ylabel "images/s (all ranks)"
+plot for [m in "weak strong"] for [o in "true false"] "$csv" using (strcol(1) eq m && strcol(2) eq o ? \$3 : NaN):6 \
+     with linespoints title m." overlap ".o
+set ylabel "parallel efficiency"; set yrange [0:1.1]; set key left bottom
+plot for [m in "weak strong"] for [o in "true false"] "$csv" using (strcol(1) eq m && strcol(2) eq o ? \$3 : NaN):7 \
+     with linespoints title m." overlap ".o
+unset multiplot
+GP
+  echo "plotted: $png"
+else
+  echo "scaling.sh: gnuplot not found: no plot (apt-get install gnuplot-nox)" >&2
+fi

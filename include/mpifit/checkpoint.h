@@ -158,7 +158,8 @@ MF_API void mf_checkpoint_meta_free(mf_checkpoint_meta *m);
  *   /epoch/<name>  one row per epoch: epoch, every log (loss, accuracy, val_...),
  *                  lr, images_per_s, wall_time
  *   /step/<name>   one row per optimizer step: global_step, loss, lr, step_time,
- *                  data_wait
+ *                  data_wait, and each rank r's split of the step (mf_fit_rank_times):
+ *                  compute_r<r>, comm_wait_r<r>, data_wait_r<r>, optimizer_r<r>
  * float64, chunked and extendible, NaN where a row has no value; each dataset
  * has a `units` attribute; the root has config, class_names, world_size,
  * mpifit_version. Rows are appended as the run goes and the file is opened

@@ -192,6 +192,14 @@ MF_API const mf_logs *mf_fit_history(const mf_fit_ctx *ctx, int i);
 MF_API int mf_fit_position(const mf_fit_ctx *ctx, int *step_in_epoch);
 /* Seconds the last train step computed, and waited for its batch. */
 MF_API double mf_fit_last_step_seconds(const mf_fit_ctx *ctx);
+/* The last training step's time split on every rank: *t points to 4 values
+ * per rank, [4 r + k] for k = 0 compute (forward, loss, backward: the step
+ * minus the two below), 1 exposed gradient-allreduce wait, 2 data wait before
+ * the step, 3 optimizer (seconds); returns the number of ranks (0 before the
+ * first step). Gathered by mf_fit after every step (one small allreduce);
+ * metrics.h5 stores it as /step/compute_r<r>, comm_wait_r<r>, data_wait_r<r>,
+ * optimizer_r<r>. */
+MF_API int mf_fit_rank_times(const mf_fit_ctx *ctx, const double **t);
 MF_API double mf_fit_last_wait_seconds(const mf_fit_ctx *ctx);
 /* Seconds mf_apply_gradients has waited, in total, for the gradient allreduce
  * to finish (what backward did not hide); 0 when not distributed or alone. */

@@ -27,9 +27,12 @@ typedef struct writer {
     long resume_step;
     int created;
     int broken; /* an H5Fclose failed (disk full): HDF5 keeps a half-closed file; never touch it again */
-    /* pending rows; columns named in *_names */
-    char step_names[5][16];
-    double *steps; /* pending step rows x 5 */
+    /* pending rows; columns named in *_names: the 5 series of every step,
+     * then each rank's time split (compute_r<r>, comm_wait_r<r>,
+     * data_wait_r<r>, optimizer_r<r>) */
+    int ncol;
+    char (*step_names)[24];
+    double *steps; /* pending step rows x ncol */
     int n_steps, cap_steps;
     long step_row0; /* file row of the first pending step row */
     mf_logs epochs[64]; /* pending epoch rows (epoch, logs, lr, images_per_s, wall_time) */
@@ -45,6 +48,10 @@ static const char *units_of(const char *name)
         return "images/s";
     if (strcmp(name, "wall_time") == 0 || strcmp(name, "step_time") == 0 || strcmp(name, "data_wait") == 0)
         return "s";
+    static const char *const split[] = {"compute_r", "comm_wait_r", "data_wait_r", "optimizer_r"};
+    for (int k = 0; k < 4; k++)
+        if (strncmp(name, split[k], strlen(split[k])) == 0)
+            return "s";
     if (strcmp(name, "epoch") == 0)
         return "epoch (0-based)";
     if (strcmp(name, "global_step") == 0)
@@ -217,10 +224,10 @@ static mf_status flush_locked(writer *w)
                            mf_h5_error(err, sizeof err));
     }
     herr_t e = 0;
-    for (int c = 0; c < 5 && w->n_steps > 0; c++) {
+    for (int c = 0; c < w->ncol && w->n_steps > 0; c++) {
         hid_t d = series(f, "step", w->step_names[c]);
         for (int r = 0; r < w->n_steps && d >= 0 && e >= 0; r++)
-            e = put(d, (hsize_t)(w->step_row0 + r), w->steps[(size_t)r * 5 + c]);
+            e = put(d, (hsize_t)(w->step_row0 + r), w->steps[(size_t)r * w->ncol + c]);
         if (d >= 0)
             H5Dclose(d);
         else
@@ -277,16 +284,21 @@ static mf_status on_batch_end(mf_callback *cb, mf_fit_ctx *ctx, int step, mf_log
 {
     (void)step;
     writer *w = cb->user;
-    w->steps = mf_grow(w->steps, w->n_steps, &w->cap_steps, 256, 5 * sizeof *w->steps); /* rows of 5 */
+    w->steps = mf_grow(w->steps, w->n_steps, &w->cap_steps, 256, (size_t)w->ncol * sizeof *w->steps);
     double loss = NAN;
     mf_logs_get(logs, "loss", &loss);
-    double *row = w->steps + (size_t)w->n_steps++ * 5;
+    double *row = w->steps + (size_t)w->n_steps++ * w->ncol;
     /* the rate of the step just taken: the schedule at the step before */
     row[0] = (double)mf_fit_global_step(ctx);
     row[1] = loss;
     row[2] = mf_fit_learning_rate(ctx);
     row[3] = mf_fit_last_step_seconds(ctx);
     row[4] = mf_fit_last_wait_seconds(ctx);
+    /* every rank's split (NaN if the run's ranks are not the file's) */
+    const double *t;
+    int nr = mf_fit_rank_times(ctx, &t);
+    for (int c = 5; c < w->ncol; c++)
+        row[c] = nr == w->world ? t[c - 5] : NAN;
     if (w->n_steps >= w->flush_every)
         mf_metrics_h5_flush(cb);
     return MF_STATUS_OK;
@@ -329,6 +341,7 @@ static void destroy(mf_callback *cb)
     mf_free(w->classes);
     mf_free(w->config);
     mf_free(w->steps);
+    mf_free(w->step_names);
     mf_free(w);
     mf_free(cb);
 }
@@ -348,8 +361,13 @@ mf_callback *mf_metrics_h5_writer(const char *path, const mf_metrics_options *o)
     w->resume_epoch = o ? o->resume_epoch : -1;
     w->resume_step = o ? o->resume_step : 0;
     const char *names[5] = {"global_step", "loss", "lr", "step_time", "data_wait"};
+    static const char *const split[4] = {"compute", "comm_wait", "data_wait", "optimizer"};
+    w->ncol = 5 + 4 * (w->world > 0 ? w->world : 1);
+    w->step_names = mf_alloc((size_t)w->ncol * sizeof *w->step_names);
     for (int c = 0; c < 5; c++)
         mf_strlcpy(w->step_names[c], names[c], sizeof w->step_names[c]);
+    for (int c = 5; c < w->ncol; c++)
+        snprintf(w->step_names[c], sizeof w->step_names[c], "%s_r%d", split[(c - 5) % 4], (c - 5) / 4);
     cb->name = "MetricsH5";
     cb->user = w;
     cb->on_train_begin = on_train_begin;

@@ -173,6 +173,36 @@ int mf_fit_position(const mf_fit_ctx *ctx, int *step_in_epoch)
     return ctx->epoch_done ? ctx->epoch + 1 : ctx->epoch;
 }
 
+/* The last step's split on every rank (ctx->rank_times): this rank's slot
+ * filled, the others zero, summed over the ranks (exact: one value per slot).
+ * One small allreduce per step; metrics.h5 stores the split of every rank, so
+ * a slow rank shows. */
+static mf_status gather_rank_times(mf_fit_ctx *ctx, double comm_s)
+{
+    int world = ctx->comm ? mf_comm_size(ctx->comm) : 1, rank = ctx->comm ? mf_comm_rank(ctx->comm) : 0;
+    if (ctx->rank_times_n != 4 * world) {
+        mf_free(ctx->rank_times);
+        ctx->rank_times = mf_alloc(4 * (size_t)world * sizeof *ctx->rank_times);
+        ctx->rank_times_n = 4 * world;
+    }
+    memset(ctx->rank_times, 0, 4 * (size_t)world * sizeof *ctx->rank_times);
+    double *t = ctx->rank_times + 4 * (size_t)rank;
+    double compute = ctx->last_step_s - comm_s - ctx->last_opt_s;
+    t[0] = compute > 0.0 ? compute : 0.0;
+    t[1] = comm_s;
+    t[2] = ctx->last_wait_s;
+    t[3] = ctx->last_opt_s;
+    if (world > 1)
+        MF_TRY(mf_comm_allreduce_sum(ctx->comm, ctx->rank_times, 4 * world));
+    return MF_STATUS_OK;
+}
+
+int mf_fit_rank_times(const mf_fit_ctx *ctx, const double **t)
+{
+    *t = ctx->rank_times;
+    return ctx->rank_times_n / 4;
+}
+
 double mf_fit_last_step_seconds(const mf_fit_ctx *ctx) { return ctx->last_step_s; }
 double mf_fit_last_wait_seconds(const mf_fit_ctx *ctx) { return ctx->last_wait_s; }
 double mf_fit_last_epoch_images_per_s(const mf_fit_ctx *ctx) { return ctx->last_epoch_ips; }
@@ -281,7 +311,8 @@ static mf_status run_steps(mf_fit_ctx *ctx, mf_loader *train, const mf_fit_optio
         /* a callback (or the step before) may have frozen or unfrozen layers:
          * every rank must agree, and the gradient buckets follow */
         MF_TRY(mf_fit_sync_trainable(ctx));
-        double ts = mf_now();
+        double ts = mf_now(), comm0 = mf_fit_allreduce_wait_seconds(ctx);
+        ctx->last_opt_s = 0.0;
         st = train_step(ctx, b, logs, o->step_user);
         ctx->last_step_s = mf_now() - ts;
         if (st != MF_STATUS_OK) {
@@ -289,6 +320,7 @@ static mf_status run_steps(mf_fit_ctx *ctx, mf_loader *train, const mf_fit_optio
                 fputc('\n', out);
             return step_failed(ctx, st);
         }
+        MF_TRY(gather_rank_times(ctx, mf_fit_allreduce_wait_seconds(ctx) - comm0));
         double batch_images = b->n_valid;
         MF_TRY(mf_fit_reduce_logs(ctx, logs, &batch_images));
         *images += batch_images;

@@ -50,6 +50,11 @@ struct mf_fit_ctx {
     int epoch_done; /* ctx->epoch finished (validation and callbacks included) */
     int restored; /* a checkpoint was loaded: the next fit starts where it stands */
     double last_step_s, last_wait_s, last_epoch_ips;
+    double last_opt_s; /* the optimizer's part of the last step */
+    /* the last step's time split, every rank's: [4 r + k], k = compute,
+     * exposed gradient-allreduce wait, data wait, optimizer (seconds) */
+    double *rank_times;
+    int rank_times_n;
     /* callback states and buffers from a loaded checkpoint, applied after
      * on_train_begin (the buffers' arrays are owned until then) */
     int n_cb_state;

@@ -30,6 +30,7 @@ void mf_fit_ctx_free(mf_fit_ctx *ctx)
         mf_model_set_backward_hook(ctx->model, NULL, NULL);
     mf_grad_sync_free(ctx->gsync);
     mf_det_free(ctx->det);
+    mf_free(ctx->rank_times);
     mf_optimizer_free(ctx->opt);
     mf_free(ctx->class_weight);
     mf_free(ctx->probs);
@@ -320,7 +321,9 @@ mf_status mf_fit_apply_update(mf_fit_ctx *ctx)
     if (acc != 0.0f)
         return mf_fail(MF_STATUS_NUMERIC, "step %ld: a gradient is NaN or infinite (learning rate %g too high?)",
                        ctx->global_step, (double)mf_fit_learning_rate(ctx));
+    double t0 = mf_now();
     mf_optimizer_apply(ctx->opt, ctx->model, mf_fit_learning_rate(ctx));
+    ctx->last_opt_s = mf_now() - t0;
     ctx->global_step++;
     if (ctx->comm && ctx->dist.check_identical) {
         int same = 0;

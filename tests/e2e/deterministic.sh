@@ -10,7 +10,9 @@
 #  2. resume across rank counts: 2 ranks for one epoch, resumed at 3 ranks for
 #     the second, ends identical to the uninterrupted runs;
 #  3. the default mode is not this mode: 1 and 2 ranks differ there (ghost
-#     BatchNorm and fixed-point sums are not the default's).
+#     BatchNorm and fixed-point sums are not the default's); its 2-rank run's
+#     metrics.h5 has every rank's step split (compute, allreduce wait, data
+#     wait, optimizer per step).
 set -euo pipefail
 . "$(dirname "$0")/assert.sh"
 mpifit=$1 data=$2 work=$3 mpiexec=$4 npflag=$5
@@ -83,4 +85,23 @@ run d2 2 1 --set dist.deterministic=false
 if h5diff -q "$work/d1/weights.h5" "$work/d2/weights.h5" > /dev/null 2>&1; then
   fail "default mode: 1 and 2 ranks gave identical weights (is deterministic mode on by default?)"
 fi
+# (the default-mode 2-rank run also shows metrics.h5's per-rank step split)
+/usr/bin/python3 - "$work/d2/metrics.h5" <<'PY' || fail "metrics.h5 lacks the per-rank step split"
+import math, sys
+import h5py
+s = h5py.File(sys.argv[1], "r")["step"]
+n = len(s["global_step"])
+assert n > 0
+for r in (0, 1):
+    for k in ("compute", "comm_wait", "data_wait", "optimizer"):
+        d = s["%s_r%d" % (k, r)]
+        assert len(d) == n, (d.name, len(d), n)
+        assert d.attrs["units"] in (b"s", "s"), d.attrs["units"]
+        assert all(math.isfinite(v) and v >= 0 for v in d[:]), d.name
+# rank 0's parts add up to its step time (compute is the rest)
+for i in range(n):
+    parts = s["compute_r0"][i] + s["comm_wait_r0"][i] + s["optimizer_r0"][i]
+    assert abs(parts - s["step_time"][i]) <= 1e-9 + 1e-6 * s["step_time"][i], (i, parts, s["step_time"][i])
+print("metrics.h5: per-rank step split of", n, "steps")
+PY
 echo "deterministic.sh: all checks passed"

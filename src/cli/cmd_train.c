@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "job.h"
 #include "core/core.h"
+#include "core/trace.h"
 
 static int help_wanted(int argc, char **argv)
 {
@@ -67,6 +68,8 @@ typedef struct run {
 
 static void run_free(run *r)
 {
+    if (mf_trace_stop() != MF_STATUS_OK) /* the timeline of whatever ran, also after a failure */
+        mf_log_warn("[output] trace: %s", mf_last_error());
     for (int i = 0; i < r->n_cbs; i++)
         mf_callback_free(r->cbs[i]);
     /* a compiled context owns the optimizer; set-up may fail before compile */
@@ -445,6 +448,14 @@ int mf_cmd_train(int argc, char **argv)
         s = add_callbacks(&r, csv, wpath);
         mf_fit_options fo = fit_options(&r);
         mf_model_set_profiling(r.j.model, c->train.profile);
+        if (s == MF_STATUS_OK && c->output.trace) {
+            /* every rank's clock starts at this agreement (a barrier) */
+            char tpath[MF_CFG_PATH + 48];
+            snprintf(tpath, sizeof tpath, "%s/trace-rank%d.json", c->output.dir, rank);
+            s = mf_job_agree(&r.j, MF_STATUS_OK);
+            if (s == MF_STATUS_OK)
+                s = mf_job_agree(&r.j, mf_trace_start(tpath, rank, 1000000));
+        }
         if (s == MF_STATUS_OK)
             s = mf_fit(r.ctx, r.train, r.val, &fo);
         if (c->train.profile && rank == 0)

@@ -156,6 +156,8 @@ static const key_def keys[] = {
     {"output", "keep", K_INT, OFF(output.keep), 0, 1000000, NULL, "3", "newest checkpoints kept; 0 = all"},
     {"output", "save_best", K_STR, OFF(output.save_best), 0, 0, NULL, "none",
      "a metric (e.g. val_accuracy): keep best.h5 of the best epoch"},
+    {"output", "trace", K_BOOL, OFF(output.trace), 0, 0, NULL, "false",
+     "write a timeline per rank (trace-rank<r>.json, Chrome trace format: Perfetto opens it)"},
     {"output", "metrics_flush_steps", K_INT, OFF(output.metrics_flush_steps), 1, 1000000, NULL, "50",
      "write the per-step metrics every this many steps"},
 };

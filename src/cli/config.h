@@ -82,6 +82,7 @@ typedef struct mf_config {
         int keep; /* newest checkpoints kept, 0 = all */
         char save_best[48]; /* metric to keep best.h5 for, or "none" */
         int metrics_flush_steps;
+        int trace; /* trace-rank<r>.json timelines */
     } output;
     struct {
         int epochs; /* a second phase after [train] epochs, 0 = none */

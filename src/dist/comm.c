@@ -15,6 +15,7 @@
 #include "mpifit/comm.h"
 #include "mpifit/model.h"
 #include "comm.h"
+#include "../core/trace.h"
 #include "../core/core.h"
 
 struct mf_comm {
@@ -598,7 +599,18 @@ typedef struct bucket {
     int pending; /* parameter tensors not yet produced by backward */
     int started;
     MPI_Request req;
+    double t0; /* when its allreduce started (the timeline) */
 } bucket;
+
+/* The timeline's span of bucket i's allreduce, from its start to now. */
+static void trace_bucket(const bucket *b, int i, int n)
+{
+    if (!mf_trace_on())
+        return;
+    char name[64];
+    snprintf(name, sizeof name, "bucket %d/%d (%zu KiB)", i + 1, n, (b->hi - b->lo) * sizeof(float) / 1024);
+    mf_trace_span("allreduce", name, MF_TRACE_COMM, b->t0, mf_now());
+}
 
 struct mf_grad_sync {
     mf_comm *c;
@@ -722,6 +734,7 @@ static void launch_ready(mf_grad_sync *g)
     while (g->next < g->n && g->b[g->next].pending == 0) {
         bucket *b = &g->b[g->next++];
         atomic_fetch_add(&g->c->grad_bytes, (long long)((b->hi - b->lo) * sizeof(float)));
+        b->t0 = mf_now();
         int rc =
             MPI_Iallreduce(MPI_IN_PLACE, grads + b->lo, (int)(b->hi - b->lo), MPI_FLOAT, MPI_SUM, g->c->comm, &b->req);
         if (rc != MPI_SUCCESS && !g->error)
@@ -748,6 +761,8 @@ void mf_grad_sync_layer_done(mf_grad_sync *g, int layer)
         if (g->b[i].req != MPI_REQUEST_NULL) {
             int done = 0;
             MPI_Test(&g->b[i].req, &done, MPI_STATUS_IGNORE);
+            if (done)
+                trace_bucket(&g->b[i], i, g->n);
         }
 }
 
@@ -782,11 +797,14 @@ mf_status mf_grad_sync_finish(mf_grad_sync *g)
         launch_ready(g);
         for (int i = 0; i < g->n; i++) {
             snprintf(what, sizeof what, "the gradient allreduce (bucket %d of %d)", i + 1, g->n);
+            int pending = g->b[i].req != MPI_REQUEST_NULL; /* not seen done during backward */
             watch_begin(g->c, what);
             int rc = wait_watched(g->c, &g->b[i].req);
             watch_end(g->c);
             if (rc != MPI_SUCCESS)
                 return mpi_fail(rc, "MPI_Wait (gradient bucket)");
+            if (pending)
+                trace_bucket(&g->b[i], i, g->n);
         }
     } else {
         for (int i = 0; i < g->n; i++) {
@@ -794,6 +812,7 @@ mf_status mf_grad_sync_finish(mf_grad_sync *g)
             watch_begin(g->c, what);
             MPI_Request req;
             atomic_fetch_add(&g->c->grad_bytes, (long long)((g->b[i].hi - g->b[i].lo) * sizeof(float)));
+            g->b[i].t0 = mf_now();
             int rc = MPI_Iallreduce(MPI_IN_PLACE, grads + g->b[i].lo, (int)(g->b[i].hi - g->b[i].lo), MPI_FLOAT,
                                     MPI_SUM, g->c->comm, &req);
             if (rc == MPI_SUCCESS)
@@ -801,6 +820,7 @@ mf_status mf_grad_sync_finish(mf_grad_sync *g)
             watch_end(g->c);
             if (rc != MPI_SUCCESS)
                 return mpi_fail(rc, "MPI_Allreduce (gradient bucket)");
+            trace_bucket(&g->b[i], i, g->n);
         }
     }
     g->wait += mf_now() - t0;

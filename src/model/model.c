@@ -11,6 +11,7 @@
 #include <time.h>
 #include "../layers/layer.h"
 #include "model_internal.h"
+#include "../core/trace.h"
 
 mf_model *mf_model_create(const char *name)
 {
@@ -464,10 +465,12 @@ mf_tensor mf_model_forward(mf_model *m, const float *x, int N, mf_mode mode, mf_
         mf_exec ex = exec_for(m, i, mode, rng);
         if (pn->fold_bn)
             fold_batchnorm(m, i, &ex);
-        double t0 = m->profile ? mf_now() : 0.0;
+        double t0 = m->profile || mf_trace_on() ? mf_now() : 0.0;
         nd->layer->ops->forward(nd->layer, &ex, in, &m->nodes[pn->out].act);
         if (m->profile)
             m->fwd_s[i] += mf_now() - t0;
+        if (mf_trace_on())
+            mf_trace_span("forward", nd->layer->name, MF_TRACE_COMPUTE, t0, mf_now());
     }
     m->last_N = N;
     m->last_mode = mode;
@@ -536,10 +539,12 @@ void mf_model_backward(mf_model *m, const float *dout, float *dx)
                 }
             }
             mf_tensor out = shown(&m->nodes[pn->out].act, reads & MF_READS_OUT);
-            double t0 = m->profile ? mf_now() : 0.0;
+            double t0 = m->profile || mf_trace_on() ? mf_now() : 0.0;
             nd->layer->ops->backward(nd->layer, &ex, in, &out, &m->nodes[pn->out].dact, din);
             if (m->profile)
                 m->bwd_s[i] += mf_now() - t0;
+            if (mf_trace_on())
+                mf_trace_span("backward", nd->layer->name, MF_TRACE_COMPUTE, t0, mf_now());
         }
         if (m->bwd_hook)
             m->bwd_hook(m->bwd_hook_user, i - 1);

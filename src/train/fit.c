@@ -5,6 +5,7 @@
 #include <string.h>
 #include <signal.h>
 #include "fit_internal.h"
+#include "../core/trace.h"
 
 mf_fit_options mf_fit_options_default(void)
 {
@@ -244,7 +245,13 @@ static int preempted(mf_fit_ctx *ctx)
 
 static mf_status checkpoint(mf_fit_ctx *ctx, const mf_fit_options *o, mf_checkpoint_reason why)
 {
-    return o->checkpoint ? o->checkpoint(ctx, why, o->checkpoint_user) : MF_STATUS_OK;
+    if (!o->checkpoint)
+        return MF_STATUS_OK;
+    double t0 = mf_now();
+    mf_status s = o->checkpoint(ctx, why, o->checkpoint_user);
+    if (mf_trace_on())
+        mf_trace_span("checkpoint", "checkpoint", MF_TRACE_COMPUTE, t0, mf_now());
+    return s;
 }
 
 /* Where fit starts: initial_epoch (Keras: each fit counts from it), or where a
@@ -300,6 +307,8 @@ static mf_status run_steps(mf_fit_ctx *ctx, mf_loader *train, const mf_fit_optio
         double tw = mf_now();
         mf_status st = mf_fit_agree(ctx, next_train_batch(ctx, train, &b));
         ctx->last_wait_s = mf_now() - tw;
+        if (mf_trace_on())
+            mf_trace_span("data", "wait for the batch", MF_TRACE_COMPUTE, tw, tw + ctx->last_wait_s);
         if (st != MF_STATUS_OK) {
             if (prog->drawn)
                 fputc('\n', out);
@@ -319,6 +328,11 @@ static mf_status run_steps(mf_fit_ctx *ctx, mf_loader *train, const mf_fit_optio
             if (prog->drawn)
                 fputc('\n', out);
             return step_failed(ctx, st);
+        }
+        if (mf_trace_on()) {
+            char name[48];
+            snprintf(name, sizeof name, "step %ld", ctx->global_step);
+            mf_trace_span("step", name, MF_TRACE_COMPUTE, ts, ts + ctx->last_step_s);
         }
         MF_TRY(gather_rank_times(ctx, mf_fit_allreduce_wait_seconds(ctx) - comm0));
         double batch_images = b->n_valid;

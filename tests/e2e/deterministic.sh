@@ -12,7 +12,8 @@
 #  3. the default mode is not this mode: 1 and 2 ranks differ there (ghost
 #     BatchNorm and fixed-point sums are not the default's); its 2-rank run's
 #     metrics.h5 has every rank's step split (compute, allreduce wait, data
-#     wait, optimizer per step).
+#     wait, optimizer per step), and [output] trace writes each rank's
+#     timeline.
 set -euo pipefail
 . "$(dirname "$0")/assert.sh"
 mpifit=$1 data=$2 work=$3 mpiexec=$4 npflag=$5
@@ -81,7 +82,7 @@ same_run r1 resumed
 
 echo "== 3. the default mode: ranks change the result there"
 run d1 1 1 --set dist.deterministic=false
-run d2 2 1 --set dist.deterministic=false
+run d2 2 1 --set dist.deterministic=false --set output.trace=true
 if h5diff -q "$work/d1/weights.h5" "$work/d2/weights.h5" > /dev/null 2>&1; then
   fail "default mode: 1 and 2 ranks gave identical weights (is deterministic mode on by default?)"
 fi
@@ -103,5 +104,19 @@ for i in range(n):
     parts = s["compute_r0"][i] + s["comm_wait_r0"][i] + s["optimizer_r0"][i]
     assert abs(parts - s["step_time"][i]) <= 1e-9 + 1e-6 * s["step_time"][i], (i, parts, s["step_time"][i])
 print("metrics.h5: per-rank step split of", n, "steps")
+PY
+# ... and its timeline: one Chrome trace per rank that parses, with every kind of span
+/usr/bin/python3 - "$work/d2" <<'PY' || fail "the [output] trace timelines are wrong"
+import json, sys
+for r in (0, 1):
+    t = json.load(open("%s/trace-rank%d.json" % (sys.argv[1], r)))
+    spans = [e for e in t["traceEvents"] if e["ph"] == "X"]
+    assert all(e["pid"] == r and e["ts"] >= 0 and e["dur"] >= 0 for e in spans), r
+    cats = {e["cat"] for e in spans}
+    assert {"forward", "backward", "allreduce", "data", "step", "checkpoint"} <= cats, (r, cats)
+    assert any(e["cat"] == "forward" and e["name"] == "conv2d" for e in spans), r
+    assert any(e["cat"] == "allreduce" and e["tid"] == 1 for e in spans), r
+    assert t["otherData"]["spans_dropped"] == 0
+    print("trace-rank%d.json: %d spans" % (r, len(spans)))
 PY
 echo "deterministic.sh: all checks passed"

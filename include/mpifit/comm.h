@@ -91,6 +91,17 @@ MF_API void mf_comm_abort(mf_comm *c, int code, const char *msg);
 typedef struct mf_grad_sync mf_grad_sync;
 MF_API mf_grad_sync *mf_grad_sync_create(mf_comm *c, mf_model *m, size_t bucket_bytes, int overlap);
 MF_API void mf_grad_sync_free(mf_grad_sync *g);
+/* How the buckets travel ([dist] compress): as floats (NONE, the default), or
+ * rounded to 16 bits, IEEE half (FP16) or bfloat16 (BF16), which halves the
+ * bytes on the wire. Each rank keeps what its rounding lost and adds it to the
+ * next step's gradient before rounding (error feedback), so over the steps no
+ * part of any gradient is dropped; the sum of the ranks' 16-bit values is
+ * formed in float and rounded once per reduction step. The kept remainders
+ * (one float per trainable parameter) live as long as g: they are not in
+ * checkpoints, and re-planned buckets start without them. One process never
+ * compresses (nothing travels). Not between begin and finish. */
+typedef enum mf_compress { MF_COMPRESS_NONE = 0, MF_COMPRESS_FP16, MF_COMPRESS_BF16 } mf_compress;
+MF_API mf_status mf_grad_sync_set_compress(mf_grad_sync *g, mf_compress mode);
 /* Before a backward pass whose gradients are to be reduced. */
 MF_API void mf_grad_sync_begin(mf_grad_sync *g);
 /* Called by the model after layer i's backward (see mf_model_set_backward_hook). */

@@ -97,6 +97,7 @@ typedef struct mf_dist_options {
     int overlap; /* 1: start each bucket's allreduce as soon as backward produced it */
     int sync_batchnorm; /* 1: BatchNorm statistics over the global batch */
     int check_identical; /* debug: after every step, compare a hash of the parameters across ranks */
+    mf_compress compress; /* gradients on the wire: floats, or 16 bits with error feedback (mf_grad_sync_set_compress) */
 } mf_dist_options;
 MF_API mf_dist_options mf_dist_options_default(void);
 /* Make ctx data-parallel over comm: gradients are averaged over the ranks by

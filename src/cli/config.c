@@ -138,6 +138,8 @@ static const key_def keys[] = {
     {"dist", "overlap", K_BOOL, OFF(dist.overlap), 0, 0, NULL, "true",
      "start each gradient bucket's allreduce during backward"},
     {"dist", "bucket_mb", K_FLOAT, OFF(dist.bucket_mb), 0.01, 4096, NULL, "4", "gradient allreduce bucket size in MiB"},
+    {"dist", "compress", K_ENUM, OFF(dist.compress), 0, 0, "none|fp16|bf16", "none",
+     "gradients sent as 16-bit floats (half the bytes) with error feedback; not with deterministic"},
     {"dist", "sync_batchnorm", K_BOOL, OFF(dist.sync_batchnorm), 0, 0, NULL, "false",
      "BatchNorm statistics over the global batch instead of per rank"},
     {"dist", "deterministic", K_BOOL, OFF(dist.deterministic), 0, 0, NULL, "false",

@@ -100,6 +100,7 @@ typedef struct mf_config {
         int chunk; /* its rows per chunk */
         int scale_lr; /* Goyal et al.: learning rate x ranks */
         int check_identical; /* debug: hash parameters across ranks every step */
+        char compress[8]; /* none | fp16 | bf16: gradients on the wire */
         float timeout; /* seconds a collective may wait (the watchdog), 0 = off */
     } dist;
 

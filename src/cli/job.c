@@ -478,5 +478,8 @@ mf_dist_options mf_job_dist_options(const mf_job *j)
     d.bucket_bytes = (size_t)(c->dist.bucket_mb * 1048576.0f);
     d.sync_batchnorm = c->dist.sync_batchnorm;
     d.check_identical = c->dist.check_identical;
+    d.compress = !strcmp(c->dist.compress, "fp16") ? MF_COMPRESS_FP16
+        : !strcmp(c->dist.compress, "bf16")        ? MF_COMPRESS_BF16
+                                                   : MF_COMPRESS_NONE;
     return d;
 }

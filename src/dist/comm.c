@@ -15,6 +15,7 @@
 #include "mpifit/comm.h"
 #include "mpifit/model.h"
 #include "comm.h"
+#include "half.h"
 #include "../core/trace.h"
 #include "../core/core.h"
 
@@ -278,6 +279,16 @@ mf_status mf_comm_create(int *argc, char ***argv, mf_comm **out)
     int up = 0, provided = 0, started = 0;
     MPI_Initialized(&up);
     if (!up) {
+#ifdef OPEN_MPI
+        /* Open MPI's non-blocking allreduce (libnbc) picks a binomial tree
+         * below 4 ranks: a reduce to rank 0 and a broadcast back, one after
+         * the other, so each link carries the whole gradient twice in turn.
+         * The ring sends halves both ways at once: on 2 nodes at 1 Gbit/s it
+         * took the 9 MB of MobileNetV2's gradients from 150 to 80 ms (the
+         * alpha-beta bound, 75). Ask for it unless the user chose. */
+        if (!getenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm"))
+            setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", 0);
+#endif
         int rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
         if (rc != MPI_SUCCESS)
             return mf_fail(MF_STATUS_MPI, "MPI_Init_thread failed (error %d)", rc);
@@ -594,15 +605,32 @@ void mf_comm_abort(mf_comm *c, int code, const char *msg)
 
 /* ---- bucketed gradient allreduce -------------------------------------------- */
 
+/* One bucket: a contiguous range of the gradient buffer, reduced as a unit.
+ * Uncompressed, one MPI_Iallreduce of floats. Compressed ([dist] compress),
+ * two exchanges of 16-bit values: an all-to-all hands rank r every rank's
+ * r-th chunk (EXCHANGE), r sums its chunk in float and rounds it once with
+ * its own error feedback (mf_half_reduce), and an allgather hands every rank
+ * every reduced chunk (GATHER). The bytes on the wire are a ring allreduce's,
+ * in 16 bits; no partial sum is ever rounded, and the sum's rounding is fed
+ * back as well as each sender's. */
+enum { B_IDLE, B_EXCHANGE, B_GATHER, B_DONE };
+
 typedef struct bucket {
     size_t lo, hi; /* float range of the gradient buffer */
     int pending; /* parameter tensors not yet produced by backward */
-    int started;
+    int phase; /* B_IDLE .. B_DONE */
     MPI_Request req;
-    double t0; /* when its allreduce started (the timeline) */
+    double t0; /* when its exchange started (the timeline) */
+    /* compressed: chunks of c values (p * c >= hi - lo); wire holds this
+     * rank's p outgoing chunks, then the gathered result; parts the p
+     * incoming pieces of this rank's chunk; own its reduced chunk and
+     * own_resid what rounding it lost */
+    size_t c;
+    uint16_t *wire, *parts, *own;
+    float *own_resid;
 } bucket;
 
-/* The timeline's span of bucket i's allreduce, from its start to now. */
+/* The timeline's span of bucket i's exchange, from its start to now. */
 static void trace_bucket(const bucket *b, int i, int n)
 {
     if (!mf_trace_on())
@@ -627,6 +655,12 @@ struct mf_grad_sync {
     int error; /* MPI error of a non-blocking start, reported by finish */
     int synced_backwards; /* backward passes this step with sync on */
     int misuse; /* a backward began after one with sync on: finish fails */
+    /* [dist] compress: resid keeps what each sender's rounding lost, indexed
+     * like the gradient buffer up to bucket 0's end; arena holds the buckets'
+     * 16-bit buffers and own_arena their owners' remainders. NULL when off. */
+    mf_compress compress;
+    float *resid, *own_arena;
+    uint16_t *arena;
 };
 
 mf_grad_sync *mf_grad_sync_create(mf_comm *c, mf_model *m, size_t bucket_bytes, int overlap)
@@ -676,13 +710,61 @@ mf_grad_sync *mf_grad_sync_create(mf_comm *c, mf_model *m, size_t bucket_bytes, 
     return g;
 }
 
+static void free_compression(mf_grad_sync *g)
+{
+    mf_free(g->resid);
+    mf_free(g->own_arena);
+    mf_free(g->arena);
+    g->resid = g->own_arena = NULL;
+    g->arena = NULL;
+    g->compress = MF_COMPRESS_NONE;
+}
+
+mf_status mf_grad_sync_set_compress(mf_grad_sync *g, mf_compress mode)
+{
+    if (mode == g->compress)
+        return MF_STATUS_OK;
+    if (g->active)
+        return mf_fail(MF_STATUS_INVALID, "gradient compression cannot change between begin and finish");
+    if (mode != MF_COMPRESS_NONE && mode != MF_COMPRESS_FP16 && mode != MF_COMPRESS_BF16)
+        return mf_fail(MF_STATUS_INVALID, "gradient compression: unknown mode %d", (int)mode);
+    free_compression(g);
+    if (mode == MF_COMPRESS_NONE || g->c->size == 1)
+        return MF_STATUS_OK;
+    size_t p = (size_t)g->c->size, end = g->n ? g->b[0].hi : 0; /* bucket 0 holds the last tensors */
+    size_t halves = 0, owns = 0;
+    for (int i = 0; i < g->n; i++) {
+        bucket *b = &g->b[i];
+        b->c = (b->hi - b->lo + p - 1) / p;
+        halves += 2 * p * b->c + b->c;
+        owns += b->c;
+    }
+    g->resid = mf_alloc((end ? end : 1) * sizeof *g->resid);
+    memset(g->resid, 0, (end ? end : 1) * sizeof *g->resid);
+    g->arena = mf_alloc((halves ? halves : 1) * sizeof *g->arena);
+    g->own_arena = mf_alloc((owns ? owns : 1) * sizeof *g->own_arena);
+    memset(g->own_arena, 0, (owns ? owns : 1) * sizeof *g->own_arena);
+    for (int i = 0, h = 0, o = 0; i < g->n; i++) {
+        bucket *b = &g->b[i];
+        b->wire = g->arena + h;
+        b->parts = b->wire + p * b->c;
+        b->own = b->parts + p * b->c;
+        b->own_resid = g->own_arena + o;
+        h += (int)(2 * p * b->c + b->c);
+        o += (int)b->c;
+    }
+    g->compress = mode;
+    return MF_STATUS_OK;
+}
+
 void mf_grad_sync_free(mf_grad_sync *g)
 {
     if (!g)
         return;
     for (int i = 0; i < g->n; i++)
-        if (g->b[i].started && g->b[i].req != MPI_REQUEST_NULL)
+        if (g->b[i].req != MPI_REQUEST_NULL && g->b[i].phase != B_IDLE)
             MPI_Wait(&g->b[i].req, MPI_STATUS_IGNORE);
+    free_compression(g);
     mf_free(g->b);
     mf_free(g->tensor_bucket);
     mf_free(g->layer_first);
@@ -697,7 +779,7 @@ void mf_grad_sync_begin(mf_grad_sync *g)
 {
     for (int i = 0; i < g->n; i++) {
         g->b[i].pending = 0;
-        g->b[i].started = 0;
+        g->b[i].phase = B_IDLE;
         g->b[i].req = MPI_REQUEST_NULL;
     }
     int nt = mf_model_num_param_tensors(g->m);
@@ -727,19 +809,77 @@ void mf_grad_sync_backward_begin(mf_grad_sync *g, int sync)
         g->synced_backwards++;
 }
 
+/* Start bucket b's exchange: every rank starts the same buckets in the same
+ * order. */
+static int start_bucket(mf_grad_sync *g, bucket *b)
+{
+    float *grads = mf_model_grads(g->m);
+    size_t n = b->hi - b->lo;
+    b->t0 = mf_now();
+    b->phase = B_EXCHANGE;
+    b->req = MPI_REQUEST_NULL;
+    if (g->compress == MF_COMPRESS_NONE) {
+        atomic_fetch_add(&g->c->grad_bytes, (long long)(n * sizeof(float)));
+        return MPI_Iallreduce(MPI_IN_PLACE, grads + b->lo, (int)n, MPI_FLOAT, MPI_SUM, g->c->comm, &b->req);
+    }
+    size_t p = (size_t)g->c->size;
+    mf_half_encode(b->wire, grads + b->lo, g->resid + b->lo, n, g->compress == MF_COMPRESS_BF16);
+    memset(b->wire + n, 0, (p * b->c - n) * sizeof *b->wire); /* the last chunk's padding */
+    atomic_fetch_add(&g->c->grad_bytes, (long long)(n * sizeof(uint16_t)));
+    return MPI_Ialltoall(b->wire, (int)b->c, MPI_UINT16_T, b->parts, (int)b->c, MPI_UINT16_T, g->c->comm, &b->req);
+}
+
+/* Bucket i's request has completed: its next phase. */
+static int advance_bucket(mf_grad_sync *g, int i)
+{
+    bucket *b = &g->b[i];
+    if (g->compress != MF_COMPRESS_NONE && b->phase == B_EXCHANGE) {
+        mf_half_reduce(b->own, b->own_resid, b->parts, g->c->size, b->c, g->compress == MF_COMPRESS_BF16);
+        b->phase = B_GATHER;
+        return MPI_Iallgather(b->own, (int)b->c, MPI_UINT16_T, b->wire, (int)b->c, MPI_UINT16_T, g->c->comm, &b->req);
+    }
+    b->phase = B_DONE;
+    trace_bucket(b, i, g->n);
+    return MPI_SUCCESS;
+}
+
+/* Finish bucket i (started), waiting under the watchdog. */
+static int complete_bucket(mf_grad_sync *g, int i)
+{
+    char what[64];
+    snprintf(what, sizeof what, "the gradient allreduce (bucket %d of %d)", i + 1, g->n);
+    while (g->b[i].phase != B_DONE) {
+        watch_begin(g->c, what);
+        int rc = wait_watched(g->c, &g->b[i].req);
+        watch_end(g->c);
+        if (rc == MPI_SUCCESS)
+            rc = advance_bucket(g, i);
+        if (rc != MPI_SUCCESS)
+            return rc;
+    }
+    return MPI_SUCCESS;
+}
+
+/* After bucket b's exchange: the sum divided by the number of ranks, back in
+ * the gradient buffer. */
+static void end_bucket(mf_grad_sync *g, const bucket *b)
+{
+    float *grads = mf_model_grads(g->m), inv = 1.0f / (float)g->c->size;
+    if (g->compress != MF_COMPRESS_NONE) {
+        mf_half_decode(grads + b->lo, b->wire, b->hi - b->lo, inv, g->compress == MF_COMPRESS_BF16);
+        return;
+    }
+    for (size_t k = b->lo; k < b->hi; k++)
+        grads[k] *= inv;
+}
+
 /* Start the buckets that are complete, strictly in index order. */
 static void launch_ready(mf_grad_sync *g)
 {
-    float *grads = mf_model_grads(g->m);
     while (g->next < g->n && g->b[g->next].pending == 0) {
-        bucket *b = &g->b[g->next++];
-        atomic_fetch_add(&g->c->grad_bytes, (long long)((b->hi - b->lo) * sizeof(float)));
-        b->t0 = mf_now();
-        int rc =
-            MPI_Iallreduce(MPI_IN_PLACE, grads + b->lo, (int)(b->hi - b->lo), MPI_FLOAT, MPI_SUM, g->c->comm, &b->req);
+        int rc = start_bucket(g, &g->b[g->next++]);
         if (rc != MPI_SUCCESS && !g->error)
             g->error = rc;
-        b->started = 1;
     }
 }
 
@@ -755,14 +895,19 @@ void mf_grad_sync_layer_done(mf_grad_sync *g, int layer)
     if (!g->overlap || g->c->size == 1)
         return;
     launch_ready(g);
+    if (g->error)
+        return; /* finish reports it */
     /* Open MPI advances non-blocking collectives only inside MPI calls: a test
-     * per layer keeps the in-flight buckets moving while backward computes */
+     * per layer keeps the in-flight buckets moving while backward computes
+     * (and moves a compressed bucket on to its second exchange) */
     for (int i = 0; i < g->next; i++)
-        if (g->b[i].req != MPI_REQUEST_NULL) {
+        if (g->b[i].phase != B_DONE) {
             int done = 0;
-            MPI_Test(&g->b[i].req, &done, MPI_STATUS_IGNORE);
-            if (done)
-                trace_bucket(&g->b[i], i, g->n);
+            int rc = MPI_Test(&g->b[i].req, &done, MPI_STATUS_IGNORE);
+            if (rc == MPI_SUCCESS && done)
+                rc = advance_bucket(g, i);
+            if (rc != MPI_SUCCESS && !g->error)
+                g->error = rc;
         }
 }
 
@@ -781,52 +926,39 @@ mf_status mf_grad_sync_finish(mf_grad_sync *g)
     if (!g->active)
         mf_grad_sync_begin(g); /* gradients filled by other means: reduce them all */
     g->active = 0;
-    float *grads = mf_model_grads(g->m);
     double t0 = mf_now();
     if (g->error) {
         int rc = g->error;
         g->error = 0;
-        return mpi_fail(rc, "MPI_Iallreduce of a gradient bucket");
+        return mpi_fail(rc, "a non-blocking exchange of a gradient bucket");
     }
-    char what[64];
     if (mf_fault_hit("kill_in_allreduce")) /* the fault tests: a rank dies mid-reduction */
         raise(SIGKILL);
     if (g->overlap) {
         for (int i = 0; i < g->n; i++)
             g->b[i].pending = 0; /* whatever backward did not report is final now */
         launch_ready(g);
+        if (g->error) {
+            int rc = g->error;
+            g->error = 0;
+            return mpi_fail(rc, "starting the exchange of a gradient bucket");
+        }
         for (int i = 0; i < g->n; i++) {
-            snprintf(what, sizeof what, "the gradient allreduce (bucket %d of %d)", i + 1, g->n);
-            int pending = g->b[i].req != MPI_REQUEST_NULL; /* not seen done during backward */
-            watch_begin(g->c, what);
-            int rc = wait_watched(g->c, &g->b[i].req);
-            watch_end(g->c);
+            int rc = complete_bucket(g, i);
             if (rc != MPI_SUCCESS)
                 return mpi_fail(rc, "MPI_Wait (gradient bucket)");
-            if (pending)
-                trace_bucket(&g->b[i], i, g->n);
         }
     } else {
         for (int i = 0; i < g->n; i++) {
-            snprintf(what, sizeof what, "the gradient allreduce (bucket %d of %d)", i + 1, g->n);
-            watch_begin(g->c, what);
-            MPI_Request req;
-            atomic_fetch_add(&g->c->grad_bytes, (long long)((g->b[i].hi - g->b[i].lo) * sizeof(float)));
-            g->b[i].t0 = mf_now();
-            int rc = MPI_Iallreduce(MPI_IN_PLACE, grads + g->b[i].lo, (int)(g->b[i].hi - g->b[i].lo), MPI_FLOAT,
-                                    MPI_SUM, g->c->comm, &req);
+            int rc = start_bucket(g, &g->b[i]);
             if (rc == MPI_SUCCESS)
-                rc = wait_watched(g->c, &req);
-            watch_end(g->c);
+                rc = complete_bucket(g, i);
             if (rc != MPI_SUCCESS)
-                return mpi_fail(rc, "MPI_Allreduce (gradient bucket)");
-            trace_bucket(&g->b[i], i, g->n);
+                return mpi_fail(rc, "the gradient allreduce (bucket)");
         }
     }
     g->wait += mf_now() - t0;
-    float inv = 1.0f / (float)g->c->size;
     for (int i = 0; i < g->n; i++)
-        for (size_t k = g->b[i].lo; k < g->b[i].hi; k++)
-            grads[k] *= inv;
+        end_bucket(g, &g->b[i]);
     return MF_STATUS_OK;
 }

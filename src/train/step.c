@@ -135,6 +135,17 @@ static void layer_done(void *user, int layer)
         mf_grad_sync_layer_done(ctx->gsync, layer);
 }
 
+/* The gradient synchroniser for ctx->dist. Compression's only failure is an
+ * MPI_Op_create error (out of resources); the exchange then goes uncompressed,
+ * and says so. */
+static mf_grad_sync *make_grad_sync(mf_fit_ctx *ctx)
+{
+    mf_grad_sync *g = mf_grad_sync_create(ctx->comm, ctx->model, ctx->dist.bucket_bytes, ctx->dist.overlap);
+    if (mf_grad_sync_set_compress(g, ctx->dist.compress) != MF_STATUS_OK)
+        mf_log_warn("rank %d: gradients travel uncompressed: %s", ctx->rank, mf_last_error());
+    return g;
+}
+
 /* The buckets hold exactly the trainable tensors: plan them again when the
  * trainable set changed (a fine-tuning phase, a callback, the C API). */
 static void replan_buckets(mf_fit_ctx *ctx)
@@ -143,7 +154,7 @@ static void replan_buckets(mf_fit_ctx *ctx)
     if (!ctx->gsync || sig == ctx->planned_trainable)
         return;
     mf_grad_sync_free(ctx->gsync);
-    ctx->gsync = mf_grad_sync_create(ctx->comm, ctx->model, ctx->dist.bucket_bytes, ctx->dist.overlap);
+    ctx->gsync = make_grad_sync(ctx);
     ctx->planned_trainable = sig;
     if (ctx->rank == 0)
         mf_log_info("trainable layers changed at global step %ld: %zu trainable parameters in %d gradient bucket%s",
@@ -184,8 +195,11 @@ mf_status mf_fit_distribute(mf_fit_ctx *ctx, mf_comm *comm, const mf_dist_option
                        mf_comm_rank(comm));
     ctx->comm = comm;
     ctx->dist = o ? *o : mf_dist_options_default();
+    if (ctx->dist.compress != MF_COMPRESS_NONE && ctx->dist.compress != MF_COMPRESS_FP16 &&
+        ctx->dist.compress != MF_COMPRESS_BF16)
+        return mf_fail(MF_STATUS_INVALID, "fit: unknown gradient compression %d", (int)ctx->dist.compress);
     mf_grad_sync_free(ctx->gsync);
-    ctx->gsync = mf_grad_sync_create(comm, ctx->model, ctx->dist.bucket_bytes, ctx->dist.overlap);
+    ctx->gsync = make_grad_sync(ctx);
     ctx->planned_trainable = mf_model_trainable_signature(ctx->model);
     mf_model_set_backward_hook(ctx->model, layer_done, ctx);
     mf_model_set_sync_batchnorm(ctx->model, ctx->dist.sync_batchnorm ? comm : NULL);
@@ -227,6 +241,10 @@ mf_status mf_fit_set_deterministic(mf_fit_ctx *ctx, int chunk)
         return mf_fail(MF_STATUS_INVALID,
                        "deterministic mode with synchronized BatchNorm: the mode normalises each chunk by its own "
                        "statistics (ghost BatchNorm); turn sync_batchnorm off");
+    if (chunk > 0 && ctx->comm && ctx->dist.compress != MF_COMPRESS_NONE)
+        return mf_fail(MF_STATUS_INVALID,
+                       "deterministic mode with gradient compression: the mode sums exact 64-bit fixed-point "
+                       "gradients; set compress = none");
     mf_det_free(ctx->det);
     ctx->det = chunk > 0 ? mf_det_create(chunk) : NULL;
     return MF_STATUS_OK;

@@ -17,6 +17,8 @@
  *   test_dp fail_loader DATA              rank 1 meets an unreadable image (on_bad_image = fail)
  *   test_dp fail_step DATA                rank 1's train step fails before the allreduce
  *   test_dp buckets                       bucket planning of MobileNetV2, frozen or not
+ *   test_dp compress fp16|bf16            the 16-bit gradient exchange with error feedback
+ *       (train MODE dp_fp16, dp_bf16: dp with the exchange compressed)
  *
  * Relative difference: |a - b| / max(|a|, |b|, 1e-2) per parameter, the largest (the floor keeps
  * parameters that are ~0 from turning float rounding into huge ratios). */
@@ -117,6 +119,9 @@ static int train(mf_comm *comm, const char *kind, const char *mode, const char *
     d.check_identical = 1;
     d.sync_batchnorm = strcmp(mode, "syncbn") == 0;
     d.bucket_bytes = 4096; /* several buckets even for a small model */
+    d.compress = strcmp(mode, "dp_fp16") == 0 ? MF_COMPRESS_FP16
+        : strcmp(mode, "dp_bf16") == 0        ? MF_COMPRESS_BF16
+                                              : MF_COMPRESS_NONE;
     MF_CHECK(mf_fit_distribute(ctx, comm, &d) == MF_STATUS_OK);
     mf_fit_options fo = mf_fit_options_default();
     fo.epochs = 1;
@@ -337,6 +342,66 @@ static int double_backward(mf_comm *comm, const char *data)
     return 0;
 }
 
+/* The compressed exchange on hand-made gradients, rank r holding (r + 1) * v:
+ * every step's result is the exact average up to 16-bit rounding, and thanks
+ * to error feedback the mean over the steps converges on it, even for values
+ * fp16 cannot hold (1e-9 lies below its smallest subnormal, 6e-8). */
+static int compress(mf_comm *comm, const char *mode)
+{
+    int bf16 = strcmp(mode, "bf16") == 0, size = mf_comm_size(comm), rank = mf_comm_rank(comm);
+    mf_model *m = make_model("nobn");
+    MF_CHECK(m != NULL);
+    mf_grad_sync *g = mf_grad_sync_create(comm, m, 4096, 1);
+    MF_CHECK(mf_grad_sync_set_compress(g, bf16 ? MF_COMPRESS_BF16 : MF_COMPRESS_FP16) == MF_STATUS_OK);
+    size_t n = mf_model_num_params(m);
+    float *grads = mf_model_grads(m);
+    double *want = malloc(n * sizeof *want), *mean = calloc(n, sizeof *mean);
+    static const double v[] = {1e-9, -3.7e-7, 1.0 / 3.0, -2.5e-3, 1234.567, 7e-5};
+    double ranks_sum = size * (size + 1) / 2.0; /* sum of (r + 1) */
+    enum { STEPS = 200 };
+    long long bytes0 = mf_comm_grad_bytes(comm);
+    int step_bad = 0;
+    for (int step = 0; step < STEPS; step++) {
+        for (size_t k = 0; k < n; k++) {
+            grads[k] = (float)((rank + 1) * v[k % 6] * (1.0 + 1e-3 * (double)(k % 7)));
+            want[k] = ranks_sum / size * v[k % 6] * (1.0 + 1e-3 * (double)(k % 7));
+        }
+        mf_grad_sync_begin(g);
+        MF_CHECK(mf_grad_sync_finish(g) == MF_STATUS_OK);
+        for (size_t k = 0; k < n; k++) {
+            mean[k] += grads[k] / (double)STEPS;
+            /* one step: within 16-bit rounding of the value plus what the
+             * previous steps carried (fp16 below its normal range: absolute) */
+            double tol = bf16 ? 2e-2 * fabs(want[k]) : fmax(2e-3 * fabs(want[k]), 1.2e-7);
+            step_bad += fabs(grads[k] - want[k]) > tol;
+        }
+    }
+    MF_CHECK_MSG(step_bad == 0, "%d values off by more than 16-bit rounding", step_bad);
+    /* over STEPS steps the carried remainders (each sender's and each sum's)
+     * cancel every rounding but the last step's: the mean is exact to a few
+     * 16-bit steps / STEPS, plus float's rounding of the sums */
+    int mean_bad = 0;
+    for (size_t k = 0; k < n; k++) {
+        double tol = (bf16 ? 0x1p-8 : 0x1p-11) * fabs(want[k]) * 4 / STEPS + 6e-8 * 4 / STEPS + 1e-6 * fabs(want[k]);
+        if (fabs(mean[k] - want[k]) > tol && mean_bad++ < 5)
+            fprintf(stderr, "rank %d: param %zu: mean %.9g, want %.9g\n", rank, k, mean[k], want[k]);
+    }
+    MF_CHECK_MSG(mean_bad == 0, "%d means not within rounding / steps of the average", mean_bad);
+    /* and the tiny value fp16 cannot represent did arrive, on average */
+    MF_CHECK_NEAR(mean[0] / want[0], 1.0, 0.05);
+    /* half the bytes of floats (buckets are padded to 16 floats) */
+    long long bytes = mf_comm_grad_bytes(comm) - bytes0;
+    MF_CHECK_MSG(bytes >= (long long)(n * 2 * STEPS) && bytes < (long long)(n * 2 * STEPS) * 11 / 10,
+                 "%lld bytes for %zu parameters x %d steps", bytes, n, STEPS);
+    free(want);
+    free(mean);
+    mf_grad_sync_free(g);
+    mf_model_free(m);
+    if (rank == 0)
+        fprintf(stderr, "%s exchange: %d steps over %d ranks, means exact to rounding / steps\n", mode, STEPS, size);
+    return 0;
+}
+
 static int buckets(mf_comm *comm)
 {
     mf_model *m;
@@ -383,6 +448,8 @@ int main(int argc, char **argv)
         rc = unfreeze_mismatch(comm, argv[2]);
     else if (argc == 3 && strcmp(argv[1], "double_backward") == 0)
         rc = double_backward(comm, argv[2]);
+    else if (argc == 3 && strcmp(argv[1], "compress") == 0)
+        rc = compress(comm, argv[2]);
     else if (argc == 2 && strcmp(argv[1], "buckets") == 0)
         rc = buckets(comm);
     else

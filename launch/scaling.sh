@@ -1,37 +1,45 @@
 #!/usr/bin/env bash
-# scaling.sh: the same short training job at 1, 2, ... N ranks, weak and strong
-# scaling, gradient allreduce overlapped with backward and not; prints a table of
-# global images/s and parallel efficiency, writes it as CSV and plots it (PNG
-# beside the CSV, with gnuplot).
+# scaling.sh: the same training step at 1, 2, ... N ranks, weak and strong
+# scaling, gradient allreduce overlapped with backward and not; then, at N
+# ranks, the overlap report: overlap off and on (and 16-bit compression),
+# alternated, with the share of the allreduce time that overlap takes out of
+# the step, against an alpha-beta model of the allreduce. Prints the tables,
+# writes them as CSV and plots them (PNG beside the CSV, with gnuplot).
 #   launch/scaling.sh [MAX_RANKS] [CSV]        defaults: nproc, runs/scaling.csv
+# Every point is `mpifit bench` (training steps on in-memory synthetic batches:
+# no input pipeline in the way) and prints the median step's split: forward,
+# backward, exposed allreduce wait, optimizer.
 # Environment: CONFIG (default configs/quickstart.ini), BATCH (per rank, weak; 16),
-# STEPS (steps per epoch; 12), THREADS (per rank; 1), EXTRA (more --set arguments),
-# EMULATED=1: run the ranks on the emulated nodes of launch/emulate_nodes.sh
-# (up them first; one rank per node, Open MPI over the shaped TCP links).
+# STEPS (timed steps per point; 8), WARMUP (2), THREADS (per rank; 1), EXTRA (more
+# --set arguments), REPS (runs of each overlap-report setting, alternated; 3),
+# COMPRESS (the [dist] compress modes in the overlap report; "none"),
+# RATE (link Gbit/s for the model; default: the emulated links' rate, else the
+# bandwidth a 2-rank allreduce reaches), EMULATED=1: run the ranks on the
+# emulated nodes of launch/emulate_nodes.sh (up them first; one rank per node,
+# Open MPI over the shaped TCP links).
 # Weak scaling keeps the per-rank batch; strong scaling keeps the global batch
 # (BATCH x MAX_RANKS) and divides it over the ranks. Efficiency is
-# img/s(N) / (N x img/s(1)) for the same mode. The first epoch warms up; the
-# second is measured.
+# img/s(N) / (N x img/s(1)) for the same mode.
+# The model: a ring allreduce of G bytes over p ranks takes
+# T = 2 (p - 1) alpha + 2 (p - 1) / p x G / beta, alpha the ping-pong latency,
+# beta the link bandwidth; model_step = compute + T without overlap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 max=${1:-$(nproc)}
 csv=${2:-runs/scaling.csv}
 config=${CONFIG:-configs/quickstart.ini}
 batch=${BATCH:-16}
-steps=${STEPS:-12}
+steps=${STEPS:-8}
+warmup=${WARMUP:-2}
 threads=${THREADS:-1}
+reps=${REPS:-3}
+compress=${COMPRESS:-none}
 # shellcheck source=mpi_env.sh
 . ./launch/mpi_env.sh
 mpifit=./build/bin/mpifit
 [ -x "$mpifit" ] || { echo "scaling.sh: build first (./launch/quickstart.sh or cmake --build build)" >&2; exit 1; }
-data=${DATA:-data/synthetic-beans}
-if [ ! -f "$data/.complete" ]; then
-  # shellcheck source=launch/synthetic_data.sh
-  . ./launch/synthetic_data.sh
-  synthetic_beans "$data" "$mpifit" >/dev/null
-fi
 mkdir -p "$(dirname "$csv")"
-echo "mode,overlap,ranks,batch_per_rank,global_batch,img_per_s,efficiency" > "$csv"
+ocsv=${csv%.csv}-overlap.csv
 
 launcher() {  # launcher NP: the command that starts NP ranks
   if [ "${EMULATED:-0}" = 1 ]; then
@@ -43,36 +51,118 @@ launcher() {  # launcher NP: the command that starts NP ranks
   fi
 }
 
-run() {  # run NP BATCH OVERLAP -> img/s of the second epoch
-  local np=$1 b=$2 ov=$3
-  # shellcheck disable=SC2046
-  OMP_NUM_THREADS="$threads" $(launcher "$np") "$(pwd)/$mpifit" train "$config" \
-    --set data.train="$data/train" --set data.validation=none --set data.batch_size="$b" \
-    --set train.epochs=2 --set train.steps_per_epoch="$steps" --set train.verbose=2 \
-    --set dist.threads="$threads" --set data.threads=1 --set dist.overlap="$ov" \
-    --set output.dir="runs/scaling-tmp" ${EXTRA:-} 2>&1 \
-  | awk '{ for (i = 1; i <= NF; i++) if ($i == "img/s") r = $(i - 1) } END { print r }'
+# bench NP BATCH OVERLAP COMPRESS -> "img_per_s step fwd bwd wait opt grad_mb"
+bench() {
+  local line
+  # shellcheck disable=SC2046,SC2086
+  line=$(OMP_NUM_THREADS="$threads" $(launcher "$1") "$(pwd)/$mpifit" bench "$(pwd)/$config" \
+    --set data.batch_size="$2" --set dist.threads="$threads" --set dist.overlap="$3" \
+    --set dist.compress="$4" ${EXTRA:-} --steps "$steps" --warmup "$warmup" 2>&1 | grep '^RESULT' || true)
+  [ -n "$line" ] || { echo "scaling.sh: mpifit bench at $1 ranks (overlap $3, compress $4) printed no RESULT" >&2; return 1; }
+  echo "$line" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    print v["img_per_s"], v["step_ms"], v["fwd_ms"], v["bwd_ms"], v["allreduce_ms"], v["opt_ms"], v["grad_mb"] }'
 }
 
-printf '%-7s %-7s %5s %10s %12s %10s %10s\n' mode overlap ranks batch/rank global_batch img/s efficiency
+# model_ms P BYTES: the alpha-beta allreduce time in ms (0 for one rank)
+model_ms() {
+  awk -v p="$1" -v g="$2" -v a="$alpha_us" -v b="$beta_gbit" \
+    'BEGIN { if (p < 2 || b <= 0) { print 0; exit } printf "%.1f", (2 * (p - 1) * a * 1e-6 + 2 * (p - 1) / p * g * 8 / (b * 1e9)) * 1e3 }'
+}
+
+# ---- the network as MPI sees it: alpha and beta for the model
+alpha_us=0 beta_gbit=0 grad_bytes=0
+if [ "$max" -ge 2 ]; then
+  read -r _ _ _ _ _ _ gmb < <(bench 2 "$batch" true none)
+  grad_bytes=$(awk -v m="$gmb" 'BEGIN { printf "%d", m * 1048576 }')
+  [ "$grad_bytes" -gt 0 ] || grad_bytes=4
+  # shellcheck disable=SC2046
+  comm=$($(launcher 2) "$(pwd)/$mpifit" bench --comm --bytes "$grad_bytes" --steps 10 2>&1 | grep '^RESULT' || true)
+  [ -n "$comm" ] || { echo "scaling.sh: mpifit bench --comm printed no RESULT" >&2; exit 1; }
+  alpha_us=$(echo "$comm" | sed -n 's/.* latency_us=\([0-9.]*\).*/\1/p')
+  rate=${RATE:-}
+  if [ -z "$rate" ] && [ "${EMULATED:-0}" = 1 ]; then
+    # tc's notation: 1gbit, 500mbit, 100kbit
+    rate=$(awk '{ r = $1; u = 1; if (r ~ /gbit$/) u = 1; else if (r ~ /mbit$/) u = 1e-3; else if (r ~ /kbit$/) u = 1e-6;
+                 sub(/[a-z]+$/, "", r); print r * u }' "${MF_EMU_DIR:-/run/mpifit-emu}/rate" 2>/dev/null || true)
+  fi
+  [ -n "$rate" ] || rate=$(echo "$comm" | sed -n 's/.* busbw_gbit=\([0-9.]*\).*/\1/p')
+  beta_gbit=$rate
+  if [ -n "${RATE:-}" ]; then src=RATE; elif [ "${EMULATED:-0}" = 1 ]; then src="emulated links"; else src=measured; fi
+  printf 'network: alpha %s us (ping-pong), beta %s Gbit/s (%s); gradients %s bytes per step; MPI allreduce of them: %s\n' \
+    "$alpha_us" "$beta_gbit" "$src" \
+    "$grad_bytes" "$(echo "$comm" | sed -n 's/.* allreduce_ms=\([0-9.]*\) allreduce_med_ms=\([0-9.]*\).*/\1 ms best, \2 ms median/p')"
+fi
+
+# ---- the scaling table
+echo "mode,overlap,ranks,batch_per_rank,global_batch,img_per_s,efficiency,step_ms,fwd_ms,bwd_ms,wait_ms,opt_ms,model_allreduce_ms,model_img_per_s" > "$csv"
+printf '%-6s %-7s %5s %6s %6s %9s %5s | %7s %6s %6s %6s %5s | %9s %9s\n' mode overlap ranks b/rank global img/s eff \
+  step fwd bwd wait opt model_ar model_img
 for mode in weak strong; do
   for ov in true false; do
-    base=""
+    base="" step1="" b1=""
     for ((np = 1; np <= max; np++)); do
       if [ "$mode" = weak ]; then b=$batch; else b=$(( batch * max / np )); fi
       [ "$b" -ge 1 ] || continue
-      ips=$(run "$np" "$b" "$ov")
-      [ -n "$ips" ] || { echo "scaling.sh: the run at $np ranks printed no img/s" >&2; exit 1; }
-      [ -n "$base" ] || base=$ips
+      read -r ips step fwd bwd wait opt _ < <(bench "$np" "$b" "$ov" none)
+      [ -n "$base" ] || { base=$ips step1=$step b1=$b; }
       eff=$(awk -v r="$ips" -v b="$base" -v n="$np" 'BEGIN { printf "%.2f", r / (n * b) }')
-      printf '%-7s %-7s %5d %10d %12d %10.1f %10s\n' "$mode" "$ov" "$np" "$b" $((b * np)) "$ips" "$eff"
-      echo "$mode,$ov,$np,$b,$((b * np)),$ips,$eff" >> "$csv"
+      mar=$(model_ms "$np" "$grad_bytes")
+      # the model's step: one rank's step for this per-rank batch plus the whole allreduce
+      mips=$(awk -v s="$step1" -v b="$b" -v b1="$b1" -v t="$mar" -v g=$((b * np)) \
+        'BEGIN { printf "%.1f", g * 1000 / (s * b / b1 + t) }')
+      printf '%-6s %-7s %5d %6d %6d %9.1f %5s | %7.1f %6.1f %6.1f %6.1f %5.1f | %9s %9s\n' "$mode" "$ov" "$np" "$b" \
+        $((b * np)) "$ips" "$eff" "$step" "$fwd" "$bwd" "$wait" "$opt" "$mar" "$mips"
+      echo "$mode,$ov,$np,$b,$((b * np)),$ips,$eff,$step,$fwd,$bwd,$wait,$opt,$mar,$mips" >> "$csv"
     done
   done
 done
-echo "written: $csv"
+echo "written: $csv (model columns: alpha-beta allreduce, ms, and the images/s it predicts without overlap)"
+
+# ---- the overlap report at max ranks: every setting REPS times, alternated
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+if [ "$max" -ge 2 ]; then
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  for ((r = 1; r <= reps; r++)); do
+    for c in $compress; do
+      for ov in false true; do
+        bench "$max" "$batch" "$ov" "$c" >> "$tmp/$c-$ov"
+      done
+    done
+  done
+  mar=$(model_ms "$max" "$grad_bytes")
+  echo
+  echo "overlap at $max ranks, batch $batch per rank: medians of $reps alternated runs (ms)"
+  echo "compress,overlap,runs,step_ms,fwd_ms,bwd_ms,wait_ms,opt_ms,model_allreduce_ms,hidden_share" > "$ocsv"
+  printf '%-8s %-7s %8s %7s %7s %8s %6s %9s %7s\n' compress overlap step fwd bwd wait opt model_ar hidden
+  for c in $compress; do
+    # 16-bit compression halves the bytes the model sends
+    mc=$(awk -v t="$mar" -v c="$c" 'BEGIN { printf "%.1f", c == "none" ? t : t / 2 }')
+    declare -A med=()
+    for ov in false true; do
+      for k in 2 3 4 5 6; do
+        med[$ov$k]=$(awk -v k="$k" '{ print $k }' "$tmp/$c-$ov" | median)
+      done
+    done
+    # hidden: the part of the allreduce time (the wait without overlap) that
+    # overlap takes out of the step
+    hidden=$(awk -v off="${med[false2]}" -v on="${med[true2]}" -v w="${med[false5]}" \
+      'BEGIN { if (w > 0) printf "%.0f%%", 100 * (off - on) / w; else print "-" }')
+    for ov in false true; do
+      h=$([ "$ov" = true ] && echo "$hidden" || echo "")
+      printf '%-8s %-7s %8s %7s %7s %8s %6s %9s %7s\n' "$c" "$ov" "${med[${ov}2]}" "${med[${ov}3]}" "${med[${ov}4]}" \
+        "${med[${ov}5]}" "${med[${ov}6]}" "$mc" "$h"
+      echo "$c,$ov,$reps,${med[${ov}2]},${med[${ov}3]},${med[${ov}4]},${med[${ov}5]},${med[${ov}6]},$mc,$h" >> "$ocsv"
+    done
+    unset med
+  done
+  echo "hidden = (step without overlap - step with) / allreduce wait without overlap; model_ar = the alpha-beta time"
+  echo "written: $ocsv"
+fi
+
 # the plot: images/s and parallel efficiency against ranks, one line per
-# mode and overlap setting (gnuplot-nox, which `mpifit plot` uses too)
+# mode and overlap setting, and the model's images/s without overlap
+# (gnuplot-nox, which `mpifit plot` uses too)
 png=${csv%.csv}.png
 if command -v gnuplot > /dev/null; then
   gnuplot <<GP
@@ -83,7 +173,9 @@ set multiplot layout 1,2 title "mpifit scaling$([ "${EMULATED:-0}" = 1 ] && echo
 set xlabel "ranks"; set xtics 1; set key left top; set grid
 set ylabel "images/s (all ranks)"
 plot for [m in "weak strong"] for [o in "true false"] "$csv" using (strcol(1) eq m && strcol(2) eq o ? \$3 : NaN):6 \
-     with linespoints title m." overlap ".o
+     with linespoints title m." overlap ".o, \
+     for [m in "weak strong"] "$csv" using (strcol(1) eq m && strcol(2) eq "false" ? \$3 : NaN):14 \
+     with lines dashtype 2 title m." alpha-beta model, no overlap"
 set ylabel "parallel efficiency"; set yrange [0:1.1]; set key left bottom
 plot for [m in "weak strong"] for [o in "true false"] "$csv" using (strcol(1) eq m && strcol(2) eq o ? \$3 : NaN):7 \
      with linespoints title m." overlap ".o

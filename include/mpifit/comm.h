@@ -91,15 +91,19 @@ MF_API void mf_comm_abort(mf_comm *c, int code, const char *msg);
 typedef struct mf_grad_sync mf_grad_sync;
 MF_API mf_grad_sync *mf_grad_sync_create(mf_comm *c, mf_model *m, size_t bucket_bytes, int overlap);
 MF_API void mf_grad_sync_free(mf_grad_sync *g);
-/* How the buckets travel ([dist] compress): as floats (NONE, the default), or
- * rounded to 16 bits, IEEE half (FP16) or bfloat16 (BF16), which halves the
- * bytes on the wire. Each rank keeps what its rounding lost and adds it to the
- * next step's gradient before rounding (error feedback), so over the steps no
- * part of any gradient is dropped; the sum of the ranks' 16-bit values is
- * formed in float and rounded once per reduction step. The kept remainders
- * (one float per trainable parameter) live as long as g: they are not in
- * checkpoints, and re-planned buckets start without them. One process never
- * compresses (nothing travels). Not between begin and finish. */
+/* How the buckets travel ([dist] compress): as floats (NONE, the default, one
+ * MPI_Iallreduce per bucket), or rounded to 16 bits, IEEE half (FP16) or
+ * bfloat16 (BF16), which halves the bytes on the wire. A compressed bucket is
+ * cut into one chunk per rank; an all-to-all gives each rank every rank's copy
+ * of its chunk, it adds them in float in rank order and rounds the sum once,
+ * and an allgather returns the sums (a ring allreduce's bytes, with no
+ * rounded partial sums, and the same bits on every rank). Every sender keeps
+ * what its rounding lost, and every chunk's owner what the sum's rounding
+ * lost, and adds it in at the next step (error feedback), so over the steps no
+ * part of any gradient is dropped, only delayed. The kept remainders (about
+ * 1 + 1/ranks floats per trainable parameter) live as long as g: they are not
+ * in checkpoints, and re-planned buckets start without them. One process
+ * never compresses (nothing travels). Not between begin and finish. */
 typedef enum mf_compress { MF_COMPRESS_NONE = 0, MF_COMPRESS_FP16, MF_COMPRESS_BF16 } mf_compress;
 MF_API mf_status mf_grad_sync_set_compress(mf_grad_sync *g, mf_compress mode);
 /* Before a backward pass whose gradients are to be reduced. */

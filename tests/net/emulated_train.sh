@@ -3,7 +3,8 @@
 # (launch/emulate_nodes.sh: network namespaces, a bridge, 1 Gbit/s tbf links,
 # Open MPI over TCP only) train the small CNN for 2 epochs and end with the
 # same weights.h5 and history.csv, bit for bit, as the same 2 ranks over
-# shared memory; `mpifit bench --comm` reports what the link gives MPI. Needs
+# shared memory, with float gradients and with [dist] compress = fp16 (which
+# halves the bytes per step); `mpifit bench --comm` reports what the link gives MPI. Needs
 # root and network namespaces: otherwise it says why and exits 77 (CTest:
 # skipped).
 set -euo pipefail
@@ -56,4 +57,18 @@ mpiexec -n 2 --oversubscribe --allow-run-as-root "$mpifit" train "$work/job.ini"
   > "$work/shm.log" 2>&1 || { cat "$work/shm.log"; fail "train over shared memory"; }
 expect_same_h5 "$work/net/weights.h5" "$work/shm/weights.h5" /
 cmp -s "$work/net/history.csv" "$work/shm/history.csv" || fail "history.csv differs between the emulated nodes and shared memory"
-echo "net.emulated_train: 2 emulated nodes = shared memory, bit for bit"
+# 16-bit compression: its sums are formed in rank order on the chunk's owner,
+# so the links cannot change them either; and it sends half the bytes
+timeout 300 "$emu" run 2 "$mpifit" train "$work/job.ini" --set dist.compress=fp16 --set output.dir="$work/net16" \
+  > "$work/net16.log" 2>&1 || { cat "$work/net16.log"; fail "fp16 training over emulated nodes"; }
+mpiexec -n 2 --oversubscribe --allow-run-as-root "$mpifit" train "$work/job.ini" --set dist.compress=fp16 \
+  --set output.dir="$work/shm16" > "$work/shm16.log" 2>&1 || { cat "$work/shm16.log"; fail "fp16 over shared memory"; }
+expect_same_h5 "$work/net16/weights.h5" "$work/shm16/weights.h5" /
+h5diff -q "$work/net16/weights.h5" "$work/net/weights.h5" / && fail "compress = fp16 changed nothing"
+timeout 120 "$emu" run 2 "$mpifit" bench "$work/job.ini" --steps 3 --warmup 1 > "$work/b32.txt" 2>&1
+timeout 120 "$emu" run 2 "$mpifit" bench "$work/job.ini" --steps 3 --warmup 1 --set dist.compress=fp16 > "$work/b16.txt" 2>&1
+g32=$(sed -n 's/^RESULT.* grad_mb=\([0-9.]*\).*/\1/p' "$work/b32.txt")
+g16=$(sed -n 's/^RESULT.* grad_mb=\([0-9.]*\).*/\1/p' "$work/b16.txt")
+echo "gradient MB per step: float $g32, fp16 $g16"
+awk -v a="$g32" -v b="$g16" 'BEGIN { exit !(a > 0 && b > 0.45 * a && b < 0.55 * a) }' || fail "fp16 did not halve the bytes ($g32 -> $g16 MB)"
+echo "net.emulated_train: 2 emulated nodes = shared memory, bit for bit (float and fp16)"

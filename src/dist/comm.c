@@ -22,6 +22,7 @@
 struct mf_comm {
     MPI_Comm comm, local;
     MPI_Comm roll; /* the watchdog's roll call (wait_watched), apart from the collectives */
+    MPI_Comm gather; /* the compressed buckets' allgathers, apart from their all-to-alls (advance_bucket) */
     long long seq; /* watched collectives so far: the same count on every rank */
     atomic_llong grad_bytes; /* payload of the gradient exchange so far (mf_comm_grad_bytes) */
     int rank, size, local_rank, local_size;
@@ -305,6 +306,7 @@ mf_status mf_comm_create(int *argc, char ***argv, mf_comm **out)
     MF_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &c->comm));
     MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN);
     MF_MPI(MPI_Comm_dup(c->comm, &c->roll));
+    MF_MPI(MPI_Comm_dup(c->comm, &c->gather));
     MPI_Comm_rank(c->comm, &c->rank);
     MPI_Comm_size(c->comm, &c->size);
     MF_MPI(MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &c->local));
@@ -324,6 +326,7 @@ void mf_comm_free(mf_comm *c)
     pthread_mutex_destroy(&c->text_lock);
     MPI_Comm_free(&c->local);
     MPI_Comm_free(&c->roll);
+    MPI_Comm_free(&c->gather);
     MPI_Comm_free(&c->comm);
     int down = 0;
     MPI_Finalized(&down);
@@ -613,12 +616,12 @@ void mf_comm_abort(mf_comm *c, int code, const char *msg)
  * every reduced chunk (GATHER). The bytes on the wire are a ring allreduce's,
  * in 16 bits; no partial sum is ever rounded, and the sum's rounding is fed
  * back as well as each sender's. */
-enum { B_IDLE, B_EXCHANGE, B_GATHER, B_DONE };
+enum { B_IDLE, B_EXCHANGE, B_REDUCED, B_GATHER, B_DONE };
 
 typedef struct bucket {
     size_t lo, hi; /* float range of the gradient buffer */
     int pending; /* parameter tensors not yet produced by backward */
-    int phase; /* B_IDLE .. B_DONE */
+    int phase; /* B_IDLE .. B_DONE; B_REDUCED: summed, its allgather not started */
     MPI_Request req;
     double t0; /* when its exchange started (the timeline) */
     /* compressed: chunks of c values (p * c >= hi - lo); wire holds this
@@ -647,6 +650,7 @@ struct mf_grad_sync {
     bucket *b;
     int n;
     int next; /* buckets start in index order: the same on every rank */
+    int next_gather; /* compressed: allgathers start in index order too */
     int *layer_first, *layer_count; /* per layer: its tensors' bucket indices */
     int *tensor_bucket; /* per layer tensor slot in layer order */
     int n_layers;
@@ -786,7 +790,7 @@ void mf_grad_sync_begin(mf_grad_sync *g)
     for (int t = 0; t < nt; t++)
         if (g->tensor_bucket[t] >= 0)
             g->b[g->tensor_bucket[t]].pending++;
-    g->next = 0;
+    g->next = g->next_gather = 0;
     g->active = 1;
     g->synced_backwards = 0;
     g->misuse = 0;
@@ -829,14 +833,34 @@ static int start_bucket(mf_grad_sync *g, bucket *b)
     return MPI_Ialltoall(b->wire, (int)b->c, MPI_UINT16_T, b->parts, (int)b->c, MPI_UINT16_T, g->c->comm, &b->req);
 }
 
+/* Start the allgathers of the reduced buckets whose turn it is. MPI matches
+ * collectives on a communicator by the order the ranks start them, and a rank
+ * sees an all-to-all complete when it happens to test it: so the allgathers
+ * have a communicator of their own (c->gather) and start strictly in bucket
+ * order, as the all-to-alls do on c->comm; every rank then starts the same
+ * sequence on each. */
+static int start_gathers(mf_grad_sync *g)
+{
+    while (g->next_gather < g->n && g->b[g->next_gather].phase == B_REDUCED) {
+        bucket *b = &g->b[g->next_gather++];
+        b->phase = B_GATHER;
+        int rc =
+            MPI_Iallgather(b->own, (int)b->c, MPI_UINT16_T, b->wire, (int)b->c, MPI_UINT16_T, g->c->gather, &b->req);
+        if (rc != MPI_SUCCESS)
+            return rc;
+    }
+    return MPI_SUCCESS;
+}
+
 /* Bucket i's request has completed: its next phase. */
 static int advance_bucket(mf_grad_sync *g, int i)
 {
     bucket *b = &g->b[i];
     if (g->compress != MF_COMPRESS_NONE && b->phase == B_EXCHANGE) {
         mf_half_reduce(b->own, b->own_resid, b->parts, g->c->size, b->c, g->compress == MF_COMPRESS_BF16);
-        b->phase = B_GATHER;
-        return MPI_Iallgather(b->own, (int)b->c, MPI_UINT16_T, b->wire, (int)b->c, MPI_UINT16_T, g->c->comm, &b->req);
+        b->phase = B_REDUCED;
+        b->req = MPI_REQUEST_NULL;
+        return start_gathers(g);
     }
     b->phase = B_DONE;
     trace_bucket(b, i, g->n);
@@ -849,6 +873,11 @@ static int complete_bucket(mf_grad_sync *g, int i)
     char what[64];
     snprintf(what, sizeof what, "the gradient allreduce (bucket %d of %d)", i + 1, g->n);
     while (g->b[i].phase != B_DONE) {
+        if (g->b[i].phase == B_REDUCED) { /* cannot happen: every earlier bucket is done */
+            int rc = start_gathers(g);
+            if (rc != MPI_SUCCESS || g->b[i].phase == B_REDUCED)
+                return rc != MPI_SUCCESS ? rc : MPI_ERR_INTERN;
+        }
         watch_begin(g->c, what);
         int rc = wait_watched(g->c, &g->b[i].req);
         watch_end(g->c);
@@ -901,7 +930,7 @@ void mf_grad_sync_layer_done(mf_grad_sync *g, int layer)
      * per layer keeps the in-flight buckets moving while backward computes
      * (and moves a compressed bucket on to its second exchange) */
     for (int i = 0; i < g->next; i++)
-        if (g->b[i].phase != B_DONE) {
+        if (g->b[i].phase == B_EXCHANGE || g->b[i].phase == B_GATHER) {
             int done = 0;
             int rc = MPI_Test(&g->b[i].req, &done, MPI_STATUS_IGNORE);
             if (rc == MPI_SUCCESS && done)

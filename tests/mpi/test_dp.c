@@ -349,9 +349,11 @@ static int double_backward(mf_comm *comm, const char *data)
 static int compress(mf_comm *comm, const char *mode)
 {
     int bf16 = strcmp(mode, "bf16") == 0, size = mf_comm_size(comm), rank = mf_comm_rank(comm);
-    mf_model *m = make_model("nobn");
+    mf_model *m = make_model("bn");
     MF_CHECK(m != NULL);
-    mf_grad_sync *g = mf_grad_sync_create(comm, m, 4096, 1);
+    mf_grad_sync *g = mf_grad_sync_create(comm, m, 256, 1);
+    MF_CHECK_MSG(mf_grad_sync_num_buckets(g) >= 4, "%d buckets", mf_grad_sync_num_buckets(g));
+    mf_comm_set_timeout(comm, 60); /* a mismatch of collectives hangs: end it */
     MF_CHECK(mf_grad_sync_set_compress(g, bf16 ? MF_COMPRESS_BF16 : MF_COMPRESS_FP16) == MF_STATUS_OK);
     size_t n = mf_model_num_params(m);
     float *grads = mf_model_grads(m);
@@ -366,7 +368,18 @@ static int compress(mf_comm *comm, const char *mode)
             grads[k] = (float)((rank + 1) * v[k % 6] * (1.0 + 1e-3 * (double)(k % 7)));
             want[k] = ranks_sum / size * v[k % 6] * (1.0 + 1e-3 * (double)(k % 7));
         }
+        /* a backward pass as the model reports it, last layer first, each
+         * rank at its own uneven pace: the ranks see the buckets' exchanges
+         * complete at different points, yet must start the same collectives
+         * in the same order */
         mf_grad_sync_begin(g);
+        mf_grad_sync_backward_begin(g, 1);
+        for (int l = mf_model_num_layers(m) - 1; l >= 0; l--) {
+            mf_grad_sync_layer_done(g, l);
+            if ((l * 7 + rank * 3 + step) % 4 == rank % 4)
+                for (double t0 = mf_now(); mf_now() - t0 < 3e-4;)
+                    ; /* 0.3 ms of "computation" */
+        }
         MF_CHECK(mf_grad_sync_finish(g) == MF_STATUS_OK);
         for (size_t k = 0; k < n; k++) {
             mean[k] += grads[k] / (double)STEPS;

@@ -7,17 +7,19 @@
 #  b. preempted by a job of a higher-priority partition (PreemptMode=REQUEUE,
 #     GraceTime: SIGTERM to the tasks, not to the batch shell);
 #  c. stopped by its time limit (--time=1 --signal=B:USR1@30);
+#  f. `scancel --signal=TERM JOBID.0`: SIGTERM to the step's tasks (a plain
+#     `scancel JOBID.0` sends SIGKILL at once: nothing to catch);
 # each must checkpoint, exit 75 on both ranks, requeue itself, resume from the
 # checkpoint and end COMPLETED with weights.h5 and history.csv bit-identical
 # to an uninterrupted `mpiexec -n 2` run (one output file for all its runs);
-#  f. `scancel --signal=TERM JOBID.0`: SIGTERM to the step's tasks, as b
-#     (a plain `scancel JOBID.0` sends SIGKILL at once: nothing to catch);
 #  d. a config error: the job fails once (FAILED, exit 1, the error in its
 #     output), no requeue;
 #  e. `scancel JOBID` (SIGTERM to the batch shell and the tasks): a checkpoint,
 #     but the job stays cancelled (no requeue).
-# Every wait is bounded. Exit 77 (skipped) when not root or Slurm and munge
-# are not installed (./tests/run.sh installs slurm-wlm and munge).
+# Every wait is bounded, and the whole test by MF_SLURM_TEST_LIMIT (540 s).
+# About 90 s on 2 idle cores (5 min with another training running). Exit 77
+# (skipped) when not root or Slurm and munge are not installed
+# (./tests/run.sh installs slurm-wlm and munge).
 set -euo pipefail
 # shellcheck source=../e2e/assert.sh
 . "$(dirname "$0")/../e2e/assert.sh"
@@ -41,6 +43,7 @@ chmod 700 "$state/key"
 conf=$state/slurm.conf
 export SLURM_CONF=$conf
 pids=()
+watchdog=
 
 dump() {  # the evidence, after a failure
   for f in "$work"/*.out; do [ -f "$f" ] && { echo "---- $f (last 40 lines)"; tail -n 40 "$f"; }; done
@@ -66,12 +69,22 @@ cleanup() {
   # anything our slurmd started and left behind (slurmstepd, tasks) carries our SLURM_CONF
   for e in /proc/[0-9]*/environ; do
     q=${e#/proc/}; q=${q%/environ}
+    [ "$q" != $$ ] || continue
     if { tr '\0' '\n' < "$e"; } 2>/dev/null | grep -qx "SLURM_CONF=$conf"; then kill -KILL "$q" 2>/dev/null; fi
   done
   rm -rf "$state"
+  [ -z "$watchdog" ] || { pkill -P "$watchdog" 2>/dev/null; kill "$watchdog" 2>/dev/null; }
   exit $rc
 }
 trap cleanup EXIT
+# a signal (ctest's timeout, Ctrl-C) still stops the daemons; and the whole
+# test ends itself (MF_SLURM_TEST_LIMIT, 540 s) before CTest's TIMEOUT (600 s)
+# could SIGKILL it past the cleanup
+limit=${MF_SLURM_TEST_LIMIT:-540}
+trap 'fail "stopped by a signal (or after $limit s by the watchdog)"' INT TERM HUP
+# (its output to /dev/null: CTest waits for every holder of the test's pipe)
+( exec > /dev/null 2>&1; sleep "$limit"; kill -TERM $$ ) &
+watchdog=$!
 
 # ---- two free TCP ports (a system Slurm keeps 6817/6818)
 free_port() {

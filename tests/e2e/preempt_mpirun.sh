@@ -8,8 +8,8 @@
 #     bit for bit);
 #  2. SIGTERM to mpiexec (Open MPI only): mpiexec waits ~1 s, sends SIGTERM to
 #     the ranks, SIGKILL ~1 s later, and exits 1 whatever they did: this small
-#     model's checkpoint makes it in time (a big one may not), but the status
-#     cannot be told from a failure;
+#     model's checkpoint usually makes it in time (reported, not required; a
+#     big one may not), but the status cannot be told from a failure;
 #  3. SIGTERM to launch/mpirun.sh: passed on as SIGUSR1; exit 75; resumed
 #     through launch/mpirun.sh, bit-identical;
 #  4. STOP_AFTER=SECONDS launch/mpirun.sh: stops itself with a checkpoint, 75.
@@ -28,7 +28,7 @@ validation = $data/validation
 batch_size = 4
 threads = 1
 [train]
-epochs = 100
+epochs = 200
 verbose = 2
 [output]
 dir = $work/ref
@@ -94,10 +94,14 @@ if "$mpiexec" --version 2>/dev/null | grep -q 'Open MPI\|OpenRTE'; then
   took=$(( $(date +%s) - t0 ))
   tail -n 3 "$work/term.log"
   expect_status 1 "$rc" "SIGTERM to Open MPI's mpiexec (it exits 1 whatever the ranks did)"
-  expect_grep '^preempted: stopped by signal 15' "$work/term.log"
   [ "$took" -le 10 ] || fail "mpiexec took $took s to end after SIGTERM"
+  # the ranks get SIGTERM ~1 s after mpiexec and SIGKILL ~1 s later: whether
+  # the checkpoint makes it depends on the machine (here it did); either way
+  # --resume auto finds a complete checkpoint and ends as the reference did
+  if grep -q '^preempted: stopped by signal 15' "$work/term.log"; then what="checkpointed"
+  else what="were killed before their checkpoint"; fi
   resume_same term
-  echo "preempt_mpirun: SIGTERM to mpiexec: the ranks got SIGTERM and checkpointed, but mpiexec exited 1 after $took s"
+  echo "preempt_mpirun: SIGTERM to mpiexec: the ranks got SIGTERM and $what; mpiexec exited 1 after $took s"
 else
   echo "NOT RUN: SIGTERM to mpiexec: $mpiexec is not Open MPI's"
 fi
@@ -122,11 +126,11 @@ echo "preempt_mpirun: SIGTERM to launch/mpirun.sh: SIGUSR1 to mpirun, exit 75, r
 
 echo "== 4. STOP_AFTER: launch/mpirun.sh stops itself"
 set +e
-STOP_AFTER=1 MPIFIT="$mpifit" timeout -k 5 240 "$src/launch/mpirun.sh" 2 "$work/job.ini" \
+STOP_AFTER=3 MPIFIT="$mpifit" timeout -k 5 240 "$src/launch/mpirun.sh" 2 "$work/job.ini" \
   --set output.dir="$work/stop" --set train.epochs=100000 > "$work/stop.log" 2>&1
 rc=$?
 set -e
 tail -n 2 "$work/stop.log"
-expect_status 75 "$rc" "STOP_AFTER=1"
+expect_status 75 "$rc" "STOP_AFTER=3"
 expect_grep '^preempted: stopped by signal 10' "$work/stop.log"
 echo "preempt_mpirun: all checks passed"

@@ -300,8 +300,12 @@ static void train_usage(void)
            "--weights starts from a Keras-layout weights file (after [model] weights).\n"
            "--resume auto continues from the newest complete checkpoint in [output] dir\n"
            "(skipping corrupt ones), --resume PATH from that file. SIGTERM or SIGUSR1:\n"
-           "finish the step, write a checkpoint, exit 0; a second, different signal (or the same one\n"
-           "3 s later or more) exits at once.\n");
+           "finish the step, write a checkpoint, exit [train] preempted_exit_status (75) on every\n"
+           "rank; a second, different signal (or the same one 3 s later or more) exits at once\n"
+           "(128 + signal).\n"
+           "Exit status: 0 trained to the end (or nothing left to do); 75 preempted, checkpoint\n"
+           "written (requeue and --resume auto); 1 error; 2 no CONFIG; 124 a rank waited past\n"
+           "[dist] timeout; 128 + N killed by a second signal N.\n");
 }
 
 /* One line on rank 0: what is trained, how, on how much. */
@@ -462,10 +466,17 @@ int mf_cmd_train(int argc, char **argv)
             mf_model_profile_report(r.j.model, stdout);
     }
     if (s == MF_STATUS_PREEMPTED) {
-        if (rank == 0)
-            printf("preempted: %s; checkpoint %s written; continue with --resume auto\n", mf_last_error(), r.last_ckpt);
+        /* the preemption contract: fit returns this status on every rank
+         * only once the checkpoint is on disk (a failed write is an error,
+         * exit 1), so a launcher may requeue on it and on nothing else */
+        int status = c->train.preempted_exit_status;
+        if (rank == 0) {
+            printf("preempted: %s; checkpoint %s written; continue with --resume auto (exit status %d)\n",
+                   mf_last_error(), r.last_ckpt, status);
+            fflush(stdout);
+        }
         run_free(&r);
-        return 0;
+        return status;
     }
     if (s == MF_STATUS_OK && rank == 0 && mf_fit_history_len(r.ctx) > 0)
         print_result(&r, wpath, csv);

@@ -92,6 +92,9 @@ static const key_def keys[] = {
      "time every layer kind's forward and backward; print the table at the end"},
     {"train", "accumulate_steps", K_INT, OFF(train.accumulate_steps), 1, 1024, NULL, "1",
      "split each batch into this many micro-batches, one optimizer step (batch_size must be a multiple)"},
+    {"train", "preempted_exit_status", K_INT, OFF(train.preempted_exit_status), 1, 255, NULL, "75",
+     "exit status of `mpifit train` on every rank when a preemption signal stopped it and its checkpoint is written "
+     "(75: EX_TEMPFAIL; launch/slurm.sbatch requeues on it)"},
     {"train", "class_weight", K_STR, OFF(train.class_weight), 0, 0, NULL, "none",
      "Keras' class_weight for the training loss: weights in class order (2, 1, 1) or by class name "
      "(bean_rust: 2), or none"},

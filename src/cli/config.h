@@ -57,6 +57,7 @@ typedef struct mf_config {
         int progress_every; /* plain progress lines every N steps, 0 = 10 per epoch */
         int accumulate_steps; /* micro-batches per optimizer step */
         int profile; /* per-layer-kind timing table at the end */
+        int preempted_exit_status; /* mpifit train's exit status after a preemption checkpoint (75) */
         char class_weight[512]; /* "none", "w0, w1, ..." or "name:w, ..." (mf_config_class_weights) */
     } train;
     struct mf_config_callbacks { /* Keras' EarlyStopping and ReduceLROnPlateau, off unless enabled */

@@ -8,7 +8,8 @@
 #  4. a full disk (file-size limit) while checkpointing: error, earlier
 #     checkpoints intact, no temporary left; an unwritable output directory:
 #     a clean error at start;
-#  5. SIGUSR1: finish the step, checkpoint, exit 0; a second signal exits at once;
+#  5. SIGUSR1: finish the step, checkpoint, exit 75 ([train] preempted_exit_status,
+#     also when set to another value); a second signal exits at once;
 #  6. export -> a Keras weights file with the same numbers; inspect; plot.
 set -euo pipefail
 # shellcheck source=assert.sh
@@ -181,7 +182,7 @@ set -e
 expect_status 1 $rc "an unwritable output directory"
 expect_grep "cannot create directory $work/ro/checkpoints" "$work/ro.log"
 
-echo "== 5. SIGUSR1 (even delivered twice): checkpoint and exit 0; a different second signal: exit at once"
+echo "== 5. SIGUSR1 (even delivered twice): checkpoint and exit 75; a different second signal: exit at once"
 "$mpifit" train "$ini" --set output.dir="$work/sig" --set train.epochs=400 --set output.checkpoint_every=epoch \
    > "$work/sig.log" 2>&1 &
 pid=$!
@@ -198,7 +199,7 @@ done
 kill -USR1 $pid 2>/dev/null || true
 set +e; wait $pid; rc=$?; set -e
 cat "$work/sig.log"
-expect_status 0 $rc "SIGUSR1 twice (one event): checkpoint and exit 0"
+expect_status 75 $rc "SIGUSR1 twice (one event): checkpoint and exit [train] preempted_exit_status (75)"
 expect_grep '^preempted: stopped by signal 10' "$work/sig.log"
 ck=$(sed -n 's/.*checkpoint \(.*\.h5\) written.*/\1/p' "$work/sig.log")
 complete "$ck"

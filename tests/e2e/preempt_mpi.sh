@@ -2,7 +2,8 @@
 # preempt_mpi.sh MPIEXEC PREFLAGS MPIFIT DATA_DIR WORK_DIR: a 2-rank run is read
 # while it writes (h5dump -H and h5py on metrics.h5), then preempted with SIGUSR1
 # (mpiexec forwards it to every rank): every rank finishes its step, rank 0
-# writes a checkpoint, the job exits 0; --resume auto then finishes the run.
+# writes a checkpoint, every rank exits [train] preempted_exit_status (set to 42
+# here: the key is honoured) and so does mpiexec; --resume auto then finishes the run.
 set -euo pipefail
 # shellcheck source=assert.sh
 . "$(dirname "$0")/assert.sh"
@@ -29,7 +30,7 @@ threads = 1
 check_identical = true
 INI
 # shellcheck disable=SC2086
-"$mpiexec" -n 2 $preflags "$mpifit" train "$work/job.ini" > "$work/run.log" 2>&1 &
+"$mpiexec" -n 2 $preflags "$mpifit" train "$work/job.ini" --set train.preempted_exit_status=42 > "$work/run.log" 2>&1 &
 pid=$!
 # read the metrics file while the run writes it: the writer closes it between
 # flushes, and HDF5's file lock makes a reader wait rather than see half a write
@@ -57,7 +58,7 @@ fi
 kill -USR1 $pid
 set +e; wait $pid; rc=$?; set -e
 cat "$work/run.log" | tail -5
-test $rc -eq 0
+expect_status 42 $rc "preempted with [train] preempted_exit_status = 42"
 grep -q '^preempted: rank 0: stopped by signal 10\|^preempted: stopped by signal 10' "$work/run.log"
 ck=$(sed -n 's/.*checkpoint \(.*\.h5\) written.*/\1/p' "$work/run.log")
 "$mpifit" inspect "$ck" > "$work/inspect.txt"; head -4 "$work/inspect.txt"

@@ -2,11 +2,11 @@
 # preempt_anywhere.sh MPIEXEC PREFLAGS MPIFIT DATA_DIR WORK_DIR: SIGUSR1 (what
 # Slurm sends before preempting) reaches rank 0 at awkward moments: during a
 # validation batch, and half-way through writing the epoch-end checkpoint.
-# Each time the job must write a checkpoint and exit 0 within a bounded time,
+# Each time the job must write a checkpoint and exit 75 ([train] preempted_exit_status) within a bounded time,
 # and `--resume auto` must finish the run with the weights of an uninterrupted
 # run, bit for bit. Last, one preemption delivered twice at once (by mpiexec,
 # which forwards SIGUSR1 to every rank, and directly to rank 0, as a scheduler
-# signalling the whole step does): still one checkpoint and exit 0, not the
+# signalling the whole step does): still one checkpoint and exit 75, not the
 # immediate exit a second, different signal asks for.
 set -euo pipefail
 # shellcheck source=../e2e/assert.sh
@@ -25,7 +25,7 @@ for point in usr1_in_validation:1:0 usr1_in_checkpoint:1:0; do
   np2 "$work/$name.log" 60 MF_FAULT_INJECT=$point -- "$mpifit" train "$work/$name.ini"
   tail -n 2 "$work/$name.log"
   echo "preempt_anywhere: $name: exit $rc after $took s"
-  expect_status 0 $rc "SIGUSR1 ($name)"
+  expect_status 75 $rc "SIGUSR1 ($name): the preemption status"
   expect_grep '^preempted: .*signal 10.*checkpoint .*\.h5 written' "$work/$name.log"
   expect_no_grep 'Epoch 3/3' "$work/$name.log"
   [ "$took" -le 30 ] || fail "$name: the preempted job took $took s to end"
@@ -55,6 +55,6 @@ launcher=$(pgrep -f "^$mpiexec -n 2 .*twice.ini" | head -1) || true
 kill -USR1 "$launcher"; kill -USR1 "$rank0"
 set +e; wait $pid; rc=$?; set -e
 tail -n 3 "$work/twice.log"
-expect_status 0 $rc "one preemption signalled twice"
+expect_status 75 $rc "one preemption signalled twice"
 expect_grep '^preempted: .*signal 10.*checkpoint .*\.h5 written' "$work/twice.log"
-echo "preempt_anywhere: every preemption ended in a checkpoint and exit 0"
+echo "preempt_anywhere: every preemption ended in a checkpoint and exit 75"

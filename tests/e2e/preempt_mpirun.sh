@@ -18,28 +18,7 @@ set -euo pipefail
 . "$(dirname "$0")/assert.sh"
 mpiexec=$1 preflags=$2 mpifit=$3 data=$4 work=$5 src=$6
 rm -rf "$work" && mkdir -p "$work"
-cat > "$work/job.ini" <<INI
-[model]
-arch = small_cnn
-input_size = 32
-[data]
-train = $data/train
-validation = $data/validation
-batch_size = 4
-threads = 1
-[train]
-epochs = 200
-verbose = 2
-[output]
-dir = $work/ref
-checkpoint_every = epoch
-keep = 2
-[dist]
-threads = 1
-deterministic = true
-chunk = 4
-timeout = 60
-INI
+preempt_job_ini "$work/job.ini" "$data" "$work/ref" 200
 np2() {  # np2 NAME [train options]: foreground, 2 ranks, status in $rc
   local name=$1; shift
   set +e

@@ -161,28 +161,7 @@ echo "slurm: munged, slurmctld (port $ctld_port), slurmd (port $slurmd_port) up 
 # bit); short for a, b, e and f (preempted in epoch 2), long for c (its
 # signal comes ~6 s after submission)
 short=200 long=400
-cat > "$work/job.ini" <<INI
-[model]
-arch = small_cnn
-input_size = 32
-[data]
-train = $data/train
-validation = $data/validation
-batch_size = 4
-threads = 1
-[train]
-epochs = $short
-verbose = 2
-[output]
-dir = $work/ref
-checkpoint_every = epoch
-keep = 2
-[dist]
-threads = 1
-deterministic = true
-chunk = 4
-timeout = 60
-INI
+preempt_job_ini "$work/job.ini" "$data" "$work/ref" $short
 for e in $short $long; do
   t0=$(date +%s)
   # shellcheck disable=SC2086

@@ -19,30 +19,3 @@ expect_same_h5() {
     h5diff "$a" "$b" "$o" > /dev/null || { h5diff "$a" "$b" "$o" | head -5; fail "$o differs between $a and $b"; }
   done
 }
-# preempt_job_ini FILE DATA OUTDIR EPOCHS: the preemption tests' job: the small
-# CNN on 2 ranks in deterministic mode (so a preemption anywhere resumes bit
-# for bit), a checkpoint every epoch, the watchdog at 60 s
-preempt_job_ini() {
-  cat > "$1" <<INI
-[model]
-arch = small_cnn
-input_size = 32
-[data]
-train = $2/train
-validation = $2/validation
-batch_size = 4
-threads = 1
-[train]
-epochs = $4
-verbose = 2
-[output]
-dir = $3
-checkpoint_every = epoch
-keep = 2
-[dist]
-threads = 1
-deterministic = true
-chunk = 4
-timeout = 60
-INI
-}

@@ -16,17 +16,18 @@
 set -euo pipefail
 # shellcheck source=assert.sh
 . "$(dirname "$0")/assert.sh"
+# shellcheck source=../fault/job.sh
+. "$(dirname "$0")/../fault/job.sh"
 mpiexec=$1 preflags=$2 mpifit=$3 data=$4 work=$5 src=$6
 rm -rf "$work" && mkdir -p "$work"
-preempt_job_ini "$work/job.ini" "$data" "$work/ref" 200
-np2() {  # np2 NAME [train options]: foreground, 2 ranks, status in $rc
+# the fault tests' small job, deterministic (a preemption anywhere resumes bit
+# for bit), a checkpoint every epoch, the watchdog at 60 s
+small_job "$work/job.ini" "$data" "$work/ref" 200
+sed -i 's/^\[output\]$/[output]\ncheckpoint_every = epoch\nkeep = 2/' "$work/job.ini"
+printf 'deterministic = true\nchunk = 4\ntimeout = 60\n' >> "$work/job.ini"
+train2() {  # train2 NAME [train options]: the job on 2 ranks in the foreground (job.sh's np2), status in $rc
   local name=$1; shift
-  set +e
-  # shellcheck disable=SC2086
-  timeout -k 5 240 "$mpiexec" -n 2 $preflags "$mpifit" train "$work/job.ini" --set output.dir="$work/$name" "$@" \
-    > "$work/$name.log" 2>&1
-  rc=$?
-  set -e
+  np2 "$work/$name.log" 240 -- "$mpifit" train "$work/job.ini" --set output.dir="$work/$name" "$@"
 }
 start_bg() {  # start_bg NAME COMMAND...: in the background, pid in $bg, output NAME.log
   local name=$1; shift
@@ -42,14 +43,14 @@ end_bg() {  # end_bg: wait for $bg (bounded: killed after 60 s), status in $rc
   set +e; wait "$bg"; rc=$?; set -e
 }
 resume_same() {  # resume_same NAME: --resume auto under mpiexec ends as the reference did
-  np2 "$1" --resume auto
+  train2 "$1" --resume auto
   mv "$work/$1.log" "$work/$1.resume.log"
   expect_status 0 "$rc" "$1: --resume auto"
   expect_grep '^resumed from' "$work/$1.resume.log"
   expect_same_h5 "$work/ref/weights.h5" "$work/$1/weights.h5" /
 }
 
-np2 ref
+train2 ref
 expect_status 0 "$rc" "the uninterrupted run"
 
 echo "== 1. SIGUSR1 to mpiexec"

@@ -23,6 +23,8 @@
 set -euo pipefail
 # shellcheck source=../e2e/assert.sh
 . "$(dirname "$0")/../e2e/assert.sh"
+# shellcheck source=../fault/job.sh
+. "$(dirname "$0")/../fault/job.sh"
 mpifit=$1 data=$2 work=$3 mpiexec=$4 preflags=${5:-}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -161,7 +163,11 @@ echo "slurm: munged, slurmctld (port $ctld_port), slurmd (port $slurmd_port) up 
 # bit); short for a, b, e and f (preempted in epoch 2), long for c (its
 # signal comes ~6 s after submission)
 short=200 long=400
-preempt_job_ini "$work/job.ini" "$data" "$work/ref" $short
+# the fault tests' small job, deterministic (a preemption anywhere resumes bit
+# for bit), a checkpoint every epoch, the watchdog at 60 s
+small_job "$work/job.ini" "$data" "$work/ref" $short
+sed -i 's/^\[output\]$/[output]\ncheckpoint_every = epoch\nkeep = 2/' "$work/job.ini"
+printf 'deterministic = true\nchunk = 4\ntimeout = 60\n' >> "$work/job.ini"
 for e in $short $long; do
   t0=$(date +%s)
   # shellcheck disable=SC2086

@@ -130,6 +130,14 @@ static mf_status read_index(mf_dataset *ds, packed_state *P, const char *file, c
     sp = H5Dget_space(P->h5_blob);
     hssize_t total = H5Sget_simple_extent_npoints(sp);
     H5Sclose(sp);
+    hid_t bt = H5Dget_type(P->h5_blob);
+    int bytes = mf_h5_is_number(bt, H5T_INTEGER) && H5Tget_size(bt) == 1;
+    if (bt >= 0)
+        H5Tclose(bt);
+    if (!bytes) {
+        s = mf_fail(MF_STATUS_DATA, "%s: split '%s': jpeg is not a list of bytes (8-bit integers)", file, split);
+        goto done;
+    }
     sp = H5Dget_space(d_off);
     hssize_t n_off = H5Sget_simple_extent_npoints(sp);
     H5Sclose(sp);

@@ -342,7 +342,20 @@ int mf_h5_dims(hid_t space, int max_rank, hsize_t *dims)
     return nd;
 }
 
-/* the attribute, if it holds exactly one element of class `cls` */
+int mf_h5_is_number(hid_t t, H5T_class_t cls)
+{
+    if (t < 0 || H5Tget_class(t) != cls)
+        return 0;
+    size_t n = H5Tget_size(t);
+    if (cls == H5T_FLOAT)
+        return n == 2 || n == 4 || n == 8;
+    if (cls == H5T_INTEGER)
+        return n == 1 || n == 2 || n == 4 || n == 8;
+    return 1;
+}
+
+/* the attribute, if it holds exactly one element of class `cls` (of a
+ * number's size, for integers and floats) */
 static hid_t open_single(hid_t obj, const char *name, H5T_class_t cls)
 {
     if (H5Aexists(obj, name) <= 0)
@@ -351,7 +364,7 @@ static hid_t open_single(hid_t obj, const char *name, H5T_class_t cls)
     if (a < 0)
         return -1;
     hid_t sp = H5Aget_space(a), t = H5Aget_type(a);
-    int ok = sp >= 0 && t >= 0 && H5Sget_simple_extent_npoints(sp) == 1 && H5Tget_class(t) == cls;
+    int ok = sp >= 0 && t >= 0 && H5Sget_simple_extent_npoints(sp) == 1 && mf_h5_is_number(t, cls);
     if (sp >= 0)
         H5Sclose(sp);
     if (t >= 0)
@@ -459,7 +472,7 @@ int mf_h5_read_exact(hid_t loc, const char *name, hid_t mem_type, int rank, cons
         return -1;
     hid_t sp = H5Dget_space(d), t = H5Dget_type(d);
     hsize_t have[32];
-    int ok = sp >= 0 && t >= 0 && H5Tget_class(t) == H5Tget_class(mem_type) && rank <= 32 &&
+    int ok = sp >= 0 && t >= 0 && mf_h5_is_number(t, H5Tget_class(mem_type)) && rank <= 32 &&
         mf_h5_dims(sp, 32, have) == rank;
     for (int i = 0; ok && i < rank; i++)
         ok = have[i] == dims[i];

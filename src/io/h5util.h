@@ -29,6 +29,11 @@ void mf_h5_dcpl_close(hid_t p);
  *   mf_h5_attr_string: a string attribute of one element and at most max
  *     bytes, as an mf_alloc'ed copy; else NULL. */
 int mf_h5_dims(hid_t space, int max_rank, hsize_t *dims);
+/* Is file type t of class cls, and, for a float or an integer, of a size
+ * such numbers have (floats 2, 4 or 8 bytes; integers 1 to 8)? HDF5 lets a
+ * file declare a float of gigabytes, and a read converting from it allocates
+ * a buffer of that many bytes per value before it fails. */
+int mf_h5_is_number(hid_t t, H5T_class_t cls);
 int mf_h5_attr_scalar(hid_t obj, const char *name, hid_t mem_type, void *v);
 char *mf_h5_attr_string(hid_t obj, const char *name, size_t max);
 /* A group's links, for loops over them: the count (0 on error) capped at
@@ -47,7 +52,8 @@ double mf_h5_get_f64(hid_t obj, const char *name, int *bad);
  * chunks read as fill values): readers check this before they allocate for
  * it, so a file can never make mpifit allocate much more than its own size. */
 int mf_h5_stored(hid_t d, hid_t type, hid_t space);
-/* Dataset `name` under loc into v, only if its class is mem_type's and its
+/* Dataset `name` under loc into v, only if its class is mem_type's (of a
+ * number's size: mf_h5_is_number) and its
  * shape is exactly (dims[0], ..., dims[rank-1]) (v holds that) and its bytes
  * are stored (mf_h5_stored); else -1 and nothing read. */
 int mf_h5_read_exact(hid_t loc, const char *name, hid_t mem_type, int rank, const hsize_t *dims, void *v);

@@ -32,15 +32,23 @@ static int dataset_shape(hid_t d, mf_shape *s)
     return 0;
 }
 
-/* d's values into v (its shape already checked against v's) if d holds
- * floats: integers or strings in a weight are a damaged or foreign file */
-static int read_weight(hid_t d, float *v)
+/* d's values into v (its shape already checked against v's, so the model
+ * bounds what is read) if d holds floats of 2, 4 or 8 bytes: integers or
+ * strings in a weight are a damaged or foreign file, and a forged float of
+ * gigabytes would make HDF5 allocate that much per value for the conversion.
+ * v NULL: the check alone (the first pass). 0; -1 with *why set; -2 if HDF5
+ * cannot read it. */
+static int read_weight(hid_t d, float *v, const char **why)
 {
     hid_t t = H5Dget_type(d);
-    int ok = t >= 0 && H5Tget_class(t) == H5T_FLOAT;
+    *why = mf_h5_is_number(t, H5T_FLOAT) ? NULL : "its values are not floats of 2, 4 or 8 bytes";
     if (t >= 0)
         H5Tclose(t);
-    return ok ? (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0 ? -1 : 0) : -1;
+    if (*why)
+        return -1;
+    if (!v)
+        return 0;
+    return H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0 ? -2 : 0;
 }
 
 /* Count the groups at the root that hold at least one dataset two levels down. */
@@ -102,9 +110,11 @@ mf_status mf_keras_read_group(hid_t f, mf_model *m, const char *path, mf_weights
                                 "%s: layer '%s' weight '%s' is %s in the file but %s in the model "
                                 "(another architecture, alpha or class count?)",
                                 path, l->name, sl->name, b, a);
-                } else if (pass == 1 && read_weight(d, sl->data) < 0) {
-                    s = mf_fail(MF_STATUS_DATA, "%s: /%s is not readable as float32 weights: %s", path, ds,
-                                mf_h5_error(err, sizeof err));
+                } else {
+                    const char *why = NULL;
+                    if (read_weight(d, pass == 1 ? sl->data : NULL, &why) < 0)
+                        s = mf_fail(MF_STATUS_DATA, "%s: /%s is not readable as float32 weights: %s", path, ds,
+                                    why ? why : mf_h5_error(err, sizeof err));
                 }
                 H5Dclose(d);
             }

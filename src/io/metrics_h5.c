@@ -156,7 +156,11 @@ static double last_value(hid_t f, const char *path)
     hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
     hsize_t n = rows_of(d);
     double v = NAN;
-    if (n > 0) {
+    hid_t t = H5Dget_type(d);
+    int number = mf_h5_is_number(t, H5T_FLOAT); /* no conversion from a forged type */
+    if (t >= 0)
+        H5Tclose(t);
+    if (n > 0 && number) {
         hid_t fs = H5Dget_space(d);
         hsize_t one = 1, at = n - 1;
         hid_t ms = H5Screate_simple(1, &one, NULL);

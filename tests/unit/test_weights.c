@@ -469,8 +469,9 @@ static void test_retention(void)
 }
 
 /* Files that lie about their sizes: a scalar attribute stored with 1000
- * elements, a 3-D "series", a format tag of 1000 strings. Every reader
- * refuses them cleanly (under ASan: no overflow). */
+ * elements, a 3-D "series", a format tag of 1000 strings, a dataset claiming
+ * 2^40 values, a float type of 64 MiB. Every reader refuses them cleanly
+ * (under ASan: no overflow). */
 static void test_hostile(void)
 {
     char p[256];
@@ -554,6 +555,38 @@ static void test_hostile(void)
     free(ep);
     for (int k = 0; k < 4; k++)
         free(cols[k]);
+    remove(p);
+    /* a Keras weight of the model's shape whose float type claims 64 MiB per
+     * value (HDF5 accepts it: a chunked dataset never written stores nothing):
+     * refused by its type before HDF5 allocates 108 x 64 MiB to convert it,
+     * and nothing in the model changes */
+    snprintf(p, sizeof p, "%s/forged_float.h5", dir);
+    f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t k[4] = {3, 3, 3, 4}, kchunk[4] = {1, 1, 1, 1}, c4[1] = {4};
+    put(f, "conv", "bias", 1, c4, -1.0);
+    hid_t ft = H5Tcopy(H5T_IEEE_F32LE);
+    MF_CHECK(H5Tset_size(ft, (size_t)64 << 20) >= 0);
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 4, kchunk);
+    hs = H5Screate_simple(4, k, NULL);
+    d = H5Dcreate2(f, "conv/conv/kernel:0", ft, hs, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    MF_CHECK(d >= 0);
+    H5Dclose(d);
+    H5Sclose(hs);
+    H5Pclose(dcpl);
+    H5Tclose(ft);
+    H5Fclose(f);
+    mf_model *m = small(3);
+    size_t np = mf_model_num_params(m);
+    float *before = malloc(np * sizeof *before);
+    memcpy(before, mf_model_params(m), np * sizeof *before);
+    mf_weights_report r;
+    MF_CHECK(mf_weights_load_keras(m, p, &r) != MF_STATUS_OK);
+    MF_CHECK_MSG(strstr(mf_last_error(), "conv/conv/kernel:0") && strstr(mf_last_error(), "floats of 2, 4 or 8 bytes"),
+                 "%s", mf_last_error());
+    MF_CHECK(memcmp(before, mf_model_params(m), np * sizeof *before) == 0);
+    free(before);
+    mf_model_free(m);
     remove(p);
 }
 

@@ -648,8 +648,8 @@ static mf_status read_buffer_group(hid_t g, const char *path, const char *callba
         hid_t d = H5Dopen2(g, b->name, H5P_DEFAULT);
         hid_t sp = d >= 0 ? H5Dget_space(d) : -1, t = d >= 0 ? H5Dget_type(d) : -1;
         hsize_t dims[1] = {0};
-        int ok = sp >= 0 && mf_h5_is_number(t, H5T_FLOAT) && mf_h5_dims(sp, 1, dims) == 1 && dims[0] >= 1 &&
-            dims[0] <= cap;
+        int ok =
+            sp >= 0 && mf_h5_is_number(t, H5T_FLOAT) && mf_h5_dims(sp, 1, dims) == 1 && dims[0] >= 1 && dims[0] <= cap;
         if (sp >= 0)
             H5Sclose(sp);
         if (t >= 0)

@@ -9,7 +9,7 @@
 # Every point is `mpifit bench` (training steps on in-memory synthetic batches:
 # no input pipeline in the way) and prints the median step's split: forward,
 # backward, exposed allreduce wait, optimizer.
-# Environment: CONFIG (default configs/quickstart.ini), BATCH (per rank, weak; 16),
+# Environment: MPIFIT (the binary; default build/bin/mpifit), CONFIG (default configs/quickstart.ini), BATCH (per rank, weak; 16),
 # STEPS (timed steps per point; 8), WARMUP (2), THREADS (per rank; 1), EXTRA (more
 # --set arguments), REPS (runs of each overlap-report setting, alternated; 3),
 # COMPRESS (the [dist] compress modes in the overlap report; "none"),
@@ -27,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 max=${1:-$(nproc)}
 csv=${2:-runs/scaling.csv}
-config=${CONFIG:-configs/quickstart.ini}
+config=$(realpath "${CONFIG:-configs/quickstart.ini}")
 batch=${BATCH:-16}
 steps=${STEPS:-8}
 warmup=${WARMUP:-2}
@@ -36,8 +36,9 @@ reps=${REPS:-3}
 compress=${COMPRESS:-none}
 # shellcheck source=mpi_env.sh
 . ./launch/mpi_env.sh
-mpifit=./build/bin/mpifit
+mpifit=${MPIFIT:-./build/bin/mpifit}
 [ -x "$mpifit" ] || { echo "scaling.sh: build first (./launch/quickstart.sh or cmake --build build)" >&2; exit 1; }
+mpifit=$(realpath "$mpifit")
 mkdir -p "$(dirname "$csv")"
 ocsv=${csv%.csv}-overlap.csv
 
@@ -55,7 +56,7 @@ launcher() {  # launcher NP: the command that starts NP ranks
 bench() {
   local line
   # shellcheck disable=SC2046,SC2086
-  line=$(OMP_NUM_THREADS="$threads" $(launcher "$1") "$(pwd)/$mpifit" bench "$(pwd)/$config" \
+  line=$(OMP_NUM_THREADS="$threads" $(launcher "$1") "$mpifit" bench "$config" \
     --set data.batch_size="$2" --set dist.threads="$threads" --set dist.overlap="$3" \
     --set dist.compress="$4" ${EXTRA:-} --steps "$steps" --warmup "$warmup" 2>&1 | grep '^RESULT' || true)
   [ -n "$line" ] || { echo "scaling.sh: mpifit bench at $1 ranks (overlap $3, compress $4) printed no RESULT" >&2; return 1; }
@@ -76,7 +77,7 @@ if [ "$max" -ge 2 ]; then
   grad_bytes=$(awk -v m="$gmb" 'BEGIN { printf "%d", m * 1048576 }')
   [ "$grad_bytes" -gt 0 ] || grad_bytes=4
   # shellcheck disable=SC2046
-  comm=$($(launcher 2) "$(pwd)/$mpifit" bench --comm --bytes "$grad_bytes" --steps 10 2>&1 | grep '^RESULT' || true)
+  comm=$($(launcher 2) "$mpifit" bench --comm --bytes "$grad_bytes" --steps 10 2>&1 | grep '^RESULT' || true)
   [ -n "$comm" ] || { echo "scaling.sh: mpifit bench --comm printed no RESULT" >&2; exit 1; }
   alpha_us=$(echo "$comm" | sed -n 's/.* latency_us=\([0-9.]*\).*/\1/p')
   rate=${RATE:-}
@@ -133,8 +134,8 @@ if [ "$max" -ge 2 ]; then
   mar=$(model_ms "$max" "$grad_bytes")
   echo
   echo "overlap at $max ranks, batch $batch per rank: medians of $reps alternated runs (ms)"
-  echo "compress,overlap,runs,step_ms,fwd_ms,bwd_ms,wait_ms,opt_ms,model_allreduce_ms,hidden_share" > "$ocsv"
-  printf '%-8s %-7s %8s %7s %7s %8s %6s %9s %7s\n' compress overlap step fwd bwd wait opt model_ar hidden
+  echo "compress,overlap,runs,step_ms,fwd_ms,bwd_ms,wait_ms,opt_ms,model_allreduce_ms,hidden_share,wait_gone_share,bwd_growth_ms" > "$ocsv"
+  printf '%-8s %-7s %8s %7s %7s %8s %6s %9s %7s %9s %8s\n' compress overlap step fwd bwd wait opt model_ar hidden wait_gone bwd_grow
   for c in $compress; do
     # 16-bit compression halves the bytes the model sends
     mc=$(awk -v t="$mar" -v c="$c" 'BEGIN { printf "%.1f", c == "none" ? t : t / 2 }')
@@ -146,17 +147,25 @@ if [ "$max" -ge 2 ]; then
     done
     # hidden: the part of the allreduce time (the wait without overlap) that
     # overlap takes out of the step
+    # overlap; wait_gone: the part of that wait no longer after backward;
+    # bwd_grow: what backward gains with overlap (the exchange's own CPU work
+    # on the cores that compute): hidden is about wait_gone - bwd_grow / wait
     hidden=$(awk -v off="${med[false2]}" -v on="${med[true2]}" -v w="${med[false5]}" \
       'BEGIN { if (w > 0) printf "%.0f%%", 100 * (off - on) / w; else print "-" }')
+    gone=$(awk -v off="${med[false5]}" -v on="${med[true5]}" \
+      'BEGIN { if (off > 0) printf "%.0f%%", 100 * (off - on) / off; else print "-" }')
+    grow=$(awk -v off="${med[false4]}" -v on="${med[true4]}" 'BEGIN { printf "%.1f", on - off }')
     for ov in false true; do
-      h=$([ "$ov" = true ] && echo "$hidden" || echo "")
-      printf '%-8s %-7s %8s %7s %7s %8s %6s %9s %7s\n' "$c" "$ov" "${med[${ov}2]}" "${med[${ov}3]}" "${med[${ov}4]}" \
-        "${med[${ov}5]}" "${med[${ov}6]}" "$mc" "$h"
-      echo "$c,$ov,$reps,${med[${ov}2]},${med[${ov}3]},${med[${ov}4]},${med[${ov}5]},${med[${ov}6]},$mc,$h" >> "$ocsv"
+      h="" g="" b=""
+      [ "$ov" = true ] && h=$hidden g=$gone b=$grow
+      printf '%-8s %-7s %8s %7s %7s %8s %6s %9s %7s %9s %8s\n' "$c" "$ov" "${med[${ov}2]}" "${med[${ov}3]}" \
+        "${med[${ov}4]}" "${med[${ov}5]}" "${med[${ov}6]}" "$mc" "$h" "$g" "$b"
+      echo "$c,$ov,$reps,${med[${ov}2]},${med[${ov}3]},${med[${ov}4]},${med[${ov}5]},${med[${ov}6]},$mc,$h,$g,$b" >> "$ocsv"
     done
     unset med
   done
-  echo "hidden = (step without overlap - step with) / allreduce wait without overlap; model_ar = the alpha-beta time"
+  echo "hidden = (step without overlap - step with) / allreduce wait without overlap; wait_gone = the share of"
+  echo "that wait gone from after backward; bwd_grow = backward's growth with overlap, ms; model_ar = the alpha-beta time"
   echo "written: $ocsv"
 fi
 

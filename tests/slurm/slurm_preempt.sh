@@ -218,6 +218,14 @@ same_as_reference() {  # same_as_reference NAME EPOCHS
     || { diff "$work/ref$2/history.csv" "$work/$1/history.csv" | head -5; fail "$1: history.csv differs from the reference"; }
 }
 # check_preempted NAME JOBID SIGNAL EPOCHS: preempted, requeued, resumed, identical
+ended_once() {  # ended_once NAME ID STATE SECONDS: the job ended in STATE and stays there, never requeued
+  local st
+  st=$(finish "$2" "$4")
+  [ "$st" = "$3" ] || fail "$1: job $2 ended $st, expected $3"
+  sleep 3  # a requeue would show by now
+  [ "$(jf "$2" JobState)" = "$3" ] || fail "$1: job $2 is $(jf "$2" JobState) after ending $3"
+  [ "$(jf "$2" Restarts)" = 0 ] || fail "$1: job $2 was requeued $(jf "$2" Restarts) times"
+}
 check_preempted() {
   local name=$1 id=$2 sig=$3 epochs=$4 st
   st=$(finish "$id" 240)
@@ -288,11 +296,7 @@ d_env=()
 [ "$src/build/bin/mpifit" -ef "$mpifit" ] && d_env=(env -u MPIFIT)
 id=$(cd / && "${d_env[@]}" sbatch --parsable --output="$work/d.out" "$src/launch/slurm.sbatch" "$work/job.ini" \
        --set output.dir="$work/d" --set train.epochs=abc)
-st=$(finish "$id" 120)
-[ "$st" = FAILED ] || fail "d: job $id ended $st, expected FAILED"
-sleep 3
-[ "$(jf "$id" JobState)" = FAILED ] || fail "d: job $id is $(jf "$id" JobState) after failing"
-[ "$(jf "$id" Restarts)" = 0 ] || fail "d: job $id was requeued $(jf "$id" Restarts) times"
+ended_once d "$id" FAILED 120
 [ "$(jf "$id" ExitCode)" = 1:0 ] || fail "d: job $id exit code $(jf "$id" ExitCode), expected 1:0"
 expect_grep 'train.epochs.*must be an integer\|epochs must be an integer' "$work/d.out"
 expect_grep 'the training step failed with status 1: not requeued' "$work/d.out"
@@ -303,11 +307,7 @@ t0=$(date +%s)
 id=$(submit e --)
 wait_grep '^Epoch 2/' "$work/e.out" 120
 scancel "$id"
-st=$(finish "$id" 60)
-[ "$st" = CANCELLED ] || fail "e: job $id ended $st, expected CANCELLED"
-sleep 3
-[ "$(jf "$id" JobState)" = CANCELLED ] || fail "e: job $id is $(jf "$id" JobState) after scancel"
-[ "$(jf "$id" Restarts)" = 0 ] || fail "e: job $id was requeued after scancel"
+ended_once e "$id" CANCELLED 60
 expect_grep 'not requeued: the job was cancelled' "$work/e.out"
 echo "slurm: e: job $id: scancel -> CANCELLED, not requeued ($(( $(date +%s) - t0 )) s)"
 echo "slurm_preempt: all cases passed"

@@ -36,11 +36,8 @@ static mf_fit_ctx *new_ctx(void);
 /* mpifit export of the file image: 0, or 1 with a failure without a message */
 static int export_keras(void)
 {
-    const char *tmp = getenv("TMPDIR");
     char dir[64], out[128];
-    snprintf(dir, sizeof dir, "%.30s/mf_fuzz_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (!mkdtemp(dir))
-        fail("cannot make a temporary directory");
+    fuzz_temp_dir(dir);
     snprintf(out, sizeof out, "%s/exported.h5", dir);
     mf_clear_error();
     int quiet = mf_checkpoint_export_keras(FUZZ_H5_NAME, out) != MF_STATUS_OK && !mf_last_error()[0];

@@ -5,7 +5,8 @@
  * The HDF5 targets hand those bytes to every reader through
  * mf_h5_set_file_image (the readers open a copy of them with HDF5's core
  * driver, nothing on disk), under the name FUZZ_H5_NAME, a path that does not
- * exist, so no reader can fall back to a real file.
+ * exist, so no reader can fall back to a real file (fuzz_packed, for the
+ * reader's pread path, writes the bytes to a real file instead).
  *
  * Oracles beyond the sanitizers (ASan, UBSan, LeakSanitizer): after every
  * input, every mf_alloc'ed block is freed again (fuzz_check_clean) and no
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/types.h>
+#include <unistd.h>
 #include "mpifit.h"
 #include "io/h5util.h"
 
@@ -42,6 +44,20 @@ static inline mf_model *fuzz_tiny_model(void)
         abort();
     }
     return m;
+}
+
+/* A fresh private directory for one input's files, under $TMPDIR (else
+ * /tmp): `dir` gets its path (at most 64 bytes). The target removes it (and
+ * what it put in it) before the input ends, so that a long run, or a crash,
+ * does not leave one per input. */
+static inline void fuzz_temp_dir(char dir[64])
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, 64, "%.30s/mf_fuzz_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "fuzz: cannot make a temporary directory under %.30s\n", tmp && tmp[0] ? tmp : "/tmp");
+        abort();
+    }
 }
 
 /* Everything HDF5 sets up once per process (its free lists, property list

@@ -28,7 +28,10 @@ printf '[train]\nepochs 3\n' > "$tmp/config/not_key_value.ini"
 
 # over the files of the same names; seeds kept by hand stay (the *_no_crc32.h5
 # checkpoints: written before checkpoints carried a CRC-32 user block, which
-# the writer cannot make any more and the readers still accept)
+# the writer cannot make any more and the readers still accept; and
+# packed/one_split_chunked_blob.h5, one_split.h5 with its blob rewritten in
+# 1024-byte chunks by h5py: another writer's layout, which the reader reads
+# through HDF5 instead of pread)
 mkdir -p "$out"
 # keras_model: the hand-written Keras descriptions of tests/data/keras
 mkdir -p "$tmp/keras_model"

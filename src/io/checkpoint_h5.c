@@ -278,7 +278,8 @@ static mf_status open_checked(const char *path, hid_t *out, mf_checkpoint_summar
     char err[256];
     *out = H5I_INVALID_HID;
     char why[200];
-    if (mf_h5_verify_sum(path, why, sizeof why) < 0)
+    int sum_ok = mf_h5_verify_sum(path, why, sizeof why);
+    if (sum_ok < 0 || sum_ok == 2) /* 2: a checkpoint's user block is only ever its checksum line */
         return mf_fail(MF_STATUS_DATA, "%s is damaged: %s", path, why);
     hid_t f = mf_h5_open_read(path);
     if (f < 0)

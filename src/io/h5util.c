@@ -152,7 +152,14 @@ int mf_h5_verify_sum(const char *path, char *why, size_t n)
         sscanf((const char *)head + strlen(SUM_TAG), "%8lx %llu", &want, &len) != 2) {
         if (fd >= 0)
             close(fd);
-        return 0;
+        /* no checksum line: a file without a user block (HDF5's signature
+         * first), or one whose user block is another writer's, or whose line
+         * was damaged: only the caller knows which it may be */
+        static const unsigned char hdf5_signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+        if (memcmp(head, hdf5_signature, sizeof hdf5_signature) == 0)
+            return 0;
+        snprintf(why, n, "its first bytes are neither HDF5's signature nor mpifit's checksum line (a damaged header?)");
+        return 2;
     }
     if (image_buf) {
         have = image_len - MF_H5_USERBLOCK;

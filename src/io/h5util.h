@@ -104,9 +104,13 @@ mf_status mf_commit_file(const char *tmp, const char *path, mf_status s);
  * metadata is caught like one in a dataset. */
 hid_t mf_h5_mem_create(const char *name, unsigned flags);
 #define MF_H5_USERBLOCK 512
-/* A checked file's whole-file checksum: 1 if it matches, 0 if the file has
- * none (written before checksums, or not by mpifit), -1 if it does not match
- * (why says how, at most n bytes). Reads the whole file; no lock needed. */
+/* A checked file's whole-file checksum: 1 if it matches, -1 if it does not
+ * (why says how, at most n bytes); 0 if the file has no user block (HDF5's
+ * signature first: written before checksums, or by h5py or Keras), 2 if it
+ * has a user block without mpifit's checksum line (another writer's, or a
+ * damaged line: a checkpoint's reader refuses it, why says so, or a flipped
+ * byte in the line would let a damaged file past the checksum into HDF5).
+ * Reads the whole file; no lock needed. */
 int mf_h5_verify_sum(const char *path, char *why, size_t n);
 /* Take the image of f, close f, write it to path.tmp, fsync, rename to path
  * (mf_commit_file). s: the status so far; on failure nothing is renamed. */

@@ -128,15 +128,26 @@ cp "$f" "$work/flipped_nosum.h5"   # (the resumed run below writes a good file u
 cat "$work/flipped.log" | head -5
 expect_grep "skipping checkpoint: $f is damaged: its whole-file CRC-32" "$work/flipped.log"
 expect_grep 'resumed from .*ckpt-0003-0000020.h5' "$work/flipped.log"
-# without its whole-file checksum line (as a file written before it had one),
-# the datasets' own Fletcher-32 checksums still name the damaged one
+# without its whole-file checksum line (its user block removed, as in a file
+# written before it had one), the datasets' own Fletcher-32 checksums still
+# name the damaged one
 f=$work/flipped_nosum.h5
-printf '%512s' '' | tr ' ' '\0' | dd of="$f" bs=512 count=1 conv=notrunc status=none
+mv "$f" "$work/flipped_nosum_block.h5"
+tail -c +513 "$work/flipped_nosum_block.h5" > "$f"
 set +e
 "$mpifit" train "$ini" --set output.dir="$work/y2" --resume "$f" > "$work/flipped_nosum.log" 2>&1; rc=$?
 set -e
 expect_status 1 $rc "--resume of a checkpoint with a flipped byte and no whole-file checksum"
 expect_grep "$f: dataset .*kernel:0 fails its checksum" "$work/flipped_nosum.log"
+# a zeroed checksum line is a damaged header, not a file without one: a
+# byte flipped there must not let the rest past the checksum into HDF5
+printf '%512s' '' | tr ' ' '\0' | dd of="$work/flipped_nosum_block.h5" bs=512 count=1 conv=notrunc status=none
+set +e
+"$mpifit" train "$ini" --set output.dir="$work/y3" --resume "$work/flipped_nosum_block.h5" > "$work/zeroed_line.log" 2>&1
+rc=$?
+set -e
+expect_status 1 $rc "--resume of a checkpoint whose checksum line is zeroed"
+expect_grep "is damaged: its first bytes are neither HDF5's signature nor mpifit's checksum line" "$work/zeroed_line.log"
 
 # resuming a finished run: nothing to do, and it says so
 "$mpifit" train "$ini" --set output.dir="$work/full" --resume auto | tee "$work/done.log"

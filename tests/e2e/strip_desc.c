@@ -1,8 +1,9 @@
 /* strip_desc.c: strip_desc CKPT OUT: OUT becomes CKPT as mpifit wrote
  * checkpoints before they carried a model description: the model_*
  * attributes removed (the config text and the class names stay), and the
- * whole-file checksum line blanked, as in checkpoints older still (the
- * readers accept a file without one; the edit would not match it any more).
+ * user block with the whole-file checksum line left out, as in checkpoints
+ * older still (the readers accept a file without one; the edit would not
+ * match it any more).
  * For predict.sh: `predict --weights OLD_CKPT` rebuilds the model from the
  * stored config text. Exit status 0, or 1 naming what failed. */
 #include <hdf5.h>
@@ -23,9 +24,8 @@ int main(int argc, char **argv)
     static char buf[1 << 16];
     size_t n, total = 0;
     while ((n = fread(buf, 1, sizeof buf, in)) > 0) {
-        if (total == 0 && n >= 512 && strncmp(buf, "mpifit-crc32 ", 13) == 0)
-            memset(buf, 0, 512); /* the user block stays, empty */
-        fwrite(buf, 1, n, out);
+        size_t skip = total == 0 && n >= 512 && strncmp(buf, "mpifit-crc32 ", 13) == 0 ? 512 : 0;
+        fwrite(buf + skip, 1, n - skip, out); /* HDF5 finds its signature at 0 instead */
         total += n;
     }
     fclose(in);

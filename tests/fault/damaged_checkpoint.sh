@@ -29,14 +29,20 @@ import h5py, numpy as np
 kind, seed, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 rng = random.Random(seed)
 size = os.path.getsize(path)
-def erase_sum():   # as a file written before checkpoints had the line
-    with open(path, "r+b") as f:
-        f.write(b"\0" * 512)
+def erase_sum():   # as a file written before checkpoints had the line: no user block
+    data = open(path, "rb").read()
+    with open(path, "wb") as f:
+        f.write(data[512:])
 if kind == "flip":           # one bit, anywhere after the checksum line
     off = rng.randrange(512, size)
     with open(path, "r+b") as f:
         f.seek(off); b = f.read(1); f.seek(off); f.write(bytes([b[0] ^ (1 << rng.randrange(8))]))
     print(f"bit flipped at byte {off} of {size}")
+elif kind == "line":         # one byte of the checksum line itself changed
+    off = rng.randrange(0, 13)    # inside "mpifit-crc32 "
+    with open(path, "r+b") as f:
+        f.seek(off); b = f.read(1); f.seek(off); f.write(bytes([b[0] ^ 0x20]))
+    print(f"byte {off} of the checksum line changed")
 elif kind == "zero":         # a zeroed range (of bytes not all zero already)
     data = open(path, "rb").read()
     while True:
@@ -78,6 +84,9 @@ check() {  # check KIND SEED WHY_PATTERN
 }
 for seed in $(seq 1 12); do check flip "$seed" 'whole-file CRC-32'; done
 for seed in 1 2 3; do check zero "$seed" 'whole-file CRC-32'; done
+# the line damaged: not taken for a file written before checksums (whose rest
+# would reach libhdf5 unchecked)
+check line 1 "neither HDF5's signature nor mpifit's checksum line"
 check cut 1 'truncated'
 check deleted 1 "optimizer state 'm' missing"
 check multi_attr 1 'a position attribute .* is missing or not one integer'

@@ -316,18 +316,14 @@ static int same_weights(mf_model *m, const float *p, const float *s)
         memcmp(mf_model_state(m), s, mf_model_num_state(m) * sizeof(float)) == 0;
 }
 
-/* An older checkpoint: the whole-file checksum line erased (as files written
- * before it), then `what` deleted (a link, or an attribute of a group). */
+/* An older checkpoint: without the user block that holds the whole-file
+ * checksum line (HDF5's signature first, as in files written before it),
+ * then `what` deleted (a link, or an attribute of a group). */
 static void make_old(const char *from, const char *to, const char *group, const char *attr)
 {
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", from, to);
+    snprintf(cmd, sizeof cmd, "tail -c +513 '%s' > '%s'", from, to);
     MF_CHECK(system(cmd) == 0);
-    FILE *f = fopen(to, "r+b");
-    static const char zeros[64];
-    MF_CHECK(f && fwrite(zeros, 1, sizeof zeros, f) == sizeof zeros);
-    if (f)
-        fclose(f);
     hid_t h = H5Fopen(to, H5F_ACC_RDWR, H5P_DEFAULT);
     MF_CHECK(h >= 0);
     if (attr) {

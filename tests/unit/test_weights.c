@@ -437,8 +437,7 @@ static void test_model_desc(void)
         fclose(fp);
     }
     MF_CHECK(mf_checkpoint_check(ck, NULL) == MF_STATUS_DATA);
-    MF_CHECK_MSG(strstr(mf_last_error(), "neither HDF5's signature nor mpifit's checksum line"), "%s",
-                 mf_last_error());
+    MF_CHECK_MSG(strstr(mf_last_error(), "neither HDF5's signature nor mpifit's checksum line"), "%s", mf_last_error());
     mf_fit_ctx_free(ctx);
     mf_model_free(m);
     mf_model_free(back);

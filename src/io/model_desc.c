@@ -150,10 +150,20 @@ mf_status mf_model_desc_get(hid_t loc, const char *what, mf_model_desc *d)
 mf_status mf_model_desc_read(const char *path, mf_model_desc *d)
 {
     memset(d, 0, sizeof *d);
-    /* a checkpoint's whole-file checksum first: nothing of a damaged file is believed */
+    /* a checkpoint's whole-file checksum first: nothing of a damaged file is
+     * believed. mpifit writes its checkpoints with the checksum line and its
+     * weights files without a user block, so a user block without the line is
+     * a damaged line (the file behind it unchecked: it never reaches libhdf5)
+     * or another program's block */
     char why[300];
-    if (mf_h5_verify_sum(path, why, sizeof why) < 0)
+    int sum = mf_h5_verify_sum(path, why, sizeof why);
+    if (sum < 0)
         return mf_fail(MF_STATUS_DATA, "%s: %s", path, why);
+    if (sum == 2)
+        return mf_fail(MF_STATUS_DATA,
+                       "%s: %s; mpifit's checkpoints begin with their checksum line and its weights files with "
+                       "HDF5's signature (another program's user block can be taken off with h5unjam)",
+                       path, why);
     char err[256];
     mf_h5_lock();
     hid_t f = mf_h5_open_read(path);

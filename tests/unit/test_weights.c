@@ -438,6 +438,12 @@ static void test_model_desc(void)
     }
     MF_CHECK(mf_checkpoint_check(ck, NULL) == MF_STATUS_DATA);
     MF_CHECK_MSG(strstr(mf_last_error(), "neither HDF5's signature nor mpifit's checksum line"), "%s", mf_last_error());
+    /* predict and inspect read the model description the same way: the
+     * damaged line does not let the rest through unchecked there either */
+    MF_CHECK(mf_model_desc_read(ck, &r) == MF_STATUS_DATA);
+    MF_CHECK_MSG(strstr(mf_last_error(), "neither HDF5's signature nor mpifit's checksum line") &&
+                     strstr(mf_last_error(), "h5unjam"),
+                 "%s", mf_last_error());
     mf_fit_ctx_free(ctx);
     mf_model_free(m);
     mf_model_free(back);

@@ -14,7 +14,7 @@
 # Every RESULT line goes to runs/bench-DATE.log. Exits non-zero if an mpifit run
 # fails; without torch it prints mpifit's numbers alone and says so.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 # shellcheck source=mpi_env.sh
 . ./launch/mpi_env.sh
 mpifit=./build/bin/mpifit
@@ -95,7 +95,7 @@ run_torch() {  # name np th size alpha frozen steps warmup
   # once more after a failure: a 2-rank gloo run has been seen to exit 1 at random, without a message
   for try in 1 2; do
     port=$((port + 1))  # a fresh rendezvous port each run: the last one may linger in TIME_WAIT
-    [ "$np" -gt 1 ] && launch=(mpirun -np "$np" --oversubscribe --bind-to none -x MASTER_PORT=$port)
+    [ "$np" -gt 1 ] && launch=(mpirun -np "$np" --oversubscribe --bind-to none -x "MASTER_PORT=$port")
     out=$("${launch[@]}" "$python" launch/bench_torch.py --threads "$th" --size "$size" --width "$alpha" --batch 32 \
             --steps "$steps" --warmup "$warmup" "${fz[@]}" 2>&1)
     rc=$?

@@ -20,6 +20,7 @@ packages=(
   clang-14 libclang-rt-14-dev         # tests/fuzz: libFuzzer and the sanitizer runtimes (clang's compiler-rt)
   libomp-14-dev                       # tests/fuzz: OpenMP for clang (the library uses it)
   gdb                                 # tests/fuzz/triage.py: the stack of an input that hangs
+  shellcheck                          # tests/lint_shell.sh: the scripts' warnings and assertions that cannot fail
   slurm-wlm munge                     # tests/slurm: a one-node Slurm (slurmctld, slurmd, srun) for launch/slurm.sbatch
 )
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # assert.sh: assertions for the e2e shell tests (source it). Under `set -e`,
 # a negated command and every command but the last of an and-list never stop
 # a script: a status test chained before a grep passes when the status is

@@ -56,7 +56,7 @@ test $rc -eq 137   # SIGKILL
 ls "$work/cut/checkpoints"
 test -f "$work/cut/checkpoints/ckpt-0002-0000012.h5.tmp"       # the write that died
 complete "$work/cut/checkpoints/ckpt-0001-0000008.h5"
-test "$(ls "$work/cut/checkpoints" | grep -c '\.h5$')" -eq 2
+test "$(find "$work/cut/checkpoints" -maxdepth 1 -name '*.h5' | wc -l)" -eq 2
 "$mpifit" train "$ini" --set output.dir="$work/cut" --resume auto > "$work/resume.log" 2>&1
 cat "$work/resume.log"
 grep -q 'removing .*ckpt-0002-0000012.h5.tmp' "$work/resume.log"
@@ -197,12 +197,12 @@ echo "== 5. SIGUSR1 (even delivered twice): checkpoint and exit 75; a different 
 "$mpifit" train "$ini" --set output.dir="$work/sig" --set train.epochs=400 --set output.checkpoint_every=epoch \
    > "$work/sig.log" 2>&1 &
 pid=$!
-for i in $(seq 1 200); do [ -s "$work/sig/metrics.h5" ] && break; sleep 0.05; done
+for _ in $(seq 1 200); do [ -s "$work/sig/metrics.h5" ] && break; sleep 0.05; done
 sleep 0.3
 # one event delivered twice (the scheduler and the launcher both signal): the
 # second USR1, taken after the first was handled, is a duplicate, not "now"
 kill -USR1 $pid
-for i in $(seq 1 400); do
+for _ in $(seq 1 400); do
   pend=$(sed -n 's/^ShdPnd:[[:space:]]*//p' /proc/$pid/status 2>/dev/null || echo 0)
   [ $(( (0x${pend:-0} >> 9) & 1 )) -eq 0 ] && break
   sleep 0.01
@@ -217,7 +217,7 @@ complete "$ck"
 "$mpifit" train "$ini" --set output.dir="$work/sig" --set train.epochs=400 --set model.input_size=128 \
    --set output.checkpoint_every=epoch > "$work/sig2.log" 2>&1 &
 pid=$!
-for i in $(seq 1 400); do grep -q '^model:' "$work/sig2.log" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 1 400); do grep -q '^model:' "$work/sig2.log" 2>/dev/null && break; sleep 0.05; done
 sleep 0.2
 # Two different signals (two of the same may merge into one): the second ends it
 # at once. When both are pending, Linux delivers the lower-numbered SIGUSR1
@@ -227,7 +227,7 @@ caught=$(sed -n 's/^SigCgt:[[:space:]]*//p' /proc/$pid/status)
 test $(( (0x$caught >> 14) & 1 )) -eq 1   # a handler for SIGTERM is installed
 test $(( (0x$caught >> 9) & 1 )) -eq 1    # and for SIGUSR1
 kill -TERM $pid
-for i in $(seq 1 400); do
+for _ in $(seq 1 400); do
   pend=$(sed -n 's/^ShdPnd:[[:space:]]*//p' /proc/$pid/status)
   [ $(( (0x$pend >> 14) & 1 )) -eq 0 ] && break
   sleep 0.01
@@ -243,7 +243,7 @@ echo "== 6. save_best, keep, export, inspect, plot"
 "$mpifit" train "$ini" --set output.dir="$work/best" --set output.checkpoint_every=epoch --set output.keep=2 \
    --set output.save_best=val_loss > "$work/best.log" 2>&1
 ls "$work/best/checkpoints"
-test "$(ls "$work/best/checkpoints" | grep -c '^ckpt-.*\.h5$')" -eq 2
+test "$(find "$work/best/checkpoints" -maxdepth 1 -name 'ckpt-*.h5' | wc -l)" -eq 2
 complete "$work/best/checkpoints/best.h5"
 "$mpifit" export "$work/full/checkpoints/ckpt-0004-0000024.h5" "$work/keras.h5"
 expect_same_h5 "$work/full/weights.h5" "$work/keras.h5" /conv2d /dense /batch_normalization

@@ -16,7 +16,8 @@ cmake --build "$work/c1" >/dev/null
 "$work/c1/consumer"
 
 pc=$(find "$work/prefix" -name mpifit.pc -print -quit)
-export PKG_CONFIG_PATH="$(dirname "$pc")"
+PKG_CONFIG_PATH=$(dirname "$pc")
+export PKG_CONFIG_PATH
 # shellcheck disable=SC2046
 cc -std=c11 -o "$work/c2" "$src/tests/e2e/consumer/main.c" $(pkg-config --cflags mpifit) \
    $(pkg-config --libs --static mpifit)

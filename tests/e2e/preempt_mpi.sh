@@ -35,7 +35,7 @@ pid=$!
 # read the metrics file while the run writes it: the writer closes it between
 # flushes, and HDF5's file lock makes a reader wait rather than see half a write
 seen=0
-for i in $(seq 1 400); do
+for _ in $(seq 1 400); do
   if h5dump -H "$work/run/metrics.h5" > "$work/h5dump.txt" 2>/dev/null && grep -q 'DATASET "loss"' "$work/h5dump.txt" \
      && grep -q 'GROUP "epoch"' "$work/h5dump.txt"; then seen=1; break; fi
   sleep 0.05
@@ -44,7 +44,7 @@ test $seen -eq 1 || { echo "h5dump never saw the series during the run"; kill -9
 kill -0 $pid   # still running
 echo "h5dump -H during the run:"; grep -E 'GROUP|DATASET' "$work/h5dump.txt"
 if python3 -c 'import h5py' 2>/dev/null; then
-  for i in $(seq 1 40); do
+  for _ in $(seq 1 40); do
     python3 - "$work/run/metrics.h5" > "$work/h5py.txt" 2>/dev/null <<'PY' && break
 import sys, h5py
 with h5py.File(sys.argv[1], "r") as f:

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # job.sh: the small training job the fault tests run (source it).
 # small_job FILE DATA_DIR OUTPUT_DIR EPOCHS [VALIDATION] writes it: small_cnn
 # at 32 px, batch 4, one thread; it ends with the [dist] section, so more
@@ -27,6 +28,7 @@ INI
 # 'checkpoint_every = 2\nkeep = 0') and a [dist] timeout of 120 s.
 jobs() {
   local epochs=$1 keys=$2; shift 2
+  : "${work:?jobs: set work (the directory of the test)}" "${data:?jobs: set data (the image folder)}"
   for name in "$@"; do
     small_job "$work/$name.ini" "$data" "$work/$name" "$epochs"
     sed -i "s/^\[output\]\$/[output]\n$keys/" "$work/$name.ini"
@@ -51,8 +53,10 @@ rank_pid() {
 # mpiexec (the variables exported to it), output into LOG, killed after
 # SECONDS (status 124 then); sets $rc and $took (seconds). Uses $mpiexec and
 # $preflags.
+# shellcheck disable=SC2034 # rc and took are np2's results, read by the test that sources this file
 np2() {
   local log=$1 limit=$2; shift 2
+  : "${mpiexec:?np2: set mpiexec}" "${preflags?np2: set preflags (may be empty)}"
   local vars=()
   while [ "$1" != -- ]; do vars+=("${1%%=*}"); export "${1?}"; shift; done
   shift

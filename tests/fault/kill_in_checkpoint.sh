@@ -31,7 +31,7 @@ for i in $(seq 1 25); do
     how="half-way through its checkpoint #$n"
   else
     # a random moment: kill rank 0 (the writer) 0.3 to 1 s after it started
-    ( p=""; for k in $(seq 1 100); do
+    ( p=""; for _ in $(seq 1 100); do
         p=$(rank_pid "mpifit train $work/cut.ini" 0 "MF_TEST_RUN=$i")
         [ -n "$p" ] && break; sleep 0.05; done
       sleep "0.$(( RANDOM % 7 + 3 ))"; [ -n "$p" ] && kill -KILL "$p" 2>/dev/null ) &

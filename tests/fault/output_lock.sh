@@ -12,7 +12,7 @@ small_job "$work/job.ini" "$data" "$work/run" 400 none
 "$mpifit" train "$work/job.ini" > "$work/first.log" 2>&1 &
 pid=$!
 trap 'kill -KILL $pid 2>/dev/null || true' EXIT
-for i in $(seq 1 400); do grep -q '^Epoch 2/' "$work/first.log" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 1 400); do grep -q '^Epoch 2/' "$work/first.log" 2>/dev/null && break; sleep 0.05; done
 expect_grep '^Epoch 2/' "$work/first.log"
 set +e
 "$mpifit" train "$work/job.ini" --set train.epochs=1 > "$work/second.log" 2>&1

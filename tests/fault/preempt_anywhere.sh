@@ -42,7 +42,7 @@ np2_bg() { timeout -k 5 120 "$mpiexec" -n 2 $preflags "$mpifit" train "$work/twi
 np2_bg &
 pid=$!
 rank0=
-for i in $(seq 1 600); do
+for _ in $(seq 1 600); do
   if grep -q '^Epoch 2/' "$work/twice.log" 2>/dev/null; then
     rank0=$(rank_pid "mpifit train $work/twice.ini" 0)
     [ -n "$rank0" ] && break

@@ -20,7 +20,7 @@ pid=$!
 trap 'kill -KILL $pid 2>/dev/null || true; [ -n "${victim:-}" ] && kill -CONT "$victim" 2>/dev/null; true' EXIT
 # rank 1: the child of mpiexec whose environment says so; wait until it trains
 victim=
-for i in $(seq 1 600); do
+for _ in $(seq 1 600); do
   if grep -q '^Epoch 2/' "$work/run.log" 2>/dev/null; then
     for p in $(pgrep -P $pid); do
       if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1\|PMI_RANK=1'; then victim=$p; fi
@@ -34,7 +34,7 @@ done
 kill -STOP "$victim"
 t0=$(date +%s)
 set +e
-for i in $(seq 1 $((10 * (timeout + 30)))); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 1 $((10 * (timeout + 30)))); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 if kill -0 $pid 2>/dev/null; then fail "the job still runs $((timeout + 30)) s after rank 1 stopped: a hang"; fi
 wait $pid; rc=$?
 set -e

@@ -4,7 +4,8 @@
 #   OUT_DIR/corpus     the growing corpus (starts from tests/fuzz/corpus/TARGET;
 #                      run again to continue from where it stopped)
 #   OUT_DIR/artifacts  failing inputs; OUT_DIR/triage.txt says whose bug each is
-#   OUT_DIR/fuzz.log   libFuzzer's output
+#   OUT_DIR/fuzz.log   libFuzzer's output (of the last run)
+#   OUT_DIR/history.txt  the summary line of every run, dated
 # An input takes 1-10 ms; -timeout=1 (libFuzzer's smallest) because every
 # hang inside libhdf5 (its global-heap loop) costs the whole limit.
 # One line at the end: target, executions, seconds, executions per second, and
@@ -12,6 +13,10 @@
 # a crash does not end the run). MF_FUZZ_SEED as in run_fuzz.sh (default 0:
 # libFuzzer picks one).
 set -euo pipefail
+# the whole script in one block, which bash reads before it runs any of it:
+# a campaign runs for hours, and bash reads a plain script as it goes, so an
+# edit of this file (a git checkout) would be executed half-way through it
+{
 src=$(cd "$(dirname "$0")" && pwd)
 build=$1 target=$2 seconds=$3 out=$4
 exe=$build/tests/fuzz/fuzz_$target
@@ -51,4 +56,8 @@ fi
 classes=$(awk '{print $1}' "$out/triage.txt" | sort | uniq -c | awk '{printf "%s %s, ", $1, $2}')
 echo "$target: ${execs:-0} executions in $took s, $(( ${execs:-0} / (took > 0 ? took : 1) )) exec/s;" \
      "${#found[@]} failing inputs, of $(wc -l < "$out/triage.txt") triaged: ${classes:-none}" | tee "$out/summary.txt"
+# every run's line, with its date, for the totals over several runs
+echo "$(date -u +%FT%TZ) $(cat "$out/summary.txt")" >> "$out/history.txt"
 echo "  last: $last"
+exit 0
+}

@@ -24,8 +24,8 @@ scripts() {  # scripts DIR: the shell scripts under DIR's launch, tests, .ci
         *.sh) echo "$f" ;;
         *) head -n 1 "$f" | grep -q '^#!.*\(bash\|/sh\)' && echo "$f" ;;
       esac
-    done < <(find "$1/$d" -type f \( -name '*.sh' -o ! -name '*.*' \) ! -path '*/corpus/*' ! -path '*/regress/*' \
-               ! -path '*/hdf5/*' | sort)
+    done < <(find "$1/$d" -type f \( -name '*.sh' -o -not -name '*.*' \) -not -path '*/corpus/*' \
+               -not -path '*/regress/*' -not -path '*/hdf5/*' | sort)
   done
   return 0
 }

@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "job.h"
 #include "core/core.h"
+#include "core/trace.h"
 #include "model/flops.h"
 #include "tensor/gemm.h"
 
@@ -147,6 +148,17 @@ typedef struct times {
     double *step, *fwd, *bwd, *wait, *opt;
 } times;
 
+/* [output] trace: this rank's timeline of the timed steps (every layer's
+ * forward and backward, every bucket's exchange) into DIR/trace-rank<r>.json,
+ * as `mpifit train` writes it. */
+static mf_status start_trace(const char *dir, int rank)
+{
+    char path[MF_CFG_PATH + 48];
+    MF_TRY(mf_mkdir_p(dir));
+    snprintf(path, sizeof path, "%s/trace-rank%d.json", dir, rank);
+    return mf_trace_start(path, rank, 1000000);
+}
+
 /* Set up (collectively), run warm-up + timed steps, report on rank 0. */
 static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
 {
@@ -204,6 +216,8 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
     for (int k = 0; k < o->warmup + n && s == MF_STATUS_OK; k++) {
         if (k == o->warmup) {
             s = mf_comm_agree(comm, MF_STATUS_OK); /* start the clock together */
+            if (s == MF_STATUS_OK && c->output.trace)
+                s = mf_job_agree(j, start_trace(c->output.dir, rank));
             wall0 = mf_now();
             bytes0 = mf_comm_grad_bytes(comm);
         }
@@ -246,6 +260,14 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
         }
     }
     double wall = mf_now() - wall0;
+    if (c->output.trace) { /* written whatever happened, as train does */
+        mf_status ts = mf_trace_stop();
+        if (s == MF_STATUS_OK)
+            s = ts;
+        if (ts == MF_STATUS_OK && rank == 0)
+            printf("timeline of the timed steps: %s/trace-rank*.json (one per rank; open in Perfetto)\n",
+                   c->output.dir);
+    }
     double mb_step = (double)(mf_comm_grad_bytes(comm) - bytes0) / n / 1048576.0; /* this rank's */
     /* a failed step (NaN gradients) on one rank: every rank hears of it */
     s = mf_job_agree(j, s);
@@ -305,7 +327,9 @@ int mf_cmd_bench(int argc, char **argv)
                "  img_per_s=... step_ms=... fwd_ms=... bwd_ms=... allreduce_ms=... opt_ms=... gflops=... rss_mb=...\n"
                "(one line; batch per rank, img_per_s and gflops over all ranks, rss_mb the\n"
                "largest of any rank). [model] weights are loaded if set (--set model.weights=none\n"
-               "to skip); [model] classes = 0 means 3.\n"
+               "to skip); [model] classes = 0 means 3. With [output] trace = true every rank\n"
+               "writes the timeline of the timed steps (each layer's forward and backward,\n"
+               "each gradient bucket's exchange) to [output] dir/trace-rank<r>.json.\n"
                "--gemm instead measures square sgemm (n = 1024, 2048) through OpenBLAS with 1\n"
                "and 2 OpenBLAS threads, and through mpifit's own split over 2 OpenMP threads:\n"
                "  RESULT impl=openblas mode=sgemm threads=T n=N gflops=...\n"

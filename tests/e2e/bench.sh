@@ -35,6 +35,22 @@ for key in img_per_s step_ms fwd_ms bwd_ms gflops rss_mb; do
   expect_positive "$key" "$line"
 done
 expect_grep ' deterministic=0 grad_mb=[0-9.]+$' "$work/train.out"
+# [output] trace: every rank's timeline of the timed steps, each layer's
+# backward in it (and with 2 ranks each bucket's exchange)
+"${launcher[@]}" "$mpifit" bench "$config" --set model.arch=mobilenet_v2 --set model.alpha=0.35 \
+  --set model.input_size=32 --set data.batch_size=4 --set model.weights=none --set dist.threads=1 \
+  --set output.trace=true --set output.dir="$work/trace" --warmup 1 --steps 2 > "$work/trace.out" 2>&1 \
+  || { cat "$work/trace.out"; fail "mpifit bench with a trace exited non-zero"; }
+expect_grep "^timeline of the timed steps: $work/trace/trace-rank\\*\\.json" "$work/trace.out"
+test "$(tail -n 1 "$work/trace.out" | cut -c1-7)" = "RESULT " || fail "RESULT is not the last line with a trace"
+for ((r = 0; r < ranks; r++)); do
+  t=$work/trace/trace-rank$r.json
+  python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$t" || fail "$t is not JSON"
+  # 2 timed steps: the first and the last layer's backward twice each
+  test "$(grep -c '"name": "Conv1", "cat": "backward"' "$t")" -eq 2 || fail "$t: not 2 backward spans of Conv1"
+  test "$(grep -c '"name": "dense", "cat": "backward"' "$t")" -eq 2 || fail "$t: not 2 backward spans of dense"
+  [ "$ranks" = 1 ] || expect_grep '"cat": "allreduce"' "$t"
+done
 # deterministic mode: the step timed whole; with 2 ranks it exchanges int64 sums
 "${launcher[@]}" "$mpifit" bench "$config" --set model.arch=mobilenet_v2 --set model.alpha=0.35 \
   --set model.input_size=32 --set data.batch_size=4 --set model.weights=none --set optimizer.name=sgd \

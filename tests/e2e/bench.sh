@@ -51,6 +51,12 @@ for ((r = 0; r < ranks; r++)); do
   test "$(grep -c '"name": "dense", "cat": "backward"' "$t")" -eq 2 || fail "$t: not 2 backward spans of dense"
   [ "$ranks" = 1 ] || expect_grep '"cat": "allreduce"' "$t"
 done
+# launch/compare_traces.py reads them: the timeline against itself differs nowhere
+"$(dirname "$0")/../../launch/compare_traces.py" "$work/trace" "$work/trace" 5 > "$work/compare.out" \
+  || { cat "$work/compare.out"; fail "compare_traces.py failed"; }
+cat "$work/compare.out"
+expect_grep "^A: $work/trace \\($((2 * ranks)) rank-steps\\)" "$work/compare.out"
+expect_grep '^backward +\(all layers\) +[0-9.]+ +[0-9.]+ +\+0\.00$' "$work/compare.out"
 # deterministic mode: the step timed whole; with 2 ranks it exchanges int64 sums
 "${launcher[@]}" "$mpifit" bench "$config" --set model.arch=mobilenet_v2 --set model.alpha=0.35 \
   --set model.input_size=32 --set data.batch_size=4 --set model.weights=none --set optimizer.name=sgd \

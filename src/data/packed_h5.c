@@ -69,6 +69,8 @@ static mf_status open_file(packed_state *P, const char *file)
     char *fmt = mf_h5_attr_string(P->h5_file, "format", 4096);
     int ok = fmt && strcmp(fmt, PACK_FORMAT) == 0;
     mf_free(fmt);
+    if (!ok && mf_h5_guard_last()[0]) /* a forged heap, not a missing attribute */
+        return mf_fail(MF_STATUS_DATA, "cannot read the format attribute of %s: %s", file, mf_h5_guard_last());
     if (!ok)
         return mf_fail(MF_STATUS_DATA,
                        "%s is an HDF5 file but not a packed dataset (no format = \"%s\" attribute; "

@@ -200,15 +200,20 @@ void mf_h5_set_file_image(const void *buf, size_t n)
 
 hid_t mf_h5_open_read(const char *path)
 {
-    if (!image_buf)
-        return H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    hid_t f = -1;
-    if (fapl >= 0 && H5Pset_fapl_core(fapl, 1 << 16, 0) >= 0 &&
-        H5Pset_file_image(fapl, (void *)(uintptr_t)image_buf, image_len) >= 0)
+    mf_h5_guard_clear();
+    hid_t inner = H5Pcreate(H5P_FILE_ACCESS), fapl = -1, f = -1;
+    /* the usual drivers behind the guard: sec2 for a file, core for an image */
+    herr_t e = inner < 0 ? -1 : image_buf ? H5Pset_fapl_core(inner, 1 << 16, 0) : H5Pset_fapl_sec2(inner);
+    if (e >= 0 && image_buf)
+        e = H5Pset_file_image(inner, (void *)(uintptr_t)image_buf, image_len);
+    if (e >= 0)
+        fapl = mf_h5_guard_fapl(inner);
+    if (fapl >= 0)
         f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     if (fapl >= 0)
         H5Pclose(fapl);
+    if (inner >= 0)
+        H5Pclose(inner);
     return f;
 }
 
@@ -566,7 +571,8 @@ mf_status mf_h5_read_strings(hid_t obj, int is_attr, int expect, int max_n, char
         for (hssize_t i = 0; i < n; i++)
             if (raw[i])
                 H5free_memory(raw[i]);
-        s = mf_fail(MF_STATUS_DATA, "cannot read %s as strings", what);
+        char err[512];
+        s = mf_fail(MF_STATUS_DATA, "cannot read %s as strings: %s", what, mf_h5_error(err, sizeof err));
     } else {
         char **v = mf_alloc((size_t)(n ? n : 1) * sizeof *v);
         for (hssize_t i = 0; i < n; i++) {

@@ -79,8 +79,20 @@ herr_t mf_h5_put_strings(hid_t loc, const char *name, const char *const *v, int 
 herr_t mf_h5_put_dataset(hid_t loc, const char *name, hid_t mem_type, hid_t file_type, int rank, const hsize_t *dims,
                          const void *v, unsigned flags);
 
-/* Every reader opens its file through this (read-only). Caller holds the lock. */
+/* Every reader opens its file through this (read-only), behind the guard
+ * driver (h5guard.c: libhdf5 1.10 loops for ever, or reads out of bounds, on
+ * a forged global heap collection; the guard refuses such a read). Caller
+ * holds the lock. */
 hid_t mf_h5_open_read(const char *path);
+/* A file access property list whose driver is the guard in front of inner's
+ * driver (inner is copied: close both). -1 on error. */
+hid_t mf_h5_guard_fapl(hid_t inner);
+/* The guard's last refusal ("x.h5: the global heap collection at byte N ...
+ * is malformed: ..."), "" if none since mf_h5_guard_clear (which
+ * mf_h5_open_read calls): for readers whose failed read would otherwise be
+ * reported as a missing attribute. */
+const char *mf_h5_guard_last(void);
+void mf_h5_guard_clear(void);
 /* For fuzzers: while set, mf_h5_open_read ignores the name and opens a copy of
  * these n bytes as an HDF5 file image (core driver, nothing on disk), so every
  * reader can be driven by bytes in memory. NULL restores normal opens. */

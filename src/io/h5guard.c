@@ -1,0 +1,265 @@
+/* h5guard.c: a pass-through HDF5 file driver that checks every global heap
+ * collection before libhdf5 decodes it.
+ *
+ * Why: variable-length strings (h5py's default for str attributes, our class
+ * names, config and item names) live in "global heap collections" (GCOL
+ * blocks), and libhdf5 1.10's decoder (H5HG__cache_heap_deserialize) trusts
+ * the object sizes in them. An object of size 0 with index 0 makes its walk
+ * stand still (an endless loop inside H5Aread or H5Dread); a size near 2^64
+ * wraps it backwards; an object that runs past the collection's end is later
+ * copied out of bounds (H5HG_read); a collection that declares gigabytes is
+ * allocated before anything is read. The fuzzers found all four in a few
+ * seconds each (tests/fuzz/README.md); a checkpoint or packed dataset from
+ * anywhere could carry them. mpifit cannot patch the library it links, but
+ * every byte libhdf5 reads comes through a file driver, so this one sits in
+ * front of the usual one (sec2 for files, core for the fuzzers' images),
+ * recognises a collection by its signature in what it reads and walks it the
+ * way libhdf5 will, refusing the read (with a message on HDF5's error stack)
+ * when that walk would not end exactly at the collection's end.
+ *
+ * libhdf5 reads a collection as raw data (H5F_block_read maps the GHEAP type
+ * to DRAW, bypassing the metadata accumulator), so every collection reaches
+ * the driver whole: first a speculative read of min(4096, end of allocation)
+ * bytes, then, if the header declares more, one read of the declared size.
+ * The check applies to any read that begins with "GCOL" and version 1; raw
+ * data that happened to begin so would be checked too (a dataset of ours
+ * never does: floats, integers, JPEG bytes read by pread, not through HDF5).
+ *
+ * Everything here runs inside HDF5 calls, so under mf_h5_lock. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include "h5util.h"
+#include "../core/core.h"
+
+/* the driver's fapl info: the access property list of the driver it wraps */
+typedef struct guard_fa {
+    hid_t inner;
+} guard_fa;
+
+typedef struct guard_file {
+    H5FD_t pub; /* first: HDF5 sees a guard_file as its H5FD_t */
+    H5FD_t *inner;
+    guard_fa fa;
+    unsigned len_size; /* the superblock's "size of lengths", 8 until it is read */
+    char name[256];
+} guard_file;
+
+static hid_t guard_id = -1;
+static char last_why[512]; /* mf_h5_guard_last */
+
+static void *fa_copy(const void *p)
+{
+    const guard_fa *src = p;
+    guard_fa *dst = mf_alloc(sizeof *dst);
+    dst->inner = H5Pcopy(src->inner);
+    if (dst->inner < 0) {
+        mf_free(dst);
+        return NULL;
+    }
+    return dst;
+}
+
+static herr_t fa_free(void *p)
+{
+    guard_fa *fa = p;
+    H5Pclose(fa->inner);
+    mf_free(fa);
+    return 0;
+}
+
+static void *fa_get(H5FD_t *f) { return fa_copy(&((guard_file *)f)->fa); }
+
+static H5FD_t *guard_open(const char *name, unsigned flags, hid_t fapl, haddr_t maxaddr)
+{
+    const guard_fa *fa = H5Pget_driver_info(fapl);
+    if (!fa)
+        return NULL;
+    H5FD_t *inner = H5FDopen(name, flags, fa->inner, maxaddr);
+    if (!inner)
+        return NULL;
+    guard_file *g = mf_alloc(sizeof *g);
+    g->inner = inner;
+    g->fa.inner = H5Pcopy(fa->inner);
+    g->len_size = 8;
+    mf_strlcpy(g->name, name ? name : "", sizeof g->name);
+    return &g->pub;
+}
+
+static herr_t guard_close(H5FD_t *f)
+{
+    guard_file *g = (guard_file *)f;
+    herr_t e = H5FDclose(g->inner);
+    H5Pclose(g->fa.inner);
+    mf_free(g);
+    return e;
+}
+
+static int guard_cmp(const H5FD_t *a, const H5FD_t *b)
+{
+    return H5FDcmp(((const guard_file *)a)->inner, ((const guard_file *)b)->inner);
+}
+
+/* without a file (H5FDdriver_query, before an open): no optional features */
+static herr_t guard_query(const H5FD_t *f, unsigned long *flags)
+{
+    *flags = 0;
+    return f ? H5FDquery(((const guard_file *)f)->inner, flags) < 0 ? -1 : 0 : 0;
+}
+
+static haddr_t guard_get_eoa(const H5FD_t *f, H5FD_mem_t type)
+{
+    return H5FDget_eoa(((const guard_file *)f)->inner, type);
+}
+
+static herr_t guard_set_eoa(H5FD_t *f, H5FD_mem_t type, haddr_t addr)
+{
+    return H5FDset_eoa(((guard_file *)f)->inner, type, addr);
+}
+
+static haddr_t guard_get_eof(const H5FD_t *f, H5FD_mem_t type)
+{
+    return H5FDget_eof(((const guard_file *)f)->inner, type);
+}
+
+static herr_t guard_get_handle(H5FD_t *f, hid_t fapl, void **handle)
+{
+    return H5FDget_vfd_handle(((guard_file *)f)->inner, fapl, handle);
+}
+
+static uint64_t get_le(const unsigned char *p, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = n; i-- > 0;)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* The superblock's "size of lengths" (the width of every size in a
+ * collection): byte 14 of a version 0/1 superblock, byte 10 of 2/3. */
+static void note_superblock(guard_file *g, const unsigned char *b, size_t size)
+{
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    if (size < 16 || memcmp(b, sig, sizeof sig) != 0)
+        return;
+    unsigned v = b[8], len = v <= 1 ? b[14] : v <= 3 ? b[10] : 0;
+    if (len == 2 || len == 4 || len == 8) /* what libhdf5 accepts */
+        g->len_size = len;
+}
+
+/* 0 if the collection read at addr (size bytes of it in b) is one libhdf5
+ * decodes in bounded time and memory; else why says what is wrong. */
+static int check_collection(guard_file *g, haddr_t addr, const unsigned char *b, size_t size, char *why, size_t n)
+{
+    const size_t L = g->len_size, hdr = 8 + L, objhdr = 8 + L;
+    if (size < hdr)
+        return 0; /* too short to hold a header: libhdf5 fails on it by itself */
+    uint64_t total = get_le(b + 8, (unsigned)L);
+    haddr_t eof = H5FDget_eof(g->inner, H5FD_MEM_DRAW);
+    if (total < 4096 || total > ((uint64_t)1 << 30) || eof == HADDR_UNDEF || addr > eof || total > eof - addr) {
+        snprintf(why, n, "declares %llu bytes (a collection holds 4 KiB to 1 GiB, inside the file's %llu)",
+                 (unsigned long long)total, (unsigned long long)(eof == HADDR_UNDEF ? 0 : eof));
+        return -1;
+    }
+    if (size != total)
+        return 0; /* the speculative first read: the whole one follows */
+    /* libhdf5's walk: object headers from the end of the collection header
+     * on; each object takes its header plus its size rounded up to 8 bytes,
+     * except the free space (index 0), whose size includes its header; a tail
+     * too short for a header is free space. The walk must step forward and
+     * stop exactly at the end. */
+    for (size_t p = hdr; p < total;) {
+        if (p + objhdr > total)
+            break;
+        unsigned idx = (unsigned)get_le(b + p, 2);
+        uint64_t osize = get_le(b + p + 8, (unsigned)L);
+        uint64_t left = total - p;
+        if (idx > 0 ? osize > left - objhdr : osize < objhdr || osize > left) {
+            snprintf(why, n, "its object %u at offset %zu claims %llu bytes, %llu are left", idx, p,
+                     (unsigned long long)osize, (unsigned long long)left);
+            return -1;
+        }
+        p += idx > 0 ? objhdr + ((osize + 7) & ~(uint64_t)7) : osize;
+    }
+    return 0;
+}
+
+static herr_t guard_read(H5FD_t *f, H5FD_mem_t type, hid_t dxpl, haddr_t addr, size_t size, void *buf)
+{
+    guard_file *g = (guard_file *)f;
+    if (H5FDread(g->inner, type, dxpl, addr, size, buf) < 0)
+        return -1;
+    const unsigned char *b = buf;
+    if (type == H5FD_MEM_SUPER)
+        note_superblock(g, b, size);
+    char why[256];
+    if (size >= 5 && memcmp(b, "GCOL\1", 5) == 0 && check_collection(g, addr, b, size, why, sizeof why) != 0) {
+        snprintf(last_why, sizeof last_why,
+                 "%.200s: the global heap collection at byte %llu (variable-length strings) is malformed: %.180s",
+                 g->name, (unsigned long long)addr, why);
+        H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_VFL, H5E_READERROR, "%s", last_why);
+        return -1;
+    }
+    return 0;
+}
+
+static herr_t guard_write(H5FD_t *f, H5FD_mem_t type, hid_t dxpl, haddr_t addr, size_t size, const void *buf)
+{
+    return H5FDwrite(((guard_file *)f)->inner, type, dxpl, addr, size, buf);
+}
+
+static herr_t guard_flush(H5FD_t *f, hid_t dxpl, hbool_t closing)
+{
+    return H5FDflush(((guard_file *)f)->inner, dxpl, closing);
+}
+
+static herr_t guard_truncate(H5FD_t *f, hid_t dxpl, hbool_t closing)
+{
+    return H5FDtruncate(((guard_file *)f)->inner, dxpl, closing);
+}
+
+static herr_t guard_lock(H5FD_t *f, hbool_t rw) { return H5FDlock(((guard_file *)f)->inner, rw); }
+
+static herr_t guard_unlock(H5FD_t *f) { return H5FDunlock(((guard_file *)f)->inner); }
+
+static const H5FD_class_t guard_class = {
+    .name = "mpifit_guard",
+    .maxaddr = ((haddr_t)1 << 62) - 1,
+    .fc_degree = H5F_CLOSE_WEAK,
+    .fapl_size = sizeof(guard_fa),
+    .fapl_get = fa_get,
+    .fapl_copy = fa_copy,
+    .fapl_free = fa_free,
+    .open = guard_open,
+    .close = guard_close,
+    .cmp = guard_cmp,
+    .query = guard_query,
+    .get_eoa = guard_get_eoa,
+    .set_eoa = guard_set_eoa,
+    .get_eof = guard_get_eof,
+    .get_handle = guard_get_handle,
+    .read = guard_read,
+    .write = guard_write,
+    .flush = guard_flush,
+    .truncate = guard_truncate,
+    .lock = guard_lock,
+    .unlock = guard_unlock,
+    .fl_map = H5FD_FLMAP_DICHOTOMY,
+};
+
+hid_t mf_h5_guard_fapl(hid_t inner)
+{
+    if (guard_id < 0)
+        guard_id = H5FDregister(&guard_class);
+    hid_t fapl = guard_id >= 0 ? H5Pcreate(H5P_FILE_ACCESS) : -1;
+    guard_fa fa = {inner};
+    if (fapl >= 0 && H5Pset_driver(fapl, guard_id, &fa) < 0) {
+        H5Pclose(fapl);
+        fapl = -1;
+    }
+    return fapl;
+}
+
+const char *mf_h5_guard_last(void) { return last_why; }
+
+void mf_h5_guard_clear(void) { last_why[0] = '\0'; }

@@ -1,0 +1,224 @@
+/* test_h5guard.c: the guard driver (src/io/h5guard.c) in front of every
+ * HDF5 read. A file with a string attribute and a dataset of strings (both
+ * variable-length: their bytes live in a global heap collection) is written,
+ * then its collection forged the ways that make libhdf5 1.10 loop for ever,
+ * read out of bounds or allocate gigabytes:
+ *  - the free-space object's size set to 0 (libhdf5's walk stands still);
+ *  - a string object's size near 2^64 (the walk wraps backwards);
+ *  - a string object's size past the collection's end;
+ *  - the collection's size set to 1 TiB (allocated before it is read).
+ * Each forged file, opened from disk and as a file image, must fail its
+ * reads quickly, naming the collection's byte offset and the cause; the
+ * intact file must read back exactly. An alarm turns a hang (the guard not
+ * in the path) into a failure instead of a CTest timeout. A packed dataset
+ * whose format attribute sits in a forged heap is refused with that cause,
+ * not as "not a packed dataset". */
+#include <hdf5.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "mpifit.h"
+#include "core/core.h"
+#include "data/dataset.h"
+#include "data/sources.h"
+#include "io/h5util.h"
+#include "test.h"
+
+static char dir[64];
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "test_h5guard: a read did not return within 20 s (libhdf5 looping on a forged heap)\n";
+    if (write(2, msg, sizeof msg - 1) < 0) {
+    }
+    _exit(1);
+}
+
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)len);
+    *n = fread(b, 1, (size_t)len, f);
+    fclose(f);
+    return b;
+}
+
+static void spit(const char *path, const unsigned char *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    MF_CHECK(f && fwrite(b, 1, n, f) == n);
+    if (f)
+        fclose(f);
+}
+
+static void put_le(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static uint64_t get_le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n; i-- > 0;)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static const char *names[3] = {"first.jpg", "second.jpg", "third.jpg"};
+
+static void write_file(const char *path, const char *format)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    MF_CHECK(f >= 0);
+    MF_CHECK(mf_h5_put_string(f, "format", format, 0) >= 0);
+    MF_CHECK(mf_h5_put_strings(f, "names", names, 3, MF_H5_DATASET) >= 0);
+    H5Fclose(f);
+}
+
+/* Reads the file (from disk, or as an image of b), expecting success
+ * (why == NULL) or a refusal whose messages hold `why`. */
+static void read_file(const char *path, const unsigned char *b, size_t n, const char *why, const char *what)
+{
+    mf_h5_set_file_image(b, n);
+    hid_t f = mf_h5_open_read(path);
+    MF_CHECK_MSG(f >= 0, "%s: cannot open", what);
+    if (f < 0) {
+        mf_h5_set_file_image(NULL, 0);
+        return;
+    }
+    alarm(20);
+    char *fmt = mf_h5_attr_string(f, "format", 100);
+    if (!why) {
+        MF_CHECK_MSG(fmt && strcmp(fmt, "guarded") == 0, "%s: format read as %s", what, fmt ? fmt : "(null)");
+    } else {
+        MF_CHECK_MSG(!fmt, "%s: a forged heap read as '%s'", what, fmt);
+        MF_CHECK_MSG(strstr(mf_h5_guard_last(), "global heap collection at byte") && strstr(mf_h5_guard_last(), why),
+                     "%s: the guard says '%s', expected '%s'", what, mf_h5_guard_last(), why);
+    }
+    mf_free(fmt);
+    hid_t d = H5Dopen2(f, "names", H5P_DEFAULT);
+    char **v = NULL;
+    int nv = 0;
+    mf_clear_error();
+    mf_status s = mf_h5_read_strings(d, 0, 3, 16, &v, &nv, "names");
+    alarm(0);
+    if (!why) {
+        MF_CHECK_MSG(s == MF_STATUS_OK && nv == 3 && !strcmp(v[0], names[0]) && !strcmp(v[2], names[2]),
+                     "%s: names not read back: %s", what, mf_last_error());
+        mf_h5_strings_free(v, nv);
+    } else {
+        MF_CHECK_MSG(s != MF_STATUS_OK && strstr(mf_last_error(), "names") && strstr(mf_last_error(), "global heap"),
+                     "%s: names read or refused without the cause: %s", what, mf_last_error());
+    }
+    H5Dclose(d);
+    H5Fclose(f);
+    mf_h5_set_file_image(NULL, 0);
+}
+
+/* the ways a collection is forged; the part of the message each must give */
+enum { INTACT, FREE_ZERO, WRAP, PAST_END, HUGE, N_CASES };
+static const char *case_name[N_CASES] = {"intact", "free space of size 0", "size near 2^64", "past the end",
+                                         "1 TiB collection"};
+static const char *case_why[N_CASES] = {NULL, "object 0 at offset", "claims 18446744073709551608 bytes",
+                                        "claims 1000000 bytes", "declares 1099511627776 bytes"};
+
+static void test_forged(void)
+{
+    char good[128];
+    snprintf(good, sizeof good, "%s/good.h5", dir);
+    write_file(good, "guarded");
+    size_t n = 0;
+    unsigned char *b = slurp(good, &n);
+    MF_CHECK(b && n > 4096);
+    if (!b)
+        return;
+    /* the one collection: "GCOL", version 1, 3 reserved, its size (8 bytes:
+     * HDF5's default size of lengths), then objects of 16-byte headers
+     * (index, references, reserved, size); index 0 is the free space */
+    unsigned char *gcol = NULL;
+    for (size_t i = 0; !gcol && i + 5 <= n; i++)
+        if (memcmp(b + i, "GCOL\1", 5) == 0)
+            gcol = b + i;
+    MF_CHECK(gcol != NULL);
+    if (!gcol) {
+        free(b);
+        return;
+    }
+    size_t at = (size_t)(gcol - b), total = (size_t)get_le(gcol + 8, 8), first = 16, free_obj = 0;
+    MF_CHECK(total >= 4096 && at + total <= n);
+    for (size_t p = 16; p + 16 <= total;) {
+        unsigned idx = (unsigned)get_le(gcol + p, 2);
+        uint64_t size = get_le(gcol + p + 8, 8);
+        if (idx == 0) {
+            free_obj = p;
+            break;
+        }
+        p += 16 + ((size + 7) & ~(uint64_t)7);
+    }
+    MF_CHECK_MSG(free_obj > 0, "no free-space object in the collection at byte %zu", at);
+    unsigned char *forged = malloc(n);
+    for (int c = 0; c < N_CASES; c++) {
+        memcpy(forged, b, n);
+        unsigned char *g = forged + at;
+        if (c == FREE_ZERO)
+            put_le(g + free_obj + 8, 0, 8);
+        else if (c == WRAP)
+            put_le(g + first + 8, UINT64_MAX - 7, 8);
+        else if (c == PAST_END)
+            put_le(g + first + 8, 1000000, 8);
+        else if (c == HUGE)
+            put_le(g + 8, (uint64_t)1 << 40, 8);
+        char path[128], what[160];
+        snprintf(path, sizeof path, "%s/case%d.h5", dir, c);
+        spit(path, forged, n);
+        snprintf(what, sizeof what, "%s (file)", case_name[c]);
+        read_file(path, NULL, 0, case_why[c], what);
+        snprintf(what, sizeof what, "%s (image)", case_name[c]);
+        read_file("image.h5", forged, n, case_why[c], what);
+    }
+    /* a packed dataset's first read is its format attribute: the refusal
+     * names the forged heap, not a missing attribute */
+    memcpy(forged, b, n);
+    put_le(forged + at + free_obj + 8, 0, 8);
+    char path[128];
+    snprintf(path, sizeof path, "%s/packed.h5", dir);
+    spit(path, forged, n);
+    mf_h5_unlock(); /* mf_packed_open takes the lock itself */
+    mf_dataset *ds = mf_ds_alloc(&mf_packed_source, path);
+    alarm(20);
+    mf_status s = mf_packed_open(ds, path, NULL);
+    alarm(0);
+    MF_CHECK_MSG(s != MF_STATUS_OK && strstr(mf_last_error(), "format attribute") &&
+                     strstr(mf_last_error(), "global heap collection") && strstr(mf_last_error(), "packed.h5"),
+                 "packed: %s", mf_last_error());
+    mf_dataset_free(ds);
+    mf_h5_lock();
+    free(forged);
+    free(b);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/mf_h5guard_XXXXXX");
+    if (!mkdtemp(dir))
+        return 1;
+    signal(SIGALRM, on_alarm);
+    mf_h5_lock();
+    test_forged();
+    mf_h5_unlock();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    MF_CHECK_MSG(mf_alloc_live_count() == 0, "%zu allocations leaked", mf_alloc_live_count());
+    return mf_test_report();
+}

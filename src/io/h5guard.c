@@ -42,11 +42,25 @@ typedef struct guard_file {
     H5FD_t *inner;
     guard_fa fa;
     unsigned len_size; /* the superblock's "size of lengths", 8 until it is read */
+    unsigned addr_size; /* and its "size of offsets" */
     char name[256];
 } guard_file;
 
 static hid_t guard_id = -1;
 static char last_why[512]; /* mf_h5_guard_last */
+
+/* The descriptors of the variable-length strings being read
+ * (mf_h5_guard_strings_begin): each is a 4-byte length, then the string's
+ * heap address and index. libhdf5 allocates and clears a buffer of that
+ * length before it looks for the string, so a forged length costs up to
+ * 4 GiB and seconds per string: every length read, and their sum, must fit
+ * in the file, where the strings are. */
+static struct {
+    int on;
+    haddr_t start, end; /* the dataset's bytes, relative to the superblock */
+    haddr_t next; /* the first descriptor not yet counted */
+    uint64_t sum;
+} strings;
 
 static void *fa_copy(const void *p)
 {
@@ -82,6 +96,7 @@ static H5FD_t *guard_open(const char *name, unsigned flags, hid_t fapl, haddr_t 
     g->inner = inner;
     g->fa.inner = H5Pcopy(fa->inner);
     g->len_size = 8;
+    g->addr_size = 8;
     mf_strlcpy(g->name, name ? name : "", sizeof g->name);
     return &g->pub;
 }
@@ -142,9 +157,11 @@ static void note_superblock(guard_file *g, const unsigned char *b, size_t size)
     static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
     if (size < 16 || memcmp(b, sig, sizeof sig) != 0)
         return;
-    unsigned v = b[8], len = v <= 1 ? b[14] : v <= 3 ? b[10] : 0;
+    unsigned v = b[8], addr = v <= 1 ? b[13] : v <= 3 ? b[9] : 0, len = v <= 1 ? b[14] : v <= 3 ? b[10] : 0;
     if (len == 2 || len == 4 || len == 8) /* what libhdf5 accepts */
         g->len_size = len;
+    if (addr == 2 || addr == 4 || addr == 8)
+        g->addr_size = addr;
 }
 
 /* 0 if the collection read at addr (size bytes of it in b) is one libhdf5
@@ -184,6 +201,30 @@ static int check_collection(guard_file *g, haddr_t addr, const unsigned char *b,
     return 0;
 }
 
+/* 0 if every string descriptor whose length lies in this read (rel: its
+ * address relative to the superblock) claims what the file can hold. */
+static int check_descriptors(guard_file *g, haddr_t rel, const unsigned char *b, size_t size, char *why, size_t n)
+{
+    const haddr_t width = 8 + g->addr_size;
+    haddr_t eof = H5FDget_eof(g->inner, H5FD_MEM_DRAW);
+    haddr_t first =
+        rel > strings.start ? strings.start + (rel - strings.start + width - 1) / width * width : strings.start;
+    for (haddr_t d = first; d + 4 <= rel + size && d + width <= strings.end; d += width) {
+        uint64_t len = get_le(b + (d - rel), 4);
+        if (d >= strings.next) { /* counted once, if a read comes again */
+            strings.sum += len;
+            strings.next = d + width;
+        }
+        if (eof == HADDR_UNDEF || len > eof || strings.sum > eof) {
+            snprintf(why, n, "string %llu claims %llu bytes (%llu with those before it), the file holds %llu",
+                     (unsigned long long)((d - strings.start) / width), (unsigned long long)len,
+                     (unsigned long long)strings.sum, (unsigned long long)(eof == HADDR_UNDEF ? 0 : eof));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static herr_t guard_read(H5FD_t *f, H5FD_mem_t type, hid_t dxpl, haddr_t addr, size_t size, void *buf)
 {
     guard_file *g = (guard_file *)f;
@@ -193,7 +234,15 @@ static herr_t guard_read(H5FD_t *f, H5FD_mem_t type, hid_t dxpl, haddr_t addr, s
     if (type == H5FD_MEM_SUPER)
         note_superblock(g, b, size);
     char why[256];
-    if (size >= 5 && memcmp(b, "GCOL\1", 5) == 0 && check_collection(g, addr, b, size, why, sizeof why) != 0) {
+    haddr_t rel = addr - g->pub.base_addr;
+    if (strings.on && type == H5FD_MEM_DRAW && rel < strings.end && rel + size > strings.start) {
+        if (check_descriptors(g, rel, b, size, why, sizeof why) != 0) {
+            snprintf(last_why, sizeof last_why, "%.200s: the variable-length strings at byte %llu: %.200s", g->name,
+                     (unsigned long long)addr, why);
+            H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_VFL, H5E_READERROR, "%s", last_why);
+            return -1;
+        }
+    } else if (size >= 5 && memcmp(b, "GCOL\1", 5) == 0 && check_collection(g, addr, b, size, why, sizeof why) != 0) {
         snprintf(last_why, sizeof last_why,
                  "%.200s: the global heap collection at byte %llu (variable-length strings) is malformed: %.180s",
                  g->name, (unsigned long long)addr, why);
@@ -259,6 +308,16 @@ hid_t mf_h5_guard_fapl(hid_t inner)
     }
     return fapl;
 }
+
+void mf_h5_guard_strings_begin(haddr_t addr, hsize_t bytes)
+{
+    strings.on = 1;
+    strings.start = strings.next = addr;
+    strings.end = addr + bytes;
+    strings.sum = 0;
+}
+
+void mf_h5_guard_strings_end(void) { strings.on = 0; }
 
 const char *mf_h5_guard_last(void) { return last_why; }
 

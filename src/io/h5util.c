@@ -561,10 +561,22 @@ mf_status mf_h5_read_strings(hid_t obj, int is_attr, int expect, int max_n, char
                        expect >= 0 ? "" : "at most ", expect >= 0 ? expect : max_n);
     if (!vstrings)
         return read_fixed_strings(obj, is_attr, n, width, space_pad, out, n_out, what);
+    /* a dataset's string lengths are checked as they are read (h5guard.c),
+     * which needs its bytes in one place: contiguous, as mpifit and h5py
+     * write them (chunked or compact ones are refused) */
+    haddr_t at = !is_attr && n > 0 ? H5Dget_offset(obj) : HADDR_UNDEF;
+    if (!is_attr && n > 0 && at == HADDR_UNDEF)
+        return mf_fail(MF_STATUS_DATA,
+                       "%s: a dataset of variable-length strings must be stored contiguously "
+                       "(this one is chunked or compact)",
+                       what);
     char **raw = mf_alloc((size_t)(n ? n : 1) * sizeof *raw);
     hid_t mt = H5Tcopy(H5T_C_S1);
     H5Tset_size(mt, H5T_VARIABLE);
+    if (!is_attr && n > 0)
+        mf_h5_guard_strings_begin(at, H5Dget_storage_size(obj));
     herr_t e = n == 0 ? 0 : is_attr ? H5Aread(obj, mt, raw) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
+    mf_h5_guard_strings_end();
     mf_status s = MF_STATUS_OK;
     if (e < 0) {
         /* a read that fails half-way may have converted some strings already */

@@ -92,6 +92,11 @@ hid_t mf_h5_guard_fapl(hid_t inner);
  * mf_h5_open_read calls): for readers whose failed read would otherwise be
  * reported as a missing attribute. */
 const char *mf_h5_guard_last(void);
+/* Around the H5Dread of a contiguous dataset of variable-length strings
+ * (addr, bytes: H5Dget_offset, H5Dget_storage_size): the guard checks the
+ * length of every string read against the file's size. */
+void mf_h5_guard_strings_begin(haddr_t addr, hsize_t bytes);
+void mf_h5_guard_strings_end(void);
 void mf_h5_guard_clear(void);
 /* For fuzzers: while set, mf_h5_open_read ignores the name and opens a copy of
  * these n bytes as an HDF5 file image (core driver, nothing on disk), so every

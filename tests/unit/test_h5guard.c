@@ -12,7 +12,9 @@
  * intact file must read back exactly. An alarm turns a hang (the guard not
  * in the path) into a failure instead of a CTest timeout. A packed dataset
  * whose format attribute sits in a forged heap is refused with that cause,
- * not as "not a packed dataset". */
+ * not as "not a packed dataset". A string length forged in a dataset's own
+ * bytes (libhdf5 allocates it before it looks for the string) is refused
+ * too, and so is a chunked dataset of strings (its lengths cannot be placed). */
 #include <hdf5.h>
 #include <signal.h>
 #include <stdint.h>
@@ -206,6 +208,64 @@ static void test_forged(void)
     free(b);
 }
 
+/* A string's length forged in the dataset's own bytes (its descriptor):
+ * libhdf5 would allocate and clear that much before finding the string. And
+ * a chunked dataset of strings, whose descriptors the guard cannot place,
+ * is refused. */
+static void test_lengths(void)
+{
+    char good[128], path[128];
+    snprintf(good, sizeof good, "%s/good.h5", dir);
+    hid_t f = mf_h5_open_read(good);
+    hid_t d = H5Dopen2(f, "names", H5P_DEFAULT);
+    haddr_t at = H5Dget_offset(d);
+    MF_CHECK(at != HADDR_UNDEF && H5Dget_storage_size(d) == 3 * 16);
+    H5Dclose(d);
+    H5Fclose(f);
+    size_t n = 0;
+    unsigned char *b = slurp(good, &n);
+    MF_CHECK(b && at + 48 <= n);
+    if (!b || at + 48 > n) {
+        free(b);
+        return;
+    }
+    put_le(b + at + 16, 0xfffffff0u, 4); /* string 1: 4 GiB */
+    snprintf(path, sizeof path, "%s/length.h5", dir);
+    spit(path, b, n);
+    f = mf_h5_open_read(path);
+    d = H5Dopen2(f, "names", H5P_DEFAULT);
+    char **v = NULL;
+    int nv = 0;
+    alarm(20);
+    mf_status s = mf_h5_read_strings(d, 0, 3, 16, &v, &nv, "names");
+    alarm(0);
+    MF_CHECK_MSG(s != MF_STATUS_OK && strstr(mf_last_error(), "string 1 claims 4294967280 bytes"),
+                 "a forged length: %s", mf_last_error());
+    H5Dclose(d);
+    H5Fclose(f);
+    free(b);
+
+    snprintf(path, sizeof path, "%s/chunked.h5", dir);
+    f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims = 3, chunk = 2;
+    hid_t sp = H5Screate_simple(1, &dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE), t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Pset_chunk(dcpl, 1, &chunk);
+    d = H5Dcreate2(f, "names", t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    MF_CHECK(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, names) >= 0);
+    H5Dclose(d);
+    H5Tclose(t);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    H5Fclose(f);
+    f = mf_h5_open_read(path);
+    d = H5Dopen2(f, "names", H5P_DEFAULT);
+    s = mf_h5_read_strings(d, 0, 3, 16, &v, &nv, "names");
+    MF_CHECK_MSG(s != MF_STATUS_OK && strstr(mf_last_error(), "stored contiguously"), "chunked: %s", mf_last_error());
+    H5Dclose(d);
+    H5Fclose(f);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/mf_h5guard_XXXXXX");
@@ -214,6 +274,7 @@ int main(void)
     signal(SIGALRM, on_alarm);
     mf_h5_lock();
     test_forged();
+    test_lengths();
     mf_h5_unlock();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -57,7 +57,7 @@ static char last_why[512]; /* mf_h5_guard_last */
  * in the file, where the strings are. */
 static struct {
     int on;
-    haddr_t start, end; /* the dataset's bytes, relative to the superblock */
+    haddr_t start, end; /* the dataset's bytes, from the file's first byte (as the driver sees them) */
     haddr_t next; /* the first descriptor not yet counted */
     uint64_t sum;
 } strings;
@@ -201,16 +201,16 @@ static int check_collection(guard_file *g, haddr_t addr, const unsigned char *b,
     return 0;
 }
 
-/* 0 if every string descriptor whose length lies in this read (rel: its
- * address relative to the superblock) claims what the file can hold. */
-static int check_descriptors(guard_file *g, haddr_t rel, const unsigned char *b, size_t size, char *why, size_t n)
+/* 0 if every string descriptor whose length lies in this read (of size
+ * bytes at addr) claims what the file can hold. */
+static int check_descriptors(guard_file *g, haddr_t addr, const unsigned char *b, size_t size, char *why, size_t n)
 {
     const haddr_t width = 8 + g->addr_size;
     haddr_t eof = H5FDget_eof(g->inner, H5FD_MEM_DRAW);
     haddr_t first =
-        rel > strings.start ? strings.start + (rel - strings.start + width - 1) / width * width : strings.start;
-    for (haddr_t d = first; d + 4 <= rel + size && d + width <= strings.end; d += width) {
-        uint64_t len = get_le(b + (d - rel), 4);
+        addr > strings.start ? strings.start + (addr - strings.start + width - 1) / width * width : strings.start;
+    for (haddr_t d = first; d + 4 <= addr + size && d + width <= strings.end; d += width) {
+        uint64_t len = get_le(b + (d - addr), 4);
         if (d >= strings.next) { /* counted once, if a read comes again */
             strings.sum += len;
             strings.next = d + width;
@@ -234,9 +234,8 @@ static herr_t guard_read(H5FD_t *f, H5FD_mem_t type, hid_t dxpl, haddr_t addr, s
     if (type == H5FD_MEM_SUPER)
         note_superblock(g, b, size);
     char why[256];
-    haddr_t rel = addr - g->pub.base_addr;
-    if (strings.on && type == H5FD_MEM_DRAW && rel < strings.end && rel + size > strings.start) {
-        if (check_descriptors(g, rel, b, size, why, sizeof why) != 0) {
+    if (strings.on && type == H5FD_MEM_DRAW && addr < strings.end && addr + size > strings.start) {
+        if (check_descriptors(g, addr, b, size, why, sizeof why) != 0) {
             snprintf(last_why, sizeof last_why, "%.200s: the variable-length strings at byte %llu: %.200s", g->name,
                      (unsigned long long)addr, why);
             H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_VFL, H5E_READERROR, "%s", last_why);

@@ -77,9 +77,15 @@ static uint64_t get_le(const unsigned char *p, int n)
 
 static const char *names[3] = {"first.jpg", "second.jpg", "third.jpg"};
 
-static void write_file(const char *path, const char *format)
+/* userblock: bytes before the superblock (a checkpoint has 512), which
+ * shift every address the driver sees */
+static void write_file(const char *path, const char *format, hsize_t userblock)
 {
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    if (userblock)
+        H5Pset_userblock(fcpl, userblock);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    H5Pclose(fcpl);
     MF_CHECK(f >= 0);
     MF_CHECK(mf_h5_put_string(f, "format", format, 0) >= 0);
     MF_CHECK(mf_h5_put_strings(f, "names", names, 3, MF_H5_DATASET) >= 0);
@@ -137,7 +143,7 @@ static void test_forged(void)
 {
     char good[128];
     snprintf(good, sizeof good, "%s/good.h5", dir);
-    write_file(good, "guarded");
+    write_file(good, "guarded", 0);
     size_t n = 0;
     unsigned char *b = slurp(good, &n);
     MF_CHECK(b && n > 4096);
@@ -215,35 +221,40 @@ static void test_forged(void)
 static void test_lengths(void)
 {
     char good[128], path[128];
-    snprintf(good, sizeof good, "%s/good.h5", dir);
-    hid_t f = mf_h5_open_read(good);
-    hid_t d = H5Dopen2(f, "names", H5P_DEFAULT);
-    haddr_t at = H5Dget_offset(d);
-    MF_CHECK(at != HADDR_UNDEF && H5Dget_storage_size(d) == 3 * 16);
-    H5Dclose(d);
-    H5Fclose(f);
-    size_t n = 0;
-    unsigned char *b = slurp(good, &n);
-    MF_CHECK(b && at + 48 <= n);
-    if (!b || at + 48 > n) {
-        free(b);
-        return;
-    }
-    put_le(b + at + 16, 0xfffffff0u, 4); /* string 1: 4 GiB */
-    snprintf(path, sizeof path, "%s/length.h5", dir);
-    spit(path, b, n);
-    f = mf_h5_open_read(path);
-    d = H5Dopen2(f, "names", H5P_DEFAULT);
+    hid_t f, d;
     char **v = NULL;
     int nv = 0;
-    alarm(20);
-    mf_status s = mf_h5_read_strings(d, 0, 3, 16, &v, &nv, "names");
-    alarm(0);
-    MF_CHECK_MSG(s != MF_STATUS_OK && strstr(mf_last_error(), "string 1 claims 4294967280 bytes"),
-                 "a forged length: %s", mf_last_error());
-    H5Dclose(d);
-    H5Fclose(f);
-    free(b);
+    mf_status s;
+    for (int ub = 0; ub <= 512; ub += 512) {
+        snprintf(good, sizeof good, "%s/good%d.h5", dir, ub);
+        write_file(good, "guarded", (hsize_t)ub);
+        f = mf_h5_open_read(good);
+        d = H5Dopen2(f, "names", H5P_DEFAULT);
+        haddr_t at = H5Dget_offset(d); /* from the file's first byte, user block included */
+        MF_CHECK(at != HADDR_UNDEF && H5Dget_storage_size(d) == 3 * 16);
+        H5Dclose(d);
+        H5Fclose(f);
+        size_t n = 0;
+        unsigned char *b = slurp(good, &n);
+        MF_CHECK(b && at + 48 <= n);
+        if (!b || at + 48 > n) {
+            free(b);
+            return;
+        }
+        put_le(b + at + 16, 0xfffffff0u, 4); /* string 1: 4 GiB */
+        snprintf(path, sizeof path, "%s/length%d.h5", dir, ub);
+        spit(path, b, n);
+        f = mf_h5_open_read(path);
+        d = H5Dopen2(f, "names", H5P_DEFAULT);
+        alarm(20);
+        s = mf_h5_read_strings(d, 0, 3, 16, &v, &nv, "names");
+        alarm(0);
+        MF_CHECK_MSG(s != MF_STATUS_OK && strstr(mf_last_error(), "string 1 claims 4294967280 bytes"),
+                     "a forged length, user block of %d bytes: %s", ub, mf_last_error());
+        H5Dclose(d);
+        H5Fclose(f);
+        free(b);
+    }
 
     snprintf(path, sizeof path, "%s/chunked.h5", dir);
     f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);

@@ -168,7 +168,10 @@ static void note_superblock(guard_file *g, const unsigned char *b, size_t size)
  * decodes in bounded time and memory; else why says what is wrong. */
 static int check_collection(guard_file *g, haddr_t addr, const unsigned char *b, size_t size, char *why, size_t n)
 {
-    const size_t L = g->len_size, hdr = 8 + L, objhdr = 8 + L;
+    /* libhdf5's sizes: the collection header (signature, version, reserved,
+     * size) and each object header (index, references, reserved, size)
+     * rounded up to 8 bytes: 16 for sizes of 4 or 8 bytes */
+    const size_t L = g->len_size, hdr = (8 + L + 7) & ~(size_t)7, objhdr = hdr;
     if (size < hdr)
         return 0; /* too short to hold a header: libhdf5 fails on it by itself */
     uint64_t total = get_le(b + 8, (unsigned)L);

@@ -214,44 +214,50 @@ static void test_forged(void)
     free(b);
 }
 
-/* A file whose sizes are 4 bytes (H5Pset_sizes): the collection header and
- * each object header are still 16 bytes (rounded up to 8), the sizes in
- * them 4 (the header's followed by 4 bytes of padding); read intact, and
- * refused with its free space forged to 0, as libhdf5 would walk it. */
-static void test_small_sizes(void)
+/* Other layouts: sizes of 4 bytes (H5Pset_sizes; the collection header and
+ * each object header are still 16 bytes, rounded up to 8, the sizes in them
+ * 4) and the newest superblock (version 3: its sizes sit elsewhere), each
+ * read intact, and refused with its free space forged to 0, as libhdf5 would
+ * walk it. */
+static void test_layout(int len, int latest)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/sizes4.h5", dir);
-    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
-    H5Pset_sizes(fcpl, 8, 4);
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    char path[128], what[96];
+    snprintf(path, sizeof path, "%s/layout%d%d.h5", dir, len, latest);
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_sizes(fcpl, 8, (size_t)len);
+    if (latest)
+        H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
     H5Pclose(fcpl);
+    H5Pclose(fapl);
     MF_CHECK(mf_h5_put_string(f, "format", "guarded", 0) >= 0);
     MF_CHECK(mf_h5_put_strings(f, "names", names, 3, MF_H5_DATASET) >= 0);
     H5Fclose(f);
-    read_file(path, NULL, 0, NULL, "sizes of 4 bytes, intact");
+    snprintf(what, sizeof what, "sizes of %d bytes%s, intact", len, latest ? ", superblock 3" : "");
+    read_file(path, NULL, 0, NULL, what);
     size_t n = 0, at = 0, free_obj = 0;
     unsigned char *b = slurp(path, &n);
     for (size_t i = 0; b && !at && i + 5 <= n; i++)
         if (memcmp(b + i, "GCOL\1", 5) == 0)
             at = i;
-    MF_CHECK(at > 0 && get_le(b + at + 8, 4) >= 4096 && at + get_le(b + at + 8, 4) <= n);
-    if (!at || at + get_le(b + at + 8, 4) > n) {
+    MF_CHECK(at > 0 && get_le(b + at + 8, len) >= 4096 && at + get_le(b + at + 8, len) <= n);
+    if (!at || at + get_le(b + at + 8, len) > n) {
         free(b);
         return;
     }
-    for (size_t p = 16, total = (size_t)get_le(b + at + 8, 4); p + 16 <= total;) {
-        uint64_t size = get_le(b + at + p + 8, 4);
+    for (size_t p = 16, total = (size_t)get_le(b + at + 8, len); p + 16 <= total;) {
+        uint64_t size = get_le(b + at + p + 8, len);
         if (get_le(b + at + p, 2) == 0) {
             free_obj = p;
             break;
         }
         p += 16 + ((size + 7) & ~(uint64_t)7);
     }
-    MF_CHECK_MSG(free_obj > 0, "sizes of 4 bytes: no free-space object in the collection at byte %zu", at);
-    put_le(b + at + free_obj + 8, 0, 4);
+    MF_CHECK_MSG(free_obj > 0, "%s: no free-space object in the collection at byte %zu", what, at);
+    put_le(b + at + free_obj + 8, 0, len);
     spit(path, b, n);
-    read_file(path, NULL, 0, "object 0 at offset", "sizes of 4 bytes, free space of size 0");
+    snprintf(what, sizeof what, "sizes of %d bytes%s, free space of size 0", len, latest ? ", superblock 3" : "");
+    read_file(path, NULL, 0, "object 0 at offset", what);
     free(b);
 }
 
@@ -326,7 +332,9 @@ int main(void)
     signal(SIGALRM, on_alarm);
     mf_h5_lock();
     test_forged();
-    test_small_sizes();
+    test_layout(4, 0);
+    test_layout(8, 1);
+    test_layout(4, 1);
     test_lengths();
     mf_h5_unlock();
     char cmd[128];

@@ -94,8 +94,8 @@ hid_t mf_h5_guard_fapl(hid_t inner);
 const char *mf_h5_guard_last(void);
 /* Around the H5Dread of a contiguous dataset of variable-length strings
  * (addr, bytes: H5Dget_offset, from the file's first byte, and
- * H5Dget_storage_size): the guard checks the
- * length of every string read against the file's size. */
+ * H5Dget_storage_size): the guard checks the length of every string read,
+ * and their sum, against the file's size. */
 void mf_h5_guard_strings_begin(haddr_t addr, hsize_t bytes);
 void mf_h5_guard_strings_end(void);
 void mf_h5_guard_clear(void);

@@ -1,5 +1,6 @@
 /* h5guard.c: a pass-through HDF5 file driver that checks every global heap
- * collection before libhdf5 decodes it.
+ * collection before libhdf5 decodes it, and refuses what a file's forged
+ * sizes would make libhdf5 read past the file's end (see guard_read).
  *
  * Why: variable-length strings (h5py's default for str attributes, our class
  * names, config and item names) live in "global heap collections" (GCOL
@@ -26,6 +27,7 @@
  * never does: floats, integers, JPEG bytes read by pread, not through HDF5).
  *
  * Everything here runs inside HDF5 calls, so under mf_h5_lock. */
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +45,9 @@ typedef struct guard_file {
     guard_fa fa;
     unsigned len_size; /* the superblock's "size of lengths", 8 until it is read */
     unsigned addr_size; /* and its "size of offsets" */
+    haddr_t super_at; /* where the superblock is (HADDR_UNDEF until it is read), */
+    unsigned super_version; /* its version */
+    haddr_t drvinfo; /* and where its driver information block is (versions 0/1), or HADDR_UNDEF */
     char name[256];
 } guard_file;
 
@@ -62,11 +67,27 @@ static struct {
     uint64_t sum;
 } strings;
 
+/* The driver reaches the one it wraps through HDF5's API, and every API call
+ * clears HDF5's error stack as it starts. libhdf5 calls the callbacks below
+ * while it unwinds a failure (a failed open closes the file and frees its
+ * property lists): they keep what has been reported so far, or the reason
+ * (ours, or libhdf5's "truncated file") would be lost before mf_h5_error
+ * could read it. */
+static hid_t errors_keep(void) { return H5Eget_current_stack(); }
+
+static void errors_restore(hid_t kept)
+{
+    if (kept >= 0)
+        H5Eset_current_stack(kept); /* (closes kept) */
+}
+
 static void *fa_copy(const void *p)
 {
     const guard_fa *src = p;
     guard_fa *dst = mf_alloc(sizeof *dst);
+    hid_t kept = errors_keep();
     dst->inner = H5Pcopy(src->inner);
+    errors_restore(kept);
     if (dst->inner < 0) {
         mf_free(dst);
         return NULL;
@@ -77,7 +98,9 @@ static void *fa_copy(const void *p)
 static herr_t fa_free(void *p)
 {
     guard_fa *fa = p;
+    hid_t kept = errors_keep();
     H5Pclose(fa->inner);
+    errors_restore(kept);
     mf_free(fa);
     return 0;
 }
@@ -97,6 +120,8 @@ static H5FD_t *guard_open(const char *name, unsigned flags, hid_t fapl, haddr_t 
     g->fa.inner = H5Pcopy(fa->inner);
     g->len_size = 8;
     g->addr_size = 8;
+    g->super_at = g->drvinfo = HADDR_UNDEF;
+    g->super_version = 0;
     mf_strlcpy(g->name, name ? name : "", sizeof g->name);
     return &g->pub;
 }
@@ -104,8 +129,10 @@ static H5FD_t *guard_open(const char *name, unsigned flags, hid_t fapl, haddr_t 
 static herr_t guard_close(H5FD_t *f)
 {
     guard_file *g = (guard_file *)f;
+    hid_t kept = errors_keep();
     herr_t e = H5FDclose(g->inner);
     H5Pclose(g->fa.inner);
+    errors_restore(kept);
     mf_free(g);
     return e;
 }
@@ -150,18 +177,34 @@ static uint64_t get_le(const unsigned char *p, unsigned n)
     return v;
 }
 
-/* The superblock's "size of lengths" (the width of every size in a
- * collection): byte 14 of a version 0/1 superblock, byte 10 of 2/3. */
-static void note_superblock(guard_file *g, const unsigned char *b, size_t size)
+static const unsigned char hdf5_signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+
+/* What the superblock says, from its reads (libhdf5 reads its first 16
+ * bytes, then the rest): the "size of lengths" (the width of every size in
+ * a collection; byte 14 of a version 0/1 superblock, byte 10 of 2/3), the
+ * "size of offsets", and (versions 0/1) where the driver information block
+ * is: the fourth address after the fixed fields, relative to the superblock
+ * (libhdf5 makes the superblock's own position the base of every address). */
+static void note_superblock(guard_file *g, haddr_t addr, const unsigned char *b, size_t size)
 {
-    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    if (size < 16 || memcmp(b, sig, sizeof sig) != 0)
+    if (size >= 16 && memcmp(b, hdf5_signature, sizeof hdf5_signature) == 0) {
+        unsigned v = b[8], as = v <= 1 ? b[13] : v <= 3 ? b[9] : 0, ls = v <= 1 ? b[14] : v <= 3 ? b[10] : 0;
+        if (ls == 2 || ls == 4 || ls == 8) /* what libhdf5 accepts */
+            g->len_size = ls;
+        if (as == 2 || as == 4 || as == 8)
+            g->addr_size = as;
+        g->super_at = addr;
+        g->super_version = v;
+    }
+    if (g->super_at == HADDR_UNDEF || g->super_version > 1)
         return;
-    unsigned v = b[8], addr = v <= 1 ? b[13] : v <= 3 ? b[9] : 0, len = v <= 1 ? b[14] : v <= 3 ? b[10] : 0;
-    if (len == 2 || len == 4 || len == 8) /* what libhdf5 accepts */
-        g->len_size = len;
-    if (addr == 2 || addr == 4 || addr == 8)
-        g->addr_size = addr;
+    /* after the base, free-space and end-of-file addresses */
+    haddr_t field = g->super_at + (g->super_version == 0 ? 24 : 28) + 3 * (haddr_t)g->addr_size;
+    if (field < addr || field + g->addr_size > addr + size)
+        return;
+    uint64_t rel = get_le(b + (field - addr), g->addr_size);
+    uint64_t undefined = g->addr_size == 8 ? UINT64_MAX : ((uint64_t)1 << (8 * g->addr_size)) - 1; /* all ones */
+    g->drvinfo = rel == undefined || rel > HADDR_MAX - g->super_at ? HADDR_UNDEF : g->super_at + rel;
 }
 
 /* 0 if the collection read at addr (size bytes of it in b) is one libhdf5
@@ -228,28 +271,57 @@ static int check_descriptors(guard_file *g, haddr_t addr, const unsigned char *b
     return 0;
 }
 
+/* Refuses the read in progress: the message on HDF5's error stack and for
+ * mf_h5_guard_last. */
+static herr_t refuse(const char *fmt, ...) MF_PRINTF(1, 2);
+static herr_t refuse(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_why, sizeof last_why, fmt, ap);
+    va_end(ap);
+    H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_VFL, H5E_READERROR, "%s", last_why);
+    return -1;
+}
+
 static herr_t guard_read(H5FD_t *f, H5FD_mem_t type, hid_t dxpl, haddr_t addr, size_t size, void *buf)
 {
     guard_file *g = (guard_file *)f;
+    /* Bytes past the end of the file: sec2 and core return zeros for them,
+     * which libhdf5 would decode as if the file held them. A file's sizes
+     * send it there only when they lie: libhdf5 accepts every read below its
+     * end of allocation, and a driver information block moves that end (by
+     * up to 4 GiB) without comparing it with the file's size, so a 12 KiB
+     * file made it clear a gigabyte per read. */
+    haddr_t eof = H5FDget_eof(g->inner, type);
+    if (size > 0 && (eof == HADDR_UNDEF || addr > eof || size > eof - addr))
+        return refuse("%.200s: libhdf5 asked for %zu bytes at byte %llu, but the file ends at byte %llu "
+                      "(it is truncated, or its sizes are damaged)",
+                      g->name, size, (unsigned long long)addr, (unsigned long long)(eof == HADDR_UNDEF ? 0 : eof));
     if (H5FDread(g->inner, type, dxpl, addr, size, buf) < 0)
         return -1;
     const unsigned char *b = buf;
     if (type == H5FD_MEM_SUPER)
-        note_superblock(g, b, size);
+        note_superblock(g, addr, b, size);
+    /* the driver information block's header (version, 3 reserved bytes, the
+     * size of the information, the driver's name): libhdf5 allocates the
+     * size it reads here before reading the rest */
+    if (type == H5FD_MEM_SUPER && addr == g->drvinfo && size >= 8) {
+        uint64_t declared = 16 + get_le(b + 4, 4);
+        if (declared > eof - addr)
+            return refuse("%.200s: the driver information block at byte %llu declares %llu bytes, "
+                          "the file holds %llu from there",
+                          g->name, (unsigned long long)addr, (unsigned long long)declared,
+                          (unsigned long long)(eof - addr));
+    }
     char why[256];
     if (strings.on && type == H5FD_MEM_DRAW && addr < strings.end && addr + size > strings.start) {
-        if (check_descriptors(g, addr, b, size, why, sizeof why) != 0) {
-            snprintf(last_why, sizeof last_why, "%.200s: the variable-length strings at byte %llu: %.200s", g->name,
-                     (unsigned long long)addr, why);
-            H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_VFL, H5E_READERROR, "%s", last_why);
-            return -1;
-        }
+        if (check_descriptors(g, addr, b, size, why, sizeof why) != 0)
+            return refuse("%.200s: the variable-length strings at byte %llu: %.200s", g->name, (unsigned long long)addr,
+                          why);
     } else if (size >= 5 && memcmp(b, "GCOL\1", 5) == 0 && check_collection(g, addr, b, size, why, sizeof why) != 0) {
-        snprintf(last_why, sizeof last_why,
-                 "%.200s: the global heap collection at byte %llu (variable-length strings) is malformed: %.180s",
-                 g->name, (unsigned long long)addr, why);
-        H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_VFL, H5E_READERROR, "%s", last_why);
-        return -1;
+        return refuse("%.200s: the global heap collection at byte %llu (variable-length strings) is malformed: %.180s",
+                      g->name, (unsigned long long)addr, why);
     }
     return 0;
 }

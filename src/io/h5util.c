@@ -210,10 +210,15 @@ hid_t mf_h5_open_read(const char *path)
         fapl = mf_h5_guard_fapl(inner);
     if (fapl >= 0)
         f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    /* every HDF5 call clears its error stack as it starts, closing the
+     * property lists too: keep why the open failed for mf_h5_error */
+    hid_t why = f < 0 ? H5Eget_current_stack() : -1;
     if (fapl >= 0)
         H5Pclose(fapl);
     if (inner >= 0)
         H5Pclose(inner);
+    if (why >= 0)
+        H5Eset_current_stack(why); /* (closes it) */
     return f;
 }
 

@@ -14,7 +14,10 @@
  * whose format attribute sits in a forged heap is refused with that cause,
  * not as "not a packed dataset". A string length forged in a dataset's own
  * bytes (libhdf5 allocates it before it looks for the string) is refused
- * too, and so is a chunked dataset of strings (its lengths cannot be placed). */
+ * too, and so is a chunked dataset of strings (its lengths cannot be placed).
+ * A driver information block that declares more than the file holds is
+ * refused before libhdf5 allocates it, and so is any read past the end; the
+ * reason a file failed to open reaches mf_h5_error. */
 #include <hdf5.h>
 #include <signal.h>
 #include <stdint.h>
@@ -324,6 +327,92 @@ static void test_lengths(void)
     H5Fclose(f);
 }
 
+/* Reads past the file's end. A version 0 superblock (what H5Fcreate writes
+ * by default) points at a driver information block appended to the file
+ * that declares 1 GiB: libhdf5 would allocate that and read it, zeros past
+ * the end, per open (a 12 KiB fuzz input cost 1 GiB of memory and half a
+ * second). With and without a user block (which shifts every address), from
+ * disk and as an image, the open is refused naming the block. And any read
+ * past the end, asked of the driver directly, is refused. */
+static void test_past_end(void)
+{
+    char good[128], path[128];
+    for (int ub = 0; ub <= 512; ub += 512) {
+        snprintf(good, sizeof good, "%s/plain%d.h5", dir, ub);
+        write_file(good, "guarded", (hsize_t)ub);
+        size_t n = 0;
+        unsigned char *b = slurp(good, &n);
+        MF_CHECK(b && n > 100 && b[ub + 8] == 0 && b[ub + 13] == 8);
+        if (!b || n <= 100 || b[ub + 8] != 0 || b[ub + 13] != 8) {
+            free(b);
+            return;
+        }
+        MF_CHECK(get_le(b + ub + 48, 8) == UINT64_MAX); /* no driver information block */
+        unsigned char *f2 = malloc(n + 16);
+        memcpy(f2, b, n);
+        put_le(f2 + ub + 48, n - (size_t)ub, 8);
+        memset(f2 + n, 0, 16);
+        put_le(f2 + n + 4, (uint64_t)1 << 30, 4);
+        memcpy(f2 + n + 8, "NCSAmult", 8);
+        snprintf(path, sizeof path, "%s/drvinfo%d.h5", dir, ub);
+        spit(path, f2, n + 16);
+        char want[128];
+        snprintf(want, sizeof want, "driver information block at byte %zu declares 1073741840 bytes, the file holds 16",
+                 n);
+        /* (its header, 16 bytes at n, is read first, then the rest) */
+        for (int image = 0; image <= 1; image++) {
+            mf_h5_set_file_image(image ? f2 : NULL, n + 16);
+            hid_t f = mf_h5_open_read(image ? "image.h5" : path);
+            mf_h5_set_file_image(NULL, 0);
+            char err[512];
+            const char *e = f < 0 ? mf_h5_error(err, sizeof err) : "";
+            MF_CHECK_MSG(f < 0 && strstr(mf_h5_guard_last(), want) && strstr(e, want),
+                         "user block %d, %s: the guard says '%s', HDF5 '%s'", ub, image ? "image" : "disk",
+                         mf_h5_guard_last(), e);
+            if (f >= 0)
+                H5Fclose(f);
+        }
+        free(f2);
+        free(b);
+    }
+
+    /* libhdf5's own reason survives the guard's callbacks (HDF5 API calls,
+     * which clear its error stack) as it closes the file it failed to open */
+    size_t n = 0;
+    unsigned char *b = slurp(good, &n);
+    snprintf(path, sizeof path, "%s/truncated.h5", dir);
+    spit(path, b, n / 2);
+    free(b);
+    hid_t tf = mf_h5_open_read(path);
+    char err[512];
+    MF_CHECK_MSG(tf < 0 && strstr(mf_h5_error(err, sizeof err), "truncated file"), "a truncated file: '%s'",
+                 tf < 0 ? err : "opened");
+    if (tf >= 0)
+        H5Fclose(tf);
+
+    hid_t inner = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_sec2(inner);
+    hid_t fapl = mf_h5_guard_fapl(inner);
+    H5Pclose(inner);
+    H5FD_t *fd = H5FDopen(good, H5F_ACC_RDONLY, fapl, HADDR_UNDEF);
+    H5Pclose(fapl);
+    MF_CHECK(fd != NULL);
+    if (!fd)
+        return;
+    haddr_t eof = H5FDget_eof(fd, H5FD_MEM_DEFAULT);
+    unsigned char buf[16];
+    MF_CHECK(H5FDset_eoa(fd, H5FD_MEM_DEFAULT, eof + 4096) >= 0);
+    MF_CHECK(H5FDread(fd, H5FD_MEM_SUPER, H5P_DEFAULT, 512, 8, buf) >= 0 && buf[1] == 'H' && buf[3] == 'F');
+    MF_CHECK(H5FDread(fd, H5FD_MEM_DRAW, H5P_DEFAULT, eof - 16, 16, buf) >= 0);
+    mf_h5_guard_clear();
+    char want[128];
+    snprintf(want, sizeof want, "asked for 16 bytes at byte %llu, but the file ends at byte %llu",
+             (unsigned long long)(eof - 8), (unsigned long long)eof);
+    MF_CHECK_MSG(H5FDread(fd, H5FD_MEM_DRAW, H5P_DEFAULT, eof - 8, 16, buf) < 0 && strstr(mf_h5_guard_last(), want),
+                 "a read past the end: the guard says '%s'", mf_h5_guard_last());
+    H5FDclose(fd);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/mf_h5guard_XXXXXX");
@@ -336,6 +425,7 @@ int main(void)
     test_layout(8, 1);
     test_layout(4, 1);
     test_lengths();
+    test_past_end();
     mf_h5_unlock();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -4,6 +4,7 @@
 #define MF_TEST_H
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static int mf_test_checks, mf_test_failures;
 
@@ -37,6 +38,25 @@ static int mf_test_checks, mf_test_failures;
                     mf_b_, fabs(mf_a_ - mf_b_), (double)(tol));                                                     \
         }                                                                                                           \
     } while (0)
+
+/* A scratch directory of the test program's own: /tmp/mf_<name>_XXXXXX,
+ * written into dir (n bytes); the program exits if it cannot be made. */
+static inline void mf_test_dir_make(char *dir, size_t n, const char *name)
+{
+    snprintf(dir, n, "/tmp/mf_%s_XXXXXX", name);
+    if (!mkdtemp(dir)) {
+        perror(dir);
+        exit(1);
+    }
+}
+
+/* Removes it with all it holds; failing to is a failed check. */
+static inline void mf_test_dir_remove(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    MF_CHECK_MSG(system(cmd) == 0, "could not remove %s", dir);
+}
 
 /* A test that ran no check proves nothing: it fails. */
 static inline int mf_test_report(void)

@@ -456,9 +456,7 @@ static void test_early_stopping_resume(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/mf_callbacks_XXXXXX");
-    if (!mkdtemp(dir))
-        return 1;
+    mf_test_dir_make(dir, sizeof dir, "callbacks");
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     char data[128];
     snprintf(data, sizeof data, "%s/data", dir);
@@ -484,10 +482,7 @@ int main(void)
 
     mf_loader_free(loader);
     mf_dataset_free(ds);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    mf_test_dir_remove(dir);
     MF_CHECK_MSG(mf_alloc_live_count() == 0, "%zu allocations leaked", mf_alloc_live_count());
     return mf_test_report();
 }

@@ -279,9 +279,7 @@ static void test_documented(const char *readme)
 
 int main(int argc, char **argv)
 {
-    snprintf(dir, sizeof dir, "/tmp/mf_config_XXXXXX");
-    if (!mkdtemp(dir))
-        return 1;
+    mf_test_dir_make(dir, sizeof dir, "config");
     test_good();
     test_errors();
     test_callbacks_section();
@@ -290,10 +288,7 @@ int main(int argc, char **argv)
         test_documented(argv[1]);
     else
         MF_CHECK_MSG(0, "usage: t_unit_config configs/README.md");
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    mf_test_dir_remove(dir);
     MF_CHECK(mf_alloc_live_count() == 0);
     return mf_test_report();
 }

@@ -505,11 +505,7 @@ static void test_link_loop(void)
 
 int main(void)
 {
-    snprintf(root, sizeof root, "/tmp/mf_dataset_XXXXXX");
-    if (!mkdtemp(root)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    mf_test_dir_make(root, sizeof root, "dataset");
     test_tree();
     test_tree_errors();
     test_loader();
@@ -517,10 +513,7 @@ int main(void)
     test_bad_images();
     test_size_limit();
     test_link_loop();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", root);
+    mf_test_dir_remove(root);
     MF_CHECK_MSG(mf_alloc_live_count() == 0, "%zu allocations leaked", mf_alloc_live_count());
     return mf_test_report();
 }

@@ -329,9 +329,7 @@ static void test_progress(mf_loader *tl)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/mf_fit_XXXXXX");
-    if (!mkdtemp(dir))
-        return 1;
+    mf_test_dir_make(dir, sizeof dir, "fit");
     make_data("train", 32, 1);
     make_data("val", 10, 2);
     mf_dataset *tds, *vds;
@@ -344,10 +342,7 @@ int main(void)
     mf_loader_free(vl);
     mf_dataset_free(tds);
     mf_dataset_free(vds);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    mf_test_dir_remove(dir);
     MF_CHECK_MSG(mf_alloc_live_count() == 0, "%zu allocations leaked", mf_alloc_live_count());
     return mf_test_report();
 }

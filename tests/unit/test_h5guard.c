@@ -415,9 +415,7 @@ static void test_past_end(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/mf_h5guard_XXXXXX");
-    if (!mkdtemp(dir))
-        return 1;
+    mf_test_dir_make(dir, sizeof dir, "h5guard");
     signal(SIGALRM, on_alarm);
     mf_h5_lock();
     test_forged();
@@ -427,10 +425,7 @@ int main(void)
     test_lengths();
     test_past_end();
     mf_h5_unlock();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    mf_test_dir_remove(dir);
     MF_CHECK_MSG(mf_alloc_live_count() == 0, "%zu allocations leaked", mf_alloc_live_count());
     return mf_test_report();
 }

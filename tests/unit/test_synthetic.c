@@ -261,19 +261,13 @@ static void test_errors(void)
 
 int main(void)
 {
-    snprintf(root, sizeof root, "/tmp/mf_synth_XXXXXX");
-    if (!mkdtemp(root)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    mf_test_dir_make(root, sizeof root, "synth");
     test_determinism();
     test_class_features();
     test_write_tree();
     test_threads_identical();
     test_errors();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    MF_CHECK(system(cmd) == 0);
+    mf_test_dir_remove(root);
     MF_CHECK_MSG(mf_alloc_live_count() == 0, "%zu mpifit allocations leaked", mf_alloc_live_count());
     return mf_test_report();
 }

@@ -611,19 +611,14 @@ static void test_hostile(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/mf_weights_XXXXXX");
-    if (!mkdtemp(dir))
-        return 1;
+    mf_test_dir_make(dir, sizeof dir, "weights");
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     test_keras_file();
     test_checkpoints();
     test_model_desc();
     test_retention();
     test_hostile();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    mf_test_dir_remove(dir);
     MF_CHECK_MSG(mf_alloc_live_count() == 0, "%zu allocations leaked", mf_alloc_live_count());
     return mf_test_report();
 }

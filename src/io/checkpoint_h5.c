@@ -6,6 +6,7 @@
  * context comes from, and goes back through, train/fit_state.h. */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,6 +330,28 @@ typedef struct verify {
     char bad[200];
 } verify;
 
+/* How many chunks dataset d (dataspace sp) is stored in: 1 if it is not
+ * chunked, UINT64_MAX for a layout that does not fit its shape. */
+static uint64_t stored_chunks(hid_t d, hid_t sp)
+{
+    hid_t dcpl = H5Dget_create_plist(d);
+    uint64_t n = dcpl < 0 ? UINT64_MAX : 1;
+    if (dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED) {
+        hsize_t dims[32], chunk[32];
+        int rank = H5Sget_simple_extent_ndims(sp);
+        if (rank < 0 || rank > 32 || H5Sget_simple_extent_dims(sp, dims, NULL) != rank ||
+            H5Pget_chunk(dcpl, 32, chunk) != rank)
+            n = UINT64_MAX;
+        for (int i = 0; n != UINT64_MAX && i < rank; i++) {
+            uint64_t k = chunk[i] ? (dims[i] + chunk[i] - 1) / chunk[i] : UINT64_MAX;
+            n = k && n > UINT64_MAX / k ? UINT64_MAX : n * k;
+        }
+    }
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    return n;
+}
+
 static herr_t verify_dataset(hid_t obj, const char *name, const H5O_info_t *info, void *data)
 {
     verify *v = data;
@@ -345,6 +368,19 @@ static herr_t verify_dataset(hid_t obj, const char *name, const H5O_info_t *info
     herr_t e = 0;
     if (H5Tget_class(t) != H5T_STRING && !mf_h5_stored(d, t, sp)) {
         snprintf(v->bad, sizeof v->bad, "dataset %s claims more values than the file stores (damaged)", name);
+        H5Sclose(sp);
+        H5Tclose(t);
+        H5Dclose(d);
+        return 1;
+    }
+    /* mpifit writes each dataset as one chunk (a few past 2 GiB:
+     * mf_h5_checked_dcpl), and libhdf5 keeps bookkeeping for every chunk a
+     * read touches: a forged layout of millions of chunks cost gigabytes
+     * for a file of kilobytes (a fuzz input) */
+    uint64_t chunks = stored_chunks(d, sp);
+    if (chunks > 1024) {
+        snprintf(v->bad, sizeof v->bad, "dataset %s is stored in %s chunks (mpifit writes one; damaged layout)", name,
+                 chunks == UINT64_MAX ? "an impossible number of" : "more than 1024");
         H5Sclose(sp);
         H5Tclose(t);
         H5Dclose(d);

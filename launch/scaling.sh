@@ -3,7 +3,9 @@
 # scaling, gradient allreduce overlapped with backward and not; then, at N
 # ranks, the overlap report: overlap off and on (and 16-bit compression),
 # alternated, with the share of the allreduce time that overlap takes out of
-# the step, against an alpha-beta model of the allreduce. Prints the tables,
+# the step, against an alpha-beta model of the allreduce and against an
+# estimate of the most it can hide on these cores (`mpifit bench --comm`: how
+# much the exchange slows the compute beside it). Prints the tables,
 # writes them as CSV and plots them (PNG beside the CSV, with gnuplot).
 #   launch/scaling.sh [MAX_RANKS] [CSV]        defaults: nproc, runs/scaling.csv
 # Every point is `mpifit bench` (training steps on in-memory synthetic batches:
@@ -71,14 +73,23 @@ model_ms() {
 }
 
 # ---- the network as MPI sees it: alpha and beta for the model
-alpha_us=0 beta_gbit=0 grad_bytes=0
+alpha_us=0 beta_gbit=0 grad_bytes=0 est=-
 if [ "$max" -ge 2 ]; then
   read -r _ _ _ _ _ _ gmb < <(bench 2 "$batch" true none)
   grad_bytes=$(awk -v m="$gmb" 'BEGIN { printf "%d", m * 1048576 }')
   [ "$grad_bytes" -gt 0 ] || grad_bytes=4
   # shellcheck disable=SC2046
-  comm=$($(launcher 2) "$mpifit" bench --comm --bytes "$grad_bytes" --steps 10 2>&1 | grep '^RESULT' || true)
-  [ -n "$comm" ] || { echo "scaling.sh: mpifit bench --comm printed no RESULT" >&2; exit 1; }
+  commout=$($(launcher 2) "$mpifit" bench --comm --bytes "$grad_bytes" --steps 10 2>&1 || true)
+  comm=$(grep '^RESULT impl=mpifit mode=comm ' <<<"$commout" || true)
+  ovl=$(grep '^RESULT impl=mpifit mode=comm_overlap ' <<<"$commout" || true)
+  if [ -z "$comm" ] || [ -z "$ovl" ]; then
+    echo "$commout" >&2
+    echo "scaling.sh: mpifit bench --comm printed no RESULT" >&2
+    exit 1
+  fi
+  # what the exchange costs the compute beside it: the most overlap can hide here
+  kv() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
+  est=$(awk -v b="$(kv hide_est "$ovl")" 'BEGIN { printf "%.0f%%", 100 * b }')
   alpha_us=$(echo "$comm" | sed -n 's/.* latency_us=\([0-9.]*\).*/\1/p')
   rate=${RATE:-}
   if [ -z "$rate" ] && [ "${EMULATED:-0}" = 1 ]; then
@@ -92,6 +103,8 @@ if [ "$max" -ge 2 ]; then
   printf 'network: alpha %s us (ping-pong), beta %s Gbit/s (%s); gradients %s bytes per step; MPI allreduce of them: %s\n' \
     "$alpha_us" "$beta_gbit" "$src" \
     "$grad_bytes" "$(echo "$comm" | sed -n 's/.* allreduce_ms=\([0-9.]*\) allreduce_med_ms=\([0-9.]*\).*/\1 ms best, \2 ms median/p')"
+  printf 'overlap cost (2 ranks): compute slowed %s ms (mean of the ranks), %s ms on the rank losing most, beside a %s ms allreduce: overlap can hide about %s at most here (estimate)\n' \
+    "$(kv cost_ms "$ovl")" "$(kv lost_max_ms "$ovl")" "$(kv exchange_ms "$ovl")" "$est"
 fi
 
 # ---- the scaling table
@@ -134,8 +147,9 @@ if [ "$max" -ge 2 ]; then
   mar=$(model_ms "$max" "$grad_bytes")
   echo
   echo "overlap at $max ranks, batch $batch per rank: medians of $reps alternated runs (ms)"
-  echo "compress,overlap,runs,step_ms,fwd_ms,bwd_ms,wait_ms,opt_ms,model_allreduce_ms,hidden_share,wait_gone_share,bwd_growth_ms" > "$ocsv"
-  printf '%-8s %-7s %8s %7s %7s %8s %6s %9s %7s %9s %8s\n' compress overlap step fwd bwd wait opt model_ar hidden wait_gone bwd_grow
+  echo "compress,overlap,runs,step_ms,fwd_ms,bwd_ms,wait_ms,opt_ms,model_allreduce_ms,hidden_share,wait_gone_share,bwd_growth_ms,hide_estimate" > "$ocsv"
+  printf '%-8s %-7s %8s %7s %7s %8s %6s %9s %7s %9s %8s %6s\n' compress overlap step fwd bwd wait opt model_ar hidden wait_gone \
+    bwd_grow est
   for c in $compress; do
     # 16-bit compression halves the bytes the model sends
     mc=$(awk -v t="$mar" -v c="$c" 'BEGIN { printf "%.1f", c == "none" ? t : t / 2 }')
@@ -156,16 +170,20 @@ if [ "$max" -ge 2 ]; then
       'BEGIN { if (off > 0) printf "%.0f%%", 100 * (off - on) / off; else print "-" }')
     grow=$(awk -v off="${med[false4]}" -v on="${med[true4]}" 'BEGIN { printf "%.1f", on - off }')
     for ov in false true; do
-      h="" g="" b=""
+      h="" g="" b="" hb=""
       [ "$ov" = true ] && h=$hidden g=$gone b=$grow
-      printf '%-8s %-7s %8s %7s %7s %8s %6s %9s %7s %9s %8s\n' "$c" "$ov" "${med[${ov}2]}" "${med[${ov}3]}" \
-        "${med[${ov}4]}" "${med[${ov}5]}" "${med[${ov}6]}" "$mc" "$h" "$g" "$b"
-      echo "$c,$ov,$reps,${med[${ov}2]},${med[${ov}3]},${med[${ov}4]},${med[${ov}5]},${med[${ov}6]},$mc,$h,$g,$b" >> "$ocsv"
+      # the estimate is measured on an uncompressed exchange
+      [ "$ov" = true ] && [ "$c" = none ] && hb=$est
+      printf '%-8s %-7s %8s %7s %7s %8s %6s %9s %7s %9s %8s %6s\n' "$c" "$ov" "${med[${ov}2]}" "${med[${ov}3]}" \
+        "${med[${ov}4]}" "${med[${ov}5]}" "${med[${ov}6]}" "$mc" "$h" "$g" "$b" "$hb"
+      echo "$c,$ov,$reps,${med[${ov}2]},${med[${ov}3]},${med[${ov}4]},${med[${ov}5]},${med[${ov}6]},$mc,$h,$g,$b,$hb" >> "$ocsv"
     done
     unset med
   done
   echo "hidden = (step without overlap - step with) / allreduce wait without overlap; wait_gone = the share of"
-  echo "that wait gone from after backward; bwd_grow = backward's growth with overlap, ms; model_ar = the alpha-beta time"
+  echo "that wait gone from after backward; bwd_grow = backward's growth with overlap, ms; model_ar = the alpha-beta time;"
+  echo "est = 1 - what the exchange costs the compute beside it / its time (bench --comm, 2 ranks): an estimate of the most"
+  echo "overlap can hide on these cores"
   echo "written: $ocsv"
 fi
 

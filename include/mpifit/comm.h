@@ -52,6 +52,15 @@ MF_API mf_status mf_comm_allreduce_min_max(mf_comm *c, int64_t *min_buf, int64_t
  * 100 round trips) and of an in-place MPI_SUM allreduce of `floats` floats
  * (allreduce[r], seconds): what `mpifit bench --comm` reports. */
 MF_API mf_status mf_comm_bench(mf_comm *c, size_t floats, int reps, double *pingpong, double *allreduce);
+/* Collective, 2 or more ranks: what an exchange in flight costs compute on
+ * this rank's cores (the CPU of its copies, reductions and the kernel's
+ * network work, which overlap cannot hide where no core is idle). `reps`
+ * alternated measurements, seconds: exchange[r], an MPI_Iallreduce of `floats`
+ * floats waited for at once (the ring fit uses); alone[r], `chunks` calls of
+ * work(arg); beside[r], the same calls with that allreduce started before them
+ * and an MPI_Test after each; after[r], the wait for it left after the last. */
+MF_API mf_status mf_comm_bench_overlap(mf_comm *c, size_t floats, int reps, int chunks, void (*work)(void *), void *arg,
+                                       double *exchange, double *alone, double *beside, double *after);
 /* Bytes this rank has put into the gradient exchange so far (the bucketed
  * float allreduce, or deterministic mode's int64 allreduce and BatchNorm
  * allgather): `mpifit bench` reports them per step. 0 for NULL. */

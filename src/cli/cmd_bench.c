@@ -12,6 +12,7 @@
  *   step_ms=... fwd_ms=... bwd_ms=... allreduce_ms=... opt_ms=... gflops=... rss_mb=...
  * (batch per rank; img_per_s and gflops global; rss_mb the largest peak RSS
  * of any rank). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,34 +93,143 @@ static double peak_rss_mb(void)
     return (double)ru.ru_maxrss / 1024.0;
 }
 
+/* The compute beside the exchange in --comm's overlap measurement: one
+ * product of the size a MobileNetV2 layer's backward makes (about 0.7 ms on
+ * one core here), on the rank's threads as training runs them. */
+typedef struct overlap_work {
+    float *a, *b, *c;
+} overlap_work;
+
+enum { WORK_M = 256, WORK_N = 256, WORK_K = 512 };
+
+static void overlap_chunk(void *arg)
+{
+    overlap_work *w = arg;
+    mf_sgemm(0, 0, WORK_M, WORK_N, WORK_K, 1.0f, w->a, WORK_K, w->b, WORK_N, 0.0f, w->c, WORK_N);
+}
+
+/* --comm, second part: how much compute an allreduce in flight takes from
+ * its rank (what overlap cannot hide where no core is idle). The compute runs
+ * about 3 times the allreduce's median time, so the exchange ends inside it.
+ * Prints on rank 0. */
+static mf_status comm_overlap(mf_comm *comm, size_t floats, int reps, double allreduce_med)
+{
+    overlap_work w = {mf_alloc(sizeof(float) * WORK_M * WORK_K), mf_alloc(sizeof(float) * WORK_K * WORK_N),
+                      mf_alloc(sizeof(float) * WORK_M * WORK_N)};
+    for (int i = 0; i < WORK_M * WORK_K; i++)
+        w.a[i] = 0.001f * (float)(i % 97);
+    for (int i = 0; i < WORK_K * WORK_N; i++)
+        w.b[i] = 0.002f * (float)(i % 89);
+    overlap_chunk(&w);
+    double t0 = mf_now();
+    for (int k = 0; k < 10; k++)
+        overlap_chunk(&w);
+    /* the slowest rank's chunk and allreduce, so every rank runs as many */
+    int64_t lo[2] = {(int64_t)((mf_now() - t0) / 10 * 1e6) + 1, (int64_t)(allreduce_med * 1e6)};
+    int64_t hi[2] = {lo[0], lo[1]};
+    mf_status s = mf_comm_allreduce_min_max(comm, lo, hi, 2);
+    double *v = mf_alloc(4 * (size_t)reps * sizeof *v);
+    double *ex = v, *alone = v + reps, *beside = v + 2 * reps, *after = v + 3 * reps;
+    int chunks = 0;
+    if (s == MF_STATUS_OK) {
+        double c = ceil(3.0 * (double)hi[1] / (double)hi[0]);
+        chunks = c < 20 ? 20 : c > 20000 ? 20000 : (int)c;
+        s = mf_comm_bench_overlap(comm, floats, reps, chunks, overlap_chunk, &w, ex, alone, beside, after);
+    }
+    int n = mf_comm_size(comm);
+    double *all = s == MF_STATUS_OK ? mf_alloc(3 * (size_t)reps * (size_t)n * sizeof *all) : NULL;
+    if (s == MF_STATUS_OK) {
+        /* per run: what compute lost beside the exchange, and the wait left
+         * after it; every rank's, to rank 0 */
+        double *mine = mf_alloc(3 * (size_t)reps * sizeof *mine);
+        for (int r = 0; r < reps; r++) {
+            mine[3 * r] = beside[r] - alone[r];
+            mine[3 * r + 1] = after[r];
+            mine[3 * r + 2] = ex[r];
+        }
+        s = mf_comm_allgather_bytes(comm, mine, 3 * (size_t)reps * sizeof *mine, all);
+        mf_free(mine);
+    }
+    if (s == MF_STATUS_OK && mf_comm_rank(comm) == 0) {
+        /* each run: the mean over the ranks, and the most one rank lost
+         * (compute slowed plus wait left), which a synchronous step pays;
+         * then the medians over the runs */
+        for (int r = 0; r < reps; r++) {
+            double cost = 0, wait = 0, exch = 0, lost = 0;
+            for (int q = 0; q < n; q++) {
+                const double *x = all + (size_t)q * 3 * reps + 3 * r;
+                cost += x[0] / n;
+                wait += x[1] / n;
+                exch += x[2] / n;
+                lost = q == 0 || x[0] + x[1] > lost ? x[0] + x[1] : lost;
+            }
+            alone[r] = cost;
+            beside[r] = lost;
+            after[r] = wait;
+            ex[r] = exch;
+        }
+        double em = median(ex, reps), cost = median(alone, reps), lost = median(beside, reps);
+        /* an estimate, not a bound: the products here are not backward's
+         * layers, and a step's ranks wait for each other */
+        double waitm = median(after, reps), est = em > 0 ? 1.0 - (cost + waitm) / em : 0.0;
+        est = est < 0 ? 0 : est > 1 ? 1 : est;
+        printf("  overlap: %d products of %.2f ms beside the allreduce (%.2f ms alone, non-blocking ring),\n"
+               "  medians of %d alternated runs:\n",
+               chunks, (double)hi[0] * 1e-3, em * 1e3, reps);
+        printf("  compute slowed by the exchange  mean of the ranks %8.2f ms\n", cost * 1e3);
+        printf("  wait left after the compute     mean of the ranks %8.2f ms\n", waitm * 1e3);
+        printf("  the two, on the rank losing most                  %8.2f ms\n", lost * 1e3);
+        printf("  overlap can hide about          %3.0f %% of the allreduce's time on these cores at most\n"
+               "  (1 - (compute slowed + wait left) / allreduce, means of the ranks: an estimate)\n",
+               est * 100.0);
+        printf("RESULT impl=mpifit mode=comm_overlap ranks=%d bytes=%zu exchange_ms=%.2f cost_ms=%.2f "
+               "after_ms=%.2f lost_max_ms=%.2f hide_est=%.3f\n",
+               n, floats * sizeof(float), em * 1e3, cost * 1e3, waitm * 1e3, lost * 1e3, est);
+    }
+    mf_free(all);
+    mf_free(v);
+    mf_free(w.a);
+    mf_free(w.b);
+    mf_free(w.c);
+    return s;
+}
+
 /* --comm: what MPI sees between the ranks (e.g. emulated nodes:
  * launch/emulate_nodes.sh check). Bus bandwidth as NCCL's tests define it:
- * 2 (n - 1) / n x bytes / time, what each rank's link carries. */
+ * 2 (n - 1) / n x bytes / time, what each rank's link carries. Then what the
+ * exchange costs the compute beside it (comm_overlap). */
 static int run_comm(mf_comm *comm, long bytes, int reps)
 {
     double *pp = mf_alloc(2 * (size_t)reps * sizeof *pp), *ar = pp + reps;
     size_t floats = (size_t)bytes / sizeof(float);
     mf_status s = mf_comm_bench(comm, floats, reps, pp, ar);
-    if (s == MF_STATUS_OK && mf_comm_rank(comm) == 0) {
-        int n = mf_comm_size(comm);
-        double bus = 2.0 * (n - 1) / n * (double)(floats * sizeof(float)) * 8.0; /* bits per rank */
-        double pmin = pp[0], amin = ar[0];
-        for (int r = 1; r < reps; r++) {
-            pmin = pp[r] < pmin ? pp[r] : pmin;
-            amin = ar[r] < amin ? ar[r] : amin;
+    double amed = 0.0;
+    if (s == MF_STATUS_OK) {
+        amed = median(ar, reps); /* every rank's own: comm_overlap agrees on the chunk count */
+        if (mf_comm_rank(comm) == 0) {
+            int n = mf_comm_size(comm);
+            double bus = 2.0 * (n - 1) / n * (double)(floats * sizeof(float)) * 8.0; /* bits per rank */
+            double pmin = pp[0], amin = ar[0];
+            for (int r = 1; r < reps; r++) {
+                pmin = pp[r] < pmin ? pp[r] : pmin;
+                amin = ar[r] < amin ? ar[r] : amin;
+            }
+            double pmed = median(pp, reps);
+            printf("comm: %d ranks, %d repetitions\n", n, reps);
+            printf("  ping-pong, 1 byte, half round trip   best %8.1f us   median %8.1f us\n", pmin * 1e6, pmed * 1e6);
+            printf("  allreduce of %.2f MB                 best %8.2f ms   median %8.2f ms\n",
+                   (double)(floats * sizeof(float)) / 1048576.0, amin * 1e3, amed * 1e3);
+            printf("  allreduce bus bandwidth              best %8.3f Gbit/s median %6.3f Gbit/s\n", bus / amin * 1e-9,
+                   bus / amed * 1e-9);
+            printf("RESULT impl=mpifit mode=comm ranks=%d bytes=%zu latency_us=%.1f latency_med_us=%.1f "
+                   "allreduce_ms=%.2f allreduce_med_ms=%.2f busbw_gbit=%.3f busbw_med_gbit=%.3f\n",
+                   n, floats * sizeof(float), pmin * 1e6, pmed * 1e6, amin * 1e3, amed * 1e3, bus / amin * 1e-9,
+                   bus / amed * 1e-9);
+            fflush(stdout);
         }
-        double pmed = median(pp, reps), amed = median(ar, reps);
-        printf("comm: %d ranks, %d repetitions\n", n, reps);
-        printf("  ping-pong, 1 byte, half round trip   best %8.1f us   median %8.1f us\n", pmin * 1e6, pmed * 1e6);
-        printf("  allreduce of %.2f MB                 best %8.2f ms   median %8.2f ms\n",
-               (double)(floats * sizeof(float)) / 1048576.0, amin * 1e3, amed * 1e3);
-        printf("  allreduce bus bandwidth              best %8.3f Gbit/s median %6.3f Gbit/s\n", bus / amin * 1e-9,
-               bus / amed * 1e-9);
-        printf("RESULT impl=mpifit mode=comm ranks=%d bytes=%zu latency_us=%.1f latency_med_us=%.1f allreduce_ms=%.2f "
-               "allreduce_med_ms=%.2f busbw_gbit=%.3f busbw_med_gbit=%.3f\n",
-               n, floats * sizeof(float), pmin * 1e6, pmed * 1e6, amin * 1e3, amed * 1e3, bus / amin * 1e-9,
-               bus / amed * 1e-9);
     }
+    if (s == MF_STATUS_OK)
+        s = comm_overlap(comm, floats, reps, amed);
     if (s != MF_STATUS_OK && mf_comm_rank(comm) == 0)
         fprintf(stderr, "mpifit bench: %s\n", mf_last_error());
     mf_free(pp);
@@ -336,7 +446,14 @@ int mf_cmd_bench(int argc, char **argv)
                "--comm (2 or more ranks; no CONFIG) measures what MPI sees between the ranks:\n"
                "a 1-byte ping-pong's half round trip (ranks 0 and 1) and an allreduce of\n"
                "--bytes (default 9437184, MobileNetV2's gradients), --steps repetitions:\n"
-               "  RESULT impl=mpifit mode=comm ranks=R bytes=B latency_us=... allreduce_ms=... busbw_gbit=...\n",
+               "  RESULT impl=mpifit mode=comm ranks=R bytes=B latency_us=... allreduce_ms=... busbw_gbit=...\n"
+               "then what that exchange costs the compute beside it (its copies, additions and the\n"
+               "kernel's network work on the same cores), alternated with the compute alone:\n"
+               "  RESULT impl=mpifit mode=comm_overlap ranks=R bytes=B exchange_ms=... cost_ms=... after_ms=...\n"
+               "  lost_max_ms=... hide_est=...\n"
+               "(one line; hide_est = 1 - (cost + after) / exchange, means of the ranks: an estimate of\n"
+               "the most of the allreduce's time that overlapping it with backward can take out of a\n"
+               "step on these cores; lost_max the most one rank lost, median over the runs).\n",
                N_BATCHES);
         return help ? 0 : 2;
     }

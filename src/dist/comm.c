@@ -471,6 +471,68 @@ mf_status mf_comm_bench(mf_comm *c, size_t floats, int reps, double *pingpong, d
     return MF_STATUS_OK;
 }
 
+/* One timed pass of the overlap benchmark: `chunks` calls of work(arg), with
+ * an MPI_Iallreduce of buf in flight and an MPI_Test after every call when
+ * `beside` (as fit's overlap tests after every layer's backward); then the
+ * wait for the exchange. compute and after in seconds. */
+static int overlap_pass(mf_comm *c, float *buf, size_t floats, int chunks, int beside, void (*work)(void *), void *arg,
+                        double *compute, double *after)
+{
+    MPI_Request req = MPI_REQUEST_NULL;
+    int rc = MPI_Barrier(c->comm);
+    double t0 = MPI_Wtime();
+    if (rc == MPI_SUCCESS && beside)
+        rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)floats, MPI_FLOAT, MPI_SUM, c->comm, &req);
+    for (int k = 0; k < chunks && rc == MPI_SUCCESS; k++) {
+        work(arg);
+        int done = 0;
+        if (beside && req != MPI_REQUEST_NULL)
+            rc = MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    }
+    double t1 = MPI_Wtime();
+    if (rc == MPI_SUCCESS && req != MPI_REQUEST_NULL)
+        rc = MPI_Wait(&req, MPI_STATUS_IGNORE);
+    *compute = t1 - t0;
+    *after = MPI_Wtime() - t1;
+    return rc;
+}
+
+mf_status mf_comm_bench_overlap(mf_comm *c, size_t floats, int reps, int chunks, void (*work)(void *), void *arg,
+                                double *exchange, double *alone, double *beside, double *after)
+{
+    if (c->size < 2)
+        return mf_fail(MF_STATUS_INVALID, "mpifit bench --comm needs 2 or more ranks, got %d", c->size);
+    if (floats > (size_t)INT32_MAX || chunks < 1 || reps < 1)
+        return mf_fail(MF_STATUS_INVALID, "bench --comm overlap: %zu floats, %d chunks, %d repetitions", floats, chunks,
+                       reps);
+    float *buf = mf_alloc((floats ? floats : 1) * sizeof *buf);
+    for (size_t i = 0; i < floats; i++)
+        buf[i] = 1.0f;
+    int rc = MPI_SUCCESS;
+    double unused;
+    /* one unmeasured round of each, then the three alternated: the exchange
+     * alone (the non-blocking ring fit uses, waited for at once), the compute
+     * alone, the compute with the exchange beside it */
+    for (int r = -1; r < reps && rc == MPI_SUCCESS; r++) {
+        double e = 0, a = 0, b = 0, w = 0;
+        rc = overlap_pass(c, buf, floats, 0, 1, work, arg, &unused, &e);
+        if (rc == MPI_SUCCESS)
+            rc = overlap_pass(c, buf, floats, chunks, 0, work, arg, &a, &unused);
+        if (rc == MPI_SUCCESS)
+            rc = overlap_pass(c, buf, floats, chunks, 1, work, arg, &b, &w);
+        if (r >= 0 && rc == MPI_SUCCESS) {
+            exchange[r] = e;
+            alone[r] = a;
+            beside[r] = b;
+            after[r] = w;
+        }
+    }
+    mf_free(buf);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(rc, "bench --comm (overlap)");
+    return MF_STATUS_OK;
+}
+
 long long mf_comm_grad_bytes(const mf_comm *c) { return c ? atomic_load(&((mf_comm *)c)->grad_bytes) : 0; }
 
 void mf_comm_count_grad_bytes(mf_comm *c, size_t n)

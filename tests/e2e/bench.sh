@@ -68,6 +68,18 @@ expect_positive img_per_s "$(grep '^RESULT impl=mpifit' "$work/det.out")"
 if [ "$ranks" = 2 ]; then
   expect_positive grad_mb "$line"
   expect_positive grad_mb "$(grep '^RESULT impl=mpifit' "$work/det.out")"
+  # --comm: the link as MPI sees it, then what the exchange costs the compute beside it
+  "${launcher[@]}" "$mpifit" bench --comm --bytes 1048576 --steps 3 > "$work/comm.out" 2>&1 \
+    || { cat "$work/comm.out"; fail "mpifit bench --comm exited non-zero"; }
+  cat "$work/comm.out"
+  expect_grep '^RESULT impl=mpifit mode=comm ranks=2 bytes=1048576 latency_us=' "$work/comm.out"
+  expect_grep '^  overlap can hide about +[0-9]+ % of the allreduce' "$work/comm.out"
+  ovl=$(grep '^RESULT impl=mpifit mode=comm_overlap ranks=2 bytes=1048576 ' "$work/comm.out") \
+    || fail "no comm_overlap RESULT line"
+  expect_positive exchange_ms "$ovl"
+  est=$(tr ' ' '\n' <<<"$ovl" | sed -n 's/^hide_est=//p')
+  awk -v b="$est" 'BEGIN { exit !(b ~ /^[0-9.]+$/ && b >= 0 && b <= 1) }' || fail "hide_est='$est' not in [0, 1]"
+  test "$(grep -c '^RESULT ' "$work/comm.out")" -eq 2 || fail "not exactly two RESULT lines from --comm (rank 0 only)"
 fi
 
 if [ ${#launcher[@]} -eq 0 ]; then

@@ -2,7 +2,7 @@
 # scaling_report.sh MPIFIT SRC_DIR: launch/scaling.sh end to end at 1 and 2
 # ranks on shared memory, tiny and short (the figures mean nothing here): the
 # scaling table for both modes and overlap settings, the overlap report with
-# its hidden share, the CSVs and the plot. A changed `mpifit bench` RESULT line
+# its hidden share and the estimate from the exchange's cost, the CSVs and the plot. A changed `mpifit bench` RESULT line
 # or a broken column would fail here, not in a user's scaling run.
 set -euo pipefail
 mpifit=$1 src=$2
@@ -27,10 +27,12 @@ for m in weak strong; do
     done
   done
 done
-expect_grep '^compress,overlap,runs,step_ms,fwd_ms,bwd_ms,wait_ms,opt_ms,model_allreduce_ms,hidden_share,wait_gone_share,bwd_growth_ms$' \
+expect_grep '^compress,overlap,runs,step_ms,fwd_ms,bwd_ms,wait_ms,opt_ms,model_allreduce_ms,hidden_share,wait_gone_share,bwd_growth_ms,hide_estimate$' \
   "$out/s-overlap.csv"
 expect_grep '^none,false,1,[0-9.]*,' "$out/s-overlap.csv"
-expect_grep '^none,true,1,[0-9.]*,.*,-\?[0-9]*%,-\?[0-9]*%,-\?[0-9.]*$' "$out/s-overlap.csv"
+expect_grep '^none,true,1,[0-9.]*,.*,-\?[0-9]*%,-\?[0-9]*%,-\?[0-9.]*,[0-9][0-9]*%$' "$out/s-overlap.csv"
+# the exchange's cost to the compute beside it (bench --comm), and its estimate
+expect_grep '^overlap cost (2 ranks): compute slowed -\?[0-9.]* ms (mean of the ranks), .* overlap can hide about [0-9]*% at most' "$log"
 expect_grep '^overlap at 2 ranks, batch 4 per rank: medians of 1 alternated runs' "$log"
 if command -v gnuplot > /dev/null; then
   expect_file "$out/s.png"

@@ -18,6 +18,8 @@
  *   test_dp fail_step DATA                rank 1's train step fails before the allreduce
  *   test_dp buckets                       bucket planning of MobileNetV2, frozen or not
  *   test_dp compress fp16|bf16            the 16-bit gradient exchange with error feedback
+ *   test_dp bench_overlap                 mf_comm_bench_overlap (bench --comm's overlap cost): the
+ *                                         compute called as often as asked, times that add up
  *       (train MODE dp_fp16, dp_bf16: dp with the exchange compressed)
  *
  * Relative difference: |a - b| / max(|a|, |b|, 1e-2) per parameter, the largest (the floor keeps
@@ -438,6 +440,50 @@ static int buckets(mf_comm *comm)
     return 0;
 }
 
+/* bench --comm's overlap measurement: the work runs `chunks` times in each
+ * timed pass (alone, beside the exchange) of every run and the unmeasured
+ * first; every time is a real duration; one rank is refused. */
+typedef struct counting_work {
+    long calls;
+    volatile double sink;
+} counting_work;
+
+static void count_call(void *arg)
+{
+    counting_work *w = arg;
+    w->calls++;
+    double x = 0.0;
+    for (int i = 0; i < 20000; i++) /* about 20 us: long enough to time */
+        x += 1.0 / (i + 1.0);
+    w->sink = x;
+}
+
+static int bench_overlap(mf_comm *comm)
+{
+    enum { REPS = 3, CHUNKS = 40 };
+    counting_work w = {0, 0.0};
+    double ex[REPS], alone[REPS], beside[REPS], after[REPS];
+    mf_status s = mf_comm_bench_overlap(comm, 1 << 18, REPS, CHUNKS, count_call, &w, ex, alone, beside, after);
+    if (mf_comm_size(comm) < 2) {
+        MF_CHECK(s == MF_STATUS_INVALID);
+        MF_CHECK(strstr(mf_last_error(), "needs 2 or more ranks, got 1") != NULL);
+        MF_CHECK(w.calls == 0);
+        return 0;
+    }
+    MF_CHECK_MSG(s == MF_STATUS_OK, "%s", mf_last_error());
+    MF_CHECK_MSG(w.calls == (long)(REPS + 1) * 2 * CHUNKS, "work called %ld times", w.calls);
+    for (int r = 0; r < REPS; r++) {
+        MF_CHECK(ex[r] > 0.0 && ex[r] < 10.0);
+        /* 40 calls of >= ~20 us each (a fast core still needs > 100 us) */
+        MF_CHECK_MSG(alone[r] > 1e-4 && alone[r] < 10.0, "alone %g s", alone[r]);
+        MF_CHECK_MSG(beside[r] > 1e-4 && beside[r] < 10.0, "beside %g s", beside[r]);
+        MF_CHECK(after[r] >= 0.0 && after[r] < 10.0);
+    }
+    MF_CHECK(mf_comm_bench_overlap(comm, 16, REPS, 0, count_call, &w, ex, alone, beside, after) == MF_STATUS_INVALID);
+    MF_CHECK(strstr(mf_last_error(), "0 chunks") != NULL);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     mf_comm *comm;
@@ -465,6 +511,8 @@ int main(int argc, char **argv)
         rc = compress(comm, argv[2]);
     else if (argc == 2 && strcmp(argv[1], "buckets") == 0)
         rc = buckets(comm);
+    else if (argc == 2 && strcmp(argv[1], "bench_overlap") == 0)
+        rc = bench_overlap(comm);
     else
         fprintf(stderr, "usage: see the comment at the top of tests/mpi/test_dp.c\n");
     MF_CHECK_MSG(mf_alloc_live_count() == live, "%zu allocations leaked", mf_alloc_live_count() - live);

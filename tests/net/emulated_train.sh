@@ -4,7 +4,8 @@
 # Open MPI over TCP only) train the small CNN for 2 epochs and end with the
 # same weights.h5 and history.csv, bit for bit, as the same 2 ranks over
 # shared memory, with float gradients and with [dist] compress = fp16 (which
-# halves the bytes per step); `mpifit bench --comm` reports what the link gives MPI. Needs
+# halves the bytes per step); `mpifit bench --comm` reports what the link gives MPI and what
+# the exchange costs the compute beside it. Needs
 # root and network namespaces: otherwise it says why and exits 77 (CTest:
 # skipped).
 set -euo pipefail
@@ -30,6 +31,7 @@ expect_status 0 $rc "launch/emulate_nodes.sh up 2"
 cat "$work/up.log"
 timeout 120 "$emu" check 4194304 "$mpifit" | tee "$work/check.txt"
 expect_grep '^RESULT impl=mpifit mode=comm ranks=2 ' "$work/check.txt"
+expect_grep '^RESULT impl=mpifit mode=comm_overlap ranks=2 bytes=4194304 exchange_ms=[0-9][0-9.]* ' "$work/check.txt"
 cat > "$work/job.ini" <<INI
 [model]
 arch = small_cnn

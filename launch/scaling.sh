@@ -54,7 +54,9 @@ launcher() {  # launcher NP: the command that starts NP ranks
   fi
 }
 
-# bench NP BATCH OVERLAP COMPRESS -> "img_per_s step fwd bwd wait opt grad_mb"
+# bench NP BATCH OVERLAP COMPRESS -> "img_per_s step fwd bwd wait opt grad_mb wait_least"
+# (wait: rank 0's; wait_least: each step's least wait of any rank, the exchange
+# without waiting for a slower rank)
 bench() {
   local line
   # shellcheck disable=SC2046,SC2086
@@ -63,7 +65,8 @@ bench() {
     --set dist.compress="$4" ${EXTRA:-} --steps "$steps" --warmup "$warmup" 2>&1 | grep '^RESULT' || true)
   [ -n "$line" ] || { echo "scaling.sh: mpifit bench at $1 ranks (overlap $3, compress $4) printed no RESULT" >&2; return 1; }
   echo "$line" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-    print v["img_per_s"], v["step_ms"], v["fwd_ms"], v["bwd_ms"], v["allreduce_ms"], v["opt_ms"], v["grad_mb"] }'
+    print v["img_per_s"], v["step_ms"], v["fwd_ms"], v["bwd_ms"], v["allreduce_ms"], v["opt_ms"], v["grad_mb"],
+      v["wait_least_ms"] }'
 }
 
 # model_ms P BYTES: the alpha-beta allreduce time in ms (0 for one rank)
@@ -75,7 +78,7 @@ model_ms() {
 # ---- the network as MPI sees it: alpha and beta for the model
 alpha_us=0 beta_gbit=0 grad_bytes=0 est=-
 if [ "$max" -ge 2 ]; then
-  read -r _ _ _ _ _ _ gmb < <(bench 2 "$batch" true none)
+  read -r _ _ _ _ _ _ gmb _ < <(bench 2 "$batch" true none)
   grad_bytes=$(awk -v m="$gmb" 'BEGIN { printf "%d", m * 1048576 }')
   [ "$grad_bytes" -gt 0 ] || grad_bytes=4
   # shellcheck disable=SC2046
@@ -147,26 +150,27 @@ if [ "$max" -ge 2 ]; then
   mar=$(model_ms "$max" "$grad_bytes")
   echo
   echo "overlap at $max ranks, batch $batch per rank: medians of $reps alternated runs (ms)"
-  echo "compress,overlap,runs,step_ms,fwd_ms,bwd_ms,wait_ms,opt_ms,model_allreduce_ms,hidden_share,wait_gone_share,bwd_growth_ms,hide_estimate" > "$ocsv"
-  printf '%-8s %-7s %8s %7s %7s %8s %6s %9s %7s %9s %8s %6s\n' compress overlap step fwd bwd wait opt model_ar hidden wait_gone \
-    bwd_grow est
+  echo "compress,overlap,runs,step_ms,fwd_ms,bwd_ms,wait_ms,wait_least_ms,opt_ms,model_allreduce_ms,hidden_share,wait_gone_share,bwd_growth_ms,hide_estimate" > "$ocsv"
+  printf '%-8s %-7s %8s %7s %7s %8s %7s %6s %9s %7s %9s %8s %6s\n' compress overlap step fwd bwd wait least opt model_ar hidden \
+    wait_gone bwd_grow est
   for c in $compress; do
     # 16-bit compression halves the bytes the model sends
     mc=$(awk -v t="$mar" -v c="$c" 'BEGIN { printf "%.1f", c == "none" ? t : t / 2 }')
     declare -A med=()
     for ov in false true; do
-      for k in 2 3 4 5 6; do
+      for k in 2 3 4 5 6 8; do
         med[$ov$k]=$(awk -v k="$k" '{ print $k }' "$tmp/$c-$ov" | median)
       done
     done
-    # hidden: the part of the allreduce time (the wait without overlap) that
-    # overlap takes out of the step
-    # overlap; wait_gone: the part of that wait no longer after backward;
-    # bwd_grow: what backward gains with overlap (the exchange's own CPU work
-    # on the cores that compute): hidden is about wait_gone - bwd_grow / wait
-    hidden=$(awk -v off="${med[false2]}" -v on="${med[true2]}" -v w="${med[false5]}" \
+    # hidden: the part of the allreduce time (the least wait of any rank
+    # without overlap: rank 0's wait also holds its waiting for a slower rank)
+    # that overlap takes out of the step; wait_gone: the part of that wait no
+    # longer after backward; bwd_grow: what backward gains with overlap (the
+    # exchange's own CPU work on the cores that compute): hidden is about
+    # wait_gone - bwd_grow / wait
+    hidden=$(awk -v off="${med[false2]}" -v on="${med[true2]}" -v w="${med[false8]}" \
       'BEGIN { if (w > 0) printf "%.0f%%", 100 * (off - on) / w; else print "-" }')
-    gone=$(awk -v off="${med[false5]}" -v on="${med[true5]}" \
+    gone=$(awk -v off="${med[false8]}" -v on="${med[true8]}" \
       'BEGIN { if (off > 0) printf "%.0f%%", 100 * (off - on) / off; else print "-" }')
     grow=$(awk -v off="${med[false4]}" -v on="${med[true4]}" 'BEGIN { printf "%.1f", on - off }')
     for ov in false true; do
@@ -174,13 +178,14 @@ if [ "$max" -ge 2 ]; then
       [ "$ov" = true ] && h=$hidden g=$gone b=$grow
       # the estimate is measured on an uncompressed exchange
       [ "$ov" = true ] && [ "$c" = none ] && hb=$est
-      printf '%-8s %-7s %8s %7s %7s %8s %6s %9s %7s %9s %8s %6s\n' "$c" "$ov" "${med[${ov}2]}" "${med[${ov}3]}" \
-        "${med[${ov}4]}" "${med[${ov}5]}" "${med[${ov}6]}" "$mc" "$h" "$g" "$b" "$hb"
-      echo "$c,$ov,$reps,${med[${ov}2]},${med[${ov}3]},${med[${ov}4]},${med[${ov}5]},${med[${ov}6]},$mc,$h,$g,$b,$hb" >> "$ocsv"
+      printf '%-8s %-7s %8s %7s %7s %8s %7s %6s %9s %7s %9s %8s %6s\n' "$c" "$ov" "${med[${ov}2]}" "${med[${ov}3]}" \
+        "${med[${ov}4]}" "${med[${ov}5]}" "${med[${ov}8]}" "${med[${ov}6]}" "$mc" "$h" "$g" "$b" "$hb"
+      echo "$c,$ov,$reps,${med[${ov}2]},${med[${ov}3]},${med[${ov}4]},${med[${ov}5]},${med[${ov}8]},${med[${ov}6]},$mc,$h,$g,$b,$hb" >> "$ocsv"
     done
     unset med
   done
-  echo "hidden = (step without overlap - step with) / allreduce wait without overlap; wait_gone = the share of"
+  echo "wait = rank 0's allreduce wait after backward; least = each step's least wait of any rank (the exchange alone);"
+  echo "hidden = (step without overlap - step with) / least without overlap; wait_gone = the share of"
   echo "that wait gone from after backward; bwd_grow = backward's growth with overlap, ms; model_ar = the alpha-beta time;"
   echo "est = 1 - what the exchange costs the compute beside it / its time (bench --comm, 2 ranks): an estimate of the most"
   echo "overlap can hide on these cores"

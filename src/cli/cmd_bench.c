@@ -10,8 +10,10 @@
  * averaged exactly as in `mpifit train`. Rank 0 prints a report and one line
  *   RESULT impl=mpifit mode=train ranks=R threads=T size=S width=A batch=B frozen=0|1 img_per_s=...
  *   step_ms=... fwd_ms=... bwd_ms=... allreduce_ms=... opt_ms=... gflops=... rss_mb=...
+ *   deterministic=0|N grad_mb=... wait_least_ms=...
  * (batch per rank; img_per_s and gflops global; rss_mb the largest peak RSS
- * of any rank). */
+ * of any rank; allreduce_ms rank 0's wait, wait_least_ms each step's least
+ * wait of any rank: the exchange without waiting for slower ranks). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,11 +386,23 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
     int64_t rss_lo = (int64_t)(peak_rss_mb() * 1024.0), rss_hi = rss_lo;
     if (s == MF_STATUS_OK)
         s = mf_comm_allreduce_min_max(comm, &rss_lo, &rss_hi, 1);
+    /* rank 0's wait includes the time it waits for slower ranks; the rank
+     * that reaches the exchange last waits for the exchange alone: per step,
+     * the least wait of any rank */
+    double *waits = mf_alloc((size_t)world * n * sizeof *waits), *least = mf_alloc((size_t)n * sizeof *least);
+    if (s == MF_STATUS_OK)
+        s = mf_comm_allgather_bytes(comm, t.wait, (size_t)n * sizeof *waits, waits);
+    for (int i = 0; i < n && s == MF_STATUS_OK; i++) {
+        least[i] = waits[i];
+        for (int r = 1; r < world; r++)
+            least[i] = waits[(size_t)r * n + i] < least[i] ? waits[(size_t)r * n + i] : least[i];
+    }
     if (s == MF_STATUS_OK && rank == 0) {
         double flops = mf_model_flops(m, B, 1); /* one rank's step */
         double ips = (double)world * B * n / wall, gflops = flops * world * n / wall * 1e-9;
         double step = median(t.step, n) * 1e3, fwd = median(t.fwd, n) * 1e3, bwd = median(t.bwd, n) * 1e3;
         double wait = median(t.wait, n) * 1e3, optm = median(t.opt, n) * 1e3, rss = (double)rss_hi / 1024.0;
+        double wait_least = median(least, n) * 1e3;
         printf("bench: %s, %d px, alpha %g, %d classes, %zu trainable parameters; %s; batch %d per rank x %d "
                "rank%s, %d thread%s per rank; %d warm-up + %d timed steps on synthetic in-memory batches\n",
                mf_model_name(m), S, (double)c->model.alpha, C, mf_model_count_trainable(m), c->optimizer.name, B, world,
@@ -398,6 +412,9 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
         printf("    forward      %10.1f  (with the loss)\n", fwd);
         printf("    backward     %10.1f\n", bwd);
         printf("    allreduce    %10.2f  (wait after backward)\n", wait);
+        if (world > 1)
+            printf("      least rank %10.2f  (the rank reaching it last: the exchange without waiting for others)\n",
+                   wait_least);
         printf("    optimizer    %10.2f\n", optm);
         printf("  GFLOP/s        %10.1f  (analytic: %.2f GFLOP per step per rank)\n", gflops, flops * 1e-9);
         printf("  peak RSS       %10.0f MB (largest of any rank)\n", rss);
@@ -407,11 +424,13 @@ static mf_status bench_train(mf_job *j, mf_comm *comm, const bench_opts *o)
             printf("  (deterministic mode, chunks of %d rows: the step is timed whole)\n", det);
         printf("RESULT impl=mpifit mode=train ranks=%d threads=%d size=%d width=%g batch=%d frozen=%d img_per_s=%.2f "
                "step_ms=%.1f fwd_ms=%.1f bwd_ms=%.1f allreduce_ms=%.2f opt_ms=%.2f gflops=%.2f rss_mb=%.0f "
-               "deterministic=%d grad_mb=%.3f\n",
+               "deterministic=%d grad_mb=%.3f wait_least_ms=%.2f\n",
                world, threads, S, (double)c->model.alpha, B, c->model.freeze_base ? 1 : 0, ips, step, fwd, bwd, wait,
-               optm, gflops, rss, det, mb_step);
+               optm, gflops, rss, det, mb_step, wait_least);
         fflush(stdout);
     }
+    mf_free(waits);
+    mf_free(least);
     mf_free(all);
     mf_free(x);
     mf_free(y);
@@ -435,8 +454,11 @@ int mf_cmd_bench(int argc, char **argv)
                "machine-readable:\n"
                "  RESULT impl=mpifit mode=train ranks=R threads=T size=S width=A batch=B frozen=0|1\n"
                "  img_per_s=... step_ms=... fwd_ms=... bwd_ms=... allreduce_ms=... opt_ms=... gflops=... rss_mb=...\n"
+               "  deterministic=0|N grad_mb=... wait_least_ms=...\n"
                "(one line; batch per rank, img_per_s and gflops over all ranks, rss_mb the\n"
-               "largest of any rank). [model] weights are loaded if set (--set model.weights=none\n"
+               "largest of any rank; allreduce_ms is rank 0's wait after backward, which\n"
+               "includes waiting for slower ranks; wait_least_ms each step's least wait of\n"
+               "any rank, the exchange alone). [model] weights are loaded if set (--set model.weights=none\n"
                "to skip); [model] classes = 0 means 3. With [output] trace = true every rank\n"
                "writes the timeline of the timed steps (each layer's forward and backward,\n"
                "each gradient bucket's exchange) to [output] dir/trace-rank<r>.json.\n"

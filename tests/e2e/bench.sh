@@ -34,7 +34,11 @@ line=$(grep '^RESULT impl=mpifit' "$work/train.out")
 for key in img_per_s step_ms fwd_ms bwd_ms gflops rss_mb; do
   expect_positive "$key" "$line"
 done
-expect_grep ' deterministic=0 grad_mb=[0-9.]+$' "$work/train.out"
+expect_grep ' deterministic=0 grad_mb=[0-9.]+ wait_least_ms=[0-9.]+$' "$work/train.out"
+# the least wait of any rank is at most rank 0's
+awk -v l="$(tr ' ' '\n' <<<"$line" | sed -n 's/^wait_least_ms=//p')" \
+  -v w="$(tr ' ' '\n' <<<"$line" | sed -n 's/^allreduce_ms=//p')" 'BEGIN { exit !(l != "" && l + 0 <= w + 0) }' \
+  || fail "wait_least_ms is not <= allreduce_ms in: $line"
 # [output] trace: every rank's timeline of the timed steps, each layer's
 # backward in it (and with 2 ranks each bucket's exchange)
 "${launcher[@]}" "$mpifit" bench "$config" --set model.arch=mobilenet_v2 --set model.alpha=0.35 \
@@ -63,7 +67,7 @@ expect_grep '^backward +\(all layers\) +[0-9.]+ +[0-9.]+ +\+0\.00$' "$work/compa
   --set optimizer.learning_rate=0.01 --set dist.threads=1 --set dist.deterministic=true --set dist.chunk=2 \
   --warmup 1 --steps 2 > "$work/det.out" 2>&1 || { cat "$work/det.out"; fail "deterministic bench exited non-zero"; }
 cat "$work/det.out"
-expect_grep ' deterministic=2 grad_mb=[0-9.]+$' "$work/det.out"
+expect_grep ' deterministic=2 grad_mb=[0-9.]+ wait_least_ms=[0-9.]+$' "$work/det.out"
 expect_positive img_per_s "$(grep '^RESULT impl=mpifit' "$work/det.out")"
 if [ "$ranks" = 2 ]; then
   expect_positive grad_mb "$line"

@@ -27,7 +27,7 @@ for m in weak strong; do
     done
   done
 done
-expect_grep '^compress,overlap,runs,step_ms,fwd_ms,bwd_ms,wait_ms,opt_ms,model_allreduce_ms,hidden_share,wait_gone_share,bwd_growth_ms,hide_estimate$' \
+expect_grep '^compress,overlap,runs,step_ms,fwd_ms,bwd_ms,wait_ms,wait_least_ms,opt_ms,model_allreduce_ms,hidden_share,wait_gone_share,bwd_growth_ms,hide_estimate$' \
   "$out/s-overlap.csv"
 expect_grep '^none,false,1,[0-9.]*,' "$out/s-overlap.csv"
 expect_grep '^none,true,1,[0-9.]*,.*,-\?[0-9]*%,-\?[0-9]*%,-\?[0-9.]*,[0-9][0-9]*%$' "$out/s-overlap.csv"

@@ -69,6 +69,9 @@ bench() {
       v["wait_least_ms"] }'
 }
 
+# kv KEY LINE: the value of KEY=value in a RESULT line
+kv() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
+
 # model_ms P BYTES: the alpha-beta allreduce time in ms (0 for one rank)
 model_ms() {
   awk -v p="$1" -v g="$2" -v a="$alpha_us" -v b="$beta_gbit" \
@@ -91,21 +94,20 @@ if [ "$max" -ge 2 ]; then
     exit 1
   fi
   # what the exchange costs the compute beside it: the most overlap can hide here
-  kv() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
   est=$(awk -v b="$(kv hide_est "$ovl")" 'BEGIN { printf "%.0f%%", 100 * b }')
-  alpha_us=$(echo "$comm" | sed -n 's/.* latency_us=\([0-9.]*\).*/\1/p')
+  alpha_us=$(kv latency_us "$comm")
   rate=${RATE:-}
   if [ -z "$rate" ] && [ "${EMULATED:-0}" = 1 ]; then
     # tc's notation: 1gbit, 500mbit, 100kbit
     rate=$(awk '{ r = $1; u = 1; if (r ~ /gbit$/) u = 1; else if (r ~ /mbit$/) u = 1e-3; else if (r ~ /kbit$/) u = 1e-6;
                  sub(/[a-z]+$/, "", r); print r * u }' "${MF_EMU_DIR:-/run/mpifit-emu}/rate" 2>/dev/null || true)
   fi
-  [ -n "$rate" ] || rate=$(echo "$comm" | sed -n 's/.* busbw_gbit=\([0-9.]*\).*/\1/p')
+  [ -n "$rate" ] || rate=$(kv busbw_gbit "$comm")
   beta_gbit=$rate
   if [ -n "${RATE:-}" ]; then src=RATE; elif [ "${EMULATED:-0}" = 1 ]; then src="emulated links"; else src=measured; fi
   printf 'network: alpha %s us (ping-pong), beta %s Gbit/s (%s); gradients %s bytes per step; MPI allreduce of them: %s\n' \
     "$alpha_us" "$beta_gbit" "$src" \
-    "$grad_bytes" "$(echo "$comm" | sed -n 's/.* allreduce_ms=\([0-9.]*\) allreduce_med_ms=\([0-9.]*\).*/\1 ms best, \2 ms median/p')"
+    "$grad_bytes" "$(kv allreduce_ms "$comm") ms best, $(kv allreduce_med_ms "$comm") ms median"
   printf 'overlap cost (2 ranks): compute slowed %s ms (mean of the ranks), %s ms on the rank losing most, beside a %s ms allreduce: overlap can hide about %s at most here (estimate)\n' \
     "$(kv cost_ms "$ovl")" "$(kv lost_max_ms "$ovl")" "$(kv exchange_ms "$ovl")" "$est"
 fi

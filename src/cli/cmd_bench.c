@@ -156,24 +156,24 @@ static mf_status comm_overlap(mf_comm *comm, size_t floats, int reps, double all
         /* each run: the mean over the ranks, and the most one rank lost
          * (compute slowed plus wait left), which a synchronous step pays;
          * then the medians over the runs */
+        double *run = mf_alloc(4 * (size_t)reps * sizeof *run);
+        double *r_exch = run, *r_cost = run + reps, *r_wait = run + 2 * reps, *r_lost = run + 3 * reps;
         for (int r = 0; r < reps; r++) {
-            double cost = 0, wait = 0, exch = 0, lost = 0;
+            r_exch[r] = r_cost[r] = r_wait[r] = r_lost[r] = 0.0;
             for (int q = 0; q < n; q++) {
                 const double *x = all + (size_t)q * 3 * reps + 3 * r;
-                cost += x[0] / n;
-                wait += x[1] / n;
-                exch += x[2] / n;
-                lost = q == 0 || x[0] + x[1] > lost ? x[0] + x[1] : lost;
+                r_cost[r] += x[0] / n;
+                r_wait[r] += x[1] / n;
+                r_exch[r] += x[2] / n;
+                r_lost[r] = q == 0 || x[0] + x[1] > r_lost[r] ? x[0] + x[1] : r_lost[r];
             }
-            alone[r] = cost;
-            beside[r] = lost;
-            after[r] = wait;
-            ex[r] = exch;
         }
-        double em = median(ex, reps), cost = median(alone, reps), lost = median(beside, reps);
+        double em = median(r_exch, reps), cost = median(r_cost, reps), lost = median(r_lost, reps);
+        double waitm = median(r_wait, reps);
+        mf_free(run);
         /* an estimate, not a bound: the products here are not backward's
          * layers, and a step's ranks wait for each other */
-        double waitm = median(after, reps), est = em > 0 ? 1.0 - (cost + waitm) / em : 0.0;
+        double est = em > 0 ? 1.0 - (cost + waitm) / em : 0.0;
         est = est < 0 ? 0 : est > 1 ? 1 : est;
         printf("  overlap: %d products of %.2f ms beside the allreduce (%.2f ms alone, non-blocking ring),\n"
                "  medians of %d alternated runs:\n",
